@@ -1,0 +1,5 @@
+"""plugwire.grpc: the grpc transport (work in progress; see the issue tracker)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,56 @@
+"""Suite-wide fixtures and rules.
+
+* Every test under ``tests/<family>/`` gets its family marker automatically.
+* ``anyio_backend`` runs async tests on asyncio and trio unless a module narrows it.
+* On CI (``CI`` set) an ``interop`` test that skips is turned into a failure: a
+  real-peer test that does not run proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+FAMILY_DIRS = {
+    "goplugin": "goplugin",
+    "cipd": "cipd",
+    "ttrpc": "ttrpc",
+    "nri": "nri",
+    "drp": "drp",
+    "tasks": "tasks",
+    "kube": "kube",
+}
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            rel = Path(str(item.fspath)).resolve().relative_to(TESTS.resolve())
+        except ValueError:
+            continue
+        top = rel.parts[0] if rel.parts else ""
+        marker = FAMILY_DIRS.get(top)
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("CI") and item.get_closest_marker("interop"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"interop test skipped on CI, which must run every real-peer test: {reason}"
