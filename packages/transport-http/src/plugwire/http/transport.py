@@ -1,0 +1,138 @@
+"""``HttpTransport``: the core byte-level :class:`~plugwire.core.transport.Transport`
+over HTTP/1.1.
+
+A unary call ``/pkg.Service/Method`` is ``POST /pkg.Service/Method`` with the
+payload as an ``application/octet-stream`` body; metadata travels as
+``plugwire-md-<key>`` headers. Success is ``200`` with the reply bytes. An error
+is a non-2xx status with a JSON body ``{"code": <gRPC code>, "message": ...}``
+(unknown method: ``404``, code UNIMPLEMENTED).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+
+from plugwire.core.errors import ProtocolError, RemoteError
+from plugwire.core.status import StatusCode
+from plugwire.core.transport import Address, Channel, Transport, UnaryHandler
+
+from .client import HttpClient
+from .limits import DEFAULT_LIMITS, Limits
+from .messages import Request, Response
+from .server import HttpServer
+
+__all__ = ["HttpChannel", "HttpTransport"]
+
+_MD_PREFIX = "plugwire-md-"
+
+# gRPC code -> HTTP status, as in grpc-gateway's mapping.
+_HTTP_STATUS = {
+    StatusCode.CANCELLED: 499,
+    StatusCode.UNKNOWN: 500,
+    StatusCode.INVALID_ARGUMENT: 400,
+    StatusCode.DEADLINE_EXCEEDED: 504,
+    StatusCode.NOT_FOUND: 404,
+    StatusCode.ALREADY_EXISTS: 409,
+    StatusCode.PERMISSION_DENIED: 403,
+    StatusCode.RESOURCE_EXHAUSTED: 429,
+    StatusCode.FAILED_PRECONDITION: 400,
+    StatusCode.ABORTED: 409,
+    StatusCode.OUT_OF_RANGE: 400,
+    StatusCode.UNIMPLEMENTED: 501,
+    StatusCode.INTERNAL: 500,
+    StatusCode.UNAVAILABLE: 503,
+    StatusCode.DATA_LOSS: 500,
+    StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+def _error(code: int, message: str, status: int | None = None) -> Response:
+    return Response.json(
+        {"code": int(code), "message": message}, status or _HTTP_STATUS.get(StatusCode(code), 500)
+    )
+
+
+class _Dispatcher:
+    def __init__(self, handlers: Mapping[str, UnaryHandler]) -> None:
+        self.handlers = dict(handlers)
+
+    async def __call__(self, request: Request) -> Response:
+        handler = self.handlers.get(request.path)
+        if handler is None:
+            return _error(StatusCode.UNIMPLEMENTED, f"method {request.path} not found", 404)
+        if request.method != "POST":
+            return _error(StatusCode.UNIMPLEMENTED, f"method {request.method} not allowed", 405)
+        metadata = {k[len(_MD_PREFIX) :]: v for k, v in request.headers if k.startswith(_MD_PREFIX)}
+        try:
+            reply = await handler(request.body, metadata)
+        except RemoteError as exc:
+            return _error(exc.code, exc.message)
+        except Exception as exc:
+            return _error(StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
+        return Response(200, reply, (("content-type", "application/octet-stream"),))
+
+
+class HttpChannel(Channel):
+    """A client channel making unary calls as HTTP POSTs."""
+
+    def __init__(self, client: HttpClient) -> None:
+        self.client = client
+
+    async def unary(
+        self,
+        method: str,
+        payload: bytes,
+        *,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bytes:
+        headers = {"content-type": "application/octet-stream"}
+        headers.update({f"{_MD_PREFIX}{k.lower()}": v for k, v in (metadata or {}).items()})
+        resp = await self.client.request(
+            "POST", method, body=payload, headers=headers, timeout=timeout
+        )
+        if resp.status == 200:
+            return resp.body
+        try:
+            doc = json.loads(resp.body)
+            code, message = int(doc["code"]), str(doc["message"])
+        except (ValueError, KeyError, TypeError):
+            raise ProtocolError(
+                "error reply is not a plugwire error document",
+                peer=self.client.peer,
+                step=method,
+                expected='{"code": int, "message": str}',
+                seen=f"HTTP {resp.status}: {resp.body[:200]!r}",
+            ) from None
+        raise RemoteError(message, code=code, peer=self.client.peer, step=method)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class HttpTransport(Transport):
+    """The ``http`` transport: unary calls as HTTP/1.1 POSTs over unix or TCP."""
+
+    name = "http"
+
+    def __init__(self, *, limits: Limits = DEFAULT_LIMITS, timeout: float | None = 30.0) -> None:
+        self.limits = limits
+        self.timeout = timeout
+
+    def serve(
+        self, address: Address, handlers: Mapping[str, UnaryHandler]
+    ) -> contextlib.AbstractAsyncContextManager[Address]:
+        return self._serve(address, handlers)
+
+    @contextlib.asynccontextmanager
+    async def _serve(
+        self, address: Address, handlers: Mapping[str, UnaryHandler]
+    ) -> AsyncIterator[Address]:
+        server = HttpServer(_Dispatcher(handlers), limits=self.limits, name=f"http {address}")
+        async with server.serve(address) as bound:
+            yield bound
+
+    async def connect(self, address: Address) -> Channel:
+        return HttpChannel(HttpClient(address, limits=self.limits, timeout=self.timeout))
