@@ -53,4 +53,6 @@ def pytest_runtest_makereport(
     if report.skipped and os.environ.get("CI") and item.get_closest_marker("interop"):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.longrepr = f"interop test skipped on CI, which must run every real-peer test: {reason}"
+        report.longrepr = (
+            f"interop test skipped on CI, which must run every real-peer test: {reason}"
+        )

@@ -46,7 +46,9 @@ def require_tool(name: str, install_hint: str) -> str:
 
 
 def _go_version(go: str) -> str:
-    return subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [go, "env", "GOVERSION"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _source_digest(module: Path) -> str:
@@ -59,8 +61,10 @@ def _source_digest(module: Path) -> str:
 
 
 def build_go(harness: str, package: str, *, name: str | None = None, timeout: float = 1800) -> Path:
-    """Build ``package`` inside the harness module ``tests/interop/<harness>`` and return the binary."""
-    go = require_tool("go", "install Go >= 1.22 (https://go.dev/dl/) to build the interop harnesses")
+    """Build ``package`` in the harness module ``tests/interop/<harness>``; return the binary."""
+    go = require_tool(
+        "go", "install Go >= 1.22 (https://go.dev/dl/) to build the interop harnesses"
+    )
     module = INTEROP / harness
     if not (module / "go.mod").is_file():
         raise FileNotFoundError(f"no Go module at {module}")

@@ -28,10 +28,12 @@ __all__ = [
 ]
 
 
-def _short(value: object, limit: int = 200) -> str:
+def _short(value: object, limit: int = 400) -> str:
+    """Shorten from the middle: the start and the end of a value say the most."""
     text = value if isinstance(value, str) else repr(value)
     if len(text) > limit:
-        text = text[: limit - 3] + "..."
+        half = (limit - 5) // 2
+        text = f"{text[:half]} ... {text[-half:]}"
     return text
 
 
@@ -151,7 +153,8 @@ class PluginExitedError(PlugwireError):
             message,
             peer=peer,
             step=step,
-            seen=f"exit status {returncode}" + (f"; last stderr: {tail}" if tail else ""),
+            seen=f"exit status {returncode}"
+            + (f"; last stderr lines: {' | '.join(tail[-5:])}" if tail else ""),
         )
         self.returncode = returncode
         self.stderr_tail = tuple(tail)
@@ -193,15 +196,11 @@ class TransportNotAvailableError(PlugwireError):
     """A transport was asked for that is not installed (its extra is missing)."""
 
 
-_STATUS_NAMES = (
-    "OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS "
-    "PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE "
-    "UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED"
-).split()
-
-
 def status_name(code: int) -> str:
     """The gRPC name of a status code (``5`` -> ``'NOT_FOUND'``)."""
-    if 0 <= code < len(_STATUS_NAMES):
-        return _STATUS_NAMES[code]
-    return f"CODE_{code}"
+    from .status import StatusCode
+
+    try:
+        return StatusCode(code).name
+    except ValueError:
+        return f"CODE_{code}"

@@ -48,7 +48,10 @@ def _check_network(_inst: object, _attr: object, value: str) -> None:
 
 @attrs.frozen
 class Address:
-    """Where a peer listens: ``Address("unix", "/run/p.sock")`` or ``Address("tcp", "127.0.0.1:1234")``."""
+    """Where a peer listens.
+
+    ``Address("unix", "/run/p.sock")`` or ``Address("tcp", "127.0.0.1:1234")``.
+    """
 
     network: Literal["unix", "tcp", "inproc"] = attrs.field(validator=_check_network)
     address: str

@@ -1,0 +1,154 @@
+"""The ``plugwire`` command line.
+
+``plugwire --version``, ``plugwire demo`` (every installed family's demo, one table),
+``plugwire transports`` (installed transports) and every click command registered in
+the ``plugwire.commands`` entry-point group (for instance ``plugwire task``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+import anyio
+import click
+
+from .demo import DemoRow
+from .transport import available_transports
+
+__all__ = ["main"]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("plugwire-core")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "0+unknown"
+
+
+class _Group(click.Group):
+    """Adds the commands of the ``plugwire.commands`` entry-point group lazily."""
+
+    def _extra(self) -> dict[str, metadata.EntryPoint]:
+        return {ep.name: ep for ep in metadata.entry_points(group="plugwire.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._extra()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self._extra():
+            loaded = self._extra()[name].load()
+            if isinstance(loaded, click.Command):
+                return loaded
+        return command
+
+
+@click.group(cls=_Group)
+@click.version_option(_version(), prog_name="plugwire")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """plugwire: write and host out-of-process plugins."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def transports() -> None:
+    """List the installed transports (the plugwire.transports entry points)."""
+    eps = available_transports()
+    for name in sorted(eps):
+        ep = eps[name]
+        dist = ep.dist.name if ep.dist else "?"
+        try:
+            ep.load()
+            state = "ok"
+        except Exception as exc:
+            state = f"broken: {exc}"
+        click.echo(f"{name:8} {ep.value:40} {dist:16} {state}")
+
+
+DemoFunc = Callable[[], Awaitable[Sequence[DemoRow]]]
+
+
+async def _run_demos(demos: dict[str, DemoFunc], per_family: float) -> list[DemoRow]:
+    rows: list[DemoRow] = []
+    for family, func in demos.items():
+        start = time.monotonic()
+        try:
+            with anyio.fail_after(per_family):
+                rows.extend(await func())
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            logging.getLogger("plugwire.demo").debug("%s", traceback.format_exc())
+            rows.append(DemoRow(family, "demo", False, detail, time.monotonic() - start))
+    return rows
+
+
+def _table(rows: Sequence[DemoRow]) -> str:
+    header = ("family", "check", "result", "time", "detail")
+    body = [
+        (
+            r.family,
+            r.check,
+            "ok" if r.ok else "FAILED",
+            "" if r.seconds is None else f"{r.seconds * 1000:.0f} ms",
+            r.detail,
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x[i])) for x in [header, *body]) for i in range(4)]
+    lines = []
+    for row in [header, *body]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:4], widths, strict=True)]
+        lines.append("  ".join([*cells, row[4]]).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 6)
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--family", "families", multiple=True, help="Run only these families.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds per family.")
+def demo(families: tuple[str, ...], as_json: bool, timeout: float) -> None:
+    """Launch the bundled example plugins of every installed family."""
+    eps = {ep.name: ep for ep in metadata.entry_points(group="plugwire.demos")}
+    order = ["core", "goplugin", "cipd", "ttrpc", "nri", "drp", "tasks", "kube"]
+    names = sorted(eps, key=lambda n: (order.index(n) if n in order else len(order), n))
+    if families:
+        unknown = sorted(set(families) - set(eps))
+        if unknown:
+            raise click.UsageError(f"unknown families {unknown}; installed: {names}")
+        names = [n for n in names if n in families]
+    demos: dict[str, Any] = {}
+    load_errors: list[DemoRow] = []
+    for name in names:
+        try:
+            demos[name] = eps[name].load()
+        except Exception as exc:
+            load_errors.append(DemoRow(name, "load demo", False, f"{type(exc).__name__}: {exc}"))
+    rows = load_errors + anyio.run(_run_demos, demos, timeout)
+    if as_json:
+        click.echo(json.dumps([_asdict(r) for r in rows], indent=2))
+    else:
+        click.echo(_table(rows))
+        failed = sum(not r.ok for r in rows)
+        click.echo(f"\n{len(rows) - failed} ok, {failed} failed, families: {', '.join(names)}")
+    if any(not r.ok for r in rows):
+        sys.exit(1)
+
+
+def _asdict(row: DemoRow) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(row)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

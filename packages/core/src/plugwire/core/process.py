@@ -1,0 +1,498 @@
+"""One plugin child process: clean start, parsed stderr, polite stop, no orphans.
+
+:class:`PluginProcess` starts a child with an explicit environment (the host's own
+environment is *not* inherited unless asked), turns each stderr line into a
+``logging`` record on ``plugwire.plugin.<name>`` (hclog JSON and ``[LEVEL]`` prefixes
+understood), buffers stdout lines for handshake readers, and stops the child with the
+protocol's polite signal followed by SIGKILL after a grace period.
+
+It runs on asyncio and trio alike: pipes are non-blocking file descriptors waited on
+with :func:`anyio.wait_readable`, and the exit is seen through a Linux pidfd (polling
+elsewhere).
+
+No orphans: on Linux the child gets ``PR_SET_PDEATHSIG(SIGKILL)``, so it dies when the
+host dies, even by SIGKILL. The kernel ties that signal to the *thread* that forked
+the child, so :meth:`PluginProcess.start` forks from the calling thread — the event
+loop's, which lives as long as the host. A plugin that wants a second signal can
+watch its stdin reach EOF (``stdin=True``): the pipe closes when the host dies.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import signal as _signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import anyio
+import anyio.abc
+
+from .errors import ClosedError, PluginExitedError, PluginStartError, PluginTimeoutError
+from .logs import forward_log_line
+
+__all__ = ["PluginProcess"]
+
+_PR_SET_PDEATHSIG = 1
+_libc: ctypes.CDLL | None = None
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    # Loaded in the parent: loading a library between fork and exec is unsafe.
+    global _libc
+    if _libc is None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    libc = _load_libc()
+
+    def setup() -> None:  # runs in the child between fork and exec
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the host died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+class _LineBuffer:
+    """Splits a byte stream into decoded lines."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+
+    def flush(self) -> list[str]:
+        rest, self._partial = self._partial, b""
+        return [rest.decode("utf-8", "replace").rstrip("\r")] if rest else []
+
+
+class PluginProcess:
+    """A plugin child process.
+
+    Use as ``async with PluginProcess([...], env={...}, name="kv") as proc:`` (start on
+    enter, :meth:`terminate` on exit), or call :meth:`start` with a task group you
+    own (the way :class:`~plugwire.core.host.Host` does) and :meth:`aclose` later.
+
+    Arguments:
+        argv: the command and its arguments.
+        env: the child's whole environment (plus the host's when ``inherit_env``).
+        name: names the plugin in errors and in its logger.
+        stdin: give the child a pipe on stdin (:meth:`write_stdin`,
+            :meth:`close_stdin`); otherwise it reads ``/dev/null``.
+        capture_stdout: buffer stdout lines for :meth:`readline_stdout` (or hand them
+            to ``on_stdout``); otherwise stdout goes to ``/dev/null``.
+        pass_fds: file descriptors the child inherits (NRI's fd 3 is passed this way).
+        polite_signal: what :meth:`terminate` sends first (``None``: send nothing and
+            only wait, e.g. when the polite request is an RPC or closing stdin).
+        new_session: start the child in its own session, so a terminal's Ctrl-C goes
+            to the host only, and SIGKILL reaches the child's own children.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        env: Mapping[str, str],
+        name: str,
+        cwd: str | os.PathLike[str] | None = None,
+        stdin: bool = False,
+        capture_stdout: bool = True,
+        pass_fds: Sequence[int] = (),
+        inherit_env: bool = False,
+        polite_signal: _signal.Signals | None = _signal.SIGTERM,
+        new_session: bool = True,
+        logger: logging.Logger | None = None,
+        on_stdout: Callable[[str], None] | None = None,
+        on_stderr: Callable[[str], None] | None = None,
+        stderr_tail: int = 20,
+        stdout_buffer: int = 1000,
+    ) -> None:
+        if not argv:
+            raise PluginStartError("empty command", peer=name, step="start")
+        self.argv = [os.fspath(a) for a in argv]
+        self.name = name
+        self.env = dict(os.environ, **env) if inherit_env else dict(env)
+        self.cwd = cwd
+        self.polite_signal = polite_signal
+        self.logger = logger or logging.getLogger(f"plugwire.plugin.{name}")
+        self._want_stdin = stdin
+        self._capture_stdout = capture_stdout
+        self._pass_fds = tuple(pass_fds)
+        self._new_session = new_session
+        self._on_stdout = on_stdout
+        self._on_stderr = on_stderr
+        self._stdout_limit = stdout_buffer
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=stderr_tail)
+        self._stdout_lines: collections.deque[str] = collections.deque()
+        self._stdout_event = anyio.Event()
+        self._stdout_eof = False
+        self._stdout_eof_event = anyio.Event()
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._stdin_fd: int | None = None
+        self._done = anyio.Event()
+        self._stderr_eof = anyio.Event()
+        self._returncode: int | None = None
+        self._stopping = False
+        self._own_tg: anyio.abc.TaskGroup | None = None
+        self._open_fds: dict[int, IO[bytes]] = {}
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Start the child; background readers run in ``task_group``.
+
+        Raises :class:`PluginStartError` when the command cannot be executed.
+        """
+        if self._popen is not None:
+            raise PluginStartError("already started", peer=self.name, step="start")
+        try:
+            # A synchronous fork from the loop thread, on purpose: PR_SET_PDEATHSIG is
+            # tied to the forking thread, and this one lives as long as the host.
+            self._popen = subprocess.Popen(  # noqa: ASYNC220
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.PIPE if self._want_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if self._capture_stdout else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=self._pass_fds,
+                start_new_session=self._new_session,
+                preexec_fn=_child_setup(os.getpid()),
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise PluginStartError(
+                f"cannot execute plugin: {exc.strerror or exc}",
+                peer=self.name,
+                step="start",
+                expected="an executable command",
+                seen=" ".join(self.argv),
+            ) from exc
+        popen = self._popen
+        assert popen.stderr is not None
+        if popen.stdin is not None:
+            self._stdin_fd = popen.stdin.fileno()
+            os.set_blocking(self._stdin_fd, False)
+        stderr_fd = popen.stderr.fileno()
+        os.set_blocking(stderr_fd, False)
+        self._open_fds[stderr_fd] = popen.stderr
+        task_group.start_soon(self._pump, stderr_fd, self._stderr_line, self._stderr_done)
+        if popen.stdout is not None:
+            stdout_fd = popen.stdout.fileno()
+            os.set_blocking(stdout_fd, False)
+            self._open_fds[stdout_fd] = popen.stdout
+            task_group.start_soon(self._pump, stdout_fd, self._stdout_line, self._stdout_done)
+        else:
+            self._stdout_done()
+        task_group.start_soon(self._watch_exit)
+        self.logger.debug("started %s (pid %d)", " ".join(self.argv), popen.pid)
+
+    async def __aenter__(self) -> PluginProcess:
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._own_tg = tg
+        try:
+            await self.start(tg)
+        except BaseException:
+            self._own_tg = None
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._own_tg = self._own_tg, None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+        except BaseException as close_exc:
+            exc_type, exc, tb = type(close_exc), close_exc, close_exc.__traceback__
+        if tg is None:
+            return None
+        return await tg.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Terminate the child if it still runs (see :meth:`terminate`)."""
+        await self.terminate(grace)
+
+    # -- state -----------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        if self._popen is None:
+            raise ClosedError("process not started", peer=self.name, step="pid")
+        return self._popen.pid
+
+    @property
+    def done(self) -> anyio.Event:
+        """Set once the child has exited and its stderr is drained."""
+        return self._done
+
+    @property
+    def running(self) -> bool:
+        return self._popen is not None and not self._done.is_set()
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status once exited; negative means killed by that signal."""
+        return self._returncode
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last stderr lines (20 by default)."""
+        return list(self._stderr_tail)
+
+    @property
+    def error(self) -> PluginExitedError | None:
+        """Why the plugin died, if it exited without being asked to stop."""
+        if not self._done.is_set() or self._stopping:
+            return None
+        return self.exit_error()
+
+    def exit_error(self, step: str | None = None) -> PluginExitedError:
+        """A :class:`PluginExitedError` describing the exit (status and stderr tail)."""
+        rc = self._returncode
+        if rc is None:
+            how = "is still running"
+        elif rc < 0:
+            try:
+                how = f"was killed by {_signal.Signals(-rc).name}"
+            except ValueError:
+                how = f"was killed by signal {-rc}"
+        else:
+            how = f"exited with status {rc}"
+        return PluginExitedError(
+            f"plugin {self.name!r} {how}",
+            returncode=rc,
+            stderr_tail=self.stderr_tail,
+            peer=self.name,
+            step=step,
+        )
+
+    async def wait(self) -> int:
+        """Wait for the child to exit; return its exit status."""
+        await self._done.wait()
+        assert self._returncode is not None
+        return self._returncode
+
+    # -- stdio -----------------------------------------------------------------
+
+    async def readline_stdout(self, timeout: float | None = None) -> str | None:
+        """The next stdout line (without newline), or ``None`` at EOF.
+
+        Raises :class:`PluginTimeoutError` when no line arrives within ``timeout``.
+        """
+        with anyio.move_on_after(timeout) as scope:
+            while not self._stdout_lines:
+                if self._stdout_eof:
+                    return None
+                await self._stdout_event.wait()
+            return self._stdout_lines.popleft()
+        assert scope.cancelled_caught
+        raise PluginTimeoutError(
+            f"no output line from plugin {self.name!r} within {timeout} s",
+            peer=self.name,
+            step="read stdout",
+        )
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Write all of ``data`` to the child's stdin.
+
+        Raises :class:`ClosedError` without a stdin pipe or after :meth:`close_stdin`,
+        :class:`PluginExitedError` when the child is gone.
+        """
+        fd = self._stdin_fd
+        if fd is None:
+            raise ClosedError("plugin stdin is not open", peer=self.name, step="write stdin")
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                await anyio.wait_writable(fd)
+                continue
+            except BrokenPipeError:
+                raise self.exit_error("write stdin") from None
+            view = view[n:]
+
+    async def close_stdin(self) -> None:
+        """Close the child's stdin: it reads EOF (a polite stop for some protocols)."""
+        fd, self._stdin_fd = self._stdin_fd, None
+        if fd is not None and self._popen is not None and self._popen.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._popen.stdin.close()
+
+    # -- stopping --------------------------------------------------------------
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the child if it still runs."""
+        if self._popen is not None and self._returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._popen.pid, sig)
+
+    async def kill(self) -> None:
+        """SIGKILL the child (and its process group when it has its own session)."""
+        self._stopping = True
+        popen = self._popen
+        if popen is None or self._done.is_set():
+            return
+        if self._new_session:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(popen.pid, _signal.SIGKILL)
+        self.send_signal(_signal.SIGKILL)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await self._done.wait()
+
+    async def terminate(self, grace: float = 2.0, *, close_stdin: bool = True) -> None:
+        """Stop the child politely, then SIGKILL it after ``grace`` seconds.
+
+        Polite means: close stdin (when ``close_stdin`` and there is a pipe) and send
+        :attr:`polite_signal` (when set). Returns once the child has exited.
+        """
+        self._stopping = True
+        if self._popen is None or self._done.is_set():
+            return
+        with anyio.CancelScope(shield=True):
+            if close_stdin:
+                await self.close_stdin()
+            if self.polite_signal is not None:
+                self.send_signal(self.polite_signal)
+            with anyio.move_on_after(grace):
+                await self._done.wait()
+            if not self._done.is_set():
+                self.logger.debug("plugin %r ignored its grace of %s s: SIGKILL", self.name, grace)
+                await self.kill()
+
+    # -- background tasks ------------------------------------------------------
+
+    def _stderr_line(self, line: str) -> None:
+        self._stderr_tail.append(line)
+        if self._on_stderr is not None:
+            self._on_stderr(line)
+        else:
+            forward_log_line(self.logger, line, plugin=self.name)
+
+    def _stdout_line(self, line: str) -> None:
+        if self._on_stdout is not None:
+            self._on_stdout(line)
+            return
+        if len(self._stdout_lines) >= self._stdout_limit:
+            dropped = self._stdout_lines.popleft()
+            self.logger.debug("stdout (unread, dropped): %s", dropped)
+        self._stdout_lines.append(line)
+        self._wake_stdout_readers()
+
+    def _stdout_done(self) -> None:
+        self._stdout_eof = True
+        self._stdout_eof_event.set()
+        self._wake_stdout_readers()
+
+    def _wake_stdout_readers(self) -> None:
+        event, self._stdout_event = self._stdout_event, anyio.Event()
+        event.set()
+
+    def _stderr_done(self) -> None:
+        self._stderr_eof.set()
+
+    async def _pump(
+        self, fd: int, on_line: Callable[[str], None], on_eof: Callable[[], None]
+    ) -> None:
+        buffer = _LineBuffer()
+        try:
+            while fd in self._open_fds:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    try:
+                        await anyio.wait_readable(fd)
+                    except anyio.ClosedResourceError:
+                        break
+                    continue
+                except OSError as exc:
+                    if exc.errno in (errno.EBADF, errno.EIO):
+                        break
+                    raise
+                if not data:
+                    break
+                for line in buffer.feed(data):
+                    on_line(line)
+            for line in buffer.flush():
+                on_line(line)
+        finally:
+            self._close_fd(fd)
+            on_eof()
+
+    def _close_fd(self, fd: int, *, notify: bool = False) -> None:
+        stream = self._open_fds.pop(fd, None)
+        if stream is not None:
+            if notify:
+                anyio.notify_closing(fd)
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    async def _watch_exit(self) -> None:
+        popen = self._popen
+        assert popen is not None
+        pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            pidfd = os.pidfd_open(popen.pid)
+        try:
+            if pidfd is not None:
+                await anyio.wait_readable(pidfd)
+            while popen.poll() is None:  # noqa: ASYNC110  (no pidfd before Linux 5.3: poll)
+                await anyio.sleep(0.02)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        self._returncode = popen.returncode
+        # Drain what the plugin wrote last, so errors carry its final words. A
+        # grandchild holding a pipe open must not stall us: stop reading after 1 s.
+        with anyio.move_on_after(1.0):
+            await self._stderr_eof.wait()
+            await self._stdout_eof_event.wait()
+        await self.close_stdin()
+        for fd in list(self._open_fds):
+            self._close_fd(fd, notify=True)
+        self.logger.debug("plugin %r exited with %s", self.name, self._returncode)
+        self._done.set()
+
+    def __repr__(self) -> str:
+        state = (
+            "not started"
+            if self._popen is None
+            else (
+                f"pid {self._popen.pid}"
+                if self._returncode is None
+                else f"exited {self._returncode}"
+            )
+        )
+        return f"<PluginProcess {self.name!r} {state}>"
+
+
+def which(command: str) -> Path | None:
+    """``shutil.which`` returning a :class:`Path` (a small convenience for hosts)."""
+    import shutil
+
+    found = shutil.which(command)
+    return Path(found) if found else None
