@@ -56,3 +56,9 @@ def pytest_runtest_makereport(
         report.longrepr = (
             f"interop test skipped on CI, which must run every real-peer test: {reason}"
         )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # A tox env whose folders hold no tests yet is not a failure of the suite.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
