@@ -1,5 +1,50 @@
-"""plugwire.ttrpc: the ttrpc transport (work in progress; see the issue tracker)."""
+"""plugwire.ttrpc: a containerd/ttrpc client and server on anyio (asyncio and trio).
+
+Wire compatible with github.com/containerd/ttrpc (unary and all streaming kinds,
+metadata, ``timeout_nano`` deadlines, gRPC status codes with details, the upstream
+stream-id rules and error replies, a 4 MiB default message limit).
+
+Connections
+-----------
+- ``await Client.connect("unix:/run/x.sock")`` / ``Client.connect("127.0.0.1:9000")``
+- ``async with server.listen("unix:/run/x.sock") as bound: ...`` (or ``await server.serve(addr)``)
+- **Over any anyio byte stream** (a multiplexer channel, a TLS stream, a memory
+  pipe): ``Client.from_stream(stream)`` gives a client that needs no task group;
+  ``await Server.serve_stream(stream)`` serves that one connection until it ends.
+  This is how NRI runs a ttrpc client and a ttrpc server over one muxed socket.
+- Over an existing connected socket or file descriptor:
+  ``await Client.from_socket(sock_or_fd)``, ``await server.serve_socket(sock_or_fd)``.
+
+Services
+--------
+Messages come from ordinary ``.proto`` files (``protoc --python_out``); services
+are bound from their descriptors: ``server.add_servicer(servicer, descriptor)``
+and ``Stub(client, descriptor)``. Servicers follow the grpc.aio convention, so the
+same class is served by grpc through ``plugwire.grpc.binding``. See docs/ttrpc.md.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._frame import MAX_MESSAGE_SIZE
+from .client import Client, ClientStream, Metadata
+from .errors import DeadlineExceededError, OversizedMessageError
+from .server import MethodHandler, Server, ServerContext
+from .service import MessageStream, Stub, message_class, method_handlers
+from .transport import TtrpcTransport
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "Client",
+    "ClientStream",
+    "DeadlineExceededError",
+    "MessageStream",
+    "Metadata",
+    "MethodHandler",
+    "OversizedMessageError",
+    "Server",
+    "ServerContext",
+    "Stub",
+    "TtrpcTransport",
+    "message_class",
+    "method_handlers",
+]

@@ -1,0 +1,1 @@
+"""Generated protobuf modules (scripts/codegen_ttrpc.sh); do not edit."""

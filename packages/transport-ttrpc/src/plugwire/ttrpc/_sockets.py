@@ -1,0 +1,276 @@
+"""Socket plumbing: byte streams over connected sockets, listening sockets.
+
+On asyncio, sockets are wrapped in :class:`AsyncioSocketStream`, a lean
+``asyncio.Protocol``-based :class:`anyio.abc.ByteStream` (anyio's own asyncio unix
+stream re-registers the fd on every receive and can log InvalidStateError when a
+receive is cancelled). On trio, anyio's streams are used as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import socket
+import stat
+from collections import deque
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from plugwire.core.errors import ConfigError
+from plugwire.core.transport import Address
+
+__all__ = ["AsyncioSocketStream", "bind", "connect", "socket_stream"]
+
+_READ_HIGH_WATER = 1 << 20
+
+
+class _Protocol(asyncio.Protocol):
+    __slots__ = (
+        "buffer",
+        "buffered",
+        "drain",
+        "eof",
+        "exc",
+        "paused",
+        "reading_paused",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer: deque[bytes] = deque()
+        self.buffered = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.drain: asyncio.Future[None] | None = None
+        self.eof = False
+        self.exc: BaseException | None = None
+        self.paused = False
+        self.reading_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer.append(data)
+        self.buffered += len(data)
+        if self.buffered > _READ_HIGH_WATER and not self.reading_paused and self.transport:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.eof = True
+        self.exc = exc
+        self._wake()
+        self.paused = False
+        d = self.drain
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        d = self.drain
+        if d is not None and not d.done():
+            d.set_result(None)
+
+
+class AsyncioSocketStream(anyio.abc.ByteStream):
+    """A connected socket as an anyio byte stream on asyncio (see module doc)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._closed = False
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        p = self._protocol
+        while not p.buffer:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if p.eof:
+                if p.exc is not None:
+                    raise anyio.BrokenResourceError from p.exc
+                raise anyio.EndOfStream
+            if p.waiter is not None:
+                raise anyio.BusyResourceError("reading from")
+            p.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await p.waiter
+            finally:
+                p.waiter = None
+        data = p.buffer.popleft()
+        if len(data) > max_bytes:
+            p.buffer.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
+        p.buffered -= len(data)
+        if p.reading_paused and p.buffered < _READ_HIGH_WATER // 2:
+            p.reading_paused = False
+            self._transport.resume_reading()
+        return data
+
+    async def send(self, item: bytes) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        p = self._protocol
+        if self._transport.is_closing() or (p.eof and p.exc is not None):
+            raise anyio.BrokenResourceError from p.exc
+        self._transport.write(item)
+        if p.paused:
+            p.drain = asyncio.get_running_loop().create_future()
+            try:
+                await p.drain
+            finally:
+                p.drain = None
+            if self._transport.is_closing():
+                raise anyio.BrokenResourceError from p.exc
+
+    async def send_eof(self) -> None:
+        self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport.close()
+            self._protocol._wake()
+
+    @property
+    def extra_attributes(self) -> Any:
+        sock = self._transport.get_extra_info("socket")
+        peer = self._transport.get_extra_info("peername")
+        return {
+            anyio.abc.SocketAttribute.raw_socket: lambda: sock,
+            anyio.abc.SocketAttribute.remote_address: lambda: peer,
+        }
+
+
+def _backend() -> str:
+    """``asyncio`` when running under an asyncio loop, else ``trio``."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return "trio"
+    return "asyncio"
+
+
+async def socket_stream(sock: socket.socket) -> anyio.abc.ByteStream:
+    """Wrap a connected stream socket (ownership passes to the stream)."""
+    if _backend() == "asyncio":
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        proto = _Protocol()
+        transport, _ = await loop.connect_accepted_socket(lambda: proto, sock)
+        return AsyncioSocketStream(transport, proto)
+    if sock.family == socket.AF_UNIX:
+        return await anyio.abc.UNIXSocketStream.from_socket(sock)
+    return await anyio.abc.SocketStream.from_socket(sock)
+
+
+def _split_hostport(addr: Address) -> tuple[str, int]:
+    host, sep, port = addr.address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError("bad TCP address", step="address", expected="host:port", seen=str(addr))
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def connect(addr: Address) -> anyio.abc.ByteStream:
+    """Dial a unix or TCP address. Raises OSError when nothing listens."""
+    if addr.network == "unix":
+        if _backend() == "asyncio":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await asyncio.get_running_loop().sock_connect(sock, addr.address)
+            except BaseException:
+                sock.close()
+                raise
+            return await socket_stream(sock)
+        return await anyio.connect_unix(addr.address)
+    if addr.network == "tcp":
+        host, port = _split_hostport(addr)
+        stream = await anyio.connect_tcp(host, port)
+        with contextlib.suppress(OSError):
+            stream.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+            )
+        return stream
+    raise ConfigError(
+        "ttrpc cannot dial this network", step="connect", expected="unix or tcp", seen=str(addr)
+    )
+
+
+def _remove_stale_socket(path: str) -> None:
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+
+
+def bind(addr: Address) -> tuple[socket.socket, Address]:
+    """A non-blocking listening socket for ``addr`` and the bound address."""
+    if addr.network == "unix":
+        _remove_stale_socket(addr.address)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(addr.address)
+            sock.listen(512)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock, addr
+    if addr.network == "tcp":
+        host, port = _split_hostport(addr)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=512)
+        sock.setblocking(False)
+        bound = sock.getsockname()
+        return sock, Address(
+            "tcp",
+            f"{bound[0]}:{bound[1]}" if family == socket.AF_INET else f"[{bound[0]}]:{bound[1]}",
+        )
+    raise ConfigError(
+        "ttrpc cannot listen on this network", step="listen", expected="unix or tcp", seen=str(addr)
+    )
+
+
+async def accept(sock: socket.socket) -> socket.socket:
+    """Wait for and accept one connection (retrying transient errors)."""
+    while True:
+        await anyio.wait_readable(sock)
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno in (
+                errno.EMFILE,
+                errno.ENFILE,
+                errno.ENOBUFS,
+                errno.ENOMEM,
+                errno.ECONNABORTED,
+            ):
+                await anyio.sleep(0.05)
+                continue
+            raise
+        if conn.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn

@@ -1,0 +1,264 @@
+"""plugwire ttrpc client against plugwire ttrpc server, on asyncio and trio."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.abc
+import pytest
+
+from plugwire.core.errors import ConnectionClosedError, RemoteError
+from plugwire.core.status import StatusCode
+from plugwire.core.transport import Address, load_transport
+from plugwire.ttrpc import (
+    Client,
+    DeadlineExceededError,
+    MethodHandler,
+    OversizedMessageError,
+    Server,
+    ServerContext,
+    Stub,
+)
+from plugwire.ttrpc._envelope import encode_request
+from plugwire.ttrpc._frame import FrameDecoder, encode_frame
+from plugwire.ttrpc.example import SERVICE, exercise, pb
+from plugwire.ttrpc.testing import make_server
+
+pytestmark = pytest.mark.anyio
+
+
+async def _meta(payload: bytes, ctx: ServerContext) -> bytes:
+    return json.dumps(
+        {"md": [list(p) for p in ctx.invocation_metadata()], "remaining": ctx.time_remaining()}
+    ).encode()
+
+
+async def _sleep(payload: bytes, ctx: ServerContext) -> bytes:
+    await anyio.sleep(float(payload))
+    return b"slept"
+
+
+async def _fail(payload: bytes, ctx: ServerContext) -> bytes:
+    raise RemoteError("no such thing", code=StatusCode.NOT_FOUND, details=[b"\x0a\x03t/x\x12\x01!"])
+
+
+async def _boom(payload: bytes, ctx: ServerContext) -> bytes:
+    raise ValueError("kaboom")
+
+
+async def _big(payload: bytes, ctx: ServerContext) -> bytes:
+    return b"b" * int(payload)
+
+
+def test_server(**kwargs: int) -> Server:
+    server: Server = make_server(**kwargs)
+    server.register(
+        "test.Svc",
+        {
+            "Meta": MethodHandler(_meta),
+            "Sleep": MethodHandler(_sleep),
+            "Fail": MethodHandler(_fail),
+            "Boom": MethodHandler(_boom),
+            "Big": MethodHandler(_big),
+        },
+    )
+    return server
+
+
+test_server.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def tclient(sock_path: str) -> AsyncIterator[Client]:
+    async with test_server().listen(sock_path) as bound, await Client.connect(bound) as c:
+        yield c
+
+
+async def test_every_streaming_kind(client: Client) -> None:
+    results = await exercise(client)
+    assert [r for r in results if not r[1]] == []
+    assert len(results) == 7
+
+
+async def test_metadata_and_deadline_reach_the_handler(tclient: Client) -> None:
+    reply = json.loads(
+        await tclient.unary("/test.Svc/Meta", b"", timeout=5, metadata={"k": ["a", "b"], "x": "y"})
+    )
+    assert reply["md"] == [["k", "a"], ["k", "b"], ["x", "y"]]
+    assert 4 < reply["remaining"] <= 5
+    reply = json.loads(await tclient.unary("/test.Svc/Meta", b""))
+    assert reply == {"md": [], "remaining": None}
+
+
+async def test_status_codes_and_details(tclient: Client) -> None:
+    with pytest.raises(RemoteError) as info:
+        await tclient.unary("/test.Svc/Fail", b"")
+    assert info.value.code == StatusCode.NOT_FOUND
+    assert info.value.message == "no such thing"
+    assert info.value.details == (b"\x0a\x03t/x\x12\x01!",)
+    with pytest.raises(RemoteError) as info:
+        await tclient.unary("/test.Svc/Boom", b"")
+    assert (info.value.code, info.value.message) == (StatusCode.UNKNOWN, "kaboom")
+    with pytest.raises(RemoteError) as info:
+        await tclient.unary("/test.Nope/X", b"")
+    assert (info.value.code, info.value.message) == (StatusCode.UNIMPLEMENTED, "service test.Nope")
+    with pytest.raises(RemoteError) as info:
+        await tclient.unary("/test.Svc/X", b"")
+    assert (info.value.code, info.value.message) == (StatusCode.UNIMPLEMENTED, "method X")
+    stub = Stub(tclient, SERVICE)
+    with pytest.raises(RemoteError) as info:
+        await stub.Echo(pb.EchoPayload(), metadata={"fail-code": "9", "fail-message": "nah"})
+    assert (info.value.code, info.value.message) == (StatusCode.FAILED_PRECONDITION, "nah")
+    assert (await stub.Echo(pb.EchoPayload(seq=4))).seq == 5
+
+
+async def test_client_deadline_expires(tclient: Client) -> None:
+    with anyio.fail_after(3):
+        with pytest.raises(DeadlineExceededError) as info:
+            await tclient.unary("/test.Svc/Sleep", b"10", timeout=0.2)
+    assert info.value.code == StatusCode.DEADLINE_EXCEEDED
+    assert await tclient.unary("/test.Svc/Sleep", b"0", timeout=2) == b"slept"
+
+
+async def test_concurrent_calls_on_one_connection(tclient: Client) -> None:
+    stub = Stub(tclient, SERVICE)
+    results: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        if i % 10 == 0:
+            await tclient.unary("/test.Svc/Sleep", b"0.01")
+        results[i] = (await stub.Echo(pb.EchoPayload(seq=i, msg=str(i)))).seq
+
+    async with anyio.create_task_group() as tg:
+        for i in range(300):
+            tg.start_soon(one, i)
+    assert results == {i: i + 1 for i in range(300)}
+
+
+async def test_cancelled_reader_hands_over(tclient: Client) -> None:
+    """A waiter that was reading is cancelled: the other waiters still get replies."""
+    got: list[bytes] = []
+
+    async def slow() -> None:
+        got.append(await tclient.unary("/test.Svc/Sleep", b"0.3"))
+
+    async with anyio.create_task_group() as tg:
+        with anyio.move_on_after(0.05):
+            await tclient.unary("/test.Svc/Sleep", b"5")
+        tg.start_soon(slow)
+        tg.start_soon(slow)
+        await anyio.sleep(0.01)
+        with anyio.move_on_after(0.05):
+            await tclient.unary("/test.Svc/Sleep", b"5")
+    assert got == [b"slept", b"slept"]
+
+
+async def test_oversized_send_refused_connection_lives(sock_path: str) -> None:
+    server = test_server(max_message_size=1000)
+    async with (
+        server.listen(sock_path) as bound,
+        await Client.connect(bound, max_message_size=1000) as c,
+    ):
+        with pytest.raises(OversizedMessageError) as info:
+            await c.unary("/test.Svc/Meta", b"x" * 2000)
+        assert info.value.code == StatusCode.RESOURCE_EXHAUSTED
+        # server refuses to send an oversized reply: RESOURCE_EXHAUSTED on that call only
+        with pytest.raises(RemoteError) as rinfo:
+            await c.unary("/test.Svc/Big", b"5000")
+        assert rinfo.value.code == StatusCode.RESOURCE_EXHAUSTED
+        assert "exceed maximum message size of 1000" in rinfo.value.message
+        assert await c.unary("/test.Svc/Big", b"10") == b"b" * 10
+
+
+async def test_oversized_receive_fails_only_that_call(sock_path: str) -> None:
+    server = test_server()
+    async with (
+        server.listen(sock_path) as bound,
+        await Client.connect(bound, max_message_size=1000) as c,
+    ):
+        async with anyio.create_task_group() as tg:
+            ok: list[bytes] = []
+
+            async def small() -> None:
+                ok.append(await c.unary("/test.Svc/Big", b"10"))
+
+            for _ in range(5):
+                tg.start_soon(small)
+            with pytest.raises(OversizedMessageError):
+                await c.unary("/test.Svc/Big", b"200000")
+        assert ok == [b"b" * 10] * 5
+        assert await c.unary("/test.Svc/Big", b"990") == b"b" * 990
+
+
+async def test_server_receives_oversized_request(sock_path: str) -> None:
+    server = test_server(max_message_size=1000)
+    async with server.listen(sock_path) as bound, await Client.connect(bound) as c:
+        with pytest.raises(RemoteError) as info:
+            await c.unary("/test.Svc/Meta", b"x" * 5000)
+        assert info.value.code == StatusCode.RESOURCE_EXHAUSTED
+        size = len(encode_request("test.Svc", "Meta", b"x" * 5000))
+        assert info.value.message == f"message length {size} exceed maximum message size of 1000"
+        assert await c.unary("/test.Svc/Big", b"3") == b"bbb"
+
+
+async def test_tcp_socket_fd_and_stream(anyio_backend: str) -> None:
+    server = test_server()
+    async with server.listen("tcp:127.0.0.1:0") as bound:
+        assert bound.network == "tcp" and not bound.address.endswith(":0")
+        async with await Client.connect(bound) as c:
+            assert await c.unary("/test.Svc/Big", b"2") == b"bb"
+    a, b = socket.socketpair()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve_socket, a.detach())
+        async with await Client.from_socket(b.detach()) as c:
+            assert await c.unary("/test.Svc/Big", b"1") == b"b"
+        c2, d = socket.socketpair()
+        stream_c = await anyio.abc.UNIXSocketStream.from_socket(c2)
+        stream_d = await anyio.abc.UNIXSocketStream.from_socket(d)
+        tg.start_soon(server.serve_stream, stream_d)
+        async with Client.from_stream(stream_c) as c:
+            stub = Stub(c, SERVICE)
+            assert (await stub.Echo(pb.EchoPayload(seq=1))).seq == 2
+
+
+async def test_connection_failure_fails_all_pending(anyio_backend: str) -> None:
+    a, b = socket.socketpair()
+    peer = await anyio.abc.UNIXSocketStream.from_socket(a)
+    async with await Client.from_socket(b) as c:
+        errors: list[BaseException] = []
+
+        async def call() -> None:
+            try:
+                await c.unary("/x.Y/Z", b"")
+            except ConnectionClosedError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(call)
+            dec = FrameDecoder()
+            seen = 0
+            while seen < 5:
+                seen += len(dec.feed(await peer.receive()))
+            # answer half a frame, then hang up
+            await peer.send(encode_frame(1, 2, 0, b"\x0a\x00")[:-1])
+            await peer.aclose()
+        assert len(errors) == 5
+        assert any("middle of a frame" in str(e) for e in errors)
+        with pytest.raises(ConnectionClosedError):
+            await c.unary("/x.Y/Z", b"")
+
+
+async def test_transport_entry_point(sock_path: str) -> None:
+    transport = load_transport("ttrpc")
+
+    async def handler(payload: bytes, md: object) -> bytes:
+        return payload[::-1]
+
+    async with transport.serve(Address("unix", sock_path), {"/a.B/C": handler}) as bound:
+        channel = await transport.connect(bound)
+        async with channel:
+            assert await channel.unary("/a.B/C", b"abc", timeout=5) == b"cba"
