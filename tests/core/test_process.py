@@ -91,8 +91,9 @@ async def test_killed_by_signal_is_named() -> None:
 async def test_terminate_polite_signal_then_sigkill_after_grace() -> None:
     stubborn = script(
         """
-        import signal, sys, time
-        signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
+        import os, signal, sys, time
+        # os.write: print() from a handler can hit the buffer lock print("ready") holds
+        signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"got TERM\n"))
         print("ready", flush=True)
         time.sleep(60)
         """
