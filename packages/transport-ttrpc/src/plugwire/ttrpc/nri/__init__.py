@@ -1,0 +1,76 @@
+"""containerd NRI for Python: write NRI plugins (:class:`Stub`) and host them (:class:`Runtime`).
+
+Wire-compatible with ``github.com/containerd/nri`` (see ``NRI_MODULE_VERSION``): one
+socket multiplexed into a Plugin and a Runtime ttrpc service (:mod:`.mux`), upstream's
+adjustment merge with conflict detection (:mod:`.result`), and builders for
+adjustments and updates (:mod:`.adjust`).
+"""
+
+from __future__ import annotations
+
+from ._generated.api_pb2 import (
+    Container,
+    ContainerAdjustment,
+    ContainerUpdate,
+    CreateContainerRequest,
+    CreateContainerResponse,
+    LinuxResources,
+    Mount,
+    PodSandbox,
+    UpdateContainerRequest,
+    UpdateContainerResponse,
+    ValidateContainerAdjustmentRequest,
+)
+from .adjust import Adjustment, Update
+from .api import (
+    DEFAULT_REGISTRATION_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SOCKET_PATH,
+    NRI_MODULE_VERSION,
+    VALID_EVENTS,
+    ConflictError,
+    Event,
+    NriError,
+    PluginRejectedError,
+    check_plugin_index,
+    event_mask,
+    events_in,
+    parse_plugin_name,
+)
+from .mux import Multiplexer, MuxConn
+from .result import Owners, Result
+from .stub import Stub
+
+__all__ = [
+    "DEFAULT_REGISTRATION_TIMEOUT",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "DEFAULT_SOCKET_PATH",
+    "NRI_MODULE_VERSION",
+    "VALID_EVENTS",
+    "Adjustment",
+    "ConflictError",
+    "Container",
+    "ContainerAdjustment",
+    "ContainerUpdate",
+    "CreateContainerRequest",
+    "CreateContainerResponse",
+    "Event",
+    "LinuxResources",
+    "Mount",
+    "Multiplexer",
+    "MuxConn",
+    "NriError",
+    "Owners",
+    "PluginRejectedError",
+    "PodSandbox",
+    "Result",
+    "Stub",
+    "Update",
+    "UpdateContainerRequest",
+    "UpdateContainerResponse",
+    "ValidateContainerAdjustmentRequest",
+    "check_plugin_index",
+    "event_mask",
+    "events_in",
+    "parse_plugin_name",
+]

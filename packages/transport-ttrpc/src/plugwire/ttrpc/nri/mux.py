@@ -1,0 +1,265 @@
+"""NRI's socket multiplexer (``github.com/containerd/nri/pkg/net/multiplex``).
+
+One NRI connection (a unix socket or the socketpair on fd 3) carries several logical
+connections. Every frame is a big-endian ``u32 conn id`` + ``u32 payload length``
+followed by the payload. NRI uses conn 1 for the Plugin service (the plugin serves,
+the runtime calls) and conn 2 for the Runtime service (the runtime serves, the plugin
+calls).
+
+The upstream reader hands each frame to a ``net.Conn.Read`` call, and the ttrpc
+reader on top of it reads through a 4096-byte ``bufio.Reader``: a frame larger than
+the buffer it is read into fails with ``ENOMEM`` and the Go side drops the
+connection. :class:`Multiplexer` therefore never sends a frame with more than
+:data:`MAX_SEND_FRAME` (4096) payload bytes, whatever the size of the write.
+
+Frames for a conn id nobody opened are dropped, as upstream does. A frame that
+announces more than :data:`MAX_FRAME_PAYLOAD` bytes, or a reader that falls more than
+:data:`READ_QUEUE_LENGTH` frames behind, closes the whole trunk with a
+:class:`~plugwire.core.errors.ProtocolError` (upstream: ``frame payload N bytes,
+maximum is M`` / ``failed to queue payload for reading``).
+"""
+
+from __future__ import annotations
+
+import struct
+from types import TracebackType
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from plugwire.core.errors import ClosedError, ConnectionClosedError, ProtocolError
+
+__all__ = [
+    "MAX_FRAME_PAYLOAD",
+    "MAX_SEND_FRAME",
+    "PLUGIN_SERVICE_CONN",
+    "READ_QUEUE_LENGTH",
+    "RUNTIME_SERVICE_CONN",
+    "Multiplexer",
+    "MuxConn",
+]
+
+PLUGIN_SERVICE_CONN = 1
+RUNTIME_SERVICE_CONN = 2
+
+_HEADER = struct.Struct(">II")
+#: Upstream's limit: a ttrpc header plus the largest ttrpc message (4 MiB).
+MAX_FRAME_PAYLOAD = 10 + (4 << 20)
+#: The largest frame plugwire sends (the Go reader's bufio buffer size).
+MAX_SEND_FRAME = 4096
+#: Frames that may wait per conn before the trunk is declared broken (as upstream).
+READ_QUEUE_LENGTH = 256
+
+
+class MuxConn(anyio.abc.ByteStream):
+    """One logical connection of a :class:`Multiplexer`, as an anyio byte stream.
+
+    ``receive()`` returns the bytes of the next frame (or the rest of a frame when
+    ``max_bytes`` cut it); at the end of the trunk it raises
+    :class:`anyio.EndOfStream`, or the trunk's error if it broke.
+    """
+
+    def __init__(self, mux: Multiplexer, conn_id: int) -> None:
+        self._mux = mux
+        self.conn_id = conn_id
+        send, recv = anyio.create_memory_object_stream[bytes](READ_QUEUE_LENGTH)
+        self._send: MemoryObjectSendStream[bytes] = send
+        self._recv: MemoryObjectReceiveStream[bytes] = recv
+        self._pending = b""
+        self._closed = False
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+            return data
+        if self._closed:
+            raise anyio.ClosedResourceError
+        try:
+            data = await self._recv.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._mux.error is not None:
+                raise self._mux.error from None
+            raise anyio.EndOfStream from None
+        if len(data) > max_bytes:
+            data, self._pending = data[:max_bytes], data[max_bytes:]
+        return data
+
+    async def send(self, item: bytes) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        await self._mux._write(self.conn_id, item)
+
+    async def send_eof(self) -> None:
+        raise NotImplementedError("NRI mux connections cannot be half-closed")
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._mux._forget(self)
+            self._send.close()
+            self._recv.close()
+
+    def _feed(self, data: bytes) -> bool:
+        try:
+            self._send.send_nowait(data)
+        except anyio.WouldBlock:
+            return False
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+        return True
+
+    def _end(self) -> None:
+        self._send.close()
+
+
+class Multiplexer:
+    """Split one byte stream (the *trunk*) into numbered :class:`MuxConn` streams.
+
+    Use as an async context manager: the reader task runs inside it and the trunk is
+    closed on exit::
+
+        async with Multiplexer(sock) as mux:
+            plugin_conn = mux.open(PLUGIN_SERVICE_CONN)
+            runtime_conn = mux.open(RUNTIME_SERVICE_CONN)
+
+    Open the conns before data can arrive for them (upstream drops frames for unknown
+    ids). ``error`` holds why the trunk stopped (``None`` for a clean EOF), and
+    ``closed`` is set once it did.
+    """
+
+    def __init__(self, trunk: anyio.abc.ByteStream, *, peer: str | None = None) -> None:
+        self._trunk = trunk
+        self._reader = BufferedByteReceiveStream(trunk)
+        self._conns: dict[int, MuxConn] = {}
+        self._write_lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.peer = peer
+        self.error: Exception | None = None
+        self.closed = anyio.Event()
+        self._is_closed = False
+
+    def open(self, conn_id: int) -> MuxConn:
+        """The :class:`MuxConn` for ``conn_id`` (created on first use; 0 is reserved)."""
+        if conn_id == 0:
+            raise ProtocolError(
+                "mux conn id 0 is reserved", peer=self.peer, step="mux open", expected=">= 1"
+            )
+        if self._is_closed:
+            raise ClosedError("multiplexer is closed", peer=self.peer, step="mux open")
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            conn = self._conns[conn_id] = MuxConn(self, conn_id)
+        return conn
+
+    async def __aenter__(self) -> Multiplexer:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._read_loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        return await self._tg.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Close every conn and the trunk (idempotent)."""
+        if self._is_closed:
+            return
+        self._is_closed = True
+        for conn in list(self._conns.values()):
+            conn._end()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._trunk.aclose()
+            except Exception:  # already broken: nothing more to do
+                pass
+        self.closed.set()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    def _forget(self, conn: MuxConn) -> None:
+        if self._conns.get(conn.conn_id) is conn:
+            del self._conns[conn.conn_id]
+
+    async def _write(self, conn_id: int, data: bytes) -> None:
+        if self._is_closed:
+            raise ConnectionClosedError(
+                "NRI connection closed", peer=self.peer, step="mux write", seen=self.error
+            )
+        view = memoryview(data)
+        frames = []
+        for start in range(0, max(len(view), 1), MAX_SEND_FRAME):
+            chunk = view[start : start + MAX_SEND_FRAME]
+            frames.append(_HEADER.pack(conn_id, len(chunk)) + bytes(chunk))
+        async with self._write_lock:
+            try:
+                for frame in frames:
+                    await self._trunk.send(frame)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                self._fail(
+                    ConnectionClosedError(
+                        "NRI connection broke while writing",
+                        peer=self.peer,
+                        step="mux write",
+                        seen=repr(exc),
+                    )
+                )
+                await self.aclose()
+                raise self.error from exc  # type: ignore[misc]
+
+    def _fail(self, err: Exception) -> None:
+        if self.error is None:
+            self.error = err
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                header = await self._reader.receive_exactly(_HEADER.size)
+                conn_id, size = _HEADER.unpack(header)
+                if size > MAX_FRAME_PAYLOAD:
+                    self._fail(
+                        ProtocolError(
+                            f"conn {conn_id}: frame payload {size} bytes, maximum is "
+                            f"{MAX_FRAME_PAYLOAD}",
+                            peer=self.peer,
+                            step="mux read",
+                            expected=f"<= {MAX_FRAME_PAYLOAD} bytes",
+                            seen=f"{size} bytes",
+                        )
+                    )
+                    return
+                payload = await self._reader.receive_exactly(size) if size else b""
+                conn = self._conns.get(conn_id)
+                if conn is not None and not conn._feed(payload):
+                    self._fail(
+                        ProtocolError(
+                            "failed to queue payload for reading",
+                            peer=self.peer,
+                            step="mux read",
+                            expected=f"<= {READ_QUEUE_LENGTH} unread frames per conn",
+                        )
+                    )
+                    return
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.ClosedResourceError):
+            pass
+        except (anyio.BrokenResourceError, OSError) as exc:
+            self._fail(
+                ConnectionClosedError(
+                    "NRI connection broke while reading",
+                    peer=self.peer,
+                    step="mux read",
+                    seen=repr(exc),
+                )
+            )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
