@@ -1,0 +1,33 @@
+"""Fixtures for the CIPD admission family: asyncio only (grpc.aio), test plugins, Go peers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+MODES = HERE / "plugins" / "modes.py"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def plugin_argv() -> Callable[..., list[str]]:
+    """``plugin_argv(mode, *args)``: the command line of plugins/modes.py in that mode."""
+
+    def argv(*args: str) -> list[str]:
+        return [sys.executable, str(MODES), *args]
+
+    return argv
+
+
+@pytest.fixture(autouse=True)
+def _quiet_grpc() -> None:
+    logging.getLogger("grpc").setLevel(logging.WARNING)
