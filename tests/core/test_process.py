@@ -93,7 +93,7 @@ async def test_terminate_polite_signal_then_sigkill_after_grace() -> None:
         """
         import os, signal, sys, time
         # os.write: print() from a handler can hit the buffer lock print("ready") holds
-        signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"got TERM\n"))
+        signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"got TERM\\n"))
         print("ready", flush=True)
         time.sleep(60)
         """
@@ -157,6 +157,12 @@ async def test_missing_command_is_a_start_error() -> None:
         async with PluginProcess(["/nonexistent/plugin"], env={}, name="ghost"):
             pass
     assert "/nonexistent/plugin" in str(info.value)
+
+
+async def test_errors_in_the_body_propagate_unwrapped() -> None:
+    with pytest.raises(KeyError):
+        async with PluginProcess(script("import time; time.sleep(30)"), env={}, name="body"):
+            raise KeyError("mine")
 
 
 async def test_pass_fds() -> None:

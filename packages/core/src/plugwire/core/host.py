@@ -87,13 +87,14 @@ class Host:
         try:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
-        except BaseException as close_exc:
-            exc_type, exc, tb = type(close_exc), close_exc, close_exc.__traceback__
-        tg, self._tg = self._tg, None
-        if tg is None:
-            return None
-        tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            # The body's exception propagates as it is; background failures of the
+            # host's own tasks surface from the task group.
+            tg, self._tg = self._tg, None
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        return None
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:

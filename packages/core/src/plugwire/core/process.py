@@ -226,11 +226,13 @@ class PluginProcess:
         try:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
-        except BaseException as close_exc:
-            exc_type, exc, tb = type(close_exc), close_exc, close_exc.__traceback__
-        if tg is None:
-            return None
-        return await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            # Our task group only runs the pipe readers and the exit watcher; the
+            # body's own exception propagates as it is, not in an ExceptionGroup.
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        return None
 
     async def aclose(self, grace: float = 2.0) -> None:
         """Terminate the child if it still runs (see :meth:`terminate`)."""
