@@ -39,6 +39,7 @@ from .api import (
 )
 from .mux import Multiplexer, MuxConn
 from .result import Owners, Result
+from .runtime import PluginInfo, Runtime, SyncCallback, SyncFn, UpdateFn
 from .stub import Stub
 
 __all__ = [
@@ -61,13 +62,18 @@ __all__ = [
     "MuxConn",
     "NriError",
     "Owners",
+    "PluginInfo",
     "PluginRejectedError",
     "PodSandbox",
     "Result",
+    "Runtime",
     "Stub",
+    "SyncCallback",
+    "SyncFn",
     "Update",
     "UpdateContainerRequest",
     "UpdateContainerResponse",
+    "UpdateFn",
     "ValidateContainerAdjustmentRequest",
     "check_plugin_index",
     "event_mask",

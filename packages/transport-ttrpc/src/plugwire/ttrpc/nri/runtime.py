@@ -1,0 +1,925 @@
+"""Host NRI plugins from Python (upstream ``pkg/adaptation``).
+
+:class:`Runtime` is what a container runtime embeds: it listens on the NRI socket
+for external plugins (the directory is created ``0700``), launches pre-installed
+plugins (``NN-name`` executables in ``plugin_path``, each on a socketpair passed as
+fd 3, with only ``NRI_PLUGIN_NAME``, ``NRI_PLUGIN_IDX`` and ``NRI_PLUGIN_SOCKET=3`` in
+its environment and ``NN-name.conf`` or ``name.conf`` from ``config_path`` as its
+configuration), and relays lifecycle events to them in index order::
+
+    async with Runtime("my-runtime", "1.0", socket_path=path, sync=sync, update=update) as rt:
+        reply = await rt.create_container(pod, container)   # merged adjustments
+
+Behaviour follows upstream: a plugin that misses the registration timeout is closed
+and killed; replies are merged with conflict detection
+(:class:`~plugwire.ttrpc.nri.ConflictError`); validators see the merged result
+(:class:`~plugwire.ttrpc.nri.PluginRejectedError`); a plugin that times out or
+disconnects is dropped and the operation continues (unless its failure policy asks
+to fail the request); any other plugin error fails the operation
+(:class:`~plugwire.ttrpc.nri.NriError`); events a plugin answers with Unimplemented
+are retried as the legacy ``StateChange``.
+
+``sync(callback)`` is called when plugins need the runtime's state: it must call
+``await callback(pods, containers)`` (and may hold its own lock meanwhile).
+``update(updates)`` applies unsolicited container updates requested by plugins and
+returns the ones that failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import anyio
+import anyio.abc
+from google.protobuf.message import Message
+
+from plugwire.core.errors import (
+    ConfigError,
+    ConnectionClosedError,
+    MessageTooLargeError,
+    PluginStartError,
+    PluginTimeoutError,
+    PlugwireError,
+    RemoteError,
+)
+
+from . import api
+from ._generated import api_pb2 as pb
+from ._session import Session, open_session
+from ._ttrpc import UNIMPLEMENTED, Handler
+from .api import Event, NriError, PluginRejectedError
+from .result import Result
+
+__all__ = ["PluginInfo", "Runtime", "SyncCallback", "SyncFn", "UpdateFn"]
+
+log = logging.getLogger("plugwire.ttrpc.nri.runtime")
+
+SyncCallback = Callable[
+    [Sequence[pb.PodSandbox], Sequence[pb.Container]], Awaitable[list[pb.ContainerUpdate]]
+]
+SyncFn = Callable[[SyncCallback], Awaitable[None]]
+UpdateFn = Callable[[list[pb.ContainerUpdate]], Awaitable[list[pb.ContainerUpdate]]]
+
+M = TypeVar("M", bound=Message)
+
+_STATE_CHANGE_FALLBACK = {
+    Event.RUN_POD_SANDBOX,
+    Event.POST_UPDATE_POD_SANDBOX,
+    Event.STOP_POD_SANDBOX,
+    Event.REMOVE_POD_SANDBOX,
+    Event.POST_CREATE_CONTAINER,
+    Event.START_CONTAINER,
+    Event.POST_START_CONTAINER,
+    Event.POST_UPDATE_CONTAINER,
+    Event.REMOVE_CONTAINER,
+}
+_MIN_OBJS_PER_SYNC = 8
+
+
+async def _empty_sync(callback: SyncCallback) -> None:
+    await callback([], [])
+
+
+async def _refuse_updates(updates: list[pb.ContainerUpdate]) -> list[pb.ContainerUpdate]:
+    log.warning("no update callback configured: %d container update(s) failed", len(updates))
+    return list(updates)
+
+
+class PluginInfo:
+    """A connected plugin as the runtime sees it (read-only view)."""
+
+    def __init__(self, plugin: _Plugin) -> None:
+        self.name = plugin.name
+        self.idx = plugin.idx
+        self.base = plugin.base
+        self.events = plugin.events
+        self.external = plugin.process is None
+        self.pid = plugin.process.pid if plugin.process is not None else None
+
+    def __repr__(self) -> str:
+        kind = "external" if self.external else "pre-installed"
+        return f"<PluginInfo {self.name} {kind} events=0x{self.events:x}>"
+
+
+class _Process:
+    """A pre-installed plugin child with its end of the socketpair on fd 3."""
+
+    def __init__(self, path: Path, name: str, idx: str, base: str, child: socket.socket) -> None:
+        fd = child.fileno()
+        libc = _libc()
+
+        def setup() -> None:  # between fork and exec
+            if libc is not None:
+                libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+            if fd == 3:
+                os.set_inheritable(3, True)
+            else:
+                os.dup2(fd, 3, inheritable=True)
+
+        try:
+            self.popen = subprocess.Popen(
+                [str(path)],
+                env={
+                    api.PLUGIN_NAME_ENV: base,
+                    api.PLUGIN_IDX_ENV: idx,
+                    api.PLUGIN_SOCKET_ENV: "3",
+                },
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=False,
+                preexec_fn=setup,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise PluginStartError(
+                f"failed to launch plugin {name!r}: {exc.strerror or exc}",
+                peer=name,
+                step="launch",
+                seen=str(path),
+            ) from exc
+        self.pid = self.popen.pid
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.kill()
+        await anyio.to_thread.run_sync(self.popen.wait)
+
+    async def stop(self, grace: float) -> None:
+        """Wait ``grace`` seconds for the child to exit on its own, then kill it."""
+
+        def wait() -> None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(grace)
+
+        await anyio.to_thread.run_sync(wait)
+        if self.popen.poll() is None:
+            await self.kill()
+
+
+_LIBC: ctypes.CDLL | None = None
+
+
+def _libc() -> ctypes.CDLL | None:
+    global _LIBC
+    if _LIBC is None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+class _Plugin:
+    def __init__(
+        self, runtime: Runtime, *, idx: str = "", base: str = "", config: str = ""
+    ) -> None:
+        self.runtime = runtime
+        self.idx = idx
+        self.base = base
+        self.config = config
+        self.events = 0
+        self.policy = pb.FailurePolicy()
+        self.process: _Process | None = None
+        self.session: Session | None = None
+        self.closed = False
+        self.registered = anyio.Event()
+        self.registration_error: PlugwireError | None = None
+        self.done = anyio.Event()
+        self._stop = anyio.Event()
+
+    @property
+    def name(self) -> str:
+        return f"{self.idx}-{self.base}" if self.idx or self.base else "unregistered plugin"
+
+    # -- Runtime service (called by the plugin) ----------------------------------
+
+    def handlers(self) -> dict[tuple[str, str], Handler]:
+        async def register(data: bytes) -> bytes:
+            req = pb.RegisterPluginRequest.FromString(data)
+            if self.process is None:
+                try:
+                    api.check_plugin_name(req.plugin_name)
+                    api.check_plugin_index(req.plugin_idx)
+                except ConfigError as exc:
+                    err = ConfigError(
+                        f"plugin registered with an invalid name or index: {exc.message}",
+                        peer=f"{req.plugin_idx}-{req.plugin_name}",
+                        step="RegisterPlugin",
+                        expected=exc.expected,
+                        seen=exc.seen,
+                    )
+                    self.registration_error = err
+                    self.registered.set()
+                    raise RemoteError(str(err), code=3) from exc
+                self.base, self.idx = req.plugin_name, req.plugin_idx
+                if self.session is not None:
+                    self.session.client.peer = self.name
+            log.info(
+                "plugin %s registered (NRI version %s)", self.name, req.NRI_version or "unknown"
+            )
+            self.registered.set()
+            return b""
+
+        async def update_containers(data: bytes) -> bytes:
+            req = pb.UpdateContainersRequest.FromString(data)
+            log.info("plugin %s requested %d container update(s)", self.name, len(req.update))
+            failed = await self.runtime._update(list(req.update))
+            return pb.UpdateContainersResponse(failed=failed).SerializeToString()
+
+        return {
+            (api.RUNTIME_SERVICE, "RegisterPlugin"): register,
+            (api.RUNTIME_SERVICE, "UpdateContainers"): update_containers,
+        }
+
+    async def serve(
+        self, trunk: anyio.abc.ByteStream, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        try:
+            async with open_session(
+                trunk, self.handlers(), plugin_side=False, peer=self.name
+            ) as session:
+                self.session = session
+                task_status.started()
+                async with anyio.create_task_group() as tg:
+
+                    async def stopper() -> None:
+                        await self._stop.wait()
+                        await session.aclose()
+
+                    tg.start_soon(stopper)
+                    await session.closed.wait()
+                    tg.cancel_scope.cancel()
+        finally:
+            self.closed = True
+            self.done.set()
+            if not self.registered.is_set():
+                self.registered.set()
+
+    async def close(self, *, kill: bool = False) -> None:
+        """Close the connection; kill a launched process (upstream ``stop``) if asked."""
+        self.closed = True
+        self._stop.set()
+        if self.session is not None:
+            await self.session.aclose()
+        if kill and self.process is not None:
+            await self.process.kill()
+
+    async def call(self, method: str, req: Message, resp_type: type[M], timeout: float) -> M:
+        if self.session is None or self.closed:
+            raise ConnectionClosedError("plugin connection closed", peer=self.name, step=method)
+        data = await self.session.client.call(
+            api.PLUGIN_SERVICE, method, req.SerializeToString(), timeout=timeout
+        )
+        try:
+            return resp_type.FromString(data)
+        except Exception as exc:
+            raise NriError(
+                f"malformed {method} reply", peer=self.name, step=method, seen=str(exc)
+            ) from exc
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    return isinstance(exc, PluginTimeoutError | ConnectionClosedError)
+
+
+class Runtime:
+    """An NRI runtime (adaptation) hosting plugins; use as an async context manager.
+
+    Arguments:
+        name, version: the runtime's identity sent in Configure.
+        socket_path: where external plugins connect (``None`` with ``listen=False``).
+        plugin_path: directory of pre-installed ``NN-name`` plugins (optional).
+        config_path: directory of ``NN-name.conf``/``name.conf`` plugin configs.
+        sync, update: the runtime's state and update callbacks (see module doc).
+        registration_timeout, request_timeout: seconds (upstream: 5 and 2).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        *,
+        socket_path: str | os.PathLike[str] | None = api.DEFAULT_SOCKET_PATH,
+        plugin_path: str | os.PathLike[str] | None = None,
+        config_path: str | os.PathLike[str] | None = None,
+        sync: SyncFn | None = None,
+        update: UpdateFn | None = None,
+        registration_timeout: float = api.DEFAULT_REGISTRATION_TIMEOUT,
+        request_timeout: float = api.DEFAULT_REQUEST_TIMEOUT,
+        listen: bool = True,
+        nri_version: str = api.NRI_MODULE_VERSION,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.socket_path = Path(socket_path) if socket_path is not None else None
+        self.plugin_path = Path(plugin_path) if plugin_path is not None else None
+        self.config_path = Path(config_path) if config_path is not None else None
+        self._sync = sync or _empty_sync
+        self._update_fn = update or _refuse_updates
+        self.registration_timeout = registration_timeout
+        self.request_timeout = request_timeout
+        self.listen = listen and self.socket_path is not None
+        self.nri_version = nri_version
+        self._plugins: list[_Plugin] = []
+        self._lock = anyio.Lock()
+        self._sync_lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._listener: anyio.abc.SocketListener | None = None
+        self._changed = anyio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            await self._start_preinstalled()
+            if self.listen:
+                await self._start_listener()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        with anyio.CancelScope(shield=True):
+            if self._listener is not None:
+                await self._listener.aclose()
+                self._listener = None
+            plugins, self._plugins = self._plugins, []
+            for p in plugins:
+                await p.close()
+            for p in plugins:
+                if p.process is not None:
+                    await p.process.stop(1.0)
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        return await self._tg.__aexit__(exc_type, exc, tb)
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        """The active plugins in invocation (index) order."""
+        return [PluginInfo(p) for p in self._plugins if not p.closed]
+
+    async def wait_for_plugins(self, count: int, timeout: float = 10.0) -> list[PluginInfo]:
+        """Wait until ``count`` plugins are active; PluginTimeoutError otherwise."""
+        with anyio.move_on_after(timeout):
+            while len(self.plugins) < count:
+                changed = self._changed
+                await changed.wait()
+        active = self.plugins
+        if len(active) < count:
+            raise PluginTimeoutError(
+                f"only {len(active)} of {count} plugins connected",
+                step="wait for plugins",
+                expected=f"{count} plugins within {timeout} s",
+                seen=[p.name for p in active],
+            )
+        return active
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    # -- plugin start-up ------------------------------------------------------------
+
+    async def _start_listener(self) -> None:
+        assert self.socket_path is not None and self._tg is not None
+        path = self.socket_path
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._listener = await anyio.create_unix_listener(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"failed to create socket {str(path)!r}: {exc.strerror or exc}",
+                step="listen",
+                seen=str(path),
+            ) from exc
+        self._tg.start_soon(self._accept_loop, self._listener)
+
+    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
+        assert self._tg is not None
+        while True:
+            try:
+                conn = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                log.info("stopped accepting plugin connections")
+                return
+            self._tg.start_soon(self._admit_external, conn)
+
+    async def _admit_external(self, conn: anyio.abc.SocketStream) -> None:
+        plugin = _Plugin(self)
+        try:
+            await self._start_plugin(plugin, conn)
+        except PlugwireError as exc:
+            log.error("failed to start external plugin: %s", exc)
+            return
+        async with self._sync_lock:
+            try:
+                await self._sync(self._sync_callback(plugin))
+            except PlugwireError as exc:
+                log.error("failed to synchronize plugin %s: %s", plugin.name, exc)
+                await plugin.close()
+                return
+        async with self._lock:
+            self._plugins.append(plugin)
+            self._sort()
+        log.info("plugin %s connected and synchronized", plugin.name)
+        self._notify()
+
+    async def _start_plugin(self, plugin: _Plugin, trunk: anyio.abc.ByteStream) -> None:
+        assert self._tg is not None
+        await self._tg.start(plugin.serve, trunk)
+        self._tg.start_soon(self._watch, plugin)
+        with anyio.move_on_after(self.registration_timeout):
+            await plugin.registered.wait()
+        if plugin.registration_error is not None:
+            # let the refusal reach the plugin (which then hangs up) before closing
+            with anyio.move_on_after(1.0):
+                await plugin.done.wait()
+            await plugin.close(kill=True)
+            raise plugin.registration_error
+        if not plugin.registered.is_set() or plugin.closed:
+            timed_out = not plugin.registered.is_set()
+            await plugin.close(kill=True)
+            if timed_out:
+                raise PluginTimeoutError(
+                    "plugin registration timed out",
+                    peer=plugin.name,
+                    step="RegisterPlugin",
+                    expected=f"registration within {self.registration_timeout} s",
+                )
+            raise ConnectionClosedError(
+                "failed to register plugin, connection closed",
+                peer=plugin.name,
+                step="RegisterPlugin",
+            )
+        try:
+            rpl = await plugin.call(
+                "Configure",
+                pb.ConfigureRequest(
+                    config=plugin.config,
+                    runtime_name=self.name,
+                    runtime_version=self.version,
+                    registration_timeout=_millis(self.registration_timeout),
+                    request_timeout=_millis(self.request_timeout),
+                    NRI_version=self.nri_version,
+                ),
+                pb.ConfigureResponse,
+                self.request_timeout,
+            )
+        except PlugwireError as exc:
+            await plugin.close(kill=True)
+            raise NriError(
+                f"failed to configure plugin: {exc}", peer=plugin.name, step="Configure"
+            ) from exc
+        events = rpl.events & 0xFFFFFFFF
+        if events and events & ~api.VALID_EVENTS:
+            await plugin.close(kill=True)
+            raise NriError(
+                f"invalid plugin events: 0x{events & ~api.VALID_EVENTS:x}",
+                peer=plugin.name,
+                step="Configure",
+                expected=f"a subset of 0x{api.VALID_EVENTS:x}",
+                seen=f"0x{events:x}",
+            )
+        plugin.events = events or api.VALID_EVENTS
+        plugin.policy = rpl.failure_policy
+
+    async def _watch(self, plugin: _Plugin) -> None:
+        await plugin.done.wait()
+        log.info("connection to plugin %s closed", plugin.name)
+        self._notify()
+
+    def _discover(self) -> list[tuple[Path, str, str, str]]:
+        if self.plugin_path is None:
+            return []
+        try:
+            entries = sorted(self.plugin_path.iterdir())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ConfigError(
+                f"failed to discover plugins in {self.plugin_path}: {exc}", step="discover"
+            ) from exc
+        found = []
+        for entry in entries:
+            if entry.is_dir() or not os.access(entry, os.X_OK):
+                continue
+            try:
+                idx, base = api.parse_plugin_name(entry.name)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"failed to discover plugins in {self.plugin_path}: {exc.message}",
+                    step="discover",
+                    expected=exc.expected,
+                    seen=exc.seen,
+                ) from exc
+            found.append((entry, idx, base, self._plugin_config(idx, base)))
+        return found
+
+    def _plugin_config(self, idx: str, base: str) -> str:
+        if self.config_path is None:
+            return ""
+        for candidate in (f"{idx}-{base}.conf", f"{base}.conf"):
+            try:
+                return (self.config_path / candidate).read_text()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(
+                    f"failed to read configuration for plugin {idx}-{base}: {exc}",
+                    step="discover",
+                ) from exc
+        return ""
+
+    async def _start_preinstalled(self) -> None:
+        started: list[_Plugin] = []
+        for path, idx, base, config in self._discover():
+            plugin = _Plugin(self, idx=idx, base=base, config=config)
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                plugin.process = _Process(path, plugin.name, idx, base, child)
+            except PluginStartError as exc:
+                log.warning("failed to start pre-installed plugin %s: %s", plugin.name, exc)
+                parent.close()
+                continue
+            finally:
+                child.close()
+            trunk = await anyio.abc.UNIXSocketStream.from_socket(parent)
+            try:
+                await self._start_plugin(plugin, trunk)
+            except PlugwireError as exc:
+                log.warning("failed to start pre-installed plugin %s: %s", plugin.name, exc)
+                continue
+            started.append(plugin)
+        if not started:
+            return
+        synced: list[_Plugin] = []
+
+        async def sync_all(
+            pods: Sequence[pb.PodSandbox], ctrs: Sequence[pb.Container]
+        ) -> list[pb.ContainerUpdate]:
+            updates: list[pb.ContainerUpdate] = []
+            for plugin in started:
+                try:
+                    updates.extend(await self._synchronize(plugin, pods, ctrs))
+                except PlugwireError as exc:
+                    log.warning(
+                        "failed to synchronize pre-installed plugin %s: %s", plugin.name, exc
+                    )
+                    await plugin.close(kill=True)
+                    continue
+                synced.append(plugin)
+            return updates
+
+        async with self._sync_lock:
+            await self._sync(sync_all)
+        async with self._lock:
+            self._plugins.extend(synced)
+            self._sort()
+        self._notify()
+
+    def _sort(self) -> None:
+        self._plugins = sorted((p for p in self._plugins if not p.closed), key=lambda p: p.idx)
+
+    def _sync_callback(self, plugin: _Plugin) -> SyncCallback:
+        async def callback(
+            pods: Sequence[pb.PodSandbox], ctrs: Sequence[pb.Container]
+        ) -> list[pb.ContainerUpdate]:
+            return await self._synchronize(plugin, pods, ctrs)
+
+        return callback
+
+    async def _synchronize(
+        self, plugin: _Plugin, pods: Sequence[pb.PodSandbox], ctrs: Sequence[pb.Container]
+    ) -> list[pb.ContainerUpdate]:
+        """Upstream's split Synchronize: shrink chunks while a message is too large."""
+        pods_left, ctrs_left = list(pods), list(ctrs)
+        per_pods, per_ctrs = len(pods_left), len(ctrs_left)
+        while True:
+            more = len(pods_left) > per_pods or len(ctrs_left) > per_ctrs
+            req = pb.SynchronizeRequest(
+                pods=pods_left[:per_pods], containers=ctrs_left[:per_ctrs], more=more
+            )
+            try:
+                rpl = await plugin.call(
+                    "Synchronize", req, pb.SynchronizeResponse, self.request_timeout
+                )
+            except MessageTooLargeError as exc:
+                per_pods, per_ctrs = _shrink(per_pods, per_ctrs, exc)
+                if per_pods < 0:
+                    await plugin.close()
+                    raise NriError(
+                        "failed to synchronize plugin with split messages",
+                        peer=plugin.name,
+                        step="Synchronize",
+                    ) from exc
+                continue
+            if not more:
+                return list(rpl.update)
+            if rpl.update or rpl.more != more:
+                await plugin.close()
+                raise NriError(
+                    "plugin does not handle split sync requests",
+                    peer=plugin.name,
+                    step="Synchronize",
+                    expected="more=true and no updates on a partial sync",
+                    seen=f"more={rpl.more}, {len(rpl.update)} updates",
+                )
+            pods_left, ctrs_left = pods_left[per_pods:], ctrs_left[per_ctrs:]
+            per_pods, per_ctrs = min(per_pods, len(pods_left)), min(per_ctrs, len(ctrs_left))
+
+    async def _update(self, updates: list[pb.ContainerUpdate]) -> list[pb.ContainerUpdate]:
+        return list(await self._update_fn(updates))
+
+    # -- relaying events --------------------------------------------------------------
+
+    async def _relay(
+        self, plugin: _Plugin, event: Event, req: Message, resp_type: type[M]
+    ) -> M | None:
+        """One plugin call with upstream's error handling; None when skipped/dropped."""
+        if not plugin.events & event.bit or plugin.closed:
+            return None
+        method = event.pretty_name
+        try:
+            try:
+                return await plugin.call(method, req, resp_type, self.request_timeout)
+            except RemoteError as exc:
+                if exc.code != UNIMPLEMENTED or event not in _STATE_CHANGE_FALLBACK:
+                    raise
+                log.warning(
+                    "plugin %s uses deprecated StateChange instead of a dedicated %s RPC call",
+                    plugin.name,
+                    method,
+                )
+                state = pb.StateChangeEvent(event=event.name)
+                state.pod.CopyFrom(getattr(req, "pod"))  # noqa: B009
+                if "container" in req.DESCRIPTOR.fields_by_name:
+                    state.container.CopyFrom(getattr(req, "container"))  # noqa: B009
+                await plugin.call("StateChange", state, pb.Empty, self.request_timeout)
+                return resp_type()
+        except RemoteError as exc:
+            raise NriError(
+                f"plugin {plugin.name} failed to handle {method} request: {exc.message}",
+                peer=plugin.name,
+                step=method,
+            ) from exc
+        except PlugwireError as exc:
+            if not _is_fatal(exc):
+                raise
+            if not (isinstance(exc, PluginTimeoutError) and plugin.policy.keep_connected):
+                log.error(
+                    "closing plugin %s, failed to handle %s request: %s", plugin.name, method, exc
+                )
+                await plugin.close(kill=True)
+            if plugin.policy.fail_request:
+                raise NriError(
+                    f"plugin {plugin.name} failed to handle {method} request: {exc}",
+                    peer=plugin.name,
+                    step=method,
+                ) from exc
+            log.warning(
+                "plugin %s failed to handle %s request, proceeding without it", plugin.name, method
+            )
+            return None
+
+    async def _each(
+        self, event: Event, req: Message, resp_type: type[M]
+    ) -> list[tuple[_Plugin, M]]:
+        replies = []
+        for plugin in list(self._plugins):
+            rpl = await self._relay(plugin, event, req, resp_type)
+            if rpl is not None:
+                replies.append((plugin, rpl))
+        return replies
+
+    def _drop_closed(self) -> None:
+        before = len(self._plugins)
+        self._sort()
+        if len(self._plugins) != before:
+            self._notify()
+
+    async def _event(self, event: Event, req: Message, resp_type: type[Message]) -> None:
+        async with self._lock:
+            try:
+                await self._each(event, req, resp_type)
+            finally:
+                self._drop_closed()
+
+    async def run_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        await self._event(
+            Event.RUN_POD_SANDBOX, pb.RunPodSandboxRequest(pod=pod), pb.RunPodSandboxResponse
+        )
+
+    async def update_pod_sandbox(
+        self,
+        pod: pb.PodSandbox,
+        overhead: pb.LinuxResources | None = None,
+        resources: pb.LinuxResources | None = None,
+    ) -> None:
+        req = pb.UpdatePodSandboxRequest(pod=pod)
+        if overhead is not None:
+            req.overhead_linux_resources.CopyFrom(overhead)
+        if resources is not None:
+            req.linux_resources.CopyFrom(resources)
+        await self._event(Event.UPDATE_POD_SANDBOX, req, pb.UpdatePodSandboxResponse)
+
+    async def post_update_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        await self._event(
+            Event.POST_UPDATE_POD_SANDBOX,
+            pb.PostUpdatePodSandboxRequest(pod=pod),
+            pb.PostUpdatePodSandboxResponse,
+        )
+
+    async def stop_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        await self._event(
+            Event.STOP_POD_SANDBOX, pb.StopPodSandboxRequest(pod=pod), pb.StopPodSandboxResponse
+        )
+
+    async def remove_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        await self._event(
+            Event.REMOVE_POD_SANDBOX,
+            pb.RemovePodSandboxRequest(pod=pod),
+            pb.RemovePodSandboxResponse,
+        )
+
+    async def create_container(
+        self, pod: pb.PodSandbox, container: pb.Container
+    ) -> pb.CreateContainerResponse:
+        """Relay CreateContainer in index order; the merged, validated adjustments.
+
+        Raises :class:`ConflictError`, :class:`PluginRejectedError` or
+        :class:`NriError` (a plugin failed the request).
+        """
+        async with self._lock:
+            try:
+                req = pb.CreateContainerRequest(pod=pod, container=container)
+                validators = [
+                    p
+                    for p in self._plugins
+                    if not p.closed and p.events & Event.VALIDATE_CONTAINER_ADJUSTMENT.bit
+                ]
+                validate: pb.ValidateContainerAdjustmentRequest | None = None
+                if validators:
+                    validate = pb.ValidateContainerAdjustmentRequest(pod=pod, container=container)
+                result = Result.for_create(req)
+                for plugin in list(self._plugins):
+                    if plugin.closed:
+                        continue
+                    if validate is not None:
+                        validate.plugins.add(name=plugin.base, index=plugin.idx)
+                    rpl = await self._relay(
+                        plugin, Event.CREATE_CONTAINER, req, pb.CreateContainerResponse
+                    )
+                    if rpl is not None:
+                        result.apply(rpl, plugin.name)
+                response = result.create_response()
+                if validate is not None:
+                    validate.adjust.CopyFrom(response.adjust)
+                    validate.update.extend(response.update)
+                    validate.owners.CopyFrom(result.owners.to_proto())
+                    await self._validate(validators, validate)
+                return response
+            finally:
+                self._drop_closed()
+
+    async def _validate(
+        self, validators: list[_Plugin], req: pb.ValidateContainerAdjustmentRequest
+    ) -> None:
+        errors: list[PlugwireError] = []
+
+        async def one(plugin: _Plugin) -> None:
+            event = Event.VALIDATE_CONTAINER_ADJUSTMENT
+            try:
+                rpl = await plugin.call(
+                    event.pretty_name,
+                    req,
+                    pb.ValidateContainerAdjustmentResponse,
+                    self.request_timeout,
+                )
+            except PlugwireError as exc:
+                if _is_fatal(exc):
+                    await plugin.close(kill=True)
+                errors.append(
+                    NriError(f"validator plugin {plugin.name} failed: {exc}", peer=plugin.name)
+                )
+                return
+            if rpl.reject:
+                reason = rpl.reason or "unknown rejection reason"
+                errors.append(
+                    PluginRejectedError(
+                        f'validator "{plugin.name}" rejected container adjustment, '
+                        f"reason: {reason}",
+                        peer=plugin.name,
+                        step=event.pretty_name,
+                    )
+                )
+
+        async with anyio.create_task_group() as tg:
+            for plugin in validators:
+                if not plugin.closed:
+                    tg.start_soon(one, plugin)
+        if errors:
+            raise errors[0]
+
+    async def post_create_container(self, pod: pb.PodSandbox, container: pb.Container) -> None:
+        await self._event(
+            Event.POST_CREATE_CONTAINER,
+            pb.PostCreateContainerRequest(pod=pod, container=container),
+            pb.PostCreateContainerResponse,
+        )
+
+    async def start_container(self, pod: pb.PodSandbox, container: pb.Container) -> None:
+        await self._event(
+            Event.START_CONTAINER,
+            pb.StartContainerRequest(pod=pod, container=container),
+            pb.StartContainerResponse,
+        )
+
+    async def post_start_container(self, pod: pb.PodSandbox, container: pb.Container) -> None:
+        await self._event(
+            Event.POST_START_CONTAINER,
+            pb.PostStartContainerRequest(pod=pod, container=container),
+            pb.PostStartContainerResponse,
+        )
+
+    async def update_container(
+        self, pod: pb.PodSandbox, container: pb.Container, resources: pb.LinuxResources
+    ) -> pb.UpdateContainerResponse:
+        """Relay UpdateContainer; the merged updates (the requested container's last)."""
+        async with self._lock:
+            try:
+                req = pb.UpdateContainerRequest(
+                    pod=pod, container=container, linux_resources=resources
+                )
+                result = Result.for_update(req)
+                for plugin, rpl in await self._each(
+                    Event.UPDATE_CONTAINER, req, pb.UpdateContainerResponse
+                ):
+                    result.apply(rpl, plugin.name)
+                return result.update_response()
+            finally:
+                self._drop_closed()
+
+    async def post_update_container(self, pod: pb.PodSandbox, container: pb.Container) -> None:
+        await self._event(
+            Event.POST_UPDATE_CONTAINER,
+            pb.PostUpdateContainerRequest(pod=pod, container=container),
+            pb.PostUpdateContainerResponse,
+        )
+
+    async def stop_container(
+        self, pod: pb.PodSandbox, container: pb.Container
+    ) -> pb.StopContainerResponse:
+        """Relay StopContainer; the merged updates plugins asked for other containers."""
+        async with self._lock:
+            try:
+                req = pb.StopContainerRequest(pod=pod, container=container)
+                result = Result.for_stop()
+                for plugin, rpl in await self._each(
+                    Event.STOP_CONTAINER, req, pb.StopContainerResponse
+                ):
+                    result.apply(rpl, plugin.name)
+                return result.stop_response()
+            finally:
+                self._drop_closed()
+
+    async def remove_container(self, pod: pb.PodSandbox, container: pb.Container) -> None:
+        await self._event(
+            Event.REMOVE_CONTAINER,
+            pb.RemoveContainerRequest(pod=pod, container=container),
+            pb.RemoveContainerResponse,
+        )
+
+
+def _millis(seconds: float) -> int:
+    return 0 if math.isinf(seconds) else int(seconds * 1000)
+
+
+def _shrink(pods: int, ctrs: int, exc: MessageTooLargeError) -> tuple[int, int]:
+    """Upstream ``recalcObjsPerSyncMsg``: (-1, -1) when it cannot shrink further."""
+    if pods + ctrs <= _MIN_OBJS_PER_SYNC or exc.size <= exc.limit:
+        return -1, -1
+    factor = min(exc.limit / exc.size, 0.9)
+    pods, ctrs = int(pods * factor), int(ctrs * factor)
+    if pods + ctrs < _MIN_OBJS_PER_SYNC:
+        pods = ctrs = _MIN_OBJS_PER_SYNC // 2
+    return pods, ctrs
