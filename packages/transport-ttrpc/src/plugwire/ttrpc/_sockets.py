@@ -100,6 +100,14 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
         self._transport = transport
         self._protocol = protocol
         self._closed = False
+        self._cork: list[bytes] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def _flush(self) -> None:
+        cork = self._cork
+        self._cork = None
+        if cork and not self._transport.is_closing():
+            self._transport.write(b"".join(cork) if len(cork) > 1 else cork[0])
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         p = self._protocol
@@ -143,11 +151,28 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
             if self._transport.is_closing():
                 raise anyio.BrokenResourceError from p.exc
 
+    def try_send(self, item: bytes) -> bool:
+        """Write ``item`` now if the transport takes it without waiting (the fast
+        path: asyncio transports buffer writes); False means use :meth:`send`."""
+        p = self._protocol
+        if self._closed or p.paused or p.eof or self._transport.is_closing():
+            return False
+        # Cork: frames written during one event-loop iteration (many concurrent
+        # calls, many replies) leave in one send() at the end of the iteration.
+        if self._cork is None:
+            self._cork = [item]
+            self._loop.call_soon(self._flush)
+        else:
+            self._cork.append(item)
+        return True
+
     async def send_eof(self) -> None:
+        self._flush()
         self._transport.write_eof()
 
     async def aclose(self) -> None:
         if not self._closed:
+            self._flush()
             self._closed = True
             self._transport.close()
             self._protocol._wake()

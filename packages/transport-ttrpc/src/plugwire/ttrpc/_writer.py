@@ -22,7 +22,16 @@ class FrameWriter:
     send every ``write`` raises :class:`ConnectionClosedError`.
     """
 
-    __slots__ = ("_drained", "_error", "_flushing", "_pending", "_pending_size", "_stream", "peer")
+    __slots__ = (
+        "_drained",
+        "_error",
+        "_flushing",
+        "_pending",
+        "_pending_size",
+        "_stream",
+        "_try_send",
+        "peer",
+    )
 
     def __init__(self, stream: anyio.abc.ByteSendStream, peer: str) -> None:
         self._stream = stream
@@ -32,6 +41,9 @@ class FrameWriter:
         self._flushing = False
         self._error: BaseException | None = None
         self._drained: anyio.Event | None = None
+        # Streams that can take a write synchronously (our asyncio socket stream)
+        # skip the shielded await entirely.
+        self._try_send = getattr(stream, "try_send", None)
 
     @property
     def broken(self) -> bool:
@@ -45,6 +57,8 @@ class FrameWriter:
     async def write(self, data: bytes) -> None:
         if self._error is not None:
             raise self._closed_error()
+        if not self._flushing and self._try_send is not None and self._try_send(data):
+            return
         if self._flushing:
             self._pending.append(data)
             self._pending_size += len(data)

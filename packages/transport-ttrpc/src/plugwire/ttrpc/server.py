@@ -21,13 +21,14 @@ connection's running handlers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
 import os
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -311,6 +312,22 @@ class _ServerConnection:
         self.last_stream_id = 0
         self.streams: dict[int, _RecvQueue] = {}
         self.tg: anyio.abc.TaskGroup | None = None
+        # On asyncio, handlers run as plain tasks (much cheaper to start than anyio
+        # task-group children); they are cancelled when the connection ends.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        with contextlib.suppress(RuntimeError):
+            self.loop = asyncio.get_running_loop()
+
+    def spawn(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        loop = self.loop
+        if loop is not None:
+            task = loop.create_task(func(*args))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        else:
+            assert self.tg is not None
+            self.tg.start_soon(func, *args)
 
     async def run(self) -> None:
         try:
@@ -342,7 +359,12 @@ class _ServerConnection:
                 tg.cancel_scope.cancel()
         finally:
             self.writer.fail(ConnectionClosedError("connection closed", peer=self.peer))
+            tasks = list(self.tasks)
+            for task in tasks:
+                task.cancel()
             with anyio.CancelScope(shield=True):
+                if tasks:
+                    await asyncio.wait(tasks)
                 with contextlib.suppress(Exception):
                     await self.stream.aclose()
 
@@ -392,9 +414,8 @@ class _ServerConnection:
             if handler is None:
                 await self.send_status(sid, StatusCode.UNIMPLEMENTED, f"method {req.method}")
                 return
-            assert self.tg is not None
             if not handler.client_streaming and not handler.server_streaming:
-                self.tg.start_soon(self.run_unary, sid, handler, req)
+                self.spawn(self.run_unary, sid, handler, req)
                 return
             queue = _RecvQueue()
             if req.payload is not None or not handler.client_streaming:
@@ -402,7 +423,7 @@ class _ServerConnection:
             if not handler.client_streaming:
                 queue.close()
             self.streams[sid] = queue
-            self.tg.start_soon(self.run_stream, sid, handler, req, queue)
+            self.spawn(self.run_stream, sid, handler, req, queue)
         elif typ == TYPE_DATA:
             queue_or_none = self.streams.get(sid)
             if queue_or_none is None:

@@ -1,0 +1,349 @@
+"""Benchmark: unary round trips over a unix socket, plugwire ttrpc vs. baselines.
+
+Run: ``.venv/bin/python benchmarks/ttrpc_bench.py [--calls N] [--no-go]``
+
+Each server runs in its own process (so client and server do not share a core),
+the client in this one. Rows, all calling ``ttrpc.integration.streaming.Streaming/Echo``
+with the same ``EchoPayload``:
+
+- raw echo: asyncio unix-socket echo of length-prefixed frames of the same bytes,
+  with a reader task pairing replies to calls (the floor for any Python RPC);
+- plugwire ttrpc: plugwire client -> plugwire server (asyncio, and trio);
+- grpc.aio: the same servicer bound with plugwire.grpc.binding, grpc.aio client;
+- Go ttrpc client -> plugwire server (containerd/ttrpc, built from tests/interop/ttrpc).
+
+For 1 and 64 calls in flight it prints p50/p99 latency and calls/s, then the
+ratios against the raw echo floor and against grpc.aio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+MSG_SEQ = 1
+MSG_TEXT = "hello ttrpc"
+
+
+# ---- servers (run in a child process) --------------------------------------------
+
+
+async def _serve_raw(path: str) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(struct.unpack(">I", head)[0])
+                writer.write(head + body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_unix_server(handle, path)
+    print("READY", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+async def _serve_ttrpc(path: str) -> None:
+    import anyio
+
+    from plugwire.ttrpc import Server
+    from plugwire.ttrpc.example import SERVICE, StreamingServicer
+
+    server = Server()
+    server.add_servicer(StreamingServicer(), SERVICE)
+    async with server.listen(f"unix:{path}"):
+        print("READY", flush=True)
+        await anyio.sleep_forever()
+
+
+async def _serve_grpc(path: str) -> None:
+    import grpc
+
+    from plugwire.grpc.binding import add_servicer
+    from plugwire.ttrpc.example import SERVICE, StreamingServicer
+
+    server = grpc.aio.server()
+    add_servicer(server, StreamingServicer(), SERVICE)
+    server.add_insecure_port(f"unix:{path}")
+    await server.start()
+    print("READY", flush=True)
+    await server.wait_for_termination()
+
+
+def serve(kind: str, path: str, backend: str) -> None:
+    if kind == "raw":
+        asyncio.run(_serve_raw(path))
+    elif kind == "ttrpc":
+        import anyio
+
+        anyio.run(_serve_ttrpc, path, backend=backend)
+    elif kind == "grpc":
+        asyncio.run(_serve_grpc(path))
+
+
+class ServerProcess:
+    def __init__(self, kind: str, path: str, backend: str = "asyncio") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, path, "--backend", backend],
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith(b"READY"):
+            raise RuntimeError(f"{kind} server did not start: {line!r}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+# ---- clients ----------------------------------------------------------------------
+
+
+async def _drive(
+    call: Callable[[], Awaitable[object]], calls: int, concurrency: int
+) -> dict[str, float]:
+    for _ in range(200):
+        await call()
+    latencies: list[float] = []
+    remaining = calls
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            t = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - t)
+
+    return await _timed(worker, concurrency, latencies)
+
+
+async def _timed(
+    worker: Callable[[], Awaitable[None]], concurrency: int, latencies: list[float]
+) -> dict[str, float]:
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return _stats(latencies, elapsed)
+
+
+def _stats(latencies: list[float], elapsed: float) -> dict[str, float]:
+    latencies.sort()
+    return {
+        "p50_us": statistics.median(latencies) * 1e6,
+        "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
+        "calls_per_s": len(latencies) / elapsed,
+    }
+
+
+async def bench_raw(path: str, calls: int, concurrency: int) -> dict[str, float]:
+    from plugwire.ttrpc.example import pb
+
+    reader, writer = await asyncio.open_unix_connection(path)
+    payload = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT).SerializeToString()
+    frame = struct.pack(">I", len(payload)) + payload
+    waiters: deque[asyncio.Future[bytes]] = deque()
+
+    async def read_loop() -> None:
+        while True:
+            head = await reader.readexactly(4)
+            body = await reader.readexactly(struct.unpack(">I", head)[0])
+            waiters.popleft().set_result(body)
+
+    task = asyncio.create_task(read_loop())
+    loop = asyncio.get_running_loop()
+
+    async def call() -> object:
+        fut: asyncio.Future[bytes] = loop.create_future()
+        waiters.append(fut)
+        writer.write(frame)
+        return pb.EchoPayload.FromString(await fut)
+
+    try:
+        return await _drive(call, calls, concurrency)
+    finally:
+        task.cancel()
+        writer.close()
+
+
+async def bench_ttrpc(path: str, calls: int, concurrency: int) -> dict[str, float]:
+    from plugwire.ttrpc import Client, Stub
+    from plugwire.ttrpc.example import SERVICE, pb
+
+    async with await Client.connect(f"unix:{path}") as client:
+        stub = Stub(client, SERVICE)
+        req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
+
+        async def call() -> object:
+            return await stub.Echo(req)
+
+        return await _drive(call, calls, concurrency)
+
+
+def bench_ttrpc_trio(path: str, calls: int, concurrency: int) -> dict[str, float]:
+    import anyio
+
+    from plugwire.ttrpc import Client, Stub
+    from plugwire.ttrpc.example import SERVICE, pb
+
+    async def main() -> dict[str, float]:
+        async with await Client.connect(f"unix:{path}") as client:
+            stub = Stub(client, SERVICE)
+            req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
+            for _ in range(200):
+                await stub.Echo(req)
+            latencies: list[float] = []
+            remaining = calls
+
+            async def worker() -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    t = time.perf_counter()
+                    await stub.Echo(req)
+                    latencies.append(time.perf_counter() - t)
+
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for _ in range(concurrency):
+                    tg.start_soon(worker)
+            return _stats(latencies, time.perf_counter() - start)
+
+    return anyio.run(main, backend="trio")
+
+
+async def bench_grpc(path: str, calls: int, concurrency: int) -> dict[str, float]:
+    import grpc
+
+    from plugwire.ttrpc.example import pb
+
+    async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
+        echo = channel.unary_unary(
+            "/ttrpc.integration.streaming.Streaming/Echo",
+            request_serializer=pb.EchoPayload.SerializeToString,
+            response_deserializer=pb.EchoPayload.FromString,
+        )
+        req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
+
+        async def call() -> object:
+            return await echo(req)
+
+        return await _drive(call, calls, concurrency)
+
+
+def bench_go(binary: Path, path: str, calls: int, concurrency: int) -> dict[str, float]:
+    out = subprocess.run(
+        [str(binary), "bench", path, str(calls), str(concurrency)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ---- main --------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--no-go", action="store_true", help="skip the Go client row")
+    parser.add_argument("--no-trio", action="store_true", help="skip the trio client row")
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="asyncio", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], args.serve[1], args.backend)
+        return
+
+    go_binary: Path | None = None
+    if not args.no_go:
+        try:
+            from support.gobuild import build_go
+
+            go_binary = build_go("ttrpc", "./cmd/ttrpcpeer")
+        except Exception as exc:  # Go missing: report and go on without that row
+            print(f"(Go client row skipped: {exc})", file=sys.stderr)
+
+    tmp = tempfile.mkdtemp(prefix="ttrpc-bench-")
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    for concurrency in (1, 64):
+        calls = args.calls if concurrency == 1 else args.calls * 4
+        for name, kind, run in (
+            ("raw asyncio echo (floor)", "raw", lambda p, n, c: asyncio.run(bench_raw(p, n, c))),
+            (
+                "plugwire ttrpc (asyncio)",
+                "ttrpc",
+                lambda p, n, c: asyncio.run(bench_ttrpc(p, n, c)),
+            ),
+            ("plugwire ttrpc (trio)", "ttrpc-trio", bench_ttrpc_trio),
+            ("grpc.aio (same proto)", "grpc", lambda p, n, c: asyncio.run(bench_grpc(p, n, c))),
+            ("Go ttrpc client -> plugwire", "go", None),
+        ):
+            if kind == "ttrpc-trio" and args.no_trio:
+                continue
+            if kind == "go" and go_binary is None:
+                continue
+            path = os.path.join(tmp, f"{kind}-{concurrency}.sock")
+            server_kind = {"ttrpc-trio": "ttrpc", "go": "ttrpc"}.get(kind, kind)
+            server = ServerProcess(server_kind, path)
+            try:
+                if kind == "go":
+                    assert go_binary is not None
+                    rows[(name, concurrency)] = bench_go(go_binary, path, calls, concurrency)
+                else:
+                    assert run is not None
+                    rows[(name, concurrency)] = run(path, calls, concurrency)
+            finally:
+                server.close()
+            r = rows[(name, concurrency)]
+            print(
+                f"  {name:30s} in-flight {concurrency:3d}: p50 {r['p50_us']:8.1f} us"
+                f"  p99 {r['p99_us']:8.1f} us  {r['calls_per_s']:9.0f} calls/s",
+                file=sys.stderr,
+            )
+
+    print()
+    header = (
+        f"{'client -> server':30s} {'inflight':>8s} {'p50 us':>9s} {'p99 us':>9s} {'calls/s':>9s}"
+        f" {'p50/floor':>9s} {'rate/floor':>10s} {'p50/grpc':>9s} {'rate/grpc':>9s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for concurrency in (1, 64):
+        floor = rows[("raw asyncio echo (floor)", concurrency)]
+        grpc_row = rows[("grpc.aio (same proto)", concurrency)]
+        for (name, c), r in rows.items():
+            if c != concurrency:
+                continue
+            print(
+                f"{name:30s} {c:8d} {r['p50_us']:9.1f} {r['p99_us']:9.1f} {r['calls_per_s']:9.0f}"
+                f" {r['p50_us'] / floor['p50_us']:9.2f} {r['calls_per_s'] / floor['calls_per_s']:10.2f}"
+                f" {r['p50_us'] / grpc_row['p50_us']:9.2f} {r['calls_per_s'] / grpc_row['calls_per_s']:9.2f}"
+            )
+    print(
+        "\np50/floor: latency relative to the raw echo (target <= 2); rate/grpc: throughput"
+        " relative to grpc.aio (target > 1)."
+    )
+
+
+if __name__ == "__main__":
+    main()
