@@ -336,8 +336,10 @@ def main() -> None:
                 continue
             print(
                 f"{name:30s} {c:8d} {r['p50_us']:9.1f} {r['p99_us']:9.1f} {r['calls_per_s']:9.0f}"
-                f" {r['p50_us'] / floor['p50_us']:9.2f} {r['calls_per_s'] / floor['calls_per_s']:10.2f}"
-                f" {r['p50_us'] / grpc_row['p50_us']:9.2f} {r['calls_per_s'] / grpc_row['calls_per_s']:9.2f}"
+                f" {r['p50_us'] / floor['p50_us']:9.2f}"
+                f" {r['calls_per_s'] / floor['calls_per_s']:10.2f}"
+                f" {r['p50_us'] / grpc_row['p50_us']:9.2f}"
+                f" {r['calls_per_s'] / grpc_row['calls_per_s']:9.2f}"
             )
     print(
         "\np50/floor: latency relative to the raw echo (target <= 2); rate/grpc: throughput"
