@@ -1,0 +1,386 @@
+"""The provider side: the click app (``define``, ``unpack``, ``listen``, ``version``)
+and the plugin HTTP API it serves on the ``TO`` socket.
+
+The endpoints mirror the Go library (``plugin`` and ``plugin/mux`` packages):
+
+* every path other than the registered ones, or a method other than POST:
+  ``404`` with ``models.Error{Code: 404, Type: <method>, Key: <path>}``;
+* a body whose Content-Type does not contain ``application/json``: ``400``
+  ``Invalid content type: <type>``; a body that does not decode: ``400`` with the
+  decoder's message; an empty body decodes as ``null``;
+* ``/config`` answers ``models.Error{Code: 200}``, or the provider's error code with
+  the whole error JSON-encoded as the one message; without ``RS_TOKEN`` it answers
+  ``400 Must have a token specified`` as the Go library does;
+* ``/action`` answers ``200`` with the result, or the provider's ``models.Error``;
+* ``/publish`` (only with ``HasPublish`` and no ``select_events``) like ``/config``;
+* ``/stop`` calls ``stop``, answers ``models.Error{Code: 200}`` and exits 0;
+* a provider that raises something else: ``500`` ``Panic recovered: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import click
+
+from plugwire.core.errors import PlugwireError
+from plugwire.core.transport import Address
+
+from ..client import HttpClient
+from ..limits import Limits
+from ..messages import Request, Response
+from ..server import HttpServer
+from .errors import ProviderError
+from .models import Action, Error, Event, PluginProvider
+from .provider import Provider, ProviderContext, call_maybe_async
+
+__all__ = ["PLUGIN_API", "PluginApi", "provider_app", "run_provider"]
+
+#: Where the server reaches the provider, on the ``TO`` socket.
+PLUGIN_API = "/api-plugin/v4"
+
+_log = logging.getLogger("plugwire.drp.provider")
+_UNSET = object()
+
+
+def _error_response(error: Error) -> Response:
+    error = error.with_code()
+    return Response.json(error.to_json(), error.code)
+
+
+def _ok() -> Response:
+    return Response.json(Error(code=200).to_json(), 200)
+
+
+class _Refusal(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _decode(request: Request) -> Any:
+    """``mux.AssureDecode``: check the content type and decode the JSON body."""
+    ctype = request.content_type
+    if "APPLICATION/JSON" not in ctype.upper():
+        raise _Refusal(
+            _error_response(
+                Error(code=400, type=request.method, messages=(f"Invalid content type: {ctype}",))
+            )
+        )
+    if not request.body:
+        return None
+    try:
+        return json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Refusal(
+            _error_response(Error(code=400, type=request.method, messages=(str(exc),)))
+        ) from None
+
+
+class PluginApi:
+    """The HTTP application a provider serves (``/api-plugin/v4/...``).
+
+    ``on_stop`` runs after the ``/stop`` reply has been written.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        ctx: ProviderContext,
+        *,
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.ctx = ctx
+        self.definition = ctx.definition
+        self.on_stop = on_stop
+        self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
+            f"{PLUGIN_API}/config": self._config,
+            f"{PLUGIN_API}/stop": self._stop,
+        }
+        has_selector = provider.implements("select_events")
+        if provider.implements("publish") and self.definition.has_publish and not has_selector:
+            self.routes[f"{PLUGIN_API}/publish"] = self._publish
+        if provider.implements("action"):
+            self.routes[f"{PLUGIN_API}/action"] = self._action
+
+    async def __call__(self, request: Request) -> Response:
+        route = self.routes.get(request.path)
+        if route is None or request.method != "POST":
+            return _error_response(Error(code=404, type=request.method, key=request.path))
+        try:
+            return await route(request)
+        except _Refusal as refusal:
+            return refusal.response
+        except Exception as exc:
+            _log.exception("provider failed on %s", request.path)
+            return _error_response(
+                Error(
+                    code=500,
+                    type=request.method,
+                    key=request.path,
+                    messages=(f"Panic recovered: {type(exc).__name__}: {exc}",),
+                )
+            )
+
+    def _failed(self, exc: ProviderError) -> Response:
+        # Go: resp := models.Error{Code: err.Code}; resp.Messages = [json(err)]
+        nested = Error(code=exc.error.code, messages=tuple(exc.nested_messages()))
+        return _error_response(nested)
+
+    async def _config(self, request: Request) -> Response:
+        params = _decode(request)
+        if params is not None and not isinstance(params, dict):
+            raise _Refusal(
+                _error_response(
+                    Error(
+                        code=400,
+                        type=request.method,
+                        messages=(f"json: cannot unmarshal {type(params).__name__} into map",),
+                    )
+                )
+            )
+        if not self.ctx.token:
+            return _error_response(
+                Error(
+                    code=400,
+                    model="plugin",
+                    key="unknown",
+                    type="plugin",
+                    messages=("Must have a token specified",),
+                )
+            )
+        self.ctx.logger.info("Received Config request: %s", params)
+        try:
+            await call_maybe_async(self.provider.config, self.ctx, params or {})
+        except ProviderError as exc:
+            return self._failed(exc)
+        has_selector = self.provider.implements("select_events")
+        if self.definition.has_publish and has_selector:
+            return _error_response(
+                Error(
+                    code=400,
+                    model="plugin",
+                    key="unknown",
+                    type="plugin",
+                    messages=(
+                        "Plugin can NOT have both HasPublish and EventSelector: "
+                        f"{self.definition.name}",
+                    ),
+                )
+            )
+        if has_selector and not self.provider.implements("publish"):
+            return _error_response(
+                Error(
+                    code=400,
+                    model="plugin",
+                    key="unknown",
+                    type="plugin",
+                    messages=(
+                        "Plugin can has an EventSelector, but no Publish function: "
+                        f"{self.definition.name}",
+                    ),
+                )
+            )
+        return _ok()
+
+    async def _action(self, request: Request) -> Response:
+        doc = _decode(request)
+        try:
+            action = Action.from_json(doc if doc is not None else {})
+        except PlugwireError as exc:
+            raise _Refusal(
+                _error_response(Error(code=400, type=request.method, messages=(exc.message,)))
+            ) from None
+        try:
+            result = await call_maybe_async(self.provider.action, self.ctx, action)
+        except ProviderError as exc:
+            return _error_response(exc.error)
+        return Response.json(result, 200)
+
+    async def _publish(self, request: Request) -> Response:
+        doc = _decode(request)
+        try:
+            event = Event.from_json(doc if doc is not None else {})
+        except PlugwireError as exc:
+            raise _Refusal(
+                _error_response(Error(code=400, type=request.method, messages=(exc.message,)))
+            ) from None
+        try:
+            await call_maybe_async(self.provider.publish, self.ctx, event)
+        except ProviderError as exc:
+            return self._failed(exc)
+        return _ok()
+
+    async def _stop(self, request: Request) -> Response:
+        if self.provider.implements("stop"):
+            await call_maybe_async(self.provider.stop, self.ctx)
+        self.ctx.logger.info("STOPPING")
+        return Response(_ok().status, _ok().body, _ok().headers, then=self.on_stop)
+
+
+async def _socket_works(path: str) -> str | None:
+    try:
+        stream = await anyio.connect_unix(path)
+    except OSError as exc:
+        return f"{exc.strerror or exc}"
+    await stream.aclose()
+    return None
+
+
+async def listen(
+    provider: Provider,
+    definition: PluginProvider,
+    to_path: str,
+    from_path: str,
+    *,
+    limits: Limits | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
+    """Serve the plugin API on ``to_path`` and post back to ``from_path``.
+
+    ``ready`` is called (printing ``READY!``) once the server listens and the
+    ``FROM`` socket accepts a connection. Returns the exit status: 0 after
+    ``/stop``, 1 when a socket does not work.
+    """
+    problem = await _socket_works(from_path)
+    if problem is not None:
+        sys.stderr.write(f"cannot reach the server socket {from_path}: {problem}\n")
+        return 1
+    stopped = anyio.Event()
+
+    async def on_stop() -> None:
+        stopped.set()
+
+    async with HttpClient(Address("unix", from_path), peer="dr-provision") as client:
+        ctx = ProviderContext(definition, client=client)
+        api = PluginApi(provider, ctx, on_stop=on_stop)
+        server = HttpServer(api, limits=limits or Limits(), name=f"provider {definition.name}")
+        async with anyio.create_task_group() as tg:
+            await tg.start(ctx.forward_logs)
+            try:
+                async with server.serve(Address("unix", to_path)):
+                    problem = await _socket_works(to_path)
+                    if problem is not None:  # pragma: no cover - just bound it
+                        sys.stderr.write(f"cannot reach our own socket {to_path}: {problem}\n")
+                        return 1
+                    if ready is not None:
+                        ready()
+                    await stopped.wait()
+                    await ctx.flush_logs()
+            finally:
+                tg.cancel_scope.cancel()
+    return 0
+
+
+def _print_ready(out: Any) -> Callable[[], None]:
+    def ready() -> None:
+        out.write("READY!\n")
+        out.flush()
+
+    return ready
+
+
+def provider_app(
+    definition: PluginProvider,
+    provider: Provider | Callable[[], Provider],
+    *,
+    version: str,
+    short: str = "",
+) -> click.Group:
+    """The click command group of a provider executable.
+
+    ``provider`` is an instance or a factory. The anyio backend of ``listen`` is
+    ``asyncio`` unless ``PLUGWIRE_ANYIO_BACKEND=trio``.
+    """
+
+    def make() -> Provider:
+        return provider if isinstance(provider, Provider) else provider()
+
+    @click.group(
+        name=definition.name, help=short or f"dr-provision plugin provider {definition.name}"
+    )
+    @click.option("-d", "--debug", is_flag=True, help="Log at debug level on stderr.")
+    def app(debug: bool) -> None:
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.INFO,
+            stream=sys.stderr,
+            format="[%(levelname)s] %(name)s: %(message)s",
+        )
+
+    @app.command(help="Print the version.")
+    def version_() -> None:
+        click.echo(f"Version: {version}")
+
+    version_.name = "version"
+    app.add_command(version_, "version")
+
+    @app.command(help="Print the models.PluginProvider definition as JSON.")
+    def define() -> None:
+        prov = make()
+        defn = definition
+        token = os.environ.get("RS_TOKEN", "")
+        if prov.implements("validate") and token and token != "catalog":
+            ctx = ProviderContext(definition)
+
+            async def validate() -> PluginProvider:
+                return await call_maybe_async(prov.validate, ctx)
+
+            try:
+                defn = anyio.run(validate)
+            except ProviderError as exc:
+                raise click.ClickException(exc.error.describe()) from None
+        click.echo(json.dumps(defn.to_json(), indent=2))
+
+    @app.command(help="Unpack embedded assets into LOC.")
+    @click.argument("loc", type=click.Path(file_okay=False))
+    def unpack(loc: str) -> None:
+        if not loc:
+            raise click.ClickException(f"Not a valid location: `{loc}`")
+        prov = make()
+        if prov.implements("unpack"):
+            Path(loc).mkdir(mode=0o755, parents=True, exist_ok=True)
+            prov.unpack(ProviderContext(definition), Path(loc))
+
+    @app.command(help="Serve the plugin API on socket TO, post back to socket FROM.")
+    @click.argument("to_path", metavar="TO")
+    @click.argument("from_path", metavar="FROM")
+    def listen_(to_path: str, from_path: str) -> None:
+        prov = make()
+        real_stdout = sys.stdout
+        # Nothing but READY! may reach stdout: the server reads it.
+        sys.stdout = sys.stderr
+        backend = os.environ.get("PLUGWIRE_ANYIO_BACKEND", "asyncio")
+        status = anyio.run(
+            lambda: listen(prov, definition, to_path, from_path, ready=_print_ready(real_stdout)),
+            backend=backend,
+        )
+        sys.exit(status)
+
+    app.add_command(listen_, "listen")
+    app.commands.pop("listen-", None)
+    app.commands.pop("version-", None)
+    return app
+
+
+def run_provider(
+    definition: PluginProvider,
+    provider: Provider | Callable[[], Provider],
+    *,
+    version: str,
+    short: str = "",
+    argv: list[str] | None = None,
+) -> NoReturn:
+    """Run the provider executable's command line (the ``main`` of a provider)."""
+    app = provider_app(definition, provider, version=version, short=short)
+    app.main(args=argv, prog_name=definition.name)
+    sys.exit(0)  # pragma: no cover - click exits
+
+
+del _UNSET

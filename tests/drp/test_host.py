@@ -1,0 +1,249 @@
+"""ProviderHost running real provider processes (the Python incrementer example
+and purpose-built misbehaving providers), on asyncio and trio."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import (  # type: ignore[import-not-found,unused-ignore]
+    EXAMPLE,
+    PROVIDERS,
+    TOKEN,
+    FakeApi,
+    python_provider,
+)
+
+from plugwire.core.errors import (
+    ClosedError,
+    PluginExitedError,
+    PluginStartError,
+    PluginTimeoutError,
+    ProtocolError,
+)
+from plugwire.http.drp import ActionRefusedError, Event, LogLine, ProviderError, ProviderHost
+
+pytestmark = pytest.mark.anyio
+
+MACHINE = {"Uuid": "3c1b5e0a-0000-4000-8000-000000000001", "Name": "m1"}
+
+
+async def test_incrementer_session(
+    fake_api: FakeApi, provider_env: dict[str, str], sockdir: Path
+) -> None:
+    host = ProviderHost(
+        python_provider(EXAMPLE),
+        name="incrementer",
+        endpoint=fake_api.endpoint,
+        token=TOKEN,
+        env=provider_env,
+    )
+    definition = await host.define()
+    assert definition.name == "incrementer"
+    assert [a.command for a in definition.available_actions] == [
+        "increment",
+        "reset_count",
+        "incrstatus",
+    ]
+    files = await host.unpack(sockdir / "files")
+    assert (files / "testFile").read_text() == "ImaFile"
+    async with host:
+        assert host.socket_dir is not None
+        assert stat.S_IMODE(os.stat(host.socket_dir).st_mode) == 0o700
+        assert sorted(p.name for p in host.socket_dir.iterdir()) == ["from.sock", "to.sock"]
+        await host.config({"some": "param"})
+        assert await host.action("incrstatus") == "Running"
+        assert await host.action("increment", model=MACHINE) == 1
+        assert (
+            await host.action(
+                "increment",
+                model=MACHINE,
+                params={"incrementer/step": 5, "incrementer/parameter": "p/x"},
+            )
+            == 5
+        )
+        assert await host.action("increment", model=MACHINE) == 2
+        uuid = MACHINE["Uuid"]
+        assert fake_api.params == {
+            (uuid, "incrementer/default"): 2,
+            (uuid, "p/x"): 5,
+            (uuid, "incrementer/touched"): 3,
+        }
+        assert (
+            await host.action("reset_count", model=MACHINE, params={"incrementer/touched": 0})
+            == "Success"
+        )
+        assert (uuid, "incrementer/touched") not in fake_api.params
+        # refused before the call: nothing reaches the provider or the API
+        calls = len(fake_api.calls)
+        with pytest.raises(ActionRefusedError) as missing:
+            await host.action("reset_count", model=MACHINE)
+        assert missing.value.code == 400 and "incrementer/touched" in str(missing.value)
+        with pytest.raises(ActionRefusedError) as unknown:
+            await host.action("decrement", model=MACHINE)
+        assert unknown.value.code == 404
+        with pytest.raises(ActionRefusedError, match="needs a machines object"):
+            await host.action("increment")
+        assert len(fake_api.calls) == calls
+        # the provider's own models.Error comes back typed
+        with pytest.raises(ProviderError) as bad:
+            await host.action("increment", model={"Name": "no uuid"})
+        assert bad.value.code == 409
+        assert bad.value.error.key == "incrementer" and bad.value.error.type == "plugin"
+        await host.publish(Event(type="machines", action="save", key=uuid))
+        assert any("Config" in line.message for line in host.logs)
+        rc = await host.stop()
+        assert rc == 0
+        assert host.error is None
+    assert not host.socket_dir.exists()
+
+
+async def test_config_needs_token(provider_env: dict[str, str]) -> None:
+    async with ProviderHost(python_provider(EXAMPLE), env=provider_env) as host:
+        with pytest.raises(ProviderError) as info:
+            await host.config({})
+        assert info.value.code == 400
+        assert info.value.error.messages == ("Must have a token specified",)
+        assert host.running
+
+
+async def test_callbacks_and_environment(provider_env: dict[str, str], sockdir: Path) -> None:
+    chatter_logged = anyio.Event()
+
+    def on_log(line: LogLine) -> None:
+        if line.message == "chatter 3":
+            chatter_logged.set()
+
+    host = ProviderHost(
+        python_provider(PROVIDERS / "features.py"),
+        on_log=on_log,
+        token="tok",
+        endpoint="https://drp.example:8092",
+        fileserver="http://files:8091",
+        webroot=str(sockdir),
+        env=provider_env,
+        objects={"cows": [{"Name": "bessie"}, {"Name": "bertie"}]},
+    )
+    async with host:
+        await host.config({"z": 1, "a": 2})
+        env = await host.action("env")
+        assert env["endpoint"] == "https://drp.example:8092"
+        assert env["token"] == "tok"
+        assert env["fileserver"] == "http://files:8091"
+        assert env["webroot"] == str(sockdir)
+        assert env["cwd"] != os.getcwd()  # a scratch directory
+        assert await host.action("chatter", params={"n": 3}) == "ok"
+        assert [(e.type, e.action, e.key, e.object) for e in host.events] == [
+            ("cows", "moo", "bessie", {"Spotted": True})
+        ]
+        with anyio.fail_after(5):
+            await chatter_logged.wait()
+        levels = {line.message: line.level for line in host.logs}
+        assert levels["chatter 3"] == "warn"
+        assert levels["direct line"] == "error"
+        assert levels["configured with ['a', 'z']"] == "info"
+        assert all(line.service == "features" for line in host.logs)
+        assert await host.action("cows") == [{"Name": "bessie"}, {"Name": "bertie"}]
+        assert await host.action("print") == "printed"
+        assert await host.action("needs", model={"Uuid": "x"}, params={"a": 1, "b": 2}) == {
+            "a": 1,
+            "b": 2,
+        }
+        with pytest.raises(ActionRefusedError, match="a, b"):
+            await host.action("needs", model={"Uuid": "x"})
+
+
+async def test_leaving_stops_the_provider(provider_env: dict[str, str]) -> None:
+    async with ProviderHost(
+        python_provider(PROVIDERS / "features.py"), token="t", env=provider_env
+    ) as host:
+        assert await host.action("leave") == "bye"
+        with anyio.fail_after(10):
+            await host.left.wait()
+            assert await host.wait() == 0
+        assert host.leaving is not None and host.leaving.code == 200
+        assert host.returncode == 0
+        assert host.error is None
+
+
+async def test_provider_dying_mid_action(provider_env: dict[str, str]) -> None:
+    async with ProviderHost(
+        python_provider(PROVIDERS / "features.py"), token="t", env=provider_env
+    ) as host:
+        with anyio.fail_after(10), pytest.raises(PluginExitedError) as info:
+            await host.action("die")
+        assert info.value.returncode == 7
+        assert info.value.peer == "features.py"
+        assert host.error is not None and host.error.returncode == 7
+        with pytest.raises(PluginExitedError):
+            await host.action("env")
+
+
+async def test_junk_then_exit_is_a_clear_start_error(provider_env: dict[str, str]) -> None:
+    host = ProviderHost(
+        python_provider(PROVIDERS / "misbehave.py"),
+        env={**provider_env, "MISBEHAVE": "junk"},
+    )
+    await host.define()
+    with pytest.raises(PluginStartError) as info:
+        await host.start()
+    text = str(info.value)
+    assert "READY!" in text
+    assert "Starting up, please wait" in text and "{oops}" in text
+    assert "fatal: no config" in text
+    assert host.junk == ["Starting up, please wait", "{oops}"]
+    assert host.socket_dir is not None and not host.socket_dir.exists()
+
+
+async def test_never_ready_times_out(provider_env: dict[str, str]) -> None:
+    host = ProviderHost(
+        python_provider(PROVIDERS / "misbehave.py"),
+        env={**provider_env, "MISBEHAVE": "silent"},
+        ready_timeout=1.0,
+    )
+    await host.define()
+    with anyio.fail_after(15), pytest.raises(PluginTimeoutError) as info:
+        await host.start()
+    assert "READY!" in str(info.value)
+    assert "almost ready..." in str(info.value.__cause__)
+    assert not host.running
+
+
+async def test_ready_without_socket(provider_env: dict[str, str]) -> None:
+    host = ProviderHost(
+        python_provider(PROVIDERS / "misbehave.py"),
+        env={**provider_env, "MISBEHAVE": "ready-no-socket"},
+    )
+    await host.define()
+    with anyio.fail_after(15), pytest.raises(PluginStartError, match="does not listen"):
+        await host.start()
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "text"),
+    [
+        ("define-junk", ProtocolError, "not JSON"),
+        ("define-invalid", ProtocolError, "Name is empty"),
+        ("define-fail", PluginExitedError, "cannot define today"),
+    ],
+)
+async def test_bad_define(mode: str, error: type[Exception], text: str) -> None:
+    host = ProviderHost(python_provider(PROVIDERS / "misbehave.py"), env={"MISBEHAVE": mode})
+    with pytest.raises(error) as info:
+        await host.define()
+    assert text in str(info.value)
+    assert host.definition is None
+
+
+async def test_missing_executable() -> None:
+    with pytest.raises(PluginStartError, match="cannot execute"):
+        await ProviderHost("/nonexistent/provider").define()
+
+
+async def test_calls_before_start() -> None:
+    host = ProviderHost(python_provider(EXAMPLE))
+    with pytest.raises(ClosedError):
+        await host.config({})
