@@ -40,6 +40,9 @@ var (
 	socketPath                = flag.String("socket", "", "runtime socket")
 	pluginName                = flag.String("name", "", "plugin name")
 	pluginIdx                 = flag.String("idx", "", "plugin index")
+	ulimits                   = flag.Bool("ulimits", false, "add rlimits from the pod annotation (ulimit-adjuster)")
+	updateShares              = flag.Uint64("update-shares", 0, "answer UpdateContainer/StopContainer with cpu shares updates")
+	devices                   = flag.Bool("devices", false, "add devices from the pod annotation (device-injector)")
 )
 
 type plugin struct {
@@ -53,9 +56,31 @@ func logf(format string, args ...any) {
 	}
 }
 
+// Configure takes more flags from the configuration (pre-installed plugins get no
+// command line, only their NN-name.conf).
 func (p *plugin) Configure(_ context.Context, config, runtime, version string) (stub.EventMask, error) {
+	if fields := strings.Fields(config); len(fields) > 0 {
+		if err := flag.CommandLine.Parse(fields); err != nil {
+			return 0, err
+		}
+		if err := p.parseEvents(); err != nil {
+			return 0, err
+		}
+	}
 	logf("Configure config=%q runtime=%s/%s", config, runtime, version)
 	return p.mask, nil
+}
+
+func (p *plugin) parseEvents() error {
+	if *events == "" {
+		return nil
+	}
+	mask, err := api.ParseEventMask(*events)
+	if err != nil {
+		return err
+	}
+	p.mask = mask
+	return nil
 }
 
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
@@ -122,7 +147,7 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		adjust.SetLinuxCPUShares(*cpuShares)
 	}
 	ann := pod.GetAnnotations()
-	if spec, ok := ann["ulimits.nri.plugwire.io/container."+ctr.GetName()]; ok {
+	if spec, ok := ann["ulimits.nri.plugwire.io/container."+ctr.GetName()]; ok && *ulimits {
 		for _, l := range strings.Split(spec, ";") {
 			f := strings.Split(l, ":")
 			if len(f) == 3 {
@@ -130,7 +155,7 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 			}
 		}
 	}
-	if spec, ok := ann["devices.nri.plugwire.io/container."+ctr.GetName()]; ok {
+	if spec, ok := ann["devices.nri.plugwire.io/container."+ctr.GetName()]; ok && *devices {
 		for _, d := range strings.Split(spec, ";") {
 			f := strings.Split(d, ":")
 			if len(f) == 4 {
@@ -147,10 +172,20 @@ func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 }
 func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container, r *api.LinuxResources) ([]*api.ContainerUpdate, error) {
 	logf("UpdateContainer %s/%s", pod.GetName(), ctr.GetName())
+	if *updateShares != 0 {
+		u := &api.ContainerUpdate{ContainerId: ctr.GetId()}
+		u.SetLinuxCPUShares(*updateShares)
+		return []*api.ContainerUpdate{u}, nil
+	}
 	return nil, nil
 }
 func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
 	logf("StopContainer %s/%s", pod.GetName(), ctr.GetName())
+	if *updateShares != 0 {
+		u := &api.ContainerUpdate{ContainerId: "neighbour"}
+		u.SetLinuxCPUShares(*updateShares)
+		return []*api.ContainerUpdate{u}, nil
+	}
 	return nil, nil
 }
 func (p *plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
@@ -175,13 +210,9 @@ func main() {
 	flag.Var(&mounts, "mount", "dst:src bind mount to add (repeatable)")
 	flag.Parse()
 	p := &plugin{}
-	if *events != "" {
-		mask, err := api.ParseEventMask(*events)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		p.mask = mask
+	if err := p.parseEvents(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	var opts []stub.Option
 	if *socketPath != "" {
