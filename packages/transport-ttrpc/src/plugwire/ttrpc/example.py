@@ -49,11 +49,15 @@ def divide_sum(total: int, num: int) -> list[int]:
 class StreamingServicer:
     """The upstream streaming test service, in the grpc.aio servicer convention.
 
-    ``Echo`` also answers the request metadata key ``fail-code`` by failing with
-    that status code (message ``fail-message``), for error tests.
+    ``Echo`` also obeys two request metadata keys, for error and deadline demos:
+    ``sleep-ms`` (wait that long first) and ``fail-code`` (fail with that status
+    code and the message in ``fail-message``).
     """
 
     async def Echo(self, request: pb.EchoPayload, context: ServerContext) -> pb.EchoPayload:
+        sleep_ms = _metadata_value(context, "sleep-ms")
+        if sleep_ms:
+            await anyio.sleep(int(sleep_ms) / 1000)
         code = _metadata_value(context, "fail-code")
         if code:
             raise RemoteError(_metadata_value(context, "fail-message") or "failed", code=int(code))
