@@ -25,8 +25,7 @@ from plugwire.ttrpc.nri import (
     Update,
     event_mask,
 )
-from plugwire.ttrpc.nri._session import open_session
-from plugwire.ttrpc.nri._ttrpc import Handler
+from plugwire.ttrpc.nri._session import Handler, open_session
 from plugwire.ttrpc.nri.api import PLUGIN_SERVICE, RUNTIME_SERVICE, pb
 
 pytestmark = pytest.mark.anyio

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.abc
 
-from ._ttrpc import Handler, RpcClient, RpcServer
+from plugwire.ttrpc import Client, MethodHandler, Server
+
 from .mux import PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN, Multiplexer
+
+__all__ = ["Handler", "Session", "open_session"]
+
+#: A unary method: request payload in, response payload out. Raise
+#: :class:`~plugwire.core.errors.RemoteError` to answer with a specific status code.
+Handler = Callable[[bytes], Awaitable[bytes]]
 
 
 class Session:
     """The two ttrpc endpoints of one NRI connection; ``closed`` fires when it ends."""
 
-    def __init__(self, mux: Multiplexer, client: RpcClient, tg: anyio.abc.TaskGroup) -> None:
+    def __init__(self, mux: Multiplexer, client: Client) -> None:
         self.mux = mux
         self.client = client
-        self._tg = tg
         self.closed = anyio.Event()
 
     async def aclose(self) -> None:
         await self.mux.aclose()
+
+
+def _server(handlers: Mapping[tuple[str, str], Handler]) -> Server:
+    services: dict[str, dict[str, MethodHandler]] = defaultdict(dict)
+    for (service, method), handler in handlers.items():
+
+        async def func(request: bytes, _context: Any, handler: Handler = handler) -> bytes:
+            return await handler(request)
+
+        services[service][method] = MethodHandler(func=func)
+    server = Server()
+    for service, methods in services.items():
+        server.register(service, methods)
+    return server
 
 
 @asynccontextmanager
@@ -31,12 +53,13 @@ async def open_session(
     handlers: Mapping[tuple[str, str], Handler],
     *,
     plugin_side: bool,
-    peer: str | None = None,
+    peer: str = "NRI peer",
 ) -> AsyncIterator[Session]:
     """Run an NRI connection over ``trunk`` for the duration of the block.
 
-    The plugin side serves on conn 1 and calls on conn 2; the runtime side the
-    opposite. Leaving the block closes the connection.
+    The plugin side serves on conn 1 (Plugin service) and calls on conn 2 (Runtime
+    service); the runtime side the opposite, both with :mod:`plugwire.ttrpc`.
+    ``session.closed`` is set when the connection ends; leaving the block closes it.
     """
     async with Multiplexer(trunk, peer=peer) as mux:
         serve_id, call_id = (
@@ -44,22 +67,23 @@ async def open_session(
             if plugin_side
             else (RUNTIME_SERVICE_CONN, PLUGIN_SERVICE_CONN)
         )
-        server = RpcServer(mux.open(serve_id), handlers, peer=peer)
-        client = RpcClient(mux.open(call_id), peer=peer)
+        server = _server(handlers)
+        serve_conn = mux.open(serve_id)
+        client = Client.from_stream(mux.open(call_id), peer=peer)
+        session = Session(mux, client)
         async with anyio.create_task_group() as tg:
-            session = Session(mux, client, tg)
 
             async def watch() -> None:
-                async with anyio.create_task_group() as inner:
-                    inner.start_soon(server.serve)
-                    await client.run()
-                    inner.cancel_scope.cancel()
-                session.closed.set()
-                await mux.aclose()
+                try:
+                    await server.serve_stream(serve_conn, peer=peer)
+                finally:
+                    session.closed.set()
+                    await mux.aclose()
 
             tg.start_soon(watch)
             try:
                 yield session
             finally:
                 await mux.aclose()
+                await client.aclose()
                 tg.cancel_scope.cancel()

@@ -58,7 +58,8 @@ class MuxConn(anyio.abc.ByteStream):
 
     ``receive()`` returns the bytes of the next frame (or the rest of a frame when
     ``max_bytes`` cut it); at the end of the trunk it raises
-    :class:`anyio.EndOfStream`, or the trunk's error if it broke.
+    :class:`anyio.EndOfStream`, or :class:`anyio.BrokenResourceError` (caused by
+    :attr:`Multiplexer.error`) if the trunk broke.
     """
 
     def __init__(self, mux: Multiplexer, conn_id: int) -> None:
@@ -80,7 +81,8 @@ class MuxConn(anyio.abc.ByteStream):
             data = await self._recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             if self._mux.error is not None:
-                raise self._mux.error from None
+                # a broken trunk reads as a broken stream; mux.error says why
+                raise anyio.BrokenResourceError(str(self._mux.error)) from self._mux.error
             raise anyio.EndOfStream from None
         if len(data) > max_bytes:
             data, self._pending = data[:max_bytes], data[max_bytes:]

@@ -54,11 +54,11 @@ from plugwire.core.errors import (
     PlugwireError,
     RemoteError,
 )
+from plugwire.core.status import StatusCode
 
 from . import api
 from ._generated import api_pb2 as pb
-from ._session import Session, open_session
-from ._ttrpc import UNIMPLEMENTED, Handler
+from ._session import Handler, Session, open_session
 from .api import Event, NriError, PluginRejectedError
 from .result import Result
 
@@ -220,7 +220,7 @@ class _Plugin:
                     )
                     self.registration_error = err
                     self.registered.set()
-                    raise RemoteError(str(err), code=3) from exc
+                    raise RemoteError(str(err), code=StatusCode.INVALID_ARGUMENT) from exc
                 self.base, self.idx = req.plugin_name, req.plugin_idx
                 if self.session is not None:
                     self.session.client.peer = self.name
@@ -289,7 +289,8 @@ class _Plugin:
 
 
 def _is_fatal(exc: BaseException) -> bool:
-    return isinstance(exc, PluginTimeoutError | ConnectionClosedError)
+    """Upstream ``isFatalError``: the plugin did not answer (deadline, lost connection)."""
+    return isinstance(exc, TimeoutError | ConnectionClosedError)
 
 
 class Runtime:
@@ -663,7 +664,7 @@ class Runtime:
             try:
                 return await plugin.call(method, req, resp_type, self.request_timeout)
             except RemoteError as exc:
-                if exc.code != UNIMPLEMENTED or event not in _STATE_CHANGE_FALLBACK:
+                if exc.code != StatusCode.UNIMPLEMENTED or event not in _STATE_CHANGE_FALLBACK:
                     raise
                 log.warning(
                     "plugin %s uses deprecated StateChange instead of a dedicated %s RPC call",
@@ -676,16 +677,16 @@ class Runtime:
                     state.container.CopyFrom(getattr(req, "container"))  # noqa: B009
                 await plugin.call("StateChange", state, pb.Empty, self.request_timeout)
                 return resp_type()
-        except RemoteError as exc:
-            raise NriError(
-                f"plugin {plugin.name} failed to handle {method} request: {exc.message}",
-                peer=plugin.name,
-                step=method,
-            ) from exc
         except PlugwireError as exc:
             if not _is_fatal(exc):
+                if isinstance(exc, RemoteError):
+                    raise NriError(
+                        f"plugin {plugin.name} failed to handle {method} request: {exc.message}",
+                        peer=plugin.name,
+                        step=method,
+                    ) from exc
                 raise
-            if not (isinstance(exc, PluginTimeoutError) and plugin.policy.keep_connected):
+            if not (isinstance(exc, TimeoutError) and plugin.policy.keep_connected):
                 log.error(
                     "closing plugin %s, failed to handle %s request: %s", plugin.name, method, exc
                 )

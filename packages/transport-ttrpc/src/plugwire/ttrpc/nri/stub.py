@@ -42,11 +42,11 @@ import anyio
 import anyio.abc
 
 from plugwire.core.errors import ConfigError, ConnectionClosedError, PlugwireError, RemoteError
+from plugwire.core.status import StatusCode
 
 from . import api
 from ._generated import api_pb2 as pb
-from ._session import Session, open_session
-from ._ttrpc import UNKNOWN, Handler
+from ._session import Handler, Session, open_session
 from .adjust import Adjustment
 
 __all__ = ["HANDLER_EVENTS", "Stub"]
@@ -88,7 +88,7 @@ _STATE_CHANGE_HANDLERS = {
 def _plugin_error(exc: Exception) -> RemoteError:
     if isinstance(exc, RemoteError):
         return exc
-    return RemoteError(str(exc) or type(exc).__name__, code=UNKNOWN)
+    return RemoteError(str(exc) or type(exc).__name__, code=StatusCode.UNKNOWN)
 
 
 class Stub:
@@ -318,7 +318,9 @@ class Stub:
                 try:
                     request = req_type.FromString(data)
                 except Exception as exc:
-                    raise RemoteError(f"cannot decode {method} request: {exc}", code=13) from exc
+                    raise RemoteError(
+                        f"cannot decode {method} request: {exc}", code=StatusCode.INTERNAL
+                    ) from exc
                 try:
                     reply = await fn(request)
                 except PlugwireError as exc:
