@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import example_source, python_plugin_executable
 
 from plugwire.core.errors import PluginTimeoutError
 from plugwire.ttrpc.nri import (
@@ -352,3 +353,48 @@ async def test_invalid_registration_name_is_refused(sockdir: Path) -> None:
                     RUNTIME_SERVICE, "RegisterPlugin", req.SerializeToString()
                 )
         assert rt.plugins == []
+
+
+async def test_stub_reconnects_when_the_runtime_restarts(sockdir: Path) -> None:
+    stub = Stub(
+        EnvPlugin("R", "1"),
+        name="sticky",
+        idx="10",
+        socket_path=sockdir / "run" / "nri.sock",
+        reconnect=True,
+        reconnect_interval=0.05,
+    )
+    async with anyio.create_task_group() as tg:
+        async with runtime(sockdir) as rt:
+            tg.start_soon(stub.run)
+            await rt.wait_for_plugins(1)
+        # the runtime is gone; the stub keeps dialling until a new one listens
+        await anyio.sleep(0.2)
+        async with runtime(sockdir) as rt2:
+            [info] = await rt2.wait_for_plugins(1)
+            assert info.name == "10-sticky"
+            rpl = await rt2.create_container(POD, ctr())
+            assert [e.key for e in rpl.adjust.env] == ["R"]
+            stub.stop()
+    assert stub.connections == 2
+
+
+async def test_preinstalled_python_plugin(sockdir: Path) -> None:
+    plugins, conf = sockdir / "plugins", sockdir / "conf.d"
+    plugins.mkdir()
+    conf.mkdir()
+    python_plugin_executable(plugins, "10-adjuster", example_source("adjuster_plugin.py"))
+    (conf / "10-adjuster.conf").write_text("memory_limit=2097152\n")
+    async with Runtime(
+        "plugwire-test",
+        "0.1",
+        socket_path=None,
+        listen=False,
+        plugin_path=plugins,
+        config_path=conf,
+    ) as rt:
+        [info] = await rt.wait_for_plugins(1, timeout=20)
+        assert (info.name, info.external) == ("10-adjuster", False)
+        rpl = await rt.create_container(POD, ctr())
+    assert ("ADJUSTED_BY", "adjuster") in [(e.key, e.value) for e in rpl.adjust.env]
+    assert rpl.adjust.linux.resources.memory.limit.value == 2097152

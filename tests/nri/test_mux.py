@@ -1,0 +1,116 @@
+"""The NRI socket multiplexer, on asyncio and trio."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import anyio
+import anyio.abc
+import pytest
+
+from plugwire.core.errors import ProtocolError
+from plugwire.ttrpc.nri.mux import (
+    MAX_FRAME_PAYLOAD,
+    MAX_SEND_FRAME,
+    READ_QUEUE_LENGTH,
+    Multiplexer,
+)
+
+pytestmark = pytest.mark.anyio
+
+HEADER = struct.Struct(">II")
+
+
+async def pair() -> tuple[anyio.abc.SocketStream, anyio.abc.SocketStream]:
+    a, b = socket.socketpair()
+    return (
+        await anyio.abc.UNIXSocketStream.from_socket(a),
+        await anyio.abc.UNIXSocketStream.from_socket(b),
+    )
+
+
+async def read_frames(stream: anyio.abc.ByteStream, total: int) -> list[tuple[int, bytes]]:
+    """Parse raw mux frames until ``total`` payload bytes were seen."""
+    buf = b""
+    frames: list[tuple[int, bytes]] = []
+    seen = 0
+    while seen < total:
+        buf += await stream.receive()
+        while len(buf) >= 8:
+            cid, size = HEADER.unpack(buf[:8])
+            if len(buf) < 8 + size:
+                break
+            frames.append((cid, buf[8 : 8 + size]))
+            seen += size
+            buf = buf[8 + size :]
+    return frames
+
+
+async def test_large_writes_are_split_into_small_frames() -> None:
+    a, b = await pair()
+    payload = bytes(range(256)) * 100  # 25600 bytes
+    async with Multiplexer(a) as mux:
+        await mux.open(2).send(payload)
+        frames = await read_frames(b, len(payload))
+    assert all(cid == 2 for cid, _ in frames)
+    assert max(len(data) for _, data in frames) <= MAX_SEND_FRAME
+    assert len(frames) == -(-len(payload) // MAX_SEND_FRAME)
+    assert b"".join(data for _, data in frames) == payload
+    await b.aclose()
+
+
+async def test_demultiplexes_conns_and_drops_unknown_ids() -> None:
+    a, b = await pair()
+    async with Multiplexer(a) as mux:
+        one, two = mux.open(1), mux.open(2)
+        await b.send(HEADER.pack(2, 3) + b"two" + HEADER.pack(9, 4) + b"lost" + HEADER.pack(1, 3))
+        await b.send(b"one")
+        with anyio.fail_after(5):
+            assert await one.receive() == b"one"
+            assert await two.receive() == b"two"
+        # a frame can be consumed in pieces
+        await b.send(HEADER.pack(1, 6) + b"abcdef")
+        with anyio.fail_after(5):
+            assert await one.receive(4) == b"abcd"
+            assert await one.receive(4) == b"ef"
+        await b.aclose()
+        with anyio.fail_after(5), pytest.raises(anyio.EndOfStream):
+            await one.receive()
+    assert mux.error is None
+
+
+async def test_oversized_frame_header_breaks_the_trunk() -> None:
+    a, b = await pair()
+    async with Multiplexer(a, peer="bad peer") as mux:
+        conn = mux.open(1)
+        await b.send(HEADER.pack(1, MAX_FRAME_PAYLOAD + 1))
+        with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError):
+            await conn.receive()
+    assert isinstance(mux.error, ProtocolError)
+    assert "maximum is" in str(mux.error) and "bad peer" in str(mux.error)
+    # the trunk was closed: the peer sees EOF
+    with anyio.fail_after(5), pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+        await b.receive()
+
+
+async def test_reader_that_falls_behind_breaks_the_trunk() -> None:
+    a, b = await pair()
+    async with Multiplexer(a) as mux:
+        conn = mux.open(1)
+        frames = b"".join(HEADER.pack(1, 1) + b"x" for _ in range(READ_QUEUE_LENGTH + 1))
+        await b.send(frames)
+        with anyio.fail_after(5):
+            await mux.closed.wait()
+        assert isinstance(mux.error, ProtocolError)
+        assert "failed to queue payload" in str(mux.error)
+        del conn
+    await b.aclose()
+
+
+async def test_reserved_conn_id() -> None:
+    a, b = await pair()
+    async with Multiplexer(a) as mux:
+        with pytest.raises(ProtocolError, match="reserved"):
+            mux.open(0)
+    await b.aclose()
