@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
 from plugwire.ttrpc._envelope import (
     EnvelopeError,
     decode_request,
@@ -14,6 +10,7 @@ from plugwire.ttrpc._envelope import (
     encode_response,
 )
 from plugwire.ttrpc._frame import Frame, FrameDecoder, encode_frame
+from plugwire.ttrpc.testing import reference_envelope_classes
 
 
 def test_header_is_big_endian_ten_bytes() -> None:
@@ -51,44 +48,8 @@ def test_truncated_frame_waits() -> None:
     assert dec.pending == 14
 
 
-def _reference_pool() -> tuple[Any, Any]:
-    """ttrpc.Request/Response built from descriptors in a private pool, as a reference codec."""
-    pool = descriptor_pool.DescriptorPool()
-    any_file = descriptor_pb2.FileDescriptorProto(
-        name="a.proto", package="google.protobuf", syntax="proto3"
-    )
-    m = any_file.message_type.add(name="Any")
-    m.field.add(name="type_url", number=1, type=9, label=1)
-    m.field.add(name="value", number=2, type=12, label=1)
-    pool.Add(any_file)
-    f = descriptor_pb2.FileDescriptorProto(
-        name="r.proto", package="ttrpc", syntax="proto3", dependency=["a.proto"]
-    )
-    st = f.message_type.add(name="Status")
-    st.field.add(name="code", number=1, type=5, label=1)
-    st.field.add(name="message", number=2, type=9, label=1)
-    st.field.add(name="details", number=3, type=11, label=3, type_name=".google.protobuf.Any")
-    kv = f.message_type.add(name="KeyValue")
-    kv.field.add(name="key", number=1, type=9, label=1)
-    kv.field.add(name="value", number=2, type=9, label=1)
-    rq = f.message_type.add(name="Request")
-    rq.field.add(name="service", number=1, type=9, label=1)
-    rq.field.add(name="method", number=2, type=9, label=1)
-    rq.field.add(name="payload", number=3, type=12, label=1)
-    rq.field.add(name="timeout_nano", number=4, type=3, label=1)
-    rq.field.add(name="metadata", number=5, type=11, label=3, type_name=".ttrpc.KeyValue")
-    rs = f.message_type.add(name="Response")
-    rs.field.add(name="status", number=1, type=11, label=1, type_name=".ttrpc.Status")
-    rs.field.add(name="payload", number=2, type=12, label=1)
-    pool.Add(f)
-    return (
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("ttrpc.Request")),
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("ttrpc.Response")),
-    )
-
-
 def test_envelope_matches_protobuf() -> None:
-    Req, Resp = _reference_pool()
+    Req, Resp = reference_envelope_classes()
     md = [("a", "1"), ("a", "2"), ("ü", "✓")]
     ours = encode_request("svc.S", "M", b"\x00" * 300, -5, md)
     ref = Req.FromString(ours)

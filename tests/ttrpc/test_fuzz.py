@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from plugwire.ttrpc._envelope import EnvelopeError, decode_request, decode_response
 from plugwire.ttrpc._frame import HEADER_LENGTH, Frame, FrameDecoder, encode_frame
 from plugwire.ttrpc.example import pb
-from plugwire.ttrpc.testing import RawPeer, make_server
+from plugwire.ttrpc.testing import RawPeer, make_server, reference_envelope_classes
 
 SVC = "ttrpc.integration.streaming.Streaming"
 LIMIT = 256
@@ -67,6 +67,9 @@ def test_decoder_matches_reference_for_any_split(
     assert got == _reference(wire, LIMIT)
 
 
+REQ, _RESP = reference_envelope_classes()
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_envelope_decoders_raise_only_envelope_error(data: bytes) -> None:
@@ -75,6 +78,54 @@ def test_envelope_decoders_raise_only_envelope_error(data: bytes) -> None:
             decode(data)
         except EnvelopeError:
             pass
+
+
+def _mutations(valid: bytes, data: st.DataObject) -> bytes:
+    if not valid or not data.draw(st.booleans()):
+        return valid
+    i = data.draw(st.integers(0, len(valid) - 1))
+    return valid[:i] + bytes([data.draw(st.integers(0, 255))]) + valid[i + 1 :]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(max_size=20),
+    st.text(max_size=20),
+    st.binary(max_size=40),
+    st.integers(-(2**63), 2**63 - 1),
+    st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=3),
+    st.data(),
+)
+def test_request_decoder_agrees_with_protobuf(
+    service: str,
+    method: str,
+    payload: bytes,
+    timeout: int,
+    md: list[tuple[str, str]],
+    data: st.DataObject,
+) -> None:
+    msg = REQ(service=service, method=method, payload=payload, timeout_nano=timeout)
+    for k, v in md:
+        msg.metadata.add(key=k, value=v)
+    wire = _mutations(msg.SerializeToString(), data)
+    try:
+        ref = REQ.FromString(wire)
+    except Exception:
+        ref = None
+    try:
+        ours = decode_request(wire)
+    except EnvelopeError:
+        ours = None
+    if ref is None:
+        return  # protobuf rejects it; ours may be more lenient only about what it skips
+    assert ours is not None, wire
+    assert (ours.service, ours.method, ours.payload or b"", ours.timeout_nano) == (
+        ref.service,
+        ref.method,
+        ref.payload,
+        ref.timeout_nano,
+    )
+    assert ours.metadata == [(kv.key, kv.value) for kv in ref.metadata]
 
 
 async def _fuzz_server(frames: list[tuple[int, int, int, bytes]], backend_garbage: bytes) -> None:

@@ -183,24 +183,14 @@ def _fields(buf: bytes, pos: int, end: int) -> list[tuple[int, int, int | bytes]
     return out
 
 
-def _text(value: int | bytes, name: str) -> str:
-    if not isinstance(value, bytes):
-        raise EnvelopeError(f"{name}: expected a string, got a varint")
+def _text(value: bytes, name: str) -> str:
     try:
         return value.decode()
     except UnicodeDecodeError as exc:
         raise EnvelopeError(f"{name}: invalid UTF-8") from exc
 
 
-def _blob(value: int | bytes, name: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise EnvelopeError(f"{name}: expected bytes, got a varint")
-    return value
-
-
-def _int(value: int | bytes, name: str, bits: int) -> int:
-    if isinstance(value, bytes):
-        raise EnvelopeError(f"{name}: expected a varint")
+def _int(value: int, bits: int) -> int:
     value &= (1 << 64) - 1
     if bits == 32:
         value &= 0xFFFFFFFF
@@ -209,26 +199,67 @@ def _int(value: int | bytes, name: str, bits: int) -> int:
 
 
 def decode_request(buf: bytes) -> Request:
-    req = Request()
-    for number, _wire, value in _fields(buf, 0, len(buf)):
-        if number == 1:
-            req.service = _text(value, "service")
-        elif number == 2:
-            req.method = _text(value, "method")
-        elif number == 3:
-            req.payload = _blob(value, "payload")
-        elif number == 4:
-            req.timeout_nano = _int(value, "timeout_nano", 64)
-        elif number == 5:
-            kv = _blob(value, "metadata")
-            key = val = ""
-            for n2, _w2, v2 in _fields(kv, 0, len(kv)):
-                if n2 == 1:
-                    key = _text(v2, "metadata.key")
-                elif n2 == 2:
-                    val = _text(v2, "metadata.value")
-            req.metadata.append((key, val))
-    return req
+    """Decode a ``ttrpc.Request`` (one pass, no intermediate field list)."""
+    service = method = ""
+    payload: bytes | None = None
+    timeout = 0
+    metadata: list[tuple[str, str]] = []
+    pos = 0
+    end = len(buf)
+    try:
+        while pos < end:
+            key = buf[pos]
+            if key < 0x80:
+                pos += 1
+            else:
+                key, pos = _read_varint(buf, pos, end)
+            wire = key & 7
+            if wire == 2:
+                n = buf[pos] if pos < end else 0x80
+                if n < 0x80:
+                    pos += 1
+                else:
+                    n, pos = _read_varint(buf, pos, end)
+                stop = pos + n
+                if stop > end:
+                    raise EnvelopeError(f"field {key >> 3}: length {n} past the end")
+                if key == 0x0A:
+                    service = buf[pos:stop].decode()
+                elif key == 0x12:
+                    method = buf[pos:stop].decode()
+                elif key == 0x1A:
+                    payload = buf[pos:stop]
+                elif key == 0x2A:
+                    k = v = ""
+                    for n2, _w2, v2 in _fields(buf, pos, stop):
+                        if isinstance(v2, bytes):
+                            if n2 == 1:
+                                k = _text(v2, "metadata.key")
+                            elif n2 == 2:
+                                v = _text(v2, "metadata.value")
+                    metadata.append((k, v))
+                elif key >> 3 == 0:
+                    raise EnvelopeError("field number 0")
+                pos = stop
+            elif wire == 0:
+                value, pos = _read_varint(buf, pos, end)
+                if key == 0x20:
+                    timeout = _int(value, 64)
+                elif key >> 3 == 0:
+                    raise EnvelopeError("field number 0")
+            elif wire == 1 or wire == 5:
+                if key >> 3 == 0:
+                    raise EnvelopeError("field number 0")
+                pos += 8 if wire == 1 else 4
+                if pos > end:
+                    raise EnvelopeError(
+                        f"field {key >> 3}: truncated fixed{64 if wire == 1 else 32}"
+                    )
+            else:
+                raise EnvelopeError(f"field {key >> 3}: unsupported wire type {wire}")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError("service/method: invalid UTF-8") from exc
+    return Request(service, method, payload, timeout, metadata)
 
 
 def decode_status(buf: bytes) -> Status:
@@ -236,12 +267,13 @@ def decode_status(buf: bytes) -> Status:
     message = ""
     details: list[bytes] = []
     for number, _wire, value in _fields(buf, 0, len(buf)):
-        if number == 1:
-            code = _int(value, "status.code", 32)
-        elif number == 2:
-            message = _text(value, "status.message")
-        elif number == 3:
-            details.append(_blob(value, "status.details"))
+        if isinstance(value, bytes):
+            if number == 2:
+                message = _text(value, "status.message")
+            elif number == 3:
+                details.append(value)
+        elif number == 1:
+            code = _int(value, 32)
     return Status(code, message, details)
 
 
@@ -250,13 +282,27 @@ _OK = Status()
 
 def decode_response(buf: bytes) -> tuple[Status, bytes]:
     """(status, payload) of a ``ttrpc.Response``; a missing status means OK."""
-    if buf == _OK_STATUS_FIELD:
-        return _OK, b""
+    if buf[:2] == _OK_STATUS_FIELD:
+        # fast path: OK status first, then at most the payload (as Go and we send it)
+        end = len(buf)
+        if end == 2:
+            return _OK, b""
+        if buf[2] == 0x12 and end > 3:
+            n = buf[3]
+            pos = 4
+            if n >= 0x80:
+                try:
+                    n, pos = _read_varint(buf, 3, end)
+                except EnvelopeError:
+                    n = -1
+            if pos + n == end:
+                return _OK, buf[pos:]
     status = _OK
     payload = b""
     for number, _wire, value in _fields(buf, 0, len(buf)):
-        if number == 1:
-            status = decode_status(_blob(value, "status"))
-        elif number == 2:
-            payload = _blob(value, "payload")
+        if isinstance(value, bytes):
+            if number == 1:
+                status = decode_status(value)
+            elif number == 2:
+                payload = value
     return status, payload

@@ -17,10 +17,12 @@ raises :class:`~plugwire.core.errors.ProtocolError`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Literal
 
 import anyio
 import anyio.abc
@@ -91,20 +93,37 @@ def split_method(method: str) -> tuple[str, str]:
     return service, name
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | Literal[False]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+
+
 class _Call:
     """Receive side of one stream: a queue of (type, flags, data) or an error."""
 
-    __slots__ = ("done", "error", "event", "items", "sid")
+    __slots__ = ("done", "error", "event", "future", "items", "sid")
 
     def __init__(self, sid: int) -> None:
         self.sid = sid
         self.items: deque[tuple[int, int, bytes]] = deque()
         self.error: BaseException | None = None
+        # A waiting caller parks on an asyncio future (asyncio) or an anyio Event.
+        self.future: asyncio.Future[None] | None = None
         self.event: anyio.Event | None = None
         self.done = False
 
+    @property
+    def parked(self) -> bool:
+        return self.future is not None or self.event is not None
+
     def wake(self) -> None:
-        if self.event is not None:
+        f = self.future
+        if f is not None:
+            if not f.done():
+                f.set_result(None)
+        elif self.event is not None:
             self.event.set()
 
 
@@ -146,6 +165,8 @@ class Client(Channel):
         self._waiting: dict[int, _Call] = {}
         self._error: PlugwireError | None = None
         self._closed = False
+        # The asyncio loop (False under trio), found on first use.
+        self._loop: asyncio.AbstractEventLoop | Literal[False] | None = None
 
     # -- construction -------------------------------------------------------------
 
@@ -385,12 +406,20 @@ class Client(Channel):
         nobody else is."""
         while not call.items and call.error is None:
             if self._reading:
-                call.event = anyio.Event()
                 self._waiting[call.sid] = call
                 try:
-                    await call.event.wait()
+                    loop = self._loop
+                    if loop is None:
+                        loop = self._loop = _running_loop()
+                    if loop:
+                        call.future = loop.create_future()
+                        await call.future
+                    else:
+                        call.event = anyio.Event()
+                        await call.event.wait()
                 finally:
                     self._waiting.pop(call.sid, None)
+                    call.future = None
                     call.event = None
                     if not self._reading:
                         self._handoff()
@@ -405,8 +434,8 @@ class Client(Channel):
     def _handoff(self) -> None:
         """Wake one waiter that still needs a reply so that it takes over reading."""
         for other in self._waiting.values():
-            if other.event is not None and not other.items and other.error is None:
-                other.event.set()
+            if other.parked and not other.items and other.error is None:
+                other.wake()
                 return
 
     async def _read_until(self, call: _Call) -> None:

@@ -55,12 +55,14 @@ class StreamingServicer:
     """
 
     async def Echo(self, request: pb.EchoPayload, context: ServerContext) -> pb.EchoPayload:
-        sleep_ms = _metadata_value(context, "sleep-ms")
-        if sleep_ms:
-            await anyio.sleep(int(sleep_ms) / 1000)
-        code = _metadata_value(context, "fail-code")
-        if code:
-            raise RemoteError(_metadata_value(context, "fail-message") or "failed", code=int(code))
+        if context.metadata:
+            sleep_ms = context.metadata_value("sleep-ms")
+            if sleep_ms:
+                await anyio.sleep(int(sleep_ms) / 1000)
+            code = context.metadata_value("fail-code")
+            if code:
+                message = context.metadata_value("fail-message") or "failed"
+                raise RemoteError(message, code=int(code))
         return pb.EchoPayload(seq=request.seq + 1, msg=request.msg)
 
     async def EchoStream(
@@ -114,14 +116,6 @@ class StreamingServicer:
     ) -> AsyncIterator[pb.EchoPayload]:
         yield pb.EchoPayload(seq=1)
         yield pb.EchoPayload(seq=2)
-
-
-def _metadata_value(context: object, key: str) -> str | None:
-    """First metadata value of ``key`` on a ttrpc or grpc context."""
-    for k, v in context.invocation_metadata() or ():  # type: ignore[attr-defined]
-        if k.lower() == key:
-            return str(v)
-    return None
 
 
 async def exercise(client: Client) -> list[tuple[str, bool, str]]:
