@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from plugwire.ttrpc.nri import Adjustment, ConflictError, NriError, Update
@@ -9,7 +11,7 @@ from plugwire.ttrpc.nri.api import pb
 from plugwire.ttrpc.nri.result import Result
 
 
-def create(**container: object) -> tuple[pb.CreateContainerRequest, Result]:
+def create(**container: Any) -> tuple[pb.CreateContainerRequest, Result]:
     req = pb.CreateContainerRequest(
         pod=pb.PodSandbox(id="pod"), container=pb.Container(id="c1", **container)
     )
