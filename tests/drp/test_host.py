@@ -90,7 +90,7 @@ async def test_incrementer_session(
         assert len(fake_api.calls) == calls
         # the provider's own models.Error comes back typed
         with pytest.raises(ProviderError) as bad:
-            await host.action("increment", model={"Name": "no uuid"})
+            await host.action("increment", model="not a machine")
         assert bad.value.code == 409
         assert bad.value.error.key == "incrementer" and bad.value.error.type == "plugin"
         await host.publish(Event(type="machines", action="save", key=uuid))

@@ -175,3 +175,9 @@ def test_log_line() -> None:
         LogLine.from_json({"Message": "x", "Level": "loud"})
     with pytest.raises(ProtocolError):
         LogLine.from_json({"Message": "x", "Data": "notalist"})
+
+
+def test_format_time_keeps_offsets() -> None:
+    when = dt.datetime(2025, 2, 3, 4, 5, 6, 789000, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert format_time(when) == "2025-02-03T04:05:06.789-05:00"
+    assert parse_time(format_time(when)) == when

@@ -34,6 +34,7 @@ from plugwire.http.drp import (
 )
 
 VERSION = "v4.0.0-plugwire"
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 DEFINITION = PluginProvider(
     name="incrementer",
@@ -101,10 +102,15 @@ class Incrementer(Provider):
 
     @staticmethod
     def _uuid(action: Action) -> str:
+        # Like upstream's Remarshal into models.Machine: not an object is a 409,
+        # a machine without Uuid has the zero UUID.
         machine = action.model
-        if not isinstance(machine, dict) or not isinstance(machine.get("Uuid"), str):
-            raise _fail(409, f"not a machine: {machine!r}")
-        return str(machine["Uuid"])
+        if not isinstance(machine, dict):
+            raise _fail(409, f"cannot read a machine from {machine!r}")
+        uuid = machine.get("Uuid") or ZERO_UUID
+        if not isinstance(uuid, str):
+            raise _fail(409, f"machine Uuid is not a string: {uuid!r}")
+        return uuid
 
     async def action(self, ctx: ProviderContext, action: Action) -> Any:
         ctx.logger.info("Action: %s", action.command)

@@ -417,6 +417,17 @@ class ProviderHost:
             raise failure
         return reply
 
+    async def request(
+        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+    ) -> Response:
+        """Send one raw request to the provider's API (``path`` below
+        ``/api-plugin/v4/``) and return the response as it is: no validation, no
+        error mapping. For diagnostics and conformance tests."""
+        _proc, client = self._alive(path)
+        return await client.request(
+            method, f"{PLUGIN_API}/{path}", body=body, headers={"content-type": content_type}
+        )
+
     def _raise_for(self, reply: Response, step: str) -> None:
         if 200 <= reply.status < 300:
             return

@@ -68,12 +68,10 @@ def format_time(value: _dt.datetime) -> str:
     text = value.isoformat()
     if text.endswith("+00:00"):
         text = text[:-6] + "Z"
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        digits = digits.rstrip("0")
-        text = head + ("." + digits if digits else "") + zone
+    match = _FRACTION.search(text)
+    if match:
+        digits = match.group(1).rstrip("0")
+        text = text[: match.start()] + ("." + digits if digits else "") + text[match.end() :]
     return text
 
 

@@ -1,0 +1,3 @@
+module plugwire.test/interop/drp
+
+go 1.26
