@@ -24,6 +24,7 @@ import pytest
 
 from plugwire.core.errors import (
     ClosedError,
+    PluginExitedError,
     PluginStartError,
     PluginTimeoutError,
     RemoteError,
@@ -411,8 +412,10 @@ async def test_exit_before_connecting_carries_the_exit(host: CipdHost) -> None:
     with pytest.raises(PluginStartError) as info:
         await plugin.check(pin("good/x"))
     assert "terminated before making ListAdmissions RPC" in str(info.value)
-    assert "exit status 4" in str(info.value)
-    assert "giving up before connecting" in str(info.value)
+    assert str(info.value.seen).startswith("exit status 4")
+    exited = info.value.__cause__
+    assert isinstance(exited, PluginExitedError) and exited.returncode == 4
+    assert "giving up before connecting" in exited.stderr_tail
 
 
 async def test_missing_executable(host: CipdHost, tmp_path: Path) -> None:

@@ -570,13 +570,16 @@ class AdmissionPlugin:
         if session.connected.is_set():
             return None
         if process.done.is_set():
-            return PluginStartError(
+            exited = process.exit_error("connect")
+            error = PluginStartError(
                 "the admission plugin terminated before making ListAdmissions RPC",
                 peer=self.name,
                 step="connect",
                 expected="a ListAdmissions call",
-                seen=str(process.exit_error()),
+                seen=exited.seen,
             )
+            error.__cause__ = exited
+            return error
         return PluginTimeoutError(
             f"the admission plugin did not call ListAdmissions within {self.connect_timeout} s",
             peer=self.name,
