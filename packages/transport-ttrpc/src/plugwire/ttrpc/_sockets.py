@@ -151,19 +151,29 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
             if self._transport.is_closing():
                 raise anyio.BrokenResourceError from p.exc
 
-    def try_send(self, item: bytes) -> bool:
+    def try_send(self, item: bytes, cork: bool = True) -> bool:
         """Write ``item`` now if the transport takes it without waiting (the fast
-        path: asyncio transports buffer writes); False means use :meth:`send`."""
+        path: asyncio transports buffer writes); False means use :meth:`send`.
+
+        With ``cork``, frames written during one event-loop iteration (many
+        concurrent calls, many replies) leave in one ``send()`` at the end of the
+        iteration; without it (a lone call) the data is written at once.
+        """
         p = self._protocol
         if self._closed or p.paused or p.eof or self._transport.is_closing():
             return False
-        # Cork: frames written during one event-loop iteration (many concurrent
-        # calls, many replies) leave in one send() at the end of the iteration.
-        if self._cork is None:
-            self._cork = [item]
-            self._loop.call_soon(self._flush)
+        pending = self._cork
+        if pending is None:
+            if cork:
+                self._cork = [item]
+                self._loop.call_soon(self._flush)
+            else:
+                self._transport.write(item)
+        elif cork:
+            pending.append(item)
         else:
-            self._cork.append(item)
+            pending.append(item)
+            self._flush()
         return True
 
     async def send_eof(self) -> None:

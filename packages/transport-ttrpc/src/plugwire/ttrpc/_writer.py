@@ -54,10 +54,12 @@ class FrameWriter:
         err.__cause__ = self._error
         return err
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, cork: bool = True) -> None:
+        """Write one or more whole frames. ``cork=False`` hints that no other frame
+        is likely to follow soon (a lone call), so batching would only add latency."""
         if self._error is not None:
             raise self._closed_error()
-        if not self._flushing and self._try_send is not None and self._try_send(data):
+        if not self._flushing and self._try_send is not None and self._try_send(data, cork):
             return
         if self._flushing:
             self._pending.append(data)

@@ -369,7 +369,9 @@ class Client(Channel):
         call = _Call(sid)
         self._calls[sid] = call
         try:
-            await self._writer.write(encode_frame(sid, TYPE_REQUEST, flags, body))
+            await self._writer.write(
+                encode_frame(sid, TYPE_REQUEST, flags, body), len(self._calls) > 1
+            )
         except ConnectionClosedError as exc:
             self._calls.pop(sid, None)
             self._fail_all(exc)

@@ -462,7 +462,9 @@ class _ServerConnection:
                 oversize_message(len(payload), self.server.max_message_size),
             )
             return
-        await self.writer.write(encode_frame(sid, TYPE_RESPONSE, 0, encode_response(payload)))
+        await self.writer.write(
+            encode_frame(sid, TYPE_RESPONSE, 0, encode_response(payload)), len(self.tasks) > 1
+        )
 
     async def _fail(self, sid: int, code: int, message: str, details: Sequence[bytes] = ()) -> None:
         await self.writer.write(
