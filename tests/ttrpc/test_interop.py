@@ -29,8 +29,10 @@ from plugwire.ttrpc import (
     ServerContext,
     Stub,
 )
+from plugwire.ttrpc._envelope import decode_response, encode_request
+from plugwire.ttrpc._frame import encode_frame
 from plugwire.ttrpc.example import SERVICE, exercise, pb
-from plugwire.ttrpc.testing import make_server
+from plugwire.ttrpc.testing import RawPeer, make_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -105,6 +107,7 @@ EXPECTED_GO_CASES = {
     "StatusDetails",
     "DeadlineExpires",
     "DeadlineMet",
+    "ServerEnforcesDeadline",
     "OversizedRequestRefusedBySender",
     "OversizedRequestDiscardedByServer",
     "OversizedReplyRefusedByServer",
@@ -196,3 +199,95 @@ async def test_concurrent_calls_against_go_server(go_server: str) -> None:
             for i in range(200):
                 tg.start_soon(one, i)
         assert sorted(seqs) == list(range(1, 201))
+
+
+# ---- the same raw frames to the Go server and to the plugwire server --------------
+
+SVC = SERVICE.full_name
+
+
+async def _raw_scenario(peer: RawPeer) -> list[tuple[object, ...]]:
+    """Protocol violations and edge cases; returns each reply normalised."""
+    out: list[tuple[object, ...]] = []
+
+    async def status() -> None:
+        frame = await peer.frame(timeout=5)
+        if frame.type != 2:
+            out.append(("frame", frame.stream_id, frame.type, frame.flags, frame.data))
+            return
+        st, payload = decode_response(frame.data)
+        message = st.message
+        if message.startswith("unmarshal request error:"):
+            message = "unmarshal request error: ..."  # the parser's own words differ
+        out.append(("response", frame.stream_id, st.code, message, payload))
+
+    echo = pb.EchoPayload(seq=1, msg="x").SerializeToString()
+    await peer.request(2, SVC, "Echo", echo)  # even id
+    await status()
+    await peer.request(5, SVC, "Echo", echo)
+    await status()
+    await peer.request(3, SVC, "Echo", echo)  # lower id
+    await status()
+    await peer.request(5, SVC, "Echo", echo)  # same id
+    await status()
+    await peer.send(encode_frame(9, 3, 0, b"x"))  # data, unknown stream
+    await status()
+    await peer.request(11, "no.Such", "Echo")
+    await status()
+    await peer.request(13, SVC, "Nope")
+    await status()
+    await peer.send(encode_frame(15, 1, 0, b"\x0a\xff\xff"))  # not a Request
+    await status()
+    await peer.send(encode_frame(17, 0x7F, 0, b"junk"))  # unknown type: ignored
+    await peer.request(19, SVC, "Echo", echo)
+    await status()
+    # a closing data frame that carries data
+    await peer.request(21, SVC, "SumStream", flags=0x2)
+    await peer.send(encode_frame(21, 3, 0, pb.Part(add=5).SerializeToString()))
+    await peer.send(encode_frame(21, 3, 0x1, pb.Part(add=6).SerializeToString()))
+    await status()
+    await status()
+    # server streaming frames (num=3 divides deterministically: 0, sum, 0)
+    await peer.request(
+        23, SVC, "DivideStream", pb.Sum(sum=10, num=3).SerializeToString(), flags=0x1
+    )
+    for _ in range(4):
+        await status()
+    # a deadline the server must enforce (no local one here)
+    await peer.send(
+        encode_frame(
+            25, 1, 0, encode_request(PROBE, "Inspect", _probe_request(sleep_ms=3000), 100_000_000)
+        )
+    )
+    await status()
+    # an oversized request is discarded, the connection lives
+    big = encode_request(SVC, "Echo", b"\x00" * (4 << 20))
+    await peer.send(encode_frame(27, 1, 0, big))
+    await status()
+    await peer.request(29, SVC, "Echo", echo)
+    await status()
+    return out
+
+
+async def _raw_peer(address: str) -> AsyncIterator[RawPeer]:
+    stream = await anyio.connect_unix(address.removeprefix("unix:"))
+    try:
+        yield RawPeer(stream)
+    finally:
+        await stream.aclose()
+
+
+async def test_raw_frames_answered_like_go(go_server: str, tmp_path: Path) -> None:
+    async for go_peer in _raw_peer(go_server):
+        go_replies = await _raw_scenario(go_peer)
+    server = make_server()
+    server.register(PROBE, {"Inspect": MethodHandler(_inspect)})
+    async with server.listen(f"unix:{tmp_path / 'raw.sock'}") as bound:
+        async for py_peer in _raw_peer(str(bound)):
+            py_replies = await _raw_scenario(py_peer)
+    assert py_replies == go_replies
+    # and what that is, spelled out
+    codes = [r[2] for r in go_replies if r[0] == "response"]
+    assert codes[:8] == [3, 0, 3, 3, 3, 12, 12, 3]
+    assert ("response", 25, 4, "context deadline exceeded", b"") in go_replies
+    assert go_replies[-2][2] == StatusCode.RESOURCE_EXHAUSTED

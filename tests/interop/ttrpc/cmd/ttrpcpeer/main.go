@@ -474,6 +474,31 @@ func runClient(path string) int {
 		return nil
 	}(), "")
 
+	add("ServerEnforcesDeadline", func() error {
+		// Send timeout_nano=100ms without a local deadline: the server must answer
+		// DEADLINE_EXCEEDED by itself.
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			return err
+		}
+		raw := ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(
+			func(ctx context.Context, req *ttrpc.Request, resp *ttrpc.Response, _ *ttrpc.UnaryClientInfo, invoke ttrpc.Invoker) error {
+				req.TimeoutNano = int64(100 * time.Millisecond)
+				return invoke(ctx, req, resp)
+			}))
+		defer raw.Close()
+		start := time.Now()
+		_, err = probe(ctx, raw, map[string]any{"sleep_ms": 5000})
+		st, _ := status.FromError(err)
+		if st.Code() != codes.DeadlineExceeded || st.Message() != "context deadline exceeded" {
+			return fmt.Errorf("got %v", err)
+		}
+		if time.Since(start) > 2*time.Second {
+			return fmt.Errorf("took %v", time.Since(start))
+		}
+		return nil
+	}(), "")
+
 	add("DeadlineMet", func() error {
 		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
