@@ -262,3 +262,32 @@ async def test_transport_entry_point(sock_path: str) -> None:
         channel = await transport.connect(bound)
         async with channel:
             assert await channel.unary("/a.B/C", b"abc", timeout=5) == b"cba"
+
+
+async def test_connection_failure_fails_streams(anyio_backend: str) -> None:
+    a, b = socket.socketpair()
+    peer = await anyio.abc.UNIXSocketStream.from_socket(a)
+    async with await Client.from_socket(b) as c:
+        stream = await c.open_stream("x.Y", "Z", b"", client_streaming=True, server_streaming=True)
+        await stream.send(b"one")
+        dec = FrameDecoder()
+        seen = 0
+        while seen < 2:
+            seen += len(dec.feed(await peer.receive()))
+        await peer.send(encode_frame(1, 3, 0, b"reply"))
+        assert await stream.recv() == b"reply"
+        await peer.aclose()
+        with pytest.raises(ConnectionClosedError):
+            await stream.recv()
+        with pytest.raises(ConnectionClosedError):
+            await stream.send(b"two")
+
+
+async def test_stream_deadline_and_status(tclient: Client) -> None:
+    stub = Stub(tclient, SERVICE)
+    stream = await stub.EchoStream(timeout=0.3)
+    await stream.send(pb.EchoPayload(seq=1))
+    got = await stream.recv()
+    assert got is not None and got.seq == 2
+    with anyio.fail_after(3), pytest.raises(DeadlineExceededError):
+        await stream.recv()  # the server waits for more input; the deadline passes
