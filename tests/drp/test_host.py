@@ -247,3 +247,39 @@ async def test_calls_before_start() -> None:
     host = ProviderHost(python_provider(EXAMPLE))
     with pytest.raises(ClosedError):
         await host.config({})
+
+
+async def test_server_api_bad_input_keeps_host_running(provider_env: dict[str, str]) -> None:
+    from plugwire.core.transport import Address
+    from plugwire.http import HttpClient
+
+    async with ProviderHost(
+        python_provider(PROVIDERS / "features.py"),
+        token="t",
+        env=provider_env,
+        objects=lambda prefix: [{"prefix": prefix}],
+    ) as host:
+        assert host.socket_dir is not None
+        sock = Address("unix", str(host.socket_dir / "from.sock"))
+        async with HttpClient(sock) as client:
+            api = "/api-server-plugin/v4"
+            bad_json = await client.request(
+                "POST", f"{api}/log", body=b"{no", headers={"content-type": "application/json"}
+            )
+            assert bad_json.status == 400 and bad_json.decode_json()["Code"] == 400
+            wrong_type = await client.request(
+                "POST", f"{api}/publish", body=b"{}", headers={"content-type": "text/plain"}
+            )
+            assert wrong_type.status == 400
+            assert wrong_type.decode_json()["Messages"] == ["Invalid content type: text/plain"]
+            bad_level = await client.post_json(f"{api}/log", {"Message": "x", "Level": "loud"})
+            assert bad_level.status == 400 and "log level" in bad_level.decode_json()["Messages"][0]
+            unknown = await client.post_json(f"{api}/nothing", {})
+            assert unknown.status == 404 and unknown.decode_json()["Key"] == f"{api}/nothing"
+            assert (await client.get(f"{api}/log")).status == 404
+            assert (await client.get("/elsewhere")).status == 404
+            forbidden = await client.get(f"{api}/objects/horses")
+            assert forbidden.status == 403
+        assert host.events == [] and host.leaving is None
+        # the provider is unaffected and objects come from the callable
+        assert await host.action("cows") == [{"prefix": "cows"}]
