@@ -8,6 +8,9 @@
 //	 "batches": [[{"package": "...", "instance_id": "..."}, ...], ...],
 //	 "wait_ms": 20000}
 //
+// or, with "bench": {"pins": N, "inflight": K}, checks N distinct generated pins
+// (after 200 warm-up ones) with K goroutines and prints {"checks", "seconds"}.
+//
 // Every batch is enqueued at once and awaited before the next starts. One JSON line
 // per check goes to stdout: {"batch", "package", "instance_id", "ok", "code",
 // "message", "same_promise"}. Plugin logs (Host.Log) go to stderr.
@@ -15,10 +18,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +34,7 @@ import (
 	"go.chromium.org/luci/common/logging"
 	"go.chromium.org/luci/common/logging/gologger"
 
+	caspb "go.chromium.org/luci/cipd/api/cipd/v1/caspb"
 	repopb "go.chromium.org/luci/cipd/api/cipd/v1/repopb"
 	"go.chromium.org/luci/cipd/client/cipd/plugin"
 	"go.chromium.org/luci/cipd/client/cipd/plugin/host"
@@ -50,6 +57,10 @@ type scenario struct {
 	Metadata   map[string][]entry `json:"metadata"`
 	Batches    [][]check          `json:"batches"`
 	WaitMS     int                `json:"wait_ms"`
+	Bench      *struct {
+		Pins     int `json:"pins"`
+		Inflight int `json:"inflight"`
+	} `json:"bench"`
 }
 
 type result struct {
@@ -136,6 +147,15 @@ func main() {
 	defer ap.Close(ctx)
 
 	enc := json.NewEncoder(os.Stdout)
+	if sc.Bench != nil {
+		seconds, err := bench(ctx, ap, sc.Bench.Pins, sc.Bench.Inflight)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = enc.Encode(map[string]any{"checks": sc.Bench.Pins, "seconds": seconds})
+		return
+	}
 	for bi, batch := range sc.Batches {
 		promises := make([]plugin.Promise, len(batch))
 		for i, c := range batch {
@@ -163,4 +183,45 @@ func main() {
 			_ = enc.Encode(r)
 		}
 	}
+}
+
+// benchPin is a distinct SHA256 pin per index.
+func benchPin(prefix string, i int) common.Pin {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s%d", prefix, i)))
+	iid := common.ObjectRefToInstanceID(&caspb.ObjectRef{HashAlgo: caspb.HashAlgo_SHA256, HexDigest: hex.EncodeToString(sum[:])})
+	return common.Pin{PackageName: fmt.Sprintf("bench/%s/pkg%d", prefix, i%100), InstanceID: iid}
+}
+
+func bench(ctx context.Context, ap plugin.AdmissionPlugin, n, inflight int) (float64, error) {
+	for i := 0; i < 200; i++ {
+		if err := ap.CheckAdmission(benchPin("warm", i)).Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	errs := make(chan error, inflight)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < inflight; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := ap.CheckAdmission(benchPin("run", i)).Wait(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
 }
