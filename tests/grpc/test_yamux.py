@@ -107,8 +107,8 @@ async def read_all(stream: anyio.abc.ByteReceiveStream) -> bytes:
 
 
 def pattern(seed: int, size: int) -> bytes:
-    block = bytes((i + seed) % 251 for i in range(251))
-    return (block * (size // 251 + 1))[seed % 251 : seed % 251 + size] if size else b""
+    block = bytes(range(251))
+    return (block * (size // 251 + 2))[seed % 251 : seed % 251 + size]
 
 
 async def echo_server(session: yamux.Session) -> None:
