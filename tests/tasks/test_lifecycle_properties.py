@@ -35,7 +35,7 @@ NORMAL = ["build_sandbox", "started", "stopped", "finished"]
 PLUGIN_STAGES = ["new_task_plugin", *NORMAL, "exception", "dispose"]
 FAILING = {"error", "malformed", "nonfatal", "fatal", "hang"}
 ENGINE_STEPS = ["new_sandbox_builder", "start_sandbox", "wait_for_result"]
-TIMEOUT = 0.05
+TIMEOUT = 0.25  # generous: the suite shares 2 busy cores
 
 scripts = st.dictionaries(st.sampled_from(PLUGIN_STAGES), st.sampled_from(ACTIONS), max_size=3)
 engine_scripts = st.dictionaries(
@@ -125,7 +125,7 @@ def _check_invariants(providers: list[RecorderProvider]) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     plugin_scripts=st.lists(scripts, min_size=1, max_size=4),
     engine_script=engine_scripts,
@@ -161,7 +161,7 @@ def test_lifecycle_ordering_and_resolution(
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     plugin_scripts=st.lists(scripts, min_size=1, max_size=3),
     cancel_after=st.floats(min_value=0, max_value=0.12),

@@ -439,8 +439,10 @@ class TaskPluginManager(TaskPlugin):
                     tg.start_soon(one, i, name=f"{self._names[i]}.{stage}")
             found = [f for f in failures if f is not None]
             for f in found:
-                _logger.warning("task %s: %s", self.context.task_id, f.describe())
-                if not isinstance(f.error, MalformedPayloadError):
+                if isinstance(f.error, MalformedPayloadError):  # the task's fault
+                    _logger.info("task %s: %s", self.context.task_id, f.describe())
+                else:
+                    _logger.warning("task %s: %s", self.context.task_id, f.describe())
                     self.context.log_error(f"unhandled worker error: {f.describe()}")
             error = aggregate_failures(stage, found)
             if error is not None:

@@ -321,10 +321,15 @@ class _TaskRun:
                     await self.stages()
                 except anyio.get_cancelled_exc_class():
                     self.resolve(ExceptionReason.CANCELED, None)
+                    raise
+                except BaseException as exc:  # a bug, KeyboardInterrupt...
+                    self.resolve(ExceptionReason.INTERNAL_ERROR, exc)
+                    raise
+                finally:
+                    # exception and dispose always run, even when cancelled; every
+                    # step is bounded by the stage timeout.
                     with anyio.CancelScope(shield=True):
                         await self.cleanup()
-                    raise
-                await self.cleanup()
             finally:
                 self.context.bind(None)
                 tg.cancel_scope.cancel()  # background work ends with the run
