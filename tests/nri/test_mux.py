@@ -10,6 +10,7 @@ import anyio.abc
 import pytest
 
 from plugwire.core.errors import ProtocolError
+from plugwire.ttrpc.nri import mux as mux_module
 from plugwire.ttrpc.nri.mux import (
     MAX_FRAME_PAYLOAD,
     MAX_SEND_FRAME,
@@ -94,7 +95,22 @@ async def test_oversized_frame_header_breaks_the_trunk() -> None:
         await b.receive()
 
 
-async def test_reader_that_falls_behind_breaks_the_trunk() -> None:
+async def test_full_queue_pauses_the_reader_until_drained() -> None:
+    a, b = await pair()
+    count = READ_QUEUE_LENGTH * 3
+    async with Multiplexer(a) as mux:
+        conn = mux.open(1)
+        await b.send(b"".join(HEADER.pack(1, 1) + b"x" for _ in range(count)))
+        await anyio.sleep(0.1)  # the reader fills the queue and waits
+        with anyio.fail_after(5):
+            got = [await conn.receive() for _ in range(count)]
+        assert got == [b"x"] * count
+        assert mux.error is None
+    await b.aclose()
+
+
+async def test_reader_that_falls_behind_breaks_the_trunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mux_module, "QUEUE_STALL_TIMEOUT", 0.2)
     a, b = await pair()
     async with Multiplexer(a) as mux:
         conn = mux.open(1)

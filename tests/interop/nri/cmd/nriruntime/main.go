@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type command struct {
 	SynthPods       int               `json:"synthetic_pods"`
 	SynthContainers int               `json:"synthetic_containers"`
 	Padding         int               `json:"padding"`
+	Calls           int               `json:"calls"`
 }
 
 type metrics struct {
@@ -277,6 +279,26 @@ func main() {
 				continue
 			}
 			reply(nil, r.RemoveContainer(ctx, req))
+		case "bench_create":
+			// CreateContainer round trips through the adaptation, timed here so that
+			// the stdin/stdout command channel does not count: per-call nanoseconds.
+			req := &api.CreateContainerRequest{}
+			if err := decode(cmd.Request, req); err != nil {
+				reply(nil, err)
+				continue
+			}
+			lat := make([]string, 0, cmd.Calls)
+			var failure error
+			for i := 0; i < cmd.Calls; i++ {
+				r2 := proto.Clone(req).(*api.CreateContainerRequest)
+				start := time.Now()
+				if _, err := r.CreateContainer(ctx, r2); err != nil {
+					failure = err
+					break
+				}
+				lat = append(lat, strconv.FormatInt(time.Since(start).Nanoseconds(), 10))
+			}
+			reply(&api.OptionalRepeatedString{Value: lat}, failure)
 		case "updates":
 			updLock.Lock()
 			rpl := &api.UpdateContainersRequest{Update: updates}

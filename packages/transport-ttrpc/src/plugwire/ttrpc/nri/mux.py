@@ -13,8 +13,9 @@ connection. :class:`Multiplexer` therefore never sends a frame with more than
 :data:`MAX_SEND_FRAME` (4096) payload bytes, whatever the size of the write.
 
 Frames for a conn id nobody opened are dropped, as upstream does. A frame that
-announces more than :data:`MAX_FRAME_PAYLOAD` bytes, or a reader that falls more than
-:data:`READ_QUEUE_LENGTH` frames behind, closes the whole trunk with a
+announces more than :data:`MAX_FRAME_PAYLOAD` bytes, or a conn whose
+:data:`READ_QUEUE_LENGTH` queued frames are not read within
+:data:`QUEUE_STALL_TIMEOUT`, closes the whole trunk with a
 :class:`~plugwire.core.errors.ProtocolError` (upstream: ``frame payload N bytes,
 maximum is M`` / ``failed to queue payload for reading``).
 """
@@ -26,6 +27,7 @@ from types import TracebackType
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -35,6 +37,7 @@ __all__ = [
     "MAX_FRAME_PAYLOAD",
     "MAX_SEND_FRAME",
     "PLUGIN_SERVICE_CONN",
+    "QUEUE_STALL_TIMEOUT",
     "READ_QUEUE_LENGTH",
     "RUNTIME_SERVICE_CONN",
     "Multiplexer",
@@ -49,8 +52,12 @@ _HEADER = struct.Struct(">II")
 MAX_FRAME_PAYLOAD = 10 + (4 << 20)
 #: The largest frame plugwire sends (the Go reader's bufio buffer size).
 MAX_SEND_FRAME = 4096
-#: Frames that may wait per conn before the trunk is declared broken (as upstream).
+#: Frames that may wait per conn without slowing the trunk reader (as upstream).
 READ_QUEUE_LENGTH = 256
+#: How long a full conn queue may stall the trunk reader before the trunk is
+#: declared broken. Upstream's goroutines drain queues in parallel and fail at once;
+#: a single event loop instead pauses reading until the conn's reader catches up.
+QUEUE_STALL_TIMEOUT = 5.0
 
 
 class MuxConn(anyio.abc.ByteStream):
@@ -93,6 +100,13 @@ class MuxConn(anyio.abc.ByteStream):
             raise anyio.ClosedResourceError
         await self._mux._write(self.conn_id, item)
 
+    def try_send(self, item: bytes, cork: bool = True) -> bool:
+        """Write ``item`` now if the trunk takes it without waiting (see
+        :mod:`plugwire.ttrpc`'s frame writer); False means use :meth:`send`."""
+        if self._closed:
+            return False
+        return self._mux._try_write(self.conn_id, item, cork)
+
     async def send_eof(self) -> None:
         raise NotImplementedError("NRI mux connections cannot be half-closed")
 
@@ -111,6 +125,16 @@ class MuxConn(anyio.abc.ByteStream):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
         return True
+
+    async def _wait_feed(self, data: bytes) -> bool:
+        """Queue ``data`` once the reader makes room; False after QUEUE_STALL_TIMEOUT."""
+        with anyio.move_on_after(QUEUE_STALL_TIMEOUT):
+            try:
+                await self._send.send(data)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+            return True
+        return False
 
     def _end(self) -> None:
         self._send.close()
@@ -133,6 +157,7 @@ class Multiplexer:
 
     def __init__(self, trunk: anyio.abc.ByteStream, *, peer: str | None = None) -> None:
         self._trunk = trunk
+        self._try_send = getattr(trunk, "try_send", None)
         self._reader = BufferedByteReceiveStream(trunk)
         self._conns: dict[int, MuxConn] = {}
         self._write_lock = anyio.Lock()
@@ -192,16 +217,32 @@ class Multiplexer:
         if self._conns.get(conn.conn_id) is conn:
             del self._conns[conn.conn_id]
 
-    async def _write(self, conn_id: int, data: bytes) -> None:
-        if self._is_closed:
-            raise ConnectionClosedError(
-                "NRI connection closed", peer=self.peer, step="mux write", seen=self.error
-            )
+    @staticmethod
+    def _frames(conn_id: int, data: bytes) -> list[bytes]:
         view = memoryview(data)
         frames = []
         for start in range(0, max(len(view), 1), MAX_SEND_FRAME):
             chunk = view[start : start + MAX_SEND_FRAME]
             frames.append(_HEADER.pack(conn_id, len(chunk)) + bytes(chunk))
+        return frames
+
+    def _try_write(self, conn_id: int, data: bytes, cork: bool) -> bool:
+        # A trunk with a synchronous try_send (plugwire.ttrpc's asyncio socket
+        # stream) takes all frames in one buffered write: whole frames never
+        # interleave with the frames of a concurrent async write.
+        if self._try_send is None or self._is_closed:
+            return False
+        return bool(self._try_send(b"".join(self._frames(conn_id, data)), cork))
+
+    async def _write(self, conn_id: int, data: bytes) -> None:
+        if self._is_closed:
+            raise ConnectionClosedError(
+                "NRI connection closed", peer=self.peer, step="mux write", seen=self.error
+            )
+        frames = self._frames(conn_id, data)
+        if self._try_send is not None:
+            # let a corked try_send write leave first, so frames keep their order
+            await anyio.lowlevel.checkpoint()
         async with self._write_lock:
             try:
                 for frame in frames:
@@ -241,13 +282,18 @@ class Multiplexer:
                     return
                 payload = await self._reader.receive_exactly(size) if size else b""
                 conn = self._conns.get(conn_id)
-                if conn is not None and not conn._feed(payload):
+                if (
+                    conn is not None
+                    and not conn._feed(payload)
+                    and not await conn._wait_feed(payload)
+                ):
                     self._fail(
                         ProtocolError(
                             "failed to queue payload for reading",
                             peer=self.peer,
                             step="mux read",
-                            expected=f"<= {READ_QUEUE_LENGTH} unread frames per conn",
+                            expected=f"a reader draining conn {conn_id} within "
+                            f"{QUEUE_STALL_TIMEOUT} s",
                         )
                     )
                     return

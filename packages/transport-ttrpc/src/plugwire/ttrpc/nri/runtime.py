@@ -55,6 +55,8 @@ from plugwire.core.errors import (
     RemoteError,
 )
 from plugwire.core.status import StatusCode
+from plugwire.core.transport import Address
+from plugwire.ttrpc._sockets import accept, bind, socket_stream
 
 from . import api
 from ._generated import api_pb2 as pb
@@ -335,7 +337,8 @@ class Runtime:
         self._lock = anyio.Lock()
         self._sync_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
-        self._listener: anyio.abc.SocketListener | None = None
+        self._listener: socket.socket | None = None
+        self._accepting = anyio.CancelScope()
         self._changed = anyio.Event()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -359,9 +362,13 @@ class Runtime:
         tb: TracebackType | None,
     ) -> bool | None:
         with anyio.CancelScope(shield=True):
+            self._accepting.cancel()
             if self._listener is not None:
-                await self._listener.aclose()
+                self._listener.close()
                 self._listener = None
+                if self.socket_path is not None:
+                    with contextlib.suppress(OSError):
+                        self.socket_path.unlink()
             plugins, self._plugins = self._plugins, []
             for p in plugins:
                 await p.close()
@@ -406,7 +413,7 @@ class Runtime:
             path.unlink()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            self._listener = await anyio.create_unix_listener(path)
+            self._listener, _ = bind(Address("unix", str(path)))
         except OSError as exc:
             raise ConfigError(
                 f"failed to create socket {str(path)!r}: {exc.strerror or exc}",
@@ -415,20 +422,21 @@ class Runtime:
             ) from exc
         self._tg.start_soon(self._accept_loop, self._listener)
 
-    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
+    async def _accept_loop(self, listener: socket.socket) -> None:
         assert self._tg is not None
-        while True:
-            try:
-                conn = await listener.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-                log.info("stopped accepting plugin connections")
-                return
-            self._tg.start_soon(self._admit_external, conn)
+        with self._accepting:
+            while True:
+                try:
+                    conn = await accept(listener)
+                except OSError:
+                    break
+                self._tg.start_soon(self._admit_external, conn)
+        log.info("stopped accepting plugin connections")
 
-    async def _admit_external(self, conn: anyio.abc.SocketStream) -> None:
+    async def _admit_external(self, conn: socket.socket) -> None:
         plugin = _Plugin(self)
         try:
-            await self._start_plugin(plugin, conn)
+            await self._start_plugin(plugin, await socket_stream(conn))
         except PlugwireError as exc:
             log.error("failed to start external plugin: %s", exc)
             return
@@ -564,7 +572,7 @@ class Runtime:
                 continue
             finally:
                 child.close()
-            trunk = await anyio.abc.UNIXSocketStream.from_socket(parent)
+            trunk = await socket_stream(parent)
             try:
                 await self._start_plugin(plugin, trunk)
             except PlugwireError as exc:

@@ -43,6 +43,8 @@ import anyio.abc
 
 from plugwire.core.errors import ConfigError, ConnectionClosedError, PlugwireError, RemoteError
 from plugwire.core.status import StatusCode
+from plugwire.core.transport import Address
+from plugwire.ttrpc._sockets import connect, socket_stream
 
 from . import api
 from ._generated import api_pb2 as pb
@@ -210,9 +212,9 @@ class Stub:
                     peer=self.full_name,
                     step="connect",
                 ) from exc
-            return await anyio.abc.UNIXSocketStream.from_socket(sock)
+            return await socket_stream(sock)
         try:
-            return await anyio.connect_unix(self.socket_path)
+            return await connect(Address("unix", self.socket_path))
         except OSError as exc:
             raise ConnectionClosedError(
                 f"failed to connect to NRI service: {exc}",
