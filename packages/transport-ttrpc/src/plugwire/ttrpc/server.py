@@ -364,7 +364,7 @@ class _ServerConnection:
                 task.cancel()
             with anyio.CancelScope(shield=True):
                 if tasks:
-                    await asyncio.wait(tasks)
+                    await asyncio.wait(tasks, timeout=5)
                 with contextlib.suppress(Exception):
                     await self.stream.aclose()
 
