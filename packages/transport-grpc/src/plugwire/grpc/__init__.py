@@ -1,5 +1,77 @@
-"""plugwire.grpc: the grpc transport (work in progress; see the issue tracker)."""
+"""plugwire.grpc: gRPC transport with full hashicorp/go-plugin wire compatibility.
+
+Plugin side — make this process a plugin any go-plugin host can launch::
+
+    from plugwire.core.handshake import Handshake
+    from plugwire.grpc import ServicePlugin, serve
+
+    serve(
+        handshake=Handshake("BASIC_PLUGIN", "hello"),
+        plugins={"kv_grpc": ServicePlugin(register=lambda s: add_KVServicer_to_server(KV(), s))},
+    )
+
+Host side — launch any go-plugin gRPC plugin (Go or not)::
+
+    from plugwire.grpc import Client, ClientConfig
+
+    async with Client(ClientConfig(handshake=..., plugins={"kv_grpc": ServicePlugin(stub=KVStub)},
+                                   cmd=["./kv-plugin"], auto_mtls=True)) as client:
+        kv = client.dispense("kv_grpc")
+        await kv.Put(PutRequest(key="a", value=b"1"))
+
+Concepts, one module each (as in go-plugin): :mod:`.server` (``serve``),
+:mod:`.client` (``Client``), :mod:`.broker` (``GrpcBroker``), :mod:`.mtls`
+(AutoMTLS), :mod:`.stdio`, :mod:`.controller`, :mod:`.health`, :mod:`.announce`,
+:mod:`.logs`, :mod:`.transport` (``GrpcTransport``). grpc.aio runs on asyncio only:
+under trio every entry point raises
+:class:`~plugwire.core.errors.TransportNotAvailableError`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
+from .broker import BrokerServer, GrpcBroker
+from .client import Client, ClientConfig, ReattachConfig, SecureConfig, cleanup_clients
+from .errors import (
+    AnnounceError,
+    ChecksumMismatchError,
+    CoreVersionError,
+    MultiplexNotSupportedError,
+    UnsupportedProtocolError,
+)
+from .health import GRPC_SERVICE_NAME
+from .logs import configure_plugin_logging
+from .mtls import Certificate, TLSConfig, generate_cert
+from .plugin import GrpcPlugin, ServicePlugin
+from .server import ServeConfig, serve, serve_async
+from .transport import GrpcChannel, GrpcTransport
+
+__all__ = [
+    "CORE_PROTOCOL_VERSION",
+    "GRPC_SERVICE_NAME",
+    "Announce",
+    "AnnounceError",
+    "BrokerServer",
+    "Certificate",
+    "ChecksumMismatchError",
+    "Client",
+    "ClientConfig",
+    "CoreVersionError",
+    "GrpcBroker",
+    "GrpcChannel",
+    "GrpcPlugin",
+    "GrpcTransport",
+    "MultiplexNotSupportedError",
+    "ReattachConfig",
+    "SecureConfig",
+    "ServeConfig",
+    "ServicePlugin",
+    "TLSConfig",
+    "UnsupportedProtocolError",
+    "cleanup_clients",
+    "configure_plugin_logging",
+    "generate_cert",
+    "parse_announce",
+    "serve",
+    "serve_async",
+]

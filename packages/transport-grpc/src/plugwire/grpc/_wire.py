@@ -1,0 +1,125 @@
+"""Serving a grpc.aio server and opening channels, with or without TLS.
+
+Plaintext goes straight through grpc.aio. With TLS, grpc.aio stays plaintext on a
+private socket and :mod:`._tlsproxy` does the TLS (see there for why).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+from plugwire.core.transport import Address
+
+from ._listen import CHANNEL_OPTIONS, add_port, channel_target, fix_socket_mode, remove_socket
+from ._tlsproxy import TLSOriginator, TLSTerminator, private_socket_path
+from .mtls import TLSConfig
+
+__all__ = ["Listening", "open_channel", "start_server"]
+
+
+class Listening:
+    """A started server's public address; :meth:`aclose` removes what was set up for it."""
+
+    def __init__(
+        self,
+        address: Address,
+        terminator: TLSTerminator | None = None,
+        private_dir: str | None = None,
+    ) -> None:
+        self.address = address
+        self._terminator = terminator
+        self._dir = private_dir
+
+    async def aclose(self) -> None:
+        if self._terminator is not None:
+            await self._terminator.aclose()
+            self._terminator = None
+        remove_socket(self.address)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+async def start_server(
+    server: grpc.aio.Server,
+    *,
+    network: str,
+    environ: Mapping[str, str],
+    tls: TLSConfig | None,
+) -> Listening:
+    """Bind and start ``server`` as go-plugin would; TLS through a terminator."""
+    if tls is None:
+        address = add_port(server, network=network, environ=environ)
+        await server.start()
+        fix_socket_mode(address, environ)
+        return Listening(address)
+    private_dir, inner = private_socket_path("plugwire-srv")
+    server.add_insecure_port(f"unix:{inner}")
+    await server.start()
+    terminator = TLSTerminator(tls.server_context(), inner)
+    try:
+        address = await terminator.listen(network, environ)
+    except BaseException:
+        await terminator.aclose()
+        shutil.rmtree(private_dir, ignore_errors=True)
+        raise
+    fix_socket_mode(address, environ)
+    return Listening(address, terminator, private_dir)
+
+
+class _ProxiedChannel(grpc.aio.Channel):
+    """A channel whose TLS originator is closed with it."""
+
+    def __init__(self, inner: grpc.aio.Channel, originator: TLSOriginator) -> None:
+        self._inner = inner
+        self._originator = originator
+
+    async def __aenter__(self) -> _ProxiedChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._inner.close(grace)
+        await self._originator.aclose()
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._inner.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._inner.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._inner.channel_ready()
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.unary_unary(method, *args, **kwargs)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.unary_stream(method, *args, **kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.stream_stream(method, *args, **kwargs)
+
+
+async def open_channel(
+    address: Address,
+    tls: TLSConfig | None,
+    *,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.aio.Channel:
+    """A grpc.aio channel to ``address`` (TLS through an originator when ``tls``)."""
+    opts = [*CHANNEL_OPTIONS, *options]
+    if tls is None:
+        return grpc.aio.insecure_channel(channel_target(address), options=opts)
+    originator = TLSOriginator(tls.client_context(), address, tls.server_name)
+    path = await originator.start()
+    inner = grpc.aio.insecure_channel(f"unix:{path}", options=opts)
+    return _ProxiedChannel(inner, originator)

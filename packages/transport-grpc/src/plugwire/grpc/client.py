@@ -1,0 +1,738 @@
+"""The host side: :class:`Client` launches (or reattaches to) a go-plugin gRPC plugin.
+
+What :meth:`Client.start` does, in go-plugin's order:
+
+1. with :class:`SecureConfig`, checks the plugin binary's checksum before launch;
+2. with ``auto_mtls``, makes a throwaway certificate and passes it in
+   ``PLUGIN_CLIENT_CERT``;
+3. launches the command with a clean environment: the magic cookie,
+   ``PLUGIN_MIN_PORT``/``PLUGIN_MAX_PORT``, ``PLUGIN_PROTOCOL_VERSIONS``, a private
+   ``PLUGIN_UNIX_SOCKET_DIR`` (and ``PLUGIN_UNIX_SOCKET_GROUP``),
+   ``PLUGIN_MULTIPLEX_GRPC`` when asked, plus ``env``; stderr lines become
+   ``logging`` records on ``plugwire.plugin.<name>`` (hclog JSON keeps levels and
+   fields);
+4. waits up to ``start_timeout`` for the announce line and checks it
+   (:func:`~plugwire.grpc.announce.parse_announce` raises precise errors);
+5. dials (through mTLS when set up), opens the broker stream and the stdio stream
+   (what the plugin prints reaches ``sync_stdout``/``sync_stderr``).
+
+:meth:`Client.dispense` returns the plugin's client object, :meth:`Client.ping`
+checks health, :meth:`Client.kill` stops it: broker closed,
+``GRPCController.Shutdown``, connection closed, 2 s grace, SIGKILL. Unary calls of
+dispensed stubs raise :class:`~plugwire.core.errors.RemoteError`, or
+:class:`~plugwire.core.errors.PluginExitedError` when the plugin died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import errno
+import grp
+import hashlib
+import hmac
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import attrs
+
+import grpc
+from plugwire.core.errors import (
+    ClosedError,
+    ConfigError,
+    ConnectionClosedError,
+    HandshakeError,
+    PluginExitedError,
+    PluginStartError,
+    PluginTimeoutError,
+    PlugwireError,
+)
+from plugwire.core.handshake import Handshake
+from plugwire.core.process import PluginProcess
+from plugwire.core.transport import Address
+
+from . import _mux
+from ._backend import require_asyncio
+from ._errors_map import MappedChannel, rpc_error
+from ._wire import open_channel
+from .announce import Announce, parse_announce
+from .broker import GrpcBroker, open_client_stream
+from .controller import shutdown as controller_shutdown
+from .errors import ChecksumMismatchError
+from .health import check_health
+from .mtls import Certificate, TLSConfig, der_to_pem, generate_cert
+from .plugin import GrpcPlugin
+from .stdio import BytesWriter, pump_stdio
+
+__all__ = ["Client", "ClientConfig", "ReattachConfig", "SecureConfig", "cleanup_clients"]
+
+_log = logging.getLogger("plugwire.grpc.client")
+
+
+@attrs.frozen
+class SecureConfig:
+    """Check the plugin binary before launch: ``checksum`` is its ``hash_name`` digest."""
+
+    checksum: bytes
+    hash_name: str = "sha256"
+
+    def check(self, path: str | os.PathLike[str]) -> bool:
+        """Whether the file's digest equals :attr:`checksum` (constant-time compare)."""
+        if not self.checksum:
+            raise ConfigError("SecureConfig has no checksum", step="secure config")
+        try:
+            digest = hashlib.new(self.hash_name)
+        except ValueError:
+            raise ConfigError(
+                "unknown hash", step="secure config", expected="a hashlib name", seen=self.hash_name
+            ) from None
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return hmac.compare_digest(digest.digest(), self.checksum)
+
+
+@attrs.frozen
+class ReattachConfig:
+    """Enough to reconnect to a running plugin: what :meth:`Client.reattach_config` returns.
+
+    ``test``: the plugin is not ours to kill (only the Shutdown RPC is sent).
+    """
+
+    protocol_version: int
+    address: Address
+    protocol: str = "grpc"
+    pid: int | None = None
+    test: bool = False
+
+
+def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[str, GrpcPlugin]]:
+    return {int(k): dict(v) for k, v in value.items()}
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """How :class:`Client` launches and talks to a plugin (see the module docstring).
+
+    Exactly one of ``cmd`` and ``reattach``. ``plugins`` are offered at every version
+    of ``handshake.protocol_versions`` unless ``versioned_plugins`` is given.
+    ``inherit_env``: also pass the host's environment (go-plugin does by default;
+    plugwire starts plugins with a clean one). ``managed``: killed by
+    :func:`cleanup_clients` and at interpreter exit.
+    """
+
+    handshake: Handshake
+    plugins: Mapping[str, GrpcPlugin] = attrs.field(factory=dict, converter=dict)
+    versioned_plugins: Mapping[int, Mapping[str, GrpcPlugin]] = attrs.field(
+        factory=dict, converter=_versioned
+    )
+    cmd: Sequence[str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    reattach: ReattachConfig | None = None
+    secure_config: SecureConfig | None = None
+    tls: TLSConfig | None = None
+    auto_mtls: bool = False
+    multiplex: bool = False
+    start_timeout: float = 60.0
+    kill_grace: float = 2.0
+    min_port: int = 10000
+    max_port: int = 25000
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    inherit_env: bool = False
+    cwd: str | None = None
+    sync_stdout: BytesWriter | None = None
+    sync_stderr: BytesWriter | None = None
+    allowed_protocols: tuple[str, ...] = ("grpc",)
+    unix_socket_group: str | None = None
+    name: str | None = None
+    managed: bool = False
+    grpc_options: Sequence[tuple[str, Any]] = ()
+
+    def plugin_sets(self) -> dict[int, dict[str, GrpcPlugin]]:
+        sets = {v: dict(p) for v, p in self.versioned_plugins.items()}
+        for version in self.handshake.protocol_versions:
+            sets.setdefault(version, dict(self.plugins))
+        return sets
+
+
+_managed: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+class Client:
+    """One plugin, launched or reattached (see the module docstring).
+
+    Use ``async with Client(config) as client:`` (start on enter, kill on exit) or
+    call :meth:`start` and :meth:`kill`. asyncio only.
+    """
+
+    def __init__(self, config: ClientConfig) -> None:
+        if (config.cmd is None) == (config.reattach is None):
+            raise ConfigError("exactly one of cmd and reattach must be set", step="client config")
+        if config.cmd is not None and not config.cmd:
+            raise ConfigError("empty plugin command", step="client config")
+        if config.secure_config is not None and config.reattach is not None:
+            raise ConfigError(
+                "only one of reattach or secure_config can be set", step="client config"
+            )
+        if config.multiplex and config.reattach is not None:
+            raise ConfigError(
+                "gRPC broker multiplexing is not supported with reattach", step="client config"
+            )
+        self.config = config
+        self.name = config.name or (
+            os.path.basename(config.cmd[0]) if config.cmd else f"reattached-{config.reattach.pid}"  # type: ignore[union-attr]
+        )
+        self._proc: PluginProcess | None = None
+        self._proc_task: asyncio.Task[None] | None = None
+        self._socket_dir: str | None = None
+        self._own_cert: Certificate | None = None
+        self._tls: TLSConfig | None = None
+        self._raw_channel: grpc.aio.Channel | None = None
+        self._channel: MappedChannel | None = None
+        self._broker: GrpcBroker | None = None
+        self._muxer: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._announce: Announce | None = None
+        self._plugins: dict[str, GrpcPlugin] = {}
+        self._negotiated: int | None = None
+        self._address: Address | None = None
+        self._reattached_pid: int | None = None
+        self._exited = asyncio.Event() if _loop_running() else None
+        self._killed = False
+        self._started = False
+        if config.managed:
+            _managed.add(self)
+
+    # -- state -----------------------------------------------------------------
+
+    @property
+    def negotiated_version(self) -> int | None:
+        """The app protocol version in use (after :meth:`start`)."""
+        return self._negotiated
+
+    @property
+    def address(self) -> Address | None:
+        """Where the plugin listens (after :meth:`start`)."""
+        return self._address
+
+    @property
+    def protocol(self) -> str | None:
+        return (
+            self._announce.protocol
+            if self._announce
+            else (self.config.reattach.protocol if self.config.reattach else None)
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """The plugin's process id (``None`` before it was started)."""
+        if self._proc is not None:
+            try:
+                return self._proc.pid
+            except ClosedError:
+                return None
+        return self._reattached_pid
+
+    @property
+    def exited(self) -> bool:
+        """Whether the plugin process has exited."""
+        if self._proc is not None:
+            return self._proc.done.is_set()
+        return self._exited is not None and self._exited.is_set()
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The connection to the plugin (unary calls raise plugwire errors)."""
+        if self._channel is None:
+            raise ClosedError("client is not started", peer=self.name, step="channel")
+        return self._channel
+
+    @property
+    def broker(self) -> GrpcBroker:
+        if self._broker is None:
+            raise ClosedError("client is not started", peer=self.name, step="broker")
+        return self._broker
+
+    def reattach_config(self) -> ReattachConfig | None:
+        """How to reconnect to this plugin from another host process."""
+        if self._address is None or self._negotiated is None:
+            return None
+        if self.config.reattach is not None:
+            return self.config.reattach
+        return ReattachConfig(
+            protocol_version=self._negotiated, address=self._address, protocol="grpc", pid=self.pid
+        )
+
+    # -- start -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.kill()
+
+    async def start(self) -> Address:
+        """Launch (or reattach), handshake and connect; return the plugin's address.
+
+        Raises :class:`PluginStartError` (cannot execute, checksum mismatch),
+        :class:`PluginTimeoutError` (no announce line within ``start_timeout``),
+        :class:`PluginExitedError` (exited before announcing), and the announce
+        errors of :func:`~plugwire.grpc.announce.parse_announce`. On failure the
+        plugin is killed.
+        """
+        require_asyncio("plugwire.grpc.Client")
+        if self._killed:
+            raise ClosedError("client was killed", peer=self.name, step="start")
+        if self._started:
+            assert self._address is not None
+            return self._address
+        self._started = True
+        if self._exited is None:
+            self._exited = asyncio.Event()
+        try:
+            if self.config.reattach is not None:
+                await self._reattach(self.config.reattach)
+            else:
+                await self._launch()
+            await self._connect()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._force_stop()
+            raise
+        assert self._address is not None
+        return self._address
+
+    def _child_env(self) -> dict[str, str]:
+        cfg = self.config
+        versions = ",".join(str(v) for v in sorted(cfg.plugin_sets()))
+        env = dict(os.environ) if cfg.inherit_env else {}
+        env.update(cfg.env)
+        env.update(cfg.handshake.cookie_env())
+        env["PLUGIN_MIN_PORT"] = str(cfg.min_port)
+        env["PLUGIN_MAX_PORT"] = str(cfg.max_port)
+        env["PLUGIN_PROTOCOL_VERSIONS"] = versions
+        if cfg.multiplex:
+            env["PLUGIN_MULTIPLEX_GRPC"] = "true"
+        self._socket_dir = tempfile.mkdtemp(prefix="plugin-dir")
+        if cfg.unix_socket_group:
+            gid = _gid(cfg.unix_socket_group)
+            os.chown(self._socket_dir, -1, gid)
+            os.chmod(self._socket_dir, 0o770)
+            env["PLUGIN_UNIX_SOCKET_GROUP"] = cfg.unix_socket_group
+        env["PLUGIN_UNIX_SOCKET_DIR"] = self._socket_dir
+        if cfg.auto_mtls:
+            _log.debug("configuring client automatic mTLS")
+            self._own_cert = generate_cert()
+            env["PLUGIN_CLIENT_CERT"] = self._own_cert.cert_pem.decode("ascii")
+        return env
+
+    def _check_binary(self, argv0: str) -> None:
+        assert self.config.secure_config is not None
+        path = argv0 if os.sep in argv0 else shutil.which(argv0)
+        if path is None or not os.path.isfile(path):
+            raise PluginStartError(
+                "error verifying checksum: plugin binary not found",
+                peer=self.name,
+                step="secure config",
+                seen=argv0,
+            )
+        if not self.config.secure_config.check(path):
+            raise ChecksumMismatchError(
+                "checksums did not match",
+                peer=self.name,
+                step="secure config",
+                expected=self.config.secure_config.checksum.hex(),
+                seen=path,
+            )
+
+    async def _launch(self) -> None:
+        cfg = self.config
+        assert cfg.cmd is not None
+        if cfg.secure_config is not None:
+            self._check_binary(cfg.cmd[0])
+        if cfg.multiplex:
+            self._muxer = _mux.client_muxer(None)
+            if self._muxer is None:
+                raise ConfigError(
+                    "gRPC broker multiplexing needs the yamux module, which is not available",
+                    step="client config",
+                )
+        env = self._child_env()
+        proc = PluginProcess(
+            list(cfg.cmd),
+            env=env,
+            name=self.name,
+            cwd=cfg.cwd,
+            polite_signal=None,
+            logger=logging.getLogger(f"plugwire.plugin.{self.name}"),
+        )
+        self._proc = proc
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._proc_task = asyncio.ensure_future(self._run_process(proc, ready))
+        await ready
+        deadline = time.monotonic() + cfg.start_timeout
+        _log.debug("waiting for the announce line of %s", self.name)
+        line = await self._first_line(proc, deadline)
+        self._announce = parse_announce(
+            line,
+            versions=cfg.plugin_sets().keys(),
+            allowed_protocols=cfg.allowed_protocols,
+            want_multiplex=cfg.multiplex,
+            peer=self.name,
+        )
+        self._negotiated = self._announce.app_version
+        self._plugins = cfg.plugin_sets()[self._negotiated]
+        self._address = Address(self._announce.network, self._announce.address)  # type: ignore[arg-type]
+        self._tls = self._tls_for(self._announce)
+
+    async def _first_line(self, proc: PluginProcess, deadline: float) -> str:
+        timeout = max(0.0, deadline - time.monotonic())
+        try:
+            line = await proc.readline_stdout(timeout=timeout)
+        except PluginTimeoutError:
+            raise PluginTimeoutError(
+                "timeout while waiting for plugin to start",
+                peer=self.name,
+                step="announce",
+                expected=f"an announce line within {self.config.start_timeout} s",
+                seen="; ".join(proc.stderr_tail[-3:]) or "nothing on stdout",
+            ) from None
+        if line is None:
+            with anyio.move_on_after(max(0.1, min(2.0, deadline - time.monotonic()))):
+                await proc.wait()
+            raise PluginExitedError(
+                "plugin exited before we could connect",
+                returncode=proc.returncode,
+                stderr_tail=proc.stderr_tail,
+                peer=self.name,
+                step="announce",
+            )
+        return line
+
+    async def _run_process(self, proc: PluginProcess, ready: asyncio.Future[None]) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                try:
+                    await proc.start(tg)
+                except BaseException as exc:
+                    if not ready.done():
+                        ready.set_exception(exc)
+                    raise
+                ready.set_result(None)
+                await proc.wait()
+        except PlugwireError:
+            pass
+        finally:
+            if self._exited is not None:
+                self._exited.set()
+            if not ready.done():
+                ready.set_exception(
+                    PluginStartError("plugin runner ended", peer=self.name, step="start")
+                )
+
+    def _tls_for(self, announce: Announce) -> TLSConfig | None:
+        cfg = self.config
+        if cfg.tls is not None:
+            return cfg.tls
+        if cfg.auto_mtls:
+            assert self._own_cert is not None
+            if announce.server_cert is None:
+                raise HandshakeError(
+                    "AutoMTLS was requested but the plugin announced no server certificate",
+                    peer=self.name,
+                    step="announce",
+                    expected="a base64 DER certificate in field 6",
+                    seen=announce.format(),
+                )
+            try:
+                server_pem = der_to_pem(announce.server_cert)
+            except ConfigError as exc:
+                raise HandshakeError(
+                    "error parsing server cert", peer=self.name, step="announce", seen=exc.seen
+                ) from None
+            return TLSConfig.mutual(self._own_cert, server_pem)
+        if announce.server_cert is not None:
+            raise HandshakeError(
+                "the plugin serves TLS (it announced a certificate) but this host has no TLS "
+                "config: set auto_mtls=True or tls=",
+                peer=self.name,
+                step="announce",
+                seen=announce.format()[:80],
+            )
+        return None
+
+    async def _reattach(self, rc: ReattachConfig) -> None:
+        if rc.protocol not in self.config.allowed_protocols:
+            raise HandshakeError(
+                f"unsupported plugin protocol {rc.protocol!r}",
+                peer=self.name,
+                step="reattach",
+                expected=f"one of {list(self.config.allowed_protocols)}",
+                seen=rc.protocol,
+            )
+        sets = self.config.plugin_sets()
+        if rc.protocol_version not in sets:
+            raise HandshakeError(
+                "incompatible API version with plugin",
+                peer=self.name,
+                step="reattach",
+                expected=f"one of {sorted(sets)}",
+                seen=rc.protocol_version,
+            )
+        self._negotiated = rc.protocol_version
+        self._plugins = sets[rc.protocol_version]
+        self._address = rc.address
+        self._tls = self.config.tls
+        self._reattached_pid = rc.pid
+        if rc.pid is not None:
+            if not _pid_alive(rc.pid):
+                raise PluginExitedError(
+                    "reattach: the plugin process is not running",
+                    returncode=None,
+                    peer=self.name,
+                    step="reattach",
+                )
+            self._spawn(self._watch_pid(rc.pid))
+
+    async def _watch_pid(self, pid: int) -> None:
+        # A process we did not start: poll, there is nothing to wait on.
+        while _pid_alive(pid):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        assert self._exited is not None
+        self._exited.set()
+
+    async def _connect(self) -> None:
+        assert self._address is not None
+        raw = await open_channel(self._address, self._tls, options=self.config.grpc_options)
+        self._raw_channel = raw
+        self._channel = MappedChannel(raw, self._map_error)
+        env = {"PLUGIN_UNIX_SOCKET_DIR": self._socket_dir} if self._socket_dir else {}
+        if self.config.unix_socket_group:
+            env["PLUGIN_UNIX_SOCKET_GROUP"] = self.config.unix_socket_group
+        broker = GrpcBroker(tls=self._tls, environ=env, muxer=self._muxer, peer=self.name)
+        self._broker = broker
+        self._spawn(broker.run_stream(open_client_stream(raw)))
+        self._spawn(
+            pump_stdio(
+                raw,
+                self.config.sync_stdout,
+                self.config.sync_stderr,
+                logger=logging.getLogger(f"plugwire.plugin.{self.name}.stdio"),
+            )
+        )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- errors ----------------------------------------------------------------
+
+    async def _map_error(self, exc: grpc.aio.AioRpcError, method: str) -> PlugwireError:
+        if (
+            exc.code()
+            in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.CANCELLED,
+            )
+            and await self._process_gone_soon()
+        ):
+            proc = self._proc
+            return PluginExitedError(
+                "the plugin exited during the call",
+                returncode=proc.returncode if proc is not None else None,
+                stderr_tail=proc.stderr_tail if proc is not None else (),
+                peer=self.name,
+                step=method,
+            )
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return ConnectionClosedError(
+                "the connection to the plugin failed",
+                peer=self.name,
+                step=method,
+                seen=exc.details(),
+            )
+        return rpc_error(exc, peer=self.name, step=method)
+
+    async def _process_gone_soon(self) -> bool:
+        # The connection usually breaks a moment before the exit is reaped.
+        if self._reattached_pid is not None and not _pid_alive(self._reattached_pid):
+            return True
+        return await self.wait_exited(0.5)
+
+    async def wait_exited(self, timeout: float | None = None) -> bool:
+        """Wait until the plugin process exits; ``False`` when ``timeout`` passed first."""
+        if self._exited is None:
+            return False
+        with anyio.move_on_after(timeout):
+            await self._exited.wait()
+            return True
+        return False
+
+    # -- calls -----------------------------------------------------------------
+
+    def dispense(self, name: str) -> Any:
+        """The client object of plugin ``name`` (its :meth:`GrpcPlugin.grpc_client`).
+
+        Raises :class:`ConfigError` for a name the negotiated plugin set lacks.
+        """
+        if self._channel is None or self._broker is None:
+            raise ClosedError("client is not started", peer=self.name, step="dispense")
+        plugin = self._plugins.get(name)
+        if plugin is None:
+            raise ConfigError(
+                f"unknown plugin type: {name}",
+                peer=self.name,
+                step="dispense",
+                expected=f"one of {sorted(self._plugins)}",
+                seen=name,
+            )
+        return plugin.grpc_client(self._broker, self._channel)
+
+    async def ping(self, timeout: float | None = 5.0) -> None:
+        """Health-check the plugin (``Health.Check("plugin")``); raises on failure."""
+        if self._raw_channel is None:
+            raise ClosedError("client is not started", peer=self.name, step="ping")
+        try:
+            status = await check_health(self._raw_channel, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise await self._map_error(exc, "/grpc.health.v1.Health/Check") from exc
+        if status != 1:
+            raise ConnectionClosedError(
+                "plugin is not serving", peer=self.name, step="ping", seen=status
+            )
+
+    # -- stop ------------------------------------------------------------------
+
+    async def kill(self) -> None:
+        """Stop the plugin: broker closed, Shutdown RPC, connection closed, grace, SIGKILL.
+
+        Idempotent; never raises for a plugin that is already gone.
+        """
+        if self._killed:
+            return
+        self._killed = True
+        _managed.discard(self)
+        with anyio.CancelScope(shield=True):
+            graceful = False
+            if self._broker is not None:
+                await self._broker.aclose()
+            if self._raw_channel is not None and not self.exited:
+                # Like go-plugin, the reply does not matter: a Go plugin stops its
+                # server inside the handler, which often cuts the reply off.
+                graceful = True
+                try:
+                    await controller_shutdown(self._raw_channel, timeout=self.config.kill_grace)
+                except grpc.aio.AioRpcError as exc:
+                    _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
+            if self._raw_channel is not None:
+                await self._raw_channel.close(0)
+            await self._stop_process(self.config.kill_grace if graceful else 0.0)
+            await self._cleanup()
+
+    async def _stop_process(self, grace: float) -> None:
+        if self._proc is not None:
+            if not await self.wait_exited(grace):
+                _log.warning("plugin %s failed to exit gracefully", self.name)
+            await self._proc.terminate(0)
+            if self._proc_task is not None:
+                with contextlib.suppress(BaseException):
+                    await self._proc_task
+        elif self._reattached_pid is not None and not (
+            self.config.reattach and self.config.reattach.test
+        ):
+            pid = self._reattached_pid
+            if not await self.wait_exited(grace) and _pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    async def _force_stop(self) -> None:
+        if self._broker is not None:
+            await self._broker.aclose()
+        if self._raw_channel is not None:
+            await self._raw_channel.close(0)
+        if self._proc is not None:
+            await self._proc.kill()
+            if self._proc_task is not None:
+                with contextlib.suppress(BaseException):
+                    await self._proc_task
+        await self._cleanup()
+        self._killed = True
+        _managed.discard(self)
+
+    async def _cleanup(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    # A zombie child of ours still "exists": look at its state.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _gid(group: str) -> int:
+    try:
+        return int(group)
+    except ValueError:
+        try:
+            return grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ConfigError(f"failed to find gid from {group!r}", step="client config") from None
+
+
+async def cleanup_clients() -> None:
+    """Kill every managed client, in parallel (go-plugin's ``CleanupClients``)."""
+    clients = list(_managed)
+    if clients:
+        await asyncio.gather(*(c.kill() for c in clients), return_exceptions=True)
+
+
+@atexit.register
+def _kill_managed_at_exit() -> None:
+    # No event loop at exit: make sure no managed plugin outlives us.
+    for client in list(_managed):
+        pid = client.pid
+        if (
+            pid is not None
+            and not client.exited
+            and not (client.config.reattach is not None and client.config.reattach.test)
+        ):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

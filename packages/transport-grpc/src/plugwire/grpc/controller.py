@@ -1,0 +1,31 @@
+"""``plugin.GRPCController``: the host asks the plugin to shut down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from ._generated.plugin import grpc_controller_pb2, grpc_controller_pb2_grpc
+
+__all__ = ["ControllerServicer", "shutdown"]
+
+
+class ControllerServicer(grpc_controller_pb2_grpc.GRPCControllerServicer):
+    """Answers ``Shutdown`` and then sets ``stop``; the serve loop stops the server."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    async def Shutdown(
+        self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
+    ) -> grpc_controller_pb2.Empty:
+        # Reply first; stopping inside the handler would cancel this very reply.
+        asyncio.get_running_loop().call_soon(self._stop.set)
+        return grpc_controller_pb2.Empty()
+
+
+async def shutdown(channel: grpc.aio.Channel, *, timeout: float | None = 2.0) -> None:
+    """Call ``GRPCController.Shutdown`` on a plugin (errors propagate as gRPC errors)."""
+    stub = grpc_controller_pb2_grpc.GRPCControllerStub(channel)
+    await stub.Shutdown(grpc_controller_pb2.Empty(), timeout=timeout)

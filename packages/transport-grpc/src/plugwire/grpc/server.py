@@ -1,0 +1,281 @@
+"""The plugin side: :func:`serve` makes this process a go-plugin gRPC plugin.
+
+What it does, in go-plugin's order:
+
+1. checks the magic cookie (a friendly message and exit status 1 when it is wrong:
+   the program was run by hand, not by its host);
+2. negotiates the app protocol version: the highest version of ``versioned_plugins``
+   the host lists in ``PLUGIN_PROTOCOL_VERSIONS`` (none in common: the lowest, which
+   the host then refuses with "incompatible API version");
+3. sets up AutoMTLS when the host sent ``PLUGIN_CLIENT_CERT`` (or uses ``tls``);
+4. serves health (``plugin`` SERVING), ``GRPCBroker``, ``GRPCController``,
+   ``GRPCStdio`` and the negotiated plugin set on a unix socket in
+   ``PLUGIN_UNIX_SOCKET_DIR`` (or on TCP in ``PLUGIN_MIN_PORT..PLUGIN_MAX_PORT``);
+5. prints the announce line, then routes ``sys.stdout``/``sys.stderr`` to the host
+   through ``GRPCStdio`` (logging goes to the real stderr as hclog JSON);
+6. runs until ``GRPCController.Shutdown`` (or SIGTERM), then stops and returns.
+   SIGINT is ignored, as go-plugin plugins do, so the host decides when to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn, TextIO
+
+import attrs
+
+import grpc
+from plugwire.core.errors import ConfigError, MagicCookieError, PlugwireError
+from plugwire.core.handshake import Handshake
+
+from . import _mux
+from ._backend import require_asyncio
+from ._generated.plugin import grpc_broker_pb2_grpc, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
+from ._listen import SERVER_OPTIONS
+from ._wire import Listening, start_server
+from .announce import Announce
+from .broker import BrokerServicer, GrpcBroker
+from .controller import ControllerServicer
+from .health import add_health
+from .logs import configure_plugin_logging
+from .mtls import TLSConfig, check_pem, generate_cert
+from .plugin import GrpcPlugin
+from .stdio import StdioCapture, StdioServicer
+
+__all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
+
+_log = logging.getLogger("plugwire.grpc.server")
+
+COOKIE_MESSAGE = (
+    "This binary is a plugin. These are not meant to be executed directly.\n"
+    "Please execute the program that consumes these plugins, which will\n"
+    "load any plugins automatically\n"
+)
+
+
+def _plugin_map(value: Mapping[str, GrpcPlugin]) -> dict[str, GrpcPlugin]:
+    return dict(value)
+
+
+def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[str, GrpcPlugin]]:
+    return {int(k): dict(v) for k, v in value.items()}
+
+
+@attrs.frozen
+class ServeConfig:
+    """How :func:`serve` runs the plugin.
+
+    ``handshake``: cookie and supported versions. ``plugins`` are served at every
+    version of ``handshake.protocol_versions`` unless ``versioned_plugins`` maps
+    versions to plugin sets. ``tls``: a user TLS config instead of AutoMTLS (its
+    certificate is not put in the announce line, as in go-plugin). ``network``:
+    ``unix`` (go-plugin's choice on every OS but Windows) or ``tcp``.
+    ``configure_logging``: install the hclog JSON handler at ``log_level``.
+    ``sync_stdio``: route ``sys.stdout``/``sys.stderr`` to the host after the
+    handshake.
+    """
+
+    handshake: Handshake
+    plugins: Mapping[str, GrpcPlugin] = attrs.field(factory=dict, converter=_plugin_map)
+    versioned_plugins: Mapping[int, Mapping[str, GrpcPlugin]] = attrs.field(
+        factory=dict, converter=_versioned
+    )
+    tls: TLSConfig | None = None
+    network: str = "unix"
+    server_options: Sequence[tuple[str, Any]] = ()
+    configure_logging: bool = True
+    log_level: int = logging.DEBUG
+    sync_stdio: bool = True
+
+    def plugin_sets(self) -> dict[int, dict[str, GrpcPlugin]]:
+        """Version -> plugin set, as served."""
+        sets = {v: dict(p) for v, p in self.versioned_plugins.items()}
+        if self.plugins:
+            for version in self.handshake.protocol_versions:
+                sets.setdefault(version, dict(self.plugins))
+        if not sets:
+            raise ConfigError(
+                "no plugins to serve", step="serve", expected="plugins or versioned_plugins"
+            )
+        return sets
+
+
+def _offered_versions(environ: Mapping[str, str]) -> list[int]:
+    offered = []
+    for part in environ.get("PLUGIN_PROTOCOL_VERSIONS", "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            offered.append(int(part))
+        except ValueError:
+            _log.warning("host sent invalid plugin version %r", part)
+    return offered
+
+
+def negotiate_plugin_set(
+    sets: Mapping[int, Mapping[str, GrpcPlugin]], environ: Mapping[str, str]
+) -> tuple[int, Mapping[str, GrpcPlugin]]:
+    """go-plugin's ``protocolVersion``: the highest version the host also lists.
+
+    With none in common it returns the lowest version; the host then fails the
+    handshake with "incompatible API version" naming both lists.
+    """
+    offered = set(_offered_versions(environ))
+    for version in sorted(sets, reverse=True):
+        if version in offered:
+            return version, sets[version]
+    lowest = min(sets)
+    _log.warning(
+        "no common protocol version: host offers %s, plugin supports %s; answering %d",
+        sorted(offered),
+        sorted(sets),
+        lowest,
+    )
+    return lowest, sets[lowest]
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "t", "true")
+
+
+def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
+    """Serve the plugin (see the module docstring) and exit the process when done.
+
+    ``serve(ServeConfig(...))`` or ``serve(handshake=..., plugins=...)``. Exit status:
+    0 after a shutdown, 1 when the cookie is wrong or start-up failed.
+    """
+    cfg = config if config is not None else ServeConfig(**kwargs)
+    code = asyncio.run(serve_async(cfg))
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+async def serve_async(
+    config: ServeConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """The body of :func:`serve` on a running asyncio loop; returns the exit status.
+
+    ``environ`` defaults to ``os.environ`` and ``stdout`` (where the announce line
+    goes) to ``sys.stdout``; setting ``stop`` stops the plugin from the outside.
+    """
+    require_asyncio("plugwire.grpc.serve")
+    env = os.environ if environ is None else environ
+    out = stdout if stdout is not None else sys.stdout
+    try:
+        config.handshake.check_cookie(env)
+    except MagicCookieError:
+        sys.stderr.write(COOKIE_MESSAGE)
+        sys.stderr.flush()
+        return 1
+    # Until the announce line is out, nothing but it may reach stdout.
+    saved_stdout = sys.stdout
+    if stdout is None:
+        sys.stdout = sys.stderr
+    try:
+        return await _serve(config, env, out, stop or asyncio.Event())
+    except PlugwireError as exc:
+        _log.error("plugin init error: %s", exc)
+        return 1
+    finally:
+        if sys.stdout is sys.stderr and stdout is None:
+            sys.stdout = saved_stdout
+
+
+async def _serve(
+    config: ServeConfig, env: Mapping[str, str], out: TextIO, stop: asyncio.Event
+) -> int:
+    if config.configure_logging:
+        configure_plugin_logging(config.log_level)
+    version, plugin_set = negotiate_plugin_set(config.plugin_sets(), env)
+
+    tls = config.tls
+    server_cert: bytes | None = None
+    client_pem = env.get("PLUGIN_CLIENT_CERT", "")
+    if tls is None and client_pem:
+        _log.debug("configuring server automatic mTLS")
+        peer = check_pem(client_pem.encode(), what="PLUGIN_CLIENT_CERT")
+        own = generate_cert()
+        tls = TLSConfig.mutual(own, peer)
+        server_cert = own.cert_der
+
+    multiplex_asked = bool(env.get("PLUGIN_MULTIPLEX_GRPC"))
+    muxer = None
+    if multiplex_asked and _truthy(env.get("PLUGIN_MULTIPLEX_GRPC")):
+        muxer = _mux.server_muxer(tls)
+
+    server = grpc.aio.server(options=[*SERVER_OPTIONS, *config.server_options])
+    broker = GrpcBroker(tls=tls, environ=env, muxer=muxer, peer="host")
+    capture = StdioCapture()
+    await add_health(server)
+    grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(BrokerServicer(broker), server)
+    grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerServicer(stop), server)
+    grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioServicer(capture), server)
+    for name, plugin in plugin_set.items():
+        try:
+            plugin.grpc_server(broker, server)
+        except PlugwireError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"error registering {name!r}", step="serve", seen=repr(exc)) from exc
+
+    listening: Listening | None = None
+    try:
+        if muxer is not None:
+            listening = await muxer.listen(server, env, config.network)
+        else:
+            listening = await start_server(server, network=config.network, environ=env, tls=tls)
+        address = listening.address
+        _log.debug("plugin address network=%s address=%s", address.network, address.address)
+        line = Announce(
+            app_version=version,
+            network=address.network,
+            address=address.address,
+            protocol="grpc",
+            server_cert=server_cert,
+            multiplex=(muxer is not None) if multiplex_asked else None,
+        ).format()
+        out.write(line + "\n")
+        out.flush()
+        if config.sync_stdio:
+            capture.install()
+        try:
+            with _signals(stop):
+                await stop.wait()
+        finally:
+            capture.restore()
+        _log.debug("plugin shutting down")
+        return 0
+    finally:
+        await broker.aclose()
+        await server.stop(0.5)
+        if listening is not None:
+            await listening.aclose()
+
+
+@contextlib.contextmanager
+def _signals(stop: asyncio.Event) -> Any:
+    loop = asyncio.get_running_loop()
+    installed = []
+    try:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            installed.append(signal.SIGTERM)
+            loop.add_signal_handler(
+                signal.SIGINT, _log.debug, "plugin received interrupt signal, ignoring"
+            )
+            installed.append(signal.SIGINT)
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

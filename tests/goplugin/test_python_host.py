@@ -1,0 +1,218 @@
+"""plugwire's Client launches go-plugin plugins: Go (real hashicorp/go-plugin) and Python ones."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from conftest import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries
+
+from plugwire.core.errors import ConfigError, PluginExitedError, RemoteError
+from plugwire.grpc import ChecksumMismatchError, Client, ClientConfig, ReattachConfig, SecureConfig
+from plugwire.grpc.examples import HANDSHAKE, kv_pb2
+from plugwire.grpc.examples.counter import CounterPlugin
+from plugwire.grpc.examples.kv import KVPlugin
+
+pytestmark = pytest.mark.anyio
+
+PLUGINS = {"kv_grpc": KVPlugin(), "counter": CounterPlugin()}
+
+
+def _config(cmd: Sequence[str], tmp_path: Path, **kw: object) -> ClientConfig:
+    return ClientConfig(
+        handshake=HANDSHAKE,
+        plugins=PLUGINS,
+        cmd=list(cmd),
+        env={"KV_DIR": str(tmp_path)},
+        cwd=str(tmp_path),
+        start_timeout=30,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _kv_roundtrip(client: Client) -> None:
+    kv = client.dispense("kv_grpc")
+    await kv.Put(kv_pb2.PutRequest(key="alpha", value=b"one"))
+    await kv.Put(kv_pb2.PutRequest(key="beta", value=b"\x00\xff"))
+    assert (await kv.Get(kv_pb2.GetRequest(key="alpha"))).value == b"one"
+    assert (await kv.Get(kv_pb2.GetRequest(key="beta"))).value == b"\x00\xff"
+    await client.ping()
+
+
+async def _wait_for(buf: io.BytesIO, text: bytes) -> None:
+    import anyio
+
+    with anyio.fail_after(5):
+        while text not in buf.getvalue():  # noqa: ASYNC110  (a BytesIO has no event)
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+async def test_go_kv_plugin(
+    go: GoBinaries, tmp_path: Path, mtls: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    caplog.set_level(logging.DEBUG, logger="plugwire.plugin")
+    cfg = _config([str(go.kvplugin)], tmp_path, auto_mtls=mtls, sync_stdout=out, sync_stderr=err)
+    client = Client(cfg)
+    async with client:
+        await _kv_roundtrip(client)
+        assert client.negotiated_version == 1
+        assert client.address is not None and client.address.network == "unix"
+        assert Path(client.address.address).parent.name.startswith("plugin-dir")
+        await _wait_for(out, b"put beta")
+        await _wait_for(err, b"put beta")
+        with pytest.raises(RemoteError) as info:
+            await client.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="nope"))
+        assert info.value.code == 2 and "nope" in info.value.message
+    assert out.getvalue() == b"goplugin stdout: put alpha\ngoplugin stdout: put beta\n"
+    assert err.getvalue() == b"goplugin stderr: put alpha\ngoplugin stderr: put beta\n"
+    assert client.exited
+    # The plugin's hclog lines became records with their level (and fields).
+    puts = [
+        r
+        for r in caplog.records
+        if r.name == "plugwire.plugin.kvplugin" and r.getMessage().startswith("put")
+    ]
+    assert [r.levelno for r in puts] == [logging.INFO, logging.INFO]
+    assert [r.plugin_fields["key"] for r in puts] == ["alpha", "beta"]  # type: ignore[attr-defined]
+    assert "failed to exit gracefully" not in caplog.text
+
+
+@pytest.mark.interop
+async def test_upstream_go_kv_plugin_unmodified(go: GoBinaries, tmp_path: Path) -> None:
+    """go-plugin's own examples/grpc/plugin-go-grpc (it stores values in files)."""
+    async with Client(_config([str(go.upstream_kv_plugin)], tmp_path, auto_mtls=True)) as client:
+        kv = client.dispense("kv_grpc")
+        await kv.Put(kv_pb2.PutRequest(key="hello", value=b"world"))
+        reply = await kv.Get(kv_pb2.GetRequest(key="hello"))
+    assert reply.value == b"world\n\nWritten from plugin-go-grpc"
+    assert (tmp_path / "kv_hello").is_file()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+@pytest.mark.parametrize("which", ["counterplugin", "upstream_counter_plugin"])
+async def test_go_counter_plugin_calls_back_through_broker(
+    go: GoBinaries, tmp_path: Path, mtls: bool, which: str
+) -> None:
+    async with Client(_config([str(getattr(go, which))], tmp_path, auto_mtls=mtls)) as client:
+        counter = client.dispense("counter")
+        await counter.put("n", 3)
+        await counter.put("n", 4)
+        assert await counter.get("n") == 7
+
+
+@pytest.mark.interop
+async def test_go_plugin_dies_mid_call(go: GoBinaries, tmp_path: Path) -> None:
+    async with Client(_config([str(go.kvplugin)], tmp_path)) as client:
+        kv = client.dispense("kv_grpc")
+        await kv.Put(kv_pb2.PutRequest(key="fine", value=b"1"))
+        with pytest.raises(PluginExitedError) as info:
+            await kv.Put(kv_pb2.PutRequest(key="crash", value=b"1"))
+        assert info.value.returncode == 3
+        assert client.exited
+    # The host keeps running: a new plugin works.
+    async with Client(_config([str(go.kvplugin)], tmp_path)) as client:
+        await _kv_roundtrip(client)
+
+
+@pytest.mark.interop
+async def test_reattach_to_running_go_plugin(go: GoBinaries, tmp_path: Path) -> None:
+    first = Client(_config([str(go.kvplugin)], tmp_path))
+    await first.start()
+    try:
+        kv = first.dispense("kv_grpc")
+        await kv.Put(kv_pb2.PutRequest(key="kept", value=b"state"))
+        rc = first.reattach_config()
+        assert rc is not None and rc.pid == first.pid and rc.protocol == "grpc"
+        second = Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=rc))
+        await second.start()
+        value = await second.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="kept"))
+        assert value.value == b"state"
+        await second.kill()
+        assert await first.wait_exited(5)
+    finally:
+        await first.kill()
+
+
+@pytest.mark.interop
+async def test_secure_config(go: GoBinaries, tmp_path: Path) -> None:
+    binary = go.kvplugin
+    good = SecureConfig(hashlib.sha256(binary.read_bytes()).digest())
+    async with Client(_config([str(binary)], tmp_path, secure_config=good)) as client:
+        await client.ping()
+    bad = SecureConfig(hashlib.sha256(b"something else").digest())
+    client = Client(_config([str(binary)], tmp_path, secure_config=bad))
+    with pytest.raises(ChecksumMismatchError) as info:
+        await client.start()
+    assert info.value.step == "secure config"
+    assert client.pid is None  # refused before launch
+
+
+# -- Python host <-> Python plugin ------------------------------------------------
+
+
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+async def test_python_kv_plugin(tmp_path: Path, mtls: bool) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    cfg = _config(KV_PLUGIN, tmp_path, auto_mtls=mtls, sync_stdout=out, sync_stderr=err)
+    async with Client(cfg) as client:
+        await _kv_roundtrip(client)
+        await _wait_for(out, b"put beta")
+        await _wait_for(err, b"put beta")
+        with pytest.raises(RemoteError) as info:
+            await client.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="missing"))
+        assert info.value.code == 5  # NOT_FOUND
+    assert out.getvalue() == b"kv stdout: put alpha\nkv stdout: put beta\n"
+    assert client.exited
+    assert client._proc is not None and client._proc.returncode == 0  # exited on its own
+
+
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+async def test_python_counter_plugin(tmp_path: Path, mtls: bool) -> None:
+    async with Client(_config(COUNTER_PLUGIN, tmp_path, auto_mtls=mtls)) as client:
+        counter = client.dispense("counter")
+        for n in (1, 2, 3):
+            await counter.put("c", n)
+        assert await counter.get("c") == 6
+
+
+async def test_dispense_unknown_name(tmp_path: Path) -> None:
+    async with Client(_config(KV_PLUGIN, tmp_path)) as client:
+        with pytest.raises(ConfigError) as info:
+            client.dispense("nope")
+        assert "kv_grpc" in str(info.value.expected)
+
+
+async def test_reattach_python_plugin_then_kill(tmp_path: Path) -> None:
+    first = Client(_config(KV_PLUGIN, tmp_path))
+    await first.start()
+    try:
+        rc = first.reattach_config()
+        assert rc is not None
+        again = ReattachConfig(protocol_version=rc.protocol_version, address=rc.address, pid=rc.pid)
+        second = Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=again))
+        await second.start()
+        await second.ping()
+        await second.kill()
+        assert await first.wait_exited(5)
+        assert first._proc is not None and first._proc.returncode == 0
+    finally:
+        await first.kill()
+
+
+def test_client_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS))
+    with pytest.raises(ConfigError):
+        Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, cmd=[]))
+
+
+_ = os  # used by fixtures in other modules

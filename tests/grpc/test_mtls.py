@@ -1,0 +1,66 @@
+"""AutoMTLS certificates and the TLS path (Python ssl in front of grpc.aio)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from plugwire.grpc import TLSConfig, generate_cert
+from plugwire.grpc._wire import open_channel, start_server
+from plugwire.grpc.health import add_health, check_health
+
+pytestmark = pytest.mark.anyio
+
+
+def test_certificate_matches_go_plugin() -> None:
+    cert = generate_cert()
+    parsed = x509.load_der_x509_certificate(cert.cert_der)
+    key = parsed.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert key.curve.name == "secp521r1"
+    assert parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "localhost"
+    san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    eku = parsed.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(eku) == {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}
+    assert parsed.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert cert.cert_pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert generate_cert().cert_der != cert.cert_der
+
+
+@pytest.mark.parametrize("network", ["unix", "tcp"])
+async def test_mutual_tls_roundtrip(tmp_path: object, network: str) -> None:
+    plugin, host = generate_cert(), generate_cert()
+    env = {"PLUGIN_UNIX_SOCKET_DIR": str(tmp_path)}
+    server = grpc.aio.server()
+    await add_health(server)
+    listening = await start_server(
+        server, network=network, environ=env, tls=TLSConfig.mutual(plugin, host.cert_pem)
+    )
+    try:
+        channel = await open_channel(listening.address, TLSConfig.mutual(host, plugin.cert_pem))
+        async with channel:
+            assert await check_health(channel, timeout=5) == 1
+        # A client with another certificate is refused.
+        stranger = generate_cert()
+        channel = await open_channel(listening.address, TLSConfig.mutual(stranger, plugin.cert_pem))
+        async with channel:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await check_health(channel, timeout=2)
+            assert info.value.code() in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
+        # A client that does not trust the server's certificate gives up too.
+        channel = await open_channel(listening.address, TLSConfig.mutual(host, stranger.cert_pem))
+        async with channel:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await check_health(channel, timeout=2)
+    finally:
+        await server.stop(0)
+        await listening.aclose()
+    if network == "unix":
+        assert not any(p.is_socket() for p in tmp_path.iterdir())  # type: ignore[attr-defined]
