@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugwire.ttrpc._envelope import EnvelopeError, decode_request, decode_response
+from plugwire.core.errors import PlugwireError
+from plugwire.ttrpc import Client
+from plugwire.ttrpc._envelope import (
+    EnvelopeError,
+    decode_request,
+    decode_response,
+    encode_response,
+)
 from plugwire.ttrpc._frame import HEADER_LENGTH, Frame, FrameDecoder, encode_frame
 from plugwire.ttrpc.example import pb
 from plugwire.ttrpc.testing import RawPeer, make_server, reference_envelope_classes
@@ -204,3 +211,58 @@ def test_server_survives_any_frames(
     backend: str, frames: list[tuple[int, int, int, bytes]], garbage: bytes
 ) -> None:
     anyio.run(_fuzz_server, frames, garbage, backend=backend)
+
+
+async def _fuzz_client(replies: list[tuple[int, int, int, bytes]]) -> None:
+    """A peer answers three pending calls with arbitrary frames, then hangs up:
+    every call ends with a reply or a PlugwireError, nothing else escapes."""
+    a, b = socket.socketpair()
+    peer = await anyio.abc.UNIXSocketStream.from_socket(a)
+    outcomes: list[object] = []
+    async with await Client.from_socket(b, max_message_size=LIMIT) as client:
+
+        async def call(i: int) -> None:
+            try:
+                outcomes.append(await client.call("s.S", f"M{i}", b"x", timeout=5))
+            except PlugwireError as exc:
+                outcomes.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(call, i)
+            dec = FrameDecoder()
+            seen = 0
+            while seen < 3:
+                seen += len(dec.feed(await peer.receive()))
+            for sid, typ, flags, data in replies:
+                await peer.send(encode_frame(sid, typ, flags, data))
+            await peer.aclose()
+    assert len(outcomes) == 3
+
+
+reply_frames = st.lists(
+    st.tuples(
+        st.sampled_from([1, 3, 5, 7, 2]),
+        st.sampled_from([1, 2, 3, 0, 200]),
+        st.integers(0, 7),
+        st.one_of(
+            st.binary(max_size=LIMIT + 32),
+            st.builds(lambda p: encode_response(p), st.binary(max_size=20)),
+            st.builds(
+                lambda c, m: encode_response(None, c, m),
+                st.integers(-5, 20),
+                st.text(max_size=10),
+            ),
+        ),
+    ),
+    max_size=8,
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(max_examples=40, deadline=None)
+@given(reply_frames)
+def test_client_survives_any_replies(
+    backend: str, replies: list[tuple[int, int, int, bytes]]
+) -> None:
+    anyio.run(_fuzz_client, replies, backend=backend)
