@@ -54,6 +54,7 @@ from plugwire.core.errors import (
     PlugwireError,
     RemoteError,
 )
+from plugwire.core.logs import forward_log_line
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address
 from plugwire.ttrpc._sockets import accept, bind, socket_stream
@@ -140,6 +141,7 @@ class _Process:
                 },
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 close_fds=False,
                 preexec_fn=setup,
                 start_new_session=True,
@@ -152,6 +154,32 @@ class _Process:
                 seen=str(path),
             ) from exc
         self.pid = self.popen.pid
+        self.logger = logging.getLogger(f"plugwire.plugin.{name}")
+
+    async def pump_stderr(self) -> None:
+        """Forward the child's stderr lines to ``plugwire.plugin.<name>`` records."""
+        assert self.popen.stderr is not None
+        fd = self.popen.stderr.fileno()
+        os.set_blocking(fd, False)
+        pending = b""
+        try:
+            while True:
+                await anyio.wait_readable(fd)
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    forward_log_line(self.logger, line.decode(errors="replace"))
+        except OSError:
+            pass
+        finally:
+            if pending:
+                forward_log_line(self.logger, pending.decode(errors="replace"))
+            self.popen.stderr.close()
 
     async def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -572,6 +600,8 @@ class Runtime:
                 continue
             finally:
                 child.close()
+            assert self._tg is not None
+            self._tg.start_soon(plugin.process.pump_stderr)
             trunk = await socket_stream(parent)
             try:
                 await self._start_plugin(plugin, trunk)
