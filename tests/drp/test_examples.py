@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import EXAMPLE  # type: ignore[import-not-found,unused-ignore]
 
@@ -24,7 +26,7 @@ def test_server_example_hosts_the_python_incrementer() -> None:
     assert "provider exit status: 0" in out
 
 
-def test_provider_example_commands(tmp_path: object) -> None:
+def test_provider_example_commands() -> None:
     define = subprocess.run(
         [sys.executable, str(EXAMPLE), "define"], capture_output=True, text=True, check=True
     )
@@ -38,3 +40,47 @@ def test_provider_example_commands(tmp_path: object) -> None:
         [sys.executable, str(EXAMPLE), "listen", "only-one"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "Missing argument" in bad.stderr
+
+
+def test_listen_without_a_working_server_socket_never_says_ready(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE),
+            "listen",
+            str(tmp_path / "to.sock"),
+            str(tmp_path / "missing-from.sock"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "READY!" not in proc.stdout
+    assert "cannot reach the server socket" in proc.stderr
+
+
+def test_validate_runs_at_define_with_a_token(tmp_path: Path) -> None:
+    script = tmp_path / "validating.py"
+    script.write_text(
+        "from plugwire.http.drp import PluginProvider, Provider, run_provider\n"
+        "D = PluginProvider(name='v')\n"
+        "class P(Provider):\n"
+        "    def config(self, ctx, params): pass\n"
+        "    def validate(self, ctx):\n"
+        "        return PluginProvider(name='v', version='validated-' + ctx.token)\n"
+        "run_provider(D, P, version='1')\n"
+    )
+    plain = subprocess.run(
+        [sys.executable, str(script), "define"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(plain.stdout)["Version"] == ""
+    for token, version in (("catalog", ""), ("tok", "validated-tok")):
+        out = subprocess.run(
+            [sys.executable, str(script), "define"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "RS_TOKEN": token},
+        )
+        assert json.loads(out.stdout)["Version"] == version

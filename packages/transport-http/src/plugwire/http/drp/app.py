@@ -188,6 +188,11 @@ class PluginApi:
                     ),
                 )
             )
+        if has_selector:
+            self.ctx.logger.warning(
+                "select_events needs dr-provision's websocket event stream, which plugwire "
+                "does not implement: no events will be delivered to publish()"
+            )
         return _ok()
 
     async def _action(self, request: Request) -> Response:
