@@ -22,7 +22,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.abc
@@ -100,6 +100,19 @@ def _running_loop() -> asyncio.AbstractEventLoop | Literal[False]:
         return False
 
 
+class _Event(Protocol):
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+def _new_event() -> _Event:
+    """An event for the non-asyncio backend (trio's own: anyio's wrapper costs more)."""
+    import trio
+
+    return trio.Event()
+
+
 class _Call:
     """Receive side of one stream: a queue of (type, flags, data) or an error."""
 
@@ -111,7 +124,7 @@ class _Call:
         self.error: BaseException | None = None
         # A waiting caller parks on an asyncio future (asyncio) or an anyio Event.
         self.future: asyncio.Future[None] | None = None
-        self.event: anyio.Event | None = None
+        self.event: _Event | None = None
         self.done = False
 
     @property
@@ -417,7 +430,7 @@ class Client(Channel):
                         call.future = loop.create_future()
                         await call.future
                     else:
-                        call.event = anyio.Event()
+                        call.event = _new_event()
                         await call.event.wait()
                 finally:
                     self._waiting.pop(call.sid, None)

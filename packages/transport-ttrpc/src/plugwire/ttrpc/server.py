@@ -311,7 +311,7 @@ class _ServerConnection:
         self.decoder = FrameDecoder(server.max_message_size)
         self.last_stream_id = 0
         self.streams: dict[int, _RecvQueue] = {}
-        self.tg: anyio.abc.TaskGroup | None = None
+        self.nursery: Any = None  # a trio nursery when running on trio
         # On asyncio, handlers run as plain tasks (much cheaper to start than anyio
         # task-group children); they are cancelled when the connection ends.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -326,37 +326,21 @@ class _ServerConnection:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         else:
-            assert self.tg is not None
-            self.tg.start_soon(func, *args)
+            assert self.nursery is not None
+            self.nursery.start_soon(func, *args)
 
     async def run(self) -> None:
         try:
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                stream = self.stream
-                feed = self.decoder.feed
-                handle = self.handle
-                while True:
-                    try:
-                        data = await stream.receive()
-                    except (
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                        OSError,
-                    ) as exc:
-                        if self.decoder.pending:
-                            log.debug(
-                                "ttrpc: %s closed mid-frame (%d bytes)",
-                                self.peer,
-                                self.decoder.pending,
-                            )
-                        elif not isinstance(exc, anyio.EndOfStream):
-                            log.debug("ttrpc: connection from %s failed: %r", self.peer, exc)
-                        break
-                    for frame in feed(data):
-                        await handle(*frame)
-                tg.cancel_scope.cancel()
+            if self.loop is not None:
+                await self._read_loop()
+            else:
+                # trio: handlers run in a native nursery (cheaper than anyio's wrapper)
+                import trio
+
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    await self._read_loop()
+                    nursery.cancel_scope.cancel()
         finally:
             self.writer.fail(ConnectionClosedError("connection closed", peer=self.peer))
             tasks = list(self.tasks)
@@ -367,6 +351,29 @@ class _ServerConnection:
                     await asyncio.wait(tasks, timeout=5)
                 with contextlib.suppress(Exception):
                     await self.stream.aclose()
+
+    async def _read_loop(self) -> None:
+        stream = self.stream
+        feed = self.decoder.feed
+        handle = self.handle
+        while True:
+            try:
+                data = await stream.receive()
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ) as exc:
+                if self.decoder.pending:
+                    log.debug(
+                        "ttrpc: %s closed mid-frame (%d bytes)", self.peer, self.decoder.pending
+                    )
+                elif not isinstance(exc, anyio.EndOfStream):
+                    log.debug("ttrpc: connection from %s failed: %r", self.peer, exc)
+                return
+            for frame in feed(data):
+                await handle(*frame)
 
     async def send_status(
         self, sid: int, code: int, message: str, details: Sequence[bytes] = ()
