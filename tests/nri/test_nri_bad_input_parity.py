@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from conftest import GoRuntime, container, pod
+from nri_support import GoRuntime, container, pod
 
 from plugwire.ttrpc.nri import Adjustment, NriError, Runtime, Stub
 from plugwire.ttrpc.nri.api import pb

@@ -23,8 +23,8 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from conftest import GoRuntime
 from google.protobuf import json_format
+from nri_support import GoRuntime
 
 from plugwire.core.errors import PluginTimeoutError
 from plugwire.ttrpc.nri import Runtime, SyncCallback

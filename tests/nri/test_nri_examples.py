@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import EXAMPLES
+from nri_support import EXAMPLES
 
 
 def test_runtime_example_hosts_the_plugin_example() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import example_source, python_plugin_executable
+from nri_support import example_source, python_plugin_executable
 
 from plugwire.core.errors import PluginTimeoutError
 from plugwire.ttrpc.nri import (

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import GoRuntime, container, example_source, pod, python_plugin_executable
+from nri_support import GoRuntime, container, example_source, pod, python_plugin_executable
 
 from plugwire.ttrpc.nri import Adjustment, Event, Stub, Update, event_mask
 from plugwire.ttrpc.nri.api import pb
