@@ -24,7 +24,14 @@ from plugwire.core.errors import (
     PluginTimeoutError,
     ProtocolError,
 )
-from plugwire.http.drp import ActionRefusedError, Event, LogLine, ProviderError, ProviderHost
+from plugwire.http.drp import (
+    ActionRefusedError,
+    ConfigRefusedError,
+    Event,
+    LogLine,
+    ProviderError,
+    ProviderHost,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +135,11 @@ async def test_callbacks_and_environment(provider_env: dict[str, str], sockdir: 
         objects={"cows": [{"Name": "bessie"}, {"Name": "bertie"}]},
     )
     async with host:
-        await host.config({"z": 1, "a": 2})
+        with pytest.raises(ConfigRefusedError) as refused:
+            await host.config({"z": 1})
+        assert refused.value.code == 400
+        assert refused.value.error.messages == ("Missing required parameter: features/mode",)
+        await host.config({"z": 1, "a": 2, "features/mode": "x"})
         env = await host.action("env")
         assert env["endpoint"] == "https://drp.example:8092"
         assert env["token"] == "tok"
@@ -144,7 +155,7 @@ async def test_callbacks_and_environment(provider_env: dict[str, str], sockdir: 
         levels = {line.message: line.level for line in host.logs}
         assert levels["chatter 3"] == "warn"
         assert levels["direct line"] == "error"
-        assert levels["configured with ['a', 'z']"] == "info"
+        assert levels["configured with ['a', 'features/mode', 'z']"] == "info"
         assert all(line.service == "features" for line in host.logs)
         assert await host.action("cows") == [{"Name": "bessie"}, {"Name": "bertie"}]
         assert await host.action("print") == "printed"

@@ -29,6 +29,7 @@ DEFINITION = PluginProvider(
         AvailableAction(command="needs", model="machines", required_params=["a", "b"]),
     ],
     store_objects={"cows": {}},
+    required_params=["features/mode"],
 )
 
 

@@ -9,7 +9,7 @@ way dr-provision does and lets you configure it and call its actions.
 from __future__ import annotations
 
 from .app import PLUGIN_API, PluginApi, provider_app, run_provider
-from .errors import ActionRefusedError, ProviderError
+from .errors import ActionRefusedError, ConfigRefusedError, ProviderError
 from .host import ObjectSource, ProviderHost
 from .models import LOG_LEVELS, Action, AvailableAction, Error, Event, LogLine, PluginProvider
 from .provider import SERVER_API, Provider, ProviderContext
@@ -21,6 +21,7 @@ __all__ = [
     "Action",
     "ActionRefusedError",
     "AvailableAction",
+    "ConfigRefusedError",
     "Error",
     "Event",
     "LogLine",

@@ -9,7 +9,7 @@ from plugwire.core.errors import PlugwireError
 
 from .models import Error
 
-__all__ = ["ActionRefusedError", "ProviderError"]
+__all__ = ["ActionRefusedError", "ConfigRefusedError", "ProviderError"]
 
 
 class ProviderError(PlugwireError):
@@ -68,3 +68,9 @@ class ProviderError(PlugwireError):
 class ActionRefusedError(ProviderError):
     """The host refused an action before calling the provider: the provider does
     not declare it (404), or required parameters are missing (400)."""
+
+
+class ConfigRefusedError(ProviderError):
+    """The host refused a config before calling the provider: the Params miss some
+    of the definition's ``RequiredParams`` (400, one ``Missing required parameter``
+    message each, as dr-provision words it)."""

@@ -52,7 +52,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Request, Response
 from ..server import HttpServer
 from .app import PLUGIN_API
-from .errors import ActionRefusedError, ProviderError
+from .errors import ActionRefusedError, ConfigRefusedError, ProviderError
 from .models import Action, Error, Event, LogLine, PluginProvider
 from .provider import SERVER_API
 
@@ -448,8 +448,23 @@ class ProviderHost:
         raise ProviderError.from_model(error, peer=self.name, step=step)
 
     async def config(self, params: Mapping[str, Any] | None = None) -> None:
-        """POST ``/config``; raises :class:`ProviderError` when refused."""
-        reply = await self._post("config", dict(params or {}))
+        """POST ``/config``; raises :class:`ProviderError` when refused.
+
+        Params missing any of the definition's ``RequiredParams`` raise
+        :class:`ConfigRefusedError` without calling the provider."""
+        params = dict(params or {})
+        required = self.definition.required_params if self.definition else ()
+        missing = [name for name in required if name not in params]
+        if missing:
+            raise ConfigRefusedError(
+                f"Missing required params for {self.name}: {', '.join(missing)}",
+                code=400,
+                key=self.name,
+                messages=[f"Missing required parameter: {name}" for name in missing],
+                peer=self.name,
+                step="config",
+            )
+        reply = await self._post("config", params)
         self._raise_for(reply, "config")
 
     async def action(
