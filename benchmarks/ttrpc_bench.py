@@ -264,7 +264,8 @@ def bench_go(binary: Path, path: str, calls: int, concurrency: int) -> dict[str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--calls", type=int, default=5000, help="calls per row at 1 in flight")
+    parser.add_argument("--rounds", type=int, default=3, help="median over this many rounds")
     parser.add_argument("--no-go", action="store_true", help="skip the Go client row")
     parser.add_argument("--no-trio", action="store_true", help="skip the trio client row")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
@@ -284,42 +285,48 @@ def main() -> None:
             print(f"(Go client row skipped: {exc})", file=sys.stderr)
 
     tmp = tempfile.mkdtemp(prefix="ttrpc-bench-")
-    rows: dict[tuple[str, int], dict[str, float]] = {}
-    for concurrency in (1, 64):
-        calls = args.calls if concurrency == 1 else args.calls * 4
-        for name, kind, run in (
-            ("raw asyncio echo (floor)", "raw", lambda p, n, c: asyncio.run(bench_raw(p, n, c))),
-            (
-                "plugwire ttrpc (asyncio)",
-                "ttrpc",
-                lambda p, n, c: asyncio.run(bench_ttrpc(p, n, c)),
-            ),
-            ("plugwire ttrpc (trio)", "ttrpc-trio", bench_ttrpc_trio),
-            ("grpc.aio (same proto)", "grpc", lambda p, n, c: asyncio.run(bench_grpc(p, n, c))),
-            ("Go ttrpc client -> plugwire", "go", None),
-        ):
-            if kind == "ttrpc-trio" and args.no_trio:
-                continue
-            if kind == "go" and go_binary is None:
-                continue
-            path = os.path.join(tmp, f"{kind}-{concurrency}.sock")
-            server_kind = {"ttrpc-trio": "ttrpc", "go": "ttrpc"}.get(kind, kind)
-            server = ServerProcess(server_kind, path)
-            try:
-                if kind == "go":
-                    assert go_binary is not None
-                    rows[(name, concurrency)] = bench_go(go_binary, path, calls, concurrency)
-                else:
-                    assert run is not None
-                    rows[(name, concurrency)] = run(path, calls, concurrency)
-            finally:
-                server.close()
-            r = rows[(name, concurrency)]
-            print(
-                f"  {name:30s} in-flight {concurrency:3d}: p50 {r['p50_us']:8.1f} us"
-                f"  p99 {r['p99_us']:8.1f} us  {r['calls_per_s']:9.0f} calls/s",
-                file=sys.stderr,
-            )
+    servers = {
+        kind: ServerProcess(kind, os.path.join(tmp, f"{kind}.sock"))
+        for kind in ("raw", "ttrpc", "grpc")
+    }
+    clients: list[tuple[str, str, Callable[[str, int, int], dict[str, float]]]] = [
+        ("raw asyncio echo (floor)", "raw", lambda p, n, c: asyncio.run(bench_raw(p, n, c))),
+        ("plugwire ttrpc (asyncio)", "ttrpc", lambda p, n, c: asyncio.run(bench_ttrpc(p, n, c))),
+    ]
+    if not args.no_trio:
+        clients.append(("plugwire ttrpc (trio)", "ttrpc", bench_ttrpc_trio))
+    clients.append(
+        ("grpc.aio (same proto)", "grpc", lambda p, n, c: asyncio.run(bench_grpc(p, n, c)))
+    )
+    if go_binary is not None:
+        binary = go_binary
+        clients.append(
+            ("Go ttrpc client -> plugwire", "ttrpc", lambda p, n, c: bench_go(binary, p, n, c))
+        )
+    samples: dict[tuple[str, int], list[dict[str, float]]] = {}
+    try:
+        # Rounds interleave the rows so that a burst of load on a shared machine
+        # does not land on one row only; each figure is the median over rounds.
+        for round_ in range(args.rounds):
+            for concurrency in (1, 64):
+                calls = args.calls if concurrency == 1 else args.calls * 4
+                for name, kind, run in clients:
+                    r = run(os.path.join(tmp, f"{kind}.sock"), calls, concurrency)
+                    samples.setdefault((name, concurrency), []).append(r)
+                    print(
+                        f"  round {round_ + 1} {name:30s} in-flight {concurrency:3d}:"
+                        f" p50 {r['p50_us']:8.1f} us  p99 {r['p99_us']:8.1f} us"
+                        f"  {r['calls_per_s']:9.0f} calls/s",
+                        file=sys.stderr,
+                    )
+    finally:
+        for server in servers.values():
+            server.close()
+    rows = {
+        key: {m: statistics.median(x[m] for x in runs) for m in ("p50_us", "p99_us", "calls_per_s")}
+        for key, runs in samples.items()
+    }
+    load = os.getloadavg()[0]
 
     print()
     header = (
@@ -343,7 +350,8 @@ def main() -> None:
             )
     print(
         "\np50/floor: latency relative to the raw echo (target <= 2); rate/grpc: throughput"
-        " relative to grpc.aio (target > 1)."
+        f" relative to grpc.aio (target > 1). Medians of {args.rounds} rounds;"
+        f" 1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs."
     )
 
 
