@@ -285,9 +285,10 @@ async def test_connection_failure_fails_streams(anyio_backend: str) -> None:
 
 async def test_stream_deadline_and_status(tclient: Client) -> None:
     stub = Stub(tclient, SERVICE)
-    stream = await stub.EchoStream(timeout=0.3)
-    await stream.send(pb.EchoPayload(seq=1))
-    got = await stream.recv()
-    assert got is not None and got.seq == 2
-    with anyio.fail_after(3), pytest.raises(DeadlineExceededError):
-        await stream.recv()  # the server waits for more input; the deadline passes
+    async with await stub.EchoStream(timeout=0.3) as stream:
+        await stream.send(pb.EchoPayload(seq=1))
+        got = await stream.recv()
+        assert got is not None and got.seq == 2
+        with anyio.fail_after(3), pytest.raises(DeadlineExceededError):
+            await stream.recv()  # the server waits for more input; the deadline passes
+    assert stream.raw.stream_id not in tclient._calls

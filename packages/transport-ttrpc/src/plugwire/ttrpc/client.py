@@ -623,6 +623,12 @@ class ClientStream:
         """Stop listening to this stream (the server is not told; late frames are dropped)."""
         self._finish()
 
+    async def __aenter__(self) -> ClientStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 

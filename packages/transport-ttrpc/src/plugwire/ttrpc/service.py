@@ -119,6 +119,12 @@ class MessageStream(Generic[T]):
     async def aclose(self) -> None:
         await self.raw.aclose()
 
+    async def __aenter__(self) -> MessageStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iterate()
 
