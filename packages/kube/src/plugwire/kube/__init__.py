@@ -1,5 +1,58 @@
-"""plugwire.kube: Kubernetes-deployed go-plugin plugins (work in progress)."""
+"""plugwire.kube: go-plugin plugins deployed to Kubernetes, hosted from Python.
+
+``async with KubeClient(handshake=..., plugins=..., spec=PluginSpec(...)) as client``
+deploys the plugin as a Deployment + owner-referenced Service, waits for a ready pod,
+reads the announce line from its log, reaches it through the API server's
+port-forward (or directly in-cluster), connects over gRPC with AutoMTLS, and deletes
+what it created on exit. :func:`discover` lists deployed plugins. asyncio only
+(grpc.aio).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .api import DEFAULT_TIMEOUT, KubeAPI, load_api_client
+from .client import Access, CreatedObject, KubeClient, cleanup_clients, in_cluster
+from .discover import DiscoveredPlugin, discover
+from .errors import KubeAPIError, KubeValidationError, PluginAnnounceError, PluginNotReadyError
+from .goplugin import PluginFactory, as_grpc_plugins, looks_like_announce, parse_announce
+from .portforward import PortForwarder, port_forward
+from .readiness import explain_not_ready, wait_ready
+from .retry import DEFAULT_BACKOFF, Backoff, is_retryable
+from .spec import DEFAULT_PORT, LABEL_PLUGIN, PluginSpec, PreparedPlugin, host_env, prepare
+from .validation import validate_deployment, validate_service
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "LABEL_PLUGIN",
+    "Access",
+    "Backoff",
+    "CreatedObject",
+    "DiscoveredPlugin",
+    "KubeAPI",
+    "KubeAPIError",
+    "KubeClient",
+    "KubeValidationError",
+    "PluginAnnounceError",
+    "PluginFactory",
+    "PluginNotReadyError",
+    "PluginSpec",
+    "PortForwarder",
+    "PreparedPlugin",
+    "as_grpc_plugins",
+    "cleanup_clients",
+    "discover",
+    "explain_not_ready",
+    "host_env",
+    "in_cluster",
+    "is_retryable",
+    "load_api_client",
+    "looks_like_announce",
+    "parse_announce",
+    "port_forward",
+    "prepare",
+    "validate_deployment",
+    "validate_service",
+    "wait_ready",
+]

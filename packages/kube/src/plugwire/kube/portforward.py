@@ -1,0 +1,118 @@
+"""Reach a pod port through the API server: a local TCP listener bridged to ``pods/portforward``.
+
+Each connection accepted on the local address (``127.0.0.1``, a free port) opens
+its own port-forward stream (the WebSocket ``pods/portforward`` subresource, as
+``kubectl port-forward`` does) and copies bytes both ways. Works from outside the
+cluster: only the API server must be reachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from .api import KubeAPI
+from .errors import KubeAPIError
+
+__all__ = ["PortForwarder", "port_forward"]
+
+_log = logging.getLogger("plugwire.kube")
+_CHUNK = 65536
+
+
+class PortForwarder:
+    """Forwards ``127.0.0.1:<local_port>`` to ``namespace/pod:port``; see :func:`port_forward`."""
+
+    def __init__(self, api: KubeAPI, namespace: str, pod: str, port: int) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.pod = pod
+        self.port = port
+        self.local_port = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:<local_port>`` (valid once serving)."""
+        return f"127.0.0.1:{self.local_port}"
+
+    def _open_blocking(self, **kwargs: Any) -> Any:
+        from kubernetes import client
+        from kubernetes.stream import portforward
+
+        # kubernetes.stream swaps call_api on the ApiClient it is given while the call
+        # runs: use a private ApiClient so concurrent API calls are not affected.
+        api_client = client.ApiClient(configuration=self.api.api_client.configuration)
+        core = client.CoreV1Api(api_client)
+        return portforward(
+            core.connect_get_namespaced_pod_portforward,
+            self.pod,
+            self.namespace,
+            ports=str(self.port),
+            **kwargs,
+        )
+
+    async def _bridge(self, local: anyio.abc.SocketStream) -> None:
+        async with local:
+            try:
+                pf = await self.api.call(
+                    f"port-forward pod {self.namespace}/{self.pod}:{self.port}", self._open_blocking
+                )
+            except KubeAPIError as exc:
+                _log.warning("%s", exc)
+                return
+            self.connections += 1
+            raw = pf.socket(self.port)
+            sock = getattr(raw, "_socket", raw)
+            remote = await anyio.abc.UNIXSocketStream.from_socket(sock)
+            async with remote, anyio.create_task_group() as tg:
+
+                async def pump(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+                    with contextlib.suppress(
+                        anyio.EndOfStream,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                        OSError,
+                    ):
+                        while True:
+                            await dst.send(await src.receive(_CHUNK))
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(pump, local, remote)
+                tg.start_soon(pump, remote, local)
+            with contextlib.suppress(Exception):
+                pf.close()
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen and bridge until cancelled; reports the local address when listening."""
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        async with listener:
+            self.local_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+            task_status.started(self.address)
+            await listener.serve(self._bridge)
+
+
+@contextlib.asynccontextmanager
+async def port_forward(
+    api: KubeAPI, namespace: str, pod: str, port: int
+) -> AsyncIterator[PortForwarder]:
+    """Serve a :class:`PortForwarder` for the duration of the block.
+
+    ``async with port_forward(api, "default", "kv-abc", 50077) as pf: dial(pf.address)``
+    """
+    forwarder = PortForwarder(api, namespace, pod, port)
+    async with anyio.create_task_group() as tg:
+        await tg.start(forwarder.serve)
+        try:
+            yield forwarder
+        finally:
+            tg.cancel_scope.cancel()

@@ -1,0 +1,82 @@
+"""Announce checks and readiness explanations (no cluster needed)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client as k8s
+
+from plugwire.core.errors import HandshakeError, VersionMismatchError
+from plugwire.kube import explain_not_ready, looks_like_announce, parse_announce
+
+
+def test_announce_shapes() -> None:
+    assert looks_like_announce("1|1|tcp|127.0.0.1:50077|grpc|")
+    assert looks_like_announce("1|1|tcp|127.0.0.1:50077|grpc|MIIBx+/=|true")
+    assert not looks_like_announce('{"@level":"debug","@message":"plugin address"}')
+    assert not looks_like_announce("This binary is a plugin.")
+
+
+def test_tcp_announce_parses_and_unix_is_refused() -> None:
+    a = parse_announce("1|1|tcp|127.0.0.1:50077|grpc|", versions=(1,), peer="kv")
+    assert (a.network, a.address, a.app_version, a.server_cert) == (
+        "tcp",
+        "127.0.0.1:50077",
+        1,
+        None,
+    )
+    with pytest.raises(HandshakeError) as info:
+        parse_announce("1|1|unix|/tmp/plugin123|grpc|", versions=(1,), peer="kv")
+    assert "unix socket" in str(info.value) and info.value.peer == "kv"
+    with pytest.raises(VersionMismatchError):
+        parse_announce("1|3|tcp|127.0.0.1:1|grpc|", versions=(1, 2), peer="kv")
+
+
+def _pod(name: str, **status: object) -> k8s.V1Pod:
+    return k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=name), status=k8s.V1PodStatus(**status))
+
+
+def test_explain_not_ready_collects_conditions_states_and_events() -> None:
+    unschedulable = _pod(
+        "kv-a",
+        phase="Pending",
+        conditions=[
+            k8s.V1PodCondition(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/1 nodes are available: 1 Insufficient cpu.",
+            )
+        ],
+    )
+    crashing = _pod(
+        "kv-b",
+        phase="Running",
+        container_statuses=[
+            k8s.V1ContainerStatus(
+                name="kv",
+                image="x",
+                image_id="",
+                ready=False,
+                restart_count=3,
+                state=k8s.V1ContainerState(
+                    waiting=k8s.V1ContainerStateWaiting(
+                        reason="CrashLoopBackOff", message="back-off 40s"
+                    )
+                ),
+            )
+        ],
+    )
+    event = k8s.CoreV1Event(
+        metadata=k8s.V1ObjectMeta(name="e"),
+        type="Warning",
+        reason="FailedScheduling",
+        message="0/1 nodes are available: 1 Insufficient cpu.",
+        involved_object=k8s.V1ObjectReference(kind="Pod", name="kv-a"),
+    )
+    reasons = explain_not_ready([unschedulable, crashing], [event, event])
+    assert reasons == [
+        "pod kv-a: PodScheduled=False Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.",
+        "pod kv-b: container kv waiting CrashLoopBackOff: back-off 40s",
+        "pod kv-b: container kv restarted 3 times",
+        "pod kv-a: FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu.",
+    ]
