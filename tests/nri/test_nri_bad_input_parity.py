@@ -16,7 +16,7 @@ import anyio.abc
 import pytest
 from nri_support import GoRuntime, container, pod
 
-from plugwire.ttrpc.nri import Adjustment, NriError, Runtime, Stub
+from plugwire.ttrpc.nri import Adjustment, NriError, PluginRejectedError, Runtime, Stub
 from plugwire.ttrpc.nri.api import pb
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -139,3 +139,62 @@ async def test_oversized_reply_fails_the_request_on_both(
 
         # the connection survives an oversized message, as upstream's does
         assert await run_stub(sockdir / "py.sock", py_body) == 1
+
+
+class PyValidator:
+    async def validate_container_adjustment(
+        self, req: pb.ValidateContainerAdjustmentRequest
+    ) -> None:
+        owner = req.owners.owners["c1"].compound[pb.Env].owners["FORBIDDEN"]
+        raise ValueError(f"FORBIDDEN set by {owner}")
+
+
+async def test_validator_rejection_matches_upstream(
+    go_runtime: GoRuntime, go_plugin_bin: Path, sockdir: Path
+) -> None:
+    """A Go validator plugin rejects another plugin's adjustment on both runtimes, and a
+    plugwire validator does the same under upstream's adaptation."""
+    setter = ["-idx", "10", "-name", "setter", "-env", "FORBIDDEN=1"]
+    validator = ["-idx", "90", "-name", "validator", "-reject-env", "FORBIDDEN"]
+    request = {"pod": pod(), "container": container("c1")}
+
+    go_sock = sockdir / "go.sock"
+    await go_runtime.ok("start", socket=str(go_sock))
+    async with go_plugin(go_plugin_bin, go_sock, *setter):
+        async with go_plugin(go_plugin_bin, go_sock, *validator) as govalidator:
+            await go_runtime.ok("wait_plugins", count=2, timeout=10)
+            go_reply = await go_runtime.cmd("create_container", request=request)
+            govalidator.terminate()
+        # now a plugwire validator under upstream's adaptation
+        stub = Stub(PyValidator(), name="pyvalidator", idx="95", socket_path=go_sock)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stub.run)
+            with anyio.fail_after(10):
+                await stub.synchronized.wait()
+            # the adaptation lists a plugin just after its Synchronize reply: retry
+            # until the new validator is consulted
+            for _ in range(100):
+                go_py_reply = await go_runtime.cmd("create_container", request=request)
+                if not go_py_reply["ok"]:
+                    break
+                await anyio.sleep(0.05)
+            stub.stop()
+
+    py_sock = sockdir / "py.sock"
+    async with (
+        Runtime("plugwire", "0.1", socket_path=py_sock) as rt,
+        go_plugin(go_plugin_bin, py_sock, *setter),
+        go_plugin(go_plugin_bin, py_sock, *validator),
+    ):
+        await rt.wait_for_plugins(2)
+        with pytest.raises(PluginRejectedError) as info:
+            await rt.create_container(
+                pb.PodSandbox(**request["pod"]), pb.Container(**request["container"])
+            )
+
+    expected = 'validator "90-validator" rejected container adjustment, reason: env FORBIDDEN'
+    assert not go_reply["ok"] and expected in go_reply["error"]
+    assert info.value.message.startswith(expected)
+    assert not go_py_reply["ok"]
+    assert 'validator "95-pyvalidator"' in go_py_reply["error"]
+    assert "FORBIDDEN set by 10-setter" in go_py_reply["error"]
