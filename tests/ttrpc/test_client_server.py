@@ -292,3 +292,48 @@ async def test_stream_deadline_and_status(tclient: Client) -> None:
         with anyio.fail_after(3), pytest.raises(DeadlineExceededError):
             await stream.recv()  # the server waits for more input; the deadline passes
     assert stream.raw.stream_id not in tclient._calls
+
+
+async def test_listen_grace_lets_calls_finish(sock_path: str) -> None:
+    server = test_server()
+    results: list[object] = []
+    async with anyio.create_task_group() as tg:
+        async with server.listen(sock_path, grace=5) as bound:
+            busy = await Client.connect(bound)
+            idle = await Client.connect(bound)
+            assert await idle.unary("/test.Svc/Big", b"1") == b"b"
+
+            async def slow() -> None:
+                results.append(await busy.unary("/test.Svc/Sleep", b"0.3"))
+
+            tg.start_soon(slow)
+            await anyio.sleep(0.05)
+        # leaving the block waited for the call in flight, and closed the idle connection
+        assert results == [b"slept"]
+        with pytest.raises(ConnectionClosedError):
+            await idle.unary("/test.Svc/Big", b"1")
+        await busy.aclose()
+        await idle.aclose()
+
+
+async def test_listen_without_grace_cancels_calls(sock_path: str) -> None:
+    server = test_server()
+    errors: list[BaseException] = []
+    failed = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        async with server.listen(sock_path) as bound:
+            client = await Client.connect(bound)
+
+            async def slow() -> None:
+                try:
+                    await client.unary("/test.Svc/Sleep", b"5")
+                except ConnectionClosedError as exc:
+                    errors.append(exc)
+                    failed.set()
+
+            tg.start_soon(slow)
+            await anyio.sleep(0.05)
+        with anyio.fail_after(3):
+            await failed.wait()
+    assert len(errors) == 1
+    await client.aclose()

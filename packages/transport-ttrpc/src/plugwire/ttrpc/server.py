@@ -186,6 +186,7 @@ class Server:
     def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self.max_message_size = max_message_size
         self._services: dict[str, dict[str, MethodHandler]] = {}
+        self._connections: set[_ServerConnection] = set()
 
     # -- registration ---------------------------------------------------------------
 
@@ -220,7 +221,11 @@ class Server:
         closes the stream on return. Never raises for anything the peer sends.
         """
         conn = _ServerConnection(self, stream, peer)
-        await conn.run()
+        self._connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._connections.discard(conn)
 
     async def serve_socket(self, sock: socket.socket | int, *, peer: str = "ttrpc client") -> None:
         """Serve one already-connected socket (object or file descriptor; ownership passes)."""
@@ -236,31 +241,60 @@ class Server:
 
         await listener.serve(handle)
 
-    async def _accept_loop(self, sock: socket.socket, name: str) -> None:
-        async with anyio.create_task_group() as tg:
-            while True:
-                conn = await accept(sock)
-                tg.start_soon(self._serve_conn, conn, _conn_peer(conn, name))
-
-    async def _serve_conn(self, conn: socket.socket, peer: str) -> None:
-        await self.serve_stream(await socket_stream(conn), peer=peer)
+    async def _drain(self, connections: set[_ServerConnection]) -> None:
+        """Close connections as they become idle (like Go's ``Server.Shutdown``)."""
+        while connections:
+            for conn in list(connections):
+                if conn.active == 0:
+                    await conn.close()
+            await anyio.sleep(0.01)
 
     @contextlib.asynccontextmanager
-    async def listen(self, address: Address | str) -> AsyncIterator[Address]:
+    async def listen(self, address: Address | str, *, grace: float = 0.0) -> AsyncIterator[Address]:
         """Serve at ``address`` (``unix:/path``, ``/path`` or ``host:port``; port 0 picks one)
-        inside the block; yields the bound :class:`Address`. Leaving the block stops
-        the server and cancels running handlers; a unix socket file is removed.
+        inside the block; yields the bound :class:`Address`.
+
+        Leaving the block stops accepting at once; with ``grace`` (seconds) the
+        calls in flight may finish first, each connection being closed as soon as
+        it is idle (as Go's ``Server.Shutdown``); then whatever still runs is
+        cancelled and its connection closed. A unix socket file is removed.
 
         Raises :class:`ConfigError` for other networks and ``OSError`` when binding fails.
         """
         addr = Address.parse(address) if isinstance(address, str) else address
         sock, bound = bind(addr)
+        mine: set[_ServerConnection] = set()
+        name = str(bound)
+
+        async def serve_accepted(conn_sock: socket.socket) -> None:
+            conn = _ServerConnection(
+                self, await socket_stream(conn_sock), _conn_peer(conn_sock, name)
+            )
+            mine.add(conn)
+            self._connections.add(conn)
+            try:
+                await conn.run()
+            finally:
+                mine.discard(conn)
+                self._connections.discard(conn)
+
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._accept_loop, sock, str(bound))
+                accepting = anyio.CancelScope()
+
+                async def accept_loop() -> None:
+                    with accepting:
+                        while True:
+                            tg.start_soon(serve_accepted, await accept(sock))
+
+                tg.start_soon(accept_loop)
                 try:
                     yield bound
                 finally:
+                    accepting.cancel()
+                    if grace > 0:
+                        with anyio.move_on_after(grace, shield=True):
+                            await self._drain(mine)
                     tg.cancel_scope.cancel()
         finally:
             sock.close()
@@ -272,10 +306,12 @@ class Server:
         self,
         address: Address | str,
         *,
+        grace: float = 0.0,
         task_status: anyio.abc.TaskStatus[Address] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve ``address`` until cancelled (reports the bound address to ``tg.start``)."""
-        async with self.listen(address) as bound:
+        """Serve ``address`` until cancelled (reports the bound address to ``tg.start``);
+        ``grace`` as for :meth:`listen`."""
+        async with self.listen(address, grace=grace) as bound:
             task_status.started(bound)
             await anyio.sleep_forever()
 
@@ -312,6 +348,8 @@ class _ServerConnection:
         self.last_stream_id = 0
         self.streams: dict[int, _RecvQueue] = {}
         self.nursery: Any = None  # a trio nursery when running on trio
+        #: Calls being handled (unary and streams); 0 means idle.
+        self.active = 0
         # On asyncio, handlers run as plain tasks (much cheaper to start than anyio
         # task-group children); they are cancelled when the connection ends.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -319,7 +357,13 @@ class _ServerConnection:
         with contextlib.suppress(RuntimeError):
             self.loop = asyncio.get_running_loop()
 
+    async def close(self) -> None:
+        """Close the connection: its read loop ends and running handlers are cancelled."""
+        with contextlib.suppress(Exception):
+            await self.stream.aclose()
+
     def spawn(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        self.active += 1
         loop = self.loop
         if loop is not None:
             task = loop.create_task(func(*args))
@@ -488,6 +532,12 @@ class _ServerConnection:
             await self._fail(sid, StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
 
     async def run_unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
+        try:
+            await self._unary(sid, handler, req)
+        finally:
+            self.active -= 1
+
+    async def _unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
         ctx = self._context(sid, req)
         try:
             try:
@@ -538,6 +588,7 @@ class _ServerConnection:
                 with contextlib.suppress(ConnectionClosedError):
                     await self._fail_from(sid, exc, ctx)
         finally:
+            self.active -= 1
             self.streams.pop(sid, None)
             queue.close()
 
