@@ -398,3 +398,28 @@ async def test_preinstalled_python_plugin(sockdir: Path) -> None:
         rpl = await rt.create_container(POD, ctr())
     assert ("ADJUSTED_BY", "adjuster") in [(e.key, e.value) for e in rpl.adjust.env]
     assert rpl.adjust.linux.resources.memory.limit.value == 2097152
+
+
+async def test_failure_policy_from_configure(sockdir: Path) -> None:
+    class Slow:
+        async def create_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+            await anyio.sleep(30)
+
+    async with runtime(sockdir, request_timeout=0.3) as rt:
+        async with plugins(
+            Stub(Slow(), name="kept", idx="10", socket_path=rt.socket_path, keep_connected=True)
+        ):
+            await rt.wait_for_plugins(1)
+            await rt.create_container(POD, ctr())  # times out, carries on...
+            assert [p.name for p in rt.plugins] == ["10-kept"]  # ...and keeps the plugin
+        with anyio.fail_after(5):
+            while rt.plugins:  # noqa: ASYNC110 (the runtime notices the hang-up)
+                await anyio.sleep(0.01)
+        async with plugins(
+            Stub(Slow(), name="strict", idx="20", socket_path=rt.socket_path, fail_request=True)
+        ):
+            [info] = await rt.wait_for_plugins(1)
+            assert info.name == "20-strict"
+            with pytest.raises(NriError, match="20-strict failed to handle CreateContainer"):
+                await rt.create_container(POD, ctr())
+            assert rt.plugins == []

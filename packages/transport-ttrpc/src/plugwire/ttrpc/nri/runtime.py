@@ -308,7 +308,10 @@ class _Plugin:
         if self.session is None or self.closed:
             raise ConnectionClosedError("plugin connection closed", peer=self.name, step=method)
         data = await self.session.client.call(
-            api.PLUGIN_SERVICE, method, req.SerializeToString(), timeout=timeout
+            api.PLUGIN_SERVICE,
+            method,
+            req.SerializeToString(),
+            timeout=None if math.isinf(timeout) else timeout,
         )
         try:
             return resp_type.FromString(data)

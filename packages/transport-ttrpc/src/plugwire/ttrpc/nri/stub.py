@@ -102,6 +102,10 @@ class Stub:
         connection: an already connected byte stream to use instead.
         reconnect: dial again (every ``reconnect_interval`` s) after the runtime
             closes the connection, instead of returning from :meth:`run`.
+        fail_request, keep_connected: the failure policy sent in Configure (upstream
+            ``WithFailurePolicy``): fail the runtime's request when this plugin times
+            out or disconnects instead of carrying on without it; stay connected after
+            a request timeout instead of being dropped.
         environ, argv0: where to look for the identity (tests override them).
 
     Raises :class:`ConfigError` when the plugin implements no handler or the
@@ -119,6 +123,8 @@ class Stub:
         reconnect: bool = False,
         reconnect_interval: float = 1.0,
         on_close: Callable[[], None] | None = None,
+        fail_request: bool = False,
+        keep_connected: bool = False,
         environ: Mapping[str, str] | None = None,
         argv0: str | None = None,
     ) -> None:
@@ -162,6 +168,9 @@ class Stub:
         self.reconnect = reconnect
         self.reconnect_interval = reconnect_interval
         self.on_close = on_close
+        self.failure_policy = pb.FailurePolicy(
+            fail_request=fail_request, keep_connected=keep_connected
+        )
         self.registration_timeout = api.DEFAULT_REGISTRATION_TIMEOUT
         self.request_timeout = api.DEFAULT_REQUEST_TIMEOUT
         self.runtime_name = ""
@@ -440,7 +449,7 @@ class Stub:
                         seen=f"0x{events:x}",
                     )
             self.events = events
-            return pb.ConfigureResponse(events=events)
+            return pb.ConfigureResponse(events=events, failure_policy=self.failure_policy)
         except BaseException as exc:
             self._config_error = exc
             raise
