@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from plugwire.core.errors import ConnectionClosedError, RemoteError
+from plugwire.core.errors import ClosedError, ConnectionClosedError, RemoteError
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, load_transport
 from plugwire.ttrpc import (
@@ -250,6 +250,21 @@ async def test_connection_failure_fails_all_pending(anyio_backend: str) -> None:
         assert any("middle of a frame" in str(e) for e in errors)
         with pytest.raises(ConnectionClosedError):
             await c.unary("/x.Y/Z", b"")
+
+
+async def test_use_after_close(tclient: Client) -> None:
+    stream = await tclient.open_stream(
+        SERVICE.full_name, "EchoStream", client_streaming=True, server_streaming=True
+    )
+    await tclient.aclose()
+    assert tclient.closed
+    with pytest.raises(ClosedError):
+        await tclient.unary("/test.Svc/Big", b"1")
+    with pytest.raises(ClosedError):
+        await stream.send(b"")
+    with pytest.raises(ConnectionClosedError):
+        await stream.recv()
+    await tclient.aclose()  # idempotent
 
 
 async def test_transport_entry_point(sock_path: str) -> None:

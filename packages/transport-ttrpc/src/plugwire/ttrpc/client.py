@@ -357,12 +357,12 @@ class Client(Channel):
     # -- internals ----------------------------------------------------------------
 
     def _check_open(self, step: str) -> None:
+        if self._closed:
+            raise ClosedError("ttrpc client is closed", peer=self.peer, step=step)
         if self._error is not None:
             raise ConnectionClosedError(
                 self._error.message, peer=self.peer, step=step
             ) from self._error
-        if self._closed:
-            raise ClosedError("ttrpc client is closed", peer=self.peer, step=step)
 
     def _check_size(self, size: int, step: str) -> None:
         if size > self.max_message_size:
