@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from plugwire.core.errors import ClosedError, ConnectionClosedError, RemoteError
+from plugwire.core.errors import ClosedError, ConfigError, ConnectionClosedError, RemoteError
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, load_transport
 from plugwire.ttrpc import (
@@ -250,6 +250,16 @@ async def test_connection_failure_fails_all_pending(anyio_backend: str) -> None:
         assert any("middle of a frame" in str(e) for e in errors)
         with pytest.raises(ConnectionClosedError):
             await c.unary("/x.Y/Z", b"")
+
+
+async def test_connect_failures_are_clear(sock_path: str) -> None:
+    with pytest.raises(ConnectionClosedError) as info:
+        await Client.connect(f"unix:{sock_path}")
+    assert info.value.step == "connect" and sock_path in str(info.value)
+    with pytest.raises(ConnectionClosedError):
+        await Client.connect("tcp:127.0.0.1:1")
+    with pytest.raises(ConfigError):
+        await Client.connect("inproc:x")
 
 
 async def test_use_after_close(tclient: Client) -> None:
