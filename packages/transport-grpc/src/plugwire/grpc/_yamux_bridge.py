@@ -1,0 +1,308 @@
+"""Bridges between yamux streams and grpc.aio, which only speaks to real sockets.
+
+grpc.aio servers listen on, and channels dial, addresses handled by grpc's C core:
+they cannot run over a :class:`~plugwire.grpc.yamux.YamuxStream`. The bridges splice
+each yamux stream to one local unix-socket connection, copying bytes both ways and
+propagating half-closes (FIN <-> ``shutdown(SHUT_WR)``):
+
+* :class:`YamuxServeBridge` accepts the session's streams and connects each to a
+  target (a unix socket where a grpc.aio server listens). Streams go to
+  ``default_target`` unless a *knock* is pending: :meth:`YamuxServeBridge.knock`
+  routes the next accepted stream to the target registered for that id, which is how
+  go-plugin's muxers hand brokered connections to the right server.
+* :class:`YamuxDialBridge` listens on a private unix socket; every connection made to
+  it (by a grpc.aio channel pointed at :attr:`YamuxDialBridge.target`) opens a new yamux
+  stream, optionally after an awaited ``before_open`` hook (the broker's knock),
+  serialised so that knocks and opens pair up in order.
+
+Both are async context managers: leaving them stops accepting, aborts the spliced
+connections still running (the yamux side is reset) and removes the socket files.
+They run wherever the session runs (asyncio or trio); grpc.aio itself needs asyncio.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from plugwire.core.errors import ClosedError, PlugwireError
+
+from .yamux import Session, YamuxStream
+
+__all__ = ["NoRouteError", "Target", "YamuxDialBridge", "YamuxServeBridge", "splice"]
+
+logger = logging.getLogger("plugwire.grpc.yamux.bridge")
+
+#: Where a bridged stream goes: a unix socket path, or an async function that connects.
+Target = str | os.PathLike[str] | Callable[[], Awaitable[anyio.abc.ByteStream]]
+
+_CHUNK = 256 * 1024
+
+
+class NoRouteError(PlugwireError, LookupError):
+    """A knock named an id that has no registered target (go-plugin's wording,
+    ``no listener for id N``, is the message: send it back in the knock ack)."""
+
+
+async def _connect(target: Target) -> anyio.abc.ByteStream:
+    if callable(target):
+        return await target()
+    return await anyio.connect_unix(os.fspath(target))
+
+
+def _abort(stream: anyio.abc.ByteStream) -> None:
+    if isinstance(stream, YamuxStream):
+        stream.reset()
+
+
+async def _copy(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+    while True:
+        try:
+            chunk = await source.receive(_CHUNK)
+        except anyio.EndOfStream:
+            break
+        await sink.send(chunk)
+    await sink.send_eof()
+
+
+async def splice(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
+    """Copy ``a`` -> ``b`` and ``b`` -> ``a`` until both directions reached EOF (each
+    EOF is passed on as a half-close), then close both. If either side fails, or the
+    splice is cancelled, a yamux side is reset and both are closed. Never raises
+    for I/O errors (they are logged at debug level)."""
+    failed = False
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_copy, a, b)
+            tg.start_soon(_copy, b, a)
+    except anyio.get_cancelled_exc_class():
+        failed = True
+        raise
+    except Exception as exc:  # any I/O error on either side ends the pair
+        failed = True
+        logger.debug("bridged connection aborted: %r", exc)
+    finally:
+        if failed:
+            _abort(a)
+            _abort(b)
+        await anyio.aclose_forcefully(a)
+        await anyio.aclose_forcefully(b)
+
+
+class _Bridge:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._connections = 0
+
+    @property
+    def active_connections(self) -> int:
+        """Spliced connections still running."""
+        return self._connections
+
+    async def _splice(self, a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
+        self._connections += 1
+        try:
+            await splice(a, b)
+        finally:
+            self._connections -= 1
+
+    async def _start(self) -> anyio.abc.TaskGroup:
+        if self._tg is not None:
+            raise ClosedError("a yamux bridge can be entered only once")
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        return tg
+
+    async def _stop(self) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+
+
+class YamuxServeBridge(_Bridge):
+    """Accept every stream of ``session`` and splice it to a target connection.
+
+    A stream goes to the target of the oldest pending :meth:`knock`, else to
+    ``default_target``; with neither it is reset. A target that cannot be connected
+    resets the stream (logged). Use as ``async with YamuxServeBridge(...) as bridge``;
+    it stops when the block ends or the session ends (:meth:`wait_closed`).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        default_target: Target | None = None,
+        *,
+        routes: dict[int, Target] | None = None,
+    ) -> None:
+        super().__init__(session)
+        self._default = default_target
+        self._routes: dict[int, Target] = dict(routes or {})
+        self._knocks: deque[int] = deque()
+        self._accepting_done = anyio.Event()
+
+    def add_route(self, service_id: int, target: Target) -> None:
+        """Send streams knocked for ``service_id`` to ``target``."""
+        self._routes[service_id] = target
+
+    def remove_route(self, service_id: int) -> None:
+        self._routes.pop(service_id, None)
+        while service_id in self._knocks:
+            self._knocks.remove(service_id)
+
+    def knock(self, service_id: int) -> None:
+        """Route the next accepted stream to ``service_id``'s target. Raises
+        :class:`NoRouteError` (``no listener for id N``) when it has none."""
+        if service_id not in self._routes:
+            raise NoRouteError(
+                f"no listener for id {service_id}",
+                step="yamux knock",
+                expected=f"one of {sorted(self._routes)}",
+                seen=service_id,
+            )
+        self._knocks.append(service_id)
+
+    async def wait_closed(self) -> None:
+        """Wait until the session stopped delivering streams."""
+        await self._accepting_done.wait()
+
+    async def __aenter__(self) -> YamuxServeBridge:
+        tg = await self._start()
+        tg.start_soon(self._accept_loop, name="yamux serve bridge")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    def _route(self, stream: YamuxStream) -> Target | None:
+        while self._knocks:
+            service_id = self._knocks.popleft()
+            target = self._routes.get(service_id)
+            if target is not None:
+                logger.debug("stream %d goes to broker id %d", stream.stream_id, service_id)
+                return target
+        return self._default
+
+    async def _accept_loop(self) -> None:
+        assert self._tg is not None
+        try:
+            async for stream in self._session:
+                target = self._route(stream)
+                if target is None:
+                    logger.warning(
+                        "yamux stream %d arrived with no knock and no default target: reset",
+                        stream.stream_id,
+                    )
+                    stream.reset()
+                    continue
+                self._tg.start_soon(self._serve_one, stream, target)
+        finally:
+            self._accepting_done.set()
+
+    async def _serve_one(self, stream: YamuxStream, target: Target) -> None:
+        try:
+            conn = await _connect(target)
+        except (OSError, PlugwireError) as exc:
+            logger.warning("yamux stream %d: cannot reach %r: %s", stream.stream_id, target, exc)
+            stream.reset()
+            return
+        await self._splice(stream, conn)
+
+
+class YamuxDialBridge(_Bridge):
+    """A private unix socket whose every connection opens a new yamux stream.
+
+    Point a grpc.aio channel at :attr:`target` (``unix:/tmp/pw-yx-.../dial.sock``).
+    ``before_open`` (if given) is awaited before each open, under ``lock`` (a private
+    lock by default; share one between bridges to serialise all dials as go-plugin's
+    broker does); if it raises, that connection is closed and nothing is opened.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        before_open: Callable[[], Awaitable[None]] | None = None,
+        lock: anyio.Lock | None = None,
+        directory: str | None = None,
+    ) -> None:
+        super().__init__(session)
+        self._before_open = before_open
+        self._lock = lock or anyio.Lock()
+        self._directory = directory
+        self._tmpdir: str | None = None
+        self._path: str | None = None
+        self._listener: anyio.abc.SocketListener | None = None
+
+    @property
+    def path(self) -> str:
+        """The unix socket path (valid inside the ``async with`` block)."""
+        if self._path is None:
+            raise ClosedError("the yamux dial bridge is not running")
+        return self._path
+
+    @property
+    def target(self) -> str:
+        """The gRPC target for this bridge: ``unix:<path>``."""
+        return f"unix:{self.path}"
+
+    async def __aenter__(self) -> YamuxDialBridge:
+        self._tmpdir = tempfile.mkdtemp(prefix="pw-yx-", dir=self._directory)
+        path = os.path.join(self._tmpdir, "dial.sock")
+        try:
+            self._listener = await anyio.create_unix_listener(path, mode=0o600)
+            tg = await self._start()
+        except BaseException:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise
+        self._path = path
+        tg.start_soon(self._accept_loop, self._listener, name="yamux dial bridge")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._stop()
+        finally:
+            self._path = None
+            if self._listener is not None:
+                await anyio.aclose_forcefully(self._listener)
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
+        assert self._tg is not None
+        while True:
+            conn = await listener.accept()
+            self._tg.start_soon(self._dial_one, conn)
+
+    async def _dial_one(self, conn: anyio.abc.SocketStream) -> None:
+        try:
+            async with self._lock:
+                if self._before_open is not None:
+                    await self._before_open()
+                stream = await self._session.open_stream()
+        except Exception as exc:
+            logger.warning("yamux dial bridge: cannot open a stream: %s", exc)
+            await anyio.aclose_forcefully(conn)
+            return
+        await self._splice(conn, stream)
