@@ -67,7 +67,7 @@ async def measure(
 
 
 async def main(calls: int, backend: str) -> None:
-    from conftest import FakeApi  # tests/drp/conftest.py: the API stand-in
+    from drp_support import FakeApi  # tests/drp/drp_support.py: the API stand-in
     from support.gobuild import build_go
 
     goprovider = build_go("drp", "./cmd/goprovider")

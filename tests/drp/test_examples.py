@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE  # type: ignore[import-not-found,unused-ignore]
+from drp_support import EXAMPLE  # type: ignore[import-not-found,unused-ignore]
 
 
 def test_server_example_hosts_the_python_incrementer() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (  # type: ignore[import-not-found,unused-ignore]
+from drp_support import (  # type: ignore[import-not-found,unused-ignore]
     EXAMPLE,
     TOKEN,
     FakeApi,

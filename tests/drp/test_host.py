@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import (  # type: ignore[import-not-found,unused-ignore]
+from drp_support import (  # type: ignore[import-not-found,unused-ignore]
     EXAMPLE,
     PROVIDERS,
     TOKEN,
@@ -92,6 +92,7 @@ async def test_incrementer_session(
         with pytest.raises(ActionRefusedError) as unknown:
             await host.action("decrement", model=MACHINE)
         assert unknown.value.code == 404
+        assert "increment" in unknown.value.message  # names what is declared
         with pytest.raises(ActionRefusedError, match="needs a machines object"):
             await host.action("increment")
         assert len(fake_api.calls) == calls
@@ -219,7 +220,7 @@ async def test_never_ready_times_out(provider_env: dict[str, str]) -> None:
     with anyio.fail_after(15), pytest.raises(PluginTimeoutError) as info:
         await host.start()
     assert "READY!" in str(info.value)
-    assert "almost ready..." in str(info.value.__cause__)
+    assert "almost ready..." in str(info.value)
     assert not host.running
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
+import attrs
 import click
 
 from plugwire.core.errors import PlugwireError
@@ -47,7 +48,6 @@ __all__ = ["PLUGIN_API", "PluginApi", "provider_app", "run_provider"]
 PLUGIN_API = "/api-plugin/v4"
 
 _log = logging.getLogger("plugwire.drp.provider")
-_UNSET = object()
 
 
 def _error_response(error: Error) -> Response:
@@ -227,7 +227,7 @@ class PluginApi:
         if self.provider.implements("stop"):
             await call_maybe_async(self.provider.stop, self.ctx)
         self.ctx.logger.info("STOPPING")
-        return Response(_ok().status, _ok().body, _ok().headers, then=self.on_stop)
+        return attrs.evolve(_ok(), then=self.on_stop)
 
 
 async def _socket_works(path: str) -> str | None:
@@ -319,12 +319,9 @@ def provider_app(
             format="[%(levelname)s] %(name)s: %(message)s",
         )
 
-    @app.command(help="Print the version.")
+    @app.command(name="version", help="Print the version.")
     def version_() -> None:
         click.echo(f"Version: {version}")
-
-    version_.name = "version"
-    app.add_command(version_, "version")
 
     @app.command(help="Print the models.PluginProvider definition as JSON.")
     def define() -> None:
@@ -353,7 +350,7 @@ def provider_app(
             Path(loc).mkdir(mode=0o755, parents=True, exist_ok=True)
             prov.unpack(ProviderContext(definition), Path(loc))
 
-    @app.command(help="Serve the plugin API on socket TO, post back to socket FROM.")
+    @app.command(name="listen", help="Serve the plugin API on socket TO, post back to socket FROM.")
     @click.argument("to_path", metavar="TO")
     @click.argument("from_path", metavar="FROM")
     def listen_(to_path: str, from_path: str) -> None:
@@ -368,9 +365,6 @@ def provider_app(
         )
         sys.exit(status)
 
-    app.add_command(listen_, "listen")
-    app.commands.pop("listen-", None)
-    app.commands.pop("version-", None)
     return app
 
 
@@ -386,6 +380,3 @@ def run_provider(
     app = provider_app(definition, provider, version=version, short=short)
     app.main(args=argv, prog_name=definition.name)
     sys.exit(0)  # pragma: no cover - click exits
-
-
-del _UNSET

@@ -354,7 +354,9 @@ class ProviderHost:
             f"provider did not print READY! within {self.ready_timeout} s",
             peer=self.name,
             step="listen",
-        ) from PlugwireError("no READY!", seen=f"stdout {self.junk}")
+            expected="READY!",
+            seen=f"stdout {self.junk}",
+        )
 
     async def _watch(self, proc: PluginProcess) -> None:
         await proc.done.wait()
@@ -506,12 +508,13 @@ class ProviderHost:
         if declared is None:
             known = sorted({a.command for a in self.definition.available_actions})
             raise ActionRefusedError(
-                f"Unknown action: {action.command}",
+                f"Unknown action: {action.command} (the provider declares {known})",
                 code=404,
                 key=self.name,
+                messages=[f"Unknown action: {action.command}"],
                 peer=self.name,
                 step=f"action {action.command}",
-            ) from PlugwireError("unknown action", expected=f"one of {known}", seen=action.command)
+            )
         missing = [p for p in declared.required_params if p not in action.params]
         if missing:
             raise ActionRefusedError(
