@@ -54,7 +54,8 @@ async def demo() -> Sequence[DemoRow]:
                     FAMILY,
                     "pre-installed plugin on fd 3",
                     ok,
-                    ", ".join(repr(p) for p in infos) or "no plugin registered",
+                    ", ".join(f"{p.name} (pid {p.pid}, events 0x{p.events:x})" for p in infos)
+                    or "no plugin registered",
                     time.monotonic() - started,
                 )
             )

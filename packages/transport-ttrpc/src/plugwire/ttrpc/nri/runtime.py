@@ -43,6 +43,7 @@ from typing import TypeVar
 
 import anyio
 import anyio.abc
+import attrs
 from google.protobuf.message import Message
 
 from plugwire.core.errors import (
@@ -100,20 +101,30 @@ async def _refuse_updates(updates: list[pb.ContainerUpdate]) -> list[pb.Containe
     return list(updates)
 
 
+@attrs.frozen
 class PluginInfo:
-    """A connected plugin as the runtime sees it (read-only view)."""
+    """A connected plugin as the runtime sees it: ``name`` is ``idx-base``,
+    ``events`` the subscribed event mask, ``external`` False for pre-installed
+    plugins (which have a ``pid``)."""
 
-    def __init__(self, plugin: _Plugin) -> None:
-        self.name = plugin.name
-        self.idx = plugin.idx
-        self.base = plugin.base
-        self.events = plugin.events
-        self.external = plugin.process is None
-        self.pid = plugin.process.pid if plugin.process is not None else None
+    name: str
+    idx: str
+    base: str
+    events: int
+    external: bool
+    pid: int | None
 
-    def __repr__(self) -> str:
-        kind = "external" if self.external else "pre-installed"
-        return f"<PluginInfo {self.name} {kind} events=0x{self.events:x}>"
+    @classmethod
+    def of(cls, plugin: _Plugin) -> PluginInfo:
+        proc = plugin.process
+        return cls(
+            name=plugin.name,
+            idx=plugin.idx,
+            base=plugin.base,
+            events=plugin.events,
+            external=proc is None,
+            pid=proc.pid if proc is not None else None,
+        )
 
 
 class _Process:
@@ -413,7 +424,7 @@ class Runtime:
     @property
     def plugins(self) -> list[PluginInfo]:
         """The active plugins in invocation (index) order."""
-        return [PluginInfo(p) for p in self._plugins if not p.closed]
+        return [PluginInfo.of(p) for p in self._plugins if not p.closed]
 
     async def wait_for_plugins(self, count: int, timeout: float = 10.0) -> list[PluginInfo]:
         """Wait until ``count`` plugins are active; PluginTimeoutError otherwise."""
