@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 
 from ..errors import ConfigError
 from .context import TaskContext
@@ -180,8 +181,12 @@ class PluginManager(Plugin):
         registry: Registry | None = None,
         engine: Engine | None = None,
         stage_timeout: float = DEFAULT_STAGE_TIMEOUT,
+        start_timeout: float | None = None,
     ) -> AsyncIterator[PluginManager]:
         """Enable, configure and create the plugins ``config`` names; close them on exit.
+
+        Each plugin gets ``start_timeout`` seconds to be created (default: the larger
+        of ``stage_timeout`` and 60 s: starting a plugin process takes a while).
 
         ``config`` maps plugin names to their configuration; ``disabled`` lists plugins
         to leave out. Raises :class:`~plugwire.core.errors.ConfigError` (or its
@@ -192,6 +197,33 @@ class PluginManager(Plugin):
         """
         reg = registry or default_registry
         enabled = _enabled(config, reg)
+        # The plugins' background work runs in this group. It is entered by hand so
+        # that errors (ours and the body's) propagate as they are, not in an
+        # ExceptionGroup; its tasks are only pipe readers and watchers.
+        plugin_tg = anyio.create_task_group()
+        await plugin_tg.__aenter__()
+        try:
+            start = start_timeout if start_timeout is not None else max(stage_timeout, 60.0)
+            async with cls._open(
+                config, enabled, reg, engine, stage_timeout, start, plugin_tg
+            ) as m:
+                yield m
+        finally:
+            plugin_tg.cancel_scope.cancel()
+            await plugin_tg.__aexit__(None, None, None)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def _open(
+        cls,
+        config: Mapping[str, Any],
+        enabled: list[str],
+        reg: Registry,
+        engine: Engine | None,
+        stage_timeout: float,
+        start_timeout: float,
+        plugin_tg: anyio.abc.TaskGroup,
+    ) -> AsyncIterator[PluginManager]:
         plugins: dict[str, Plugin] = {}
         failures: list[PluginFailure] = []
 
@@ -200,8 +232,8 @@ class PluginManager(Plugin):
             plugin, failure = await _call_with_timeout(
                 name,
                 "new_plugin",
-                stage_timeout,
-                lambda: provider.new_plugin(PluginOptions(name, config[name], engine)),
+                start_timeout,
+                lambda: provider.new_plugin(PluginOptions(name, config[name], engine, plugin_tg)),
             )
             if failure is not None:
                 failures.append(failure)

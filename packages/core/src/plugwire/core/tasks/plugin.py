@@ -19,6 +19,7 @@ import abc
 from collections.abc import Mapping
 from typing import Any
 
+import anyio.abc
 import attrs
 
 from .context import TaskContext, TaskInfo
@@ -31,11 +32,16 @@ __all__ = ["Plugin", "PluginOptions", "PluginProvider", "TaskPlugin", "TaskPlugi
 
 @attrs.frozen
 class PluginOptions:
-    """What :meth:`PluginProvider.new_plugin` gets: its name, its validated config, the engine."""
+    """What :meth:`PluginProvider.new_plugin` gets: its name, its validated config, the engine.
+
+    ``task_group`` runs the plugin's worker-wide background work (a plugin process's
+    pipe readers...); the manager owns it and cancels it after every plugin is closed.
+    """
 
     name: str
     config: Any
     engine: Engine | None = None
+    task_group: anyio.abc.TaskGroup | None = None
 
 
 @attrs.frozen
