@@ -217,8 +217,9 @@ async def _raw_scenario(peer: RawPeer) -> list[tuple[object, ...]]:
             return
         st, payload = decode_response(frame.data)
         message = st.message
-        if message.startswith("unmarshal request error:"):
-            message = "unmarshal request error: ..."  # the parser's own words differ
+        for prefix in ("unmarshal request error:", "ttrpc: error unmarshalling payload:"):
+            if message.startswith(prefix):
+                message = prefix + " ..."  # the protobuf parser's own words differ
         out.append(("response", frame.stream_id, st.code, message, payload))
 
     echo = pb.EchoPayload(seq=1, msg="x").SerializeToString()
@@ -266,6 +267,10 @@ async def _raw_scenario(peer: RawPeer) -> list[tuple[object, ...]]:
     await status()
     await peer.request(29, SVC, "Echo", echo)
     await status()
+    # a client-streamed message that does not decode
+    await peer.request(31, SVC, "SumStream", flags=0x2)
+    await peer.send(encode_frame(31, 3, 0, b"\xff\xff"))
+    await status()
     return out
 
 
@@ -290,4 +295,6 @@ async def test_raw_frames_answered_like_go(go_server: str, tmp_path: Path) -> No
     codes = [r[2] for r in go_replies if r[0] == "response"]
     assert codes[:8] == [3, 0, 3, 3, 3, 12, 12, 3]
     assert ("response", 25, 4, "context deadline exceeded", b"") in go_replies
-    assert go_replies[-2][2] == StatusCode.RESOURCE_EXHAUSTED
+    by_sid = {r[1]: r for r in go_replies if r[0] == "response"}
+    assert by_sid[27][2] == StatusCode.RESOURCE_EXHAUSTED
+    assert by_sid[31][2:4] == (StatusCode.INTERNAL, "ttrpc: error unmarshalling payload: ...")

@@ -114,3 +114,11 @@ async def test_truncated_frame_then_close_does_not_crash(raw_peer: RawPeer) -> N
         "BrokenResourceError",
         "ClosedResourceError",
     )
+
+
+async def test_bad_message_in_client_stream(raw_peer: RawPeer) -> None:
+    await raw_peer.request(1, SVC, "SumStream", flags=0x2)
+    await raw_peer.send(encode_frame(1, 3, 0, b"\xff\xff"))
+    sid, code, message = await raw_peer.status()
+    assert (sid, code) == (1, StatusCode.INTERNAL)
+    assert message.startswith("ttrpc: error unmarshalling payload:")

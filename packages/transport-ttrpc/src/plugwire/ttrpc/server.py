@@ -166,9 +166,18 @@ class _RecvQueue:
             self.event.set()
 
     async def iterate(self, deserialize: Callable[[bytes], Any]) -> AsyncIterator[Any]:
+        """The request iterator handed to a client-streaming handler. A message that
+        does not decode raises INTERNAL ``ttrpc: error unmarshalling payload`` (as Go)."""
         while True:
             while self.items:
-                yield deserialize(self.items.popleft())
+                data = self.items.popleft()
+                try:
+                    message = deserialize(data)
+                except Exception as exc:
+                    raise RemoteError(
+                        f"ttrpc: error unmarshalling payload: {exc}", code=StatusCode.INTERNAL
+                    ) from exc
+                yield message
             if self.closed:
                 return
             self.event = anyio.Event()
