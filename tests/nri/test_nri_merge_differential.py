@@ -1,0 +1,135 @@
+"""Differential test of the merge: random plugin replies through upstream's adaptation
+and through plugwire's runtime must give the same merged result (or the same error).
+
+Three plugwire plugins are connected to both runtimes at once; for each seeded
+scenario they answer CreateContainer with scripted adjustments and updates (env,
+mounts, annotations, resources, rlimits, devices, hooks, args, removals, updates of
+other containers, ignore_failure), drawn from small key pools so that conflicts and
+removals happen often.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+import anyio
+import pytest
+from google.protobuf import json_format
+from nri_support import GoRuntime, container, pod
+
+from plugwire.ttrpc.nri import Adjustment, ConflictError, NriError, Runtime, Stub, Update
+from plugwire.ttrpc.nri.api import pb
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+SCENARIOS = int(os.environ.get("PLUGWIRE_NRI_DIFF_SCENARIOS", "60"))
+NAMES = [("10", "alpha"), ("20", "beta"), ("30", "gamma")]
+
+
+def random_reply(rng: random.Random) -> tuple[Adjustment, list[Update]]:
+    adj = Adjustment()
+    for _ in range(rng.randint(0, 2)):
+        key = rng.choice(["A", "B", "C"])
+        if rng.random() < 0.25:
+            adj.remove_env(key)
+        else:
+            adj.add_env(key, str(rng.randint(0, 9)))
+    if rng.random() < 0.4:
+        dst = rng.choice(["/m1", "/m2"])
+        if rng.random() < 0.3:
+            adj.remove_mount(dst)
+        else:
+            adj.add_mount(dst, f"/src{rng.randint(0, 9)}")
+    if rng.random() < 0.3:
+        adj.add_annotation(rng.choice(["x", "y"]), "v")
+    if rng.random() < 0.3:
+        adj.set_memory_limit(rng.randint(1, 9) << 20)
+    if rng.random() < 0.3:
+        adj.set_cpu_shares(rng.randint(2, 1024))
+    if rng.random() < 0.2:
+        adj.add_rlimit(rng.choice(["RLIMIT_NOFILE", "RLIMIT_NPROC"]), 100, 50)
+    if rng.random() < 0.2:
+        path = rng.choice(["/dev/a", "/dev/b"])
+        if rng.random() < 0.3:
+            adj.remove_device(path)
+        else:
+            adj.add_device(path, "c", 1, rng.randint(1, 9))
+    if rng.random() < 0.2:
+        adj.add_hook("prestart", f"/hook{rng.randint(0, 9)}")
+    if rng.random() < 0.15:
+        if rng.random() < 0.5:
+            adj.set_args(["run", str(rng.randint(0, 9))])
+        else:
+            adj.update_args(["upd", str(rng.randint(0, 9))])
+    if rng.random() < 0.15:
+        adj.add_unified(rng.choice(["memory.high", "cpu.weight"]), str(rng.randint(1, 9)))
+    updates = []
+    if rng.random() < 0.3:
+        u = Update(rng.choice(["other1", "other2"]), ignore_failure=rng.random() < 0.5)
+        u.set_cpu_shares(rng.randint(2, 99))
+        updates.append(u)
+    return adj, updates
+
+
+class Scripted:
+    def __init__(self) -> None:
+        self.reply: tuple[Adjustment, list[Update]] = (Adjustment(), [])
+
+    async def create_container(
+        self, p: pb.PodSandbox, c: pb.Container
+    ) -> tuple[Adjustment, list[Update]]:
+        return self.reply
+
+
+async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir: Any) -> None:
+    scripted = [Scripted() for _ in NAMES]
+    go_sock, py_sock = sockdir / "go.sock", sockdir / "py.sock"
+    await go_runtime.ok("start", socket=str(go_sock))
+    request = {
+        "pod": pod(),
+        "container": container(
+            "c1",
+            env=["A=0", "KEEP=1"],
+            mounts=[{"destination": "/m1", "source": "/orig", "type": "bind"}],
+            annotations={"x": "orig"},
+        ),
+    }
+    stubs = [
+        Stub(plugin, name=name, idx=idx, socket_path=sock)
+        for sock in (go_sock, py_sock)
+        for plugin, (idx, name) in zip(scripted, NAMES, strict=True)
+    ]
+    async with (
+        Runtime("plugwire", "0.1", socket_path=py_sock) as rt,
+        anyio.create_task_group() as tg,
+    ):
+        for stub in stubs:
+            tg.start_soon(stub.run)
+        await go_runtime.ok("wait_plugins", count=len(NAMES), timeout=15)
+        await rt.wait_for_plugins(len(NAMES))
+        outcomes = {"merged": 0, "conflict": 0}
+        for seed in range(SCENARIOS):
+            rng = random.Random(seed)
+            for plugin in scripted:
+                plugin.reply = random_reply(rng)
+            go = await go_runtime.cmd("create_container", request=request)
+            try:
+                rpl = await rt.create_container(
+                    json_format.ParseDict(request["pod"], pb.PodSandbox()),
+                    json_format.ParseDict(request["container"], pb.Container()),
+                )
+            except (ConflictError, NriError) as exc:
+                assert not go["ok"], f"seed {seed}: Go merged, plugwire failed: {exc}"
+                assert go["error"] == exc.message, f"seed {seed}"
+                outcomes["conflict"] += 1
+            else:
+                assert go["ok"], f"seed {seed}: plugwire merged, Go failed: {go['error']}"
+                got = json_format.MessageToDict(rpl, preserving_proto_field_name=True)
+                assert got == go["result"], f"seed {seed}"
+                outcomes["merged"] += 1
+        for stub in stubs:
+            stub.stop()
+    # the scenarios exercise both outcomes
+    assert outcomes["merged"] >= 5 and outcomes["conflict"] >= 5, outcomes
