@@ -73,14 +73,37 @@ def random_reply(rng: random.Random) -> tuple[Adjustment, list[Update]]:
     return adj, updates
 
 
+def random_updates(rng: random.Random, target: str) -> list[Update]:
+    updates = []
+    for _ in range(rng.randint(0, 2)):
+        u = Update(rng.choice([target, "other1", "other2"]), ignore_failure=rng.random() < 0.4)
+        if rng.random() < 0.6:
+            u.set_cpu_shares(rng.randint(2, 99))
+        if rng.random() < 0.4:
+            u.set_memory_limit(rng.randint(1, 9) << 20)
+        if rng.random() < 0.2:
+            u.add_unified("memory.high", str(rng.randint(1, 9)))
+        updates.append(u)
+    return updates
+
+
 class Scripted:
     def __init__(self) -> None:
         self.reply: tuple[Adjustment, list[Update]] = (Adjustment(), [])
+        self.updates: list[Update] = []
 
     async def create_container(
         self, p: pb.PodSandbox, c: pb.Container
     ) -> tuple[Adjustment, list[Update]]:
         return self.reply
+
+    async def update_container(
+        self, p: pb.PodSandbox, c: pb.Container, r: pb.LinuxResources
+    ) -> list[Update]:
+        return self.updates
+
+    async def stop_container(self, p: pb.PodSandbox, c: pb.Container) -> list[Update]:
+        return self.updates
 
 
 async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir: Any) -> None:
@@ -129,6 +152,34 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
                 got = json_format.MessageToDict(rpl, preserving_proto_field_name=True)
                 assert got == go["result"], f"seed {seed}"
                 outcomes["merged"] += 1
+        # UpdateContainer and StopContainer merges
+        resources = {"memory": {"limit": {"value": "4096"}}, "cpu": {"shares": {"value": "7"}}}
+        for seed in range(SCENARIOS):
+            rng = random.Random(10_000 + seed)
+            for plugin in scripted:
+                plugin.updates = random_updates(rng, "c1")
+            for op in ("update_container", "stop_container"):
+                req = dict(request)
+                if op == "update_container":
+                    req["linux_resources"] = resources
+                go = await go_runtime.cmd(op, request=req)
+                p = json_format.ParseDict(request["pod"], pb.PodSandbox())
+                c = json_format.ParseDict(request["container"], pb.Container())
+                try:
+                    if op == "update_container":
+                        res = json_format.ParseDict(resources, pb.LinuxResources())
+                        out: Any = await rt.update_container(p, c, res)
+                    else:
+                        out = await rt.stop_container(p, c)
+                except (ConflictError, NriError) as exc:
+                    assert not go["ok"], f"{op} seed {seed}: plugwire failed: {exc}"
+                    assert go["error"] == exc.message, f"{op} seed {seed}"
+                    outcomes["conflict"] += 1
+                else:
+                    assert go["ok"], f"{op} seed {seed}: Go failed: {go['error']}"
+                    got = json_format.MessageToDict(out, preserving_proto_field_name=True)
+                    assert got == go.get("result", {}), f"{op} seed {seed}"
+                    outcomes["merged"] += 1
         for stub in stubs:
             stub.stop()
     # the scenarios exercise both outcomes
