@@ -250,6 +250,16 @@ async def test_bad_define(mode: str, error: type[Exception], text: str) -> None:
     assert host.definition is None
 
 
+async def test_define_that_hangs_times_out() -> None:
+    host = ProviderHost(
+        python_provider(PROVIDERS / "misbehave.py"),
+        env={"MISBEHAVE": "define-hang"},
+        define_timeout=1.0,
+    )
+    with anyio.fail_after(15), pytest.raises(PluginTimeoutError, match="define"):
+        await host.define()
+
+
 async def test_missing_executable() -> None:
     with pytest.raises(PluginStartError, match="cannot execute"):
         await ProviderHost("/nonexistent/provider").define()

@@ -15,6 +15,8 @@ if command == "define":
         print("this is not json")
     elif mode == "define-invalid":
         print(json.dumps({"Name": "", "PluginVersion": 4, "AvailableActions": [{"Model": "m"}]}))
+    elif mode == "define-hang":
+        time.sleep(60)
     elif mode == "define-fail":
         sys.stderr.write("cannot define today\n")
         sys.exit(2)

@@ -164,35 +164,32 @@ class ProviderHost:
     # -- one-shot commands -----------------------------------------------------
 
     async def _run(self, args: Sequence[str], step: str) -> str:
+        """Run a one-shot provider command (``define``, ``unpack``) to completion
+        and return its stdout; a :class:`PluginProcess`, so it cannot outlive us."""
+        lines: list[str] = []
+        proc = PluginProcess(
+            [*self.argv, *args],
+            env=self.env,
+            name=self.name,
+            cwd=self.cwd,
+            on_stdout=lines.append,
+        )
         try:
-            with anyio.fail_after(self.define_timeout):
-                result = await anyio.run_process(
-                    [*self.argv, *args], env=self.env, cwd=self.cwd, check=False
-                )
-        except TimeoutError:
+            async with proc:
+                with anyio.move_on_after(self.define_timeout) as scope:
+                    status = await proc.wait()
+        except PluginStartError as exc:
+            exc.step = step
+            raise
+        if scope.cancelled_caught:
             raise PluginTimeoutError(
                 f"provider did not finish {step} within {self.define_timeout} s",
                 peer=self.name,
                 step=step,
-            ) from None
-        except OSError as exc:
-            raise PluginStartError(
-                f"cannot execute provider: {exc.strerror or exc}",
-                peer=self.name,
-                step=step,
-                expected="an executable",
-                seen=" ".join(self.argv),
-            ) from exc
-        if result.returncode != 0:
-            tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-10:]
-            raise PluginExitedError(
-                f"provider {step} failed",
-                returncode=result.returncode,
-                stderr_tail=tail,
-                peer=self.name,
-                step=step,
             )
-        return result.stdout.decode("utf-8", "replace")
+        if status != 0:
+            raise proc.exit_error(step)
+        return "\n".join(lines)
 
     async def define(self) -> PluginProvider:
         """Run ``define``; parse and validate the definition (also kept in
