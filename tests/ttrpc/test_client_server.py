@@ -362,3 +362,31 @@ async def test_listen_without_grace_cancels_calls(sock_path: str) -> None:
             await failed.wait()
     assert len(errors) == 1
     await client.aclose()
+
+
+class _WrongTypes:
+    async def Echo(self, request: pb.EchoPayload, context: ServerContext) -> pb.Sum:
+        return pb.Sum()  # not an EchoPayload
+
+    async def DivideStream(self, request: pb.Sum, context: ServerContext) -> AsyncIterator[object]:
+        yield pb.Part(add=1)
+        yield "not a message"
+
+
+async def test_replies_of_the_wrong_type_answer_internal(sock_path: str) -> None:
+    server = Server()
+    server.add_servicer(_WrongTypes(), SERVICE)
+    async with server.listen(sock_path) as bound, await Client.connect(bound) as client:
+        stub = Stub(client, SERVICE)
+        with pytest.raises(RemoteError) as info:
+            await stub.Echo(pb.EchoPayload())
+        assert info.value.code == StatusCode.INTERNAL
+        assert "error marshaling payload" in info.value.message
+        parts = await stub.DivideStream(pb.Sum())
+        assert (await parts.recv()) == pb.Part(add=1)
+        with pytest.raises(RemoteError) as info:
+            await parts.recv()
+        assert info.value.code == StatusCode.INTERNAL
+        with pytest.raises(RemoteError) as info:
+            await stub.SumStream([])
+        assert info.value.code == StatusCode.UNIMPLEMENTED

@@ -82,6 +82,9 @@ def _field(tag: int, data: bytes) -> bytes:
     return bytes((tag,)) + _varint(n) + data
 
 
+_PREFIXES: dict[tuple[str, str], bytes] = {}
+
+
 def encode_request(
     service: str,
     method: str,
@@ -89,7 +92,14 @@ def encode_request(
     timeout_nano: int = 0,
     metadata: Sequence[tuple[str, str]] = (),
 ) -> bytes:
-    parts = [_field(0x0A, service.encode()), _field(0x12, method.encode())]
+    prefix = _PREFIXES.get((service, method))
+    if prefix is None:
+        prefix = _field(0x0A, service.encode()) + _field(0x12, method.encode())
+        if len(_PREFIXES) < 4096:  # method names are few; never grow without bound
+            _PREFIXES[(service, method)] = prefix
+    if not timeout_nano and not metadata:
+        return prefix + _field(0x1A, payload) if payload else prefix
+    parts = [prefix]
     if payload:
         parts.append(_field(0x1A, payload))
     if timeout_nano:

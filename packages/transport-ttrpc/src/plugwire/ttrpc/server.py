@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -624,19 +624,37 @@ class _ServerConnection:
             if result is not None:
                 write = self.writer.write
                 limit = self.server.max_message_size
-                async for item in result:
-                    data = serialize(item)
-                    if len(data) > limit:
-                        await self._fail(
-                            sid, StatusCode.RESOURCE_EXHAUSTED, oversize_message(len(data), limit)
-                        )
-                        return
-                    await write(encode_frame(sid, TYPE_DATA, 0, data))
+                closing = (
+                    contextlib.aclosing(result)
+                    if hasattr(result, "aclose")
+                    else contextlib.nullcontext(result)
+                )
+                async with closing as items:
+                    async for item in items:
+                        try:
+                            data = serialize(item)
+                        except Exception as exc:
+                            await self._fail(
+                                sid, StatusCode.INTERNAL, f"ttrpc: error marshaling payload: {exc}"
+                            )
+                            return
+                        if len(data) > limit:
+                            await self._fail(
+                                sid,
+                                StatusCode.RESOURCE_EXHAUSTED,
+                                oversize_message(len(data), limit),
+                            )
+                            return
+                        await write(encode_frame(sid, TYPE_DATA, 0, data))
             await self.writer.write(
                 encode_frame(sid, TYPE_DATA, FLAG_REMOTE_CLOSED | FLAG_NO_DATA, b"")
             )
         else:
-            await self._reply(sid, serialize(result))
-
-
-HandlerFunc = Callable[[Any, ServerContext], Awaitable[Any]]
+            try:
+                payload = serialize(result)
+            except Exception as exc:
+                await self._fail(
+                    sid, StatusCode.INTERNAL, f"ttrpc: error marshaling payload: {exc}"
+                )
+                return
+            await self._reply(sid, payload)
