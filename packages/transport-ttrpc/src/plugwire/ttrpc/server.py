@@ -541,12 +541,6 @@ class _ServerConnection:
             await self._fail(sid, StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
 
     async def run_unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
-        try:
-            await self._unary(sid, handler, req)
-        finally:
-            self.active -= 1
-
-    async def _unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
         ctx = self._context(sid, req)
         try:
             try:
@@ -577,6 +571,8 @@ class _ServerConnection:
         except Exception as exc:
             with contextlib.suppress(ConnectionClosedError):
                 await self._fail_from(sid, exc, ctx)
+        finally:
+            self.active -= 1
 
     async def run_stream(
         self, sid: int, handler: MethodHandler, req: Request, queue: _RecvQueue
