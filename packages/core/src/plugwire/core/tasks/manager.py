@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import logging
 import math
 import time
@@ -171,6 +172,7 @@ class PluginManager(Plugin):
         self.stage_timeout = stage_timeout
         self._schemas = {name: dict(p.payload_schema()) for name, p in self._plugins.items()}
         self._payload_schema = merge_payload_schemas(self._schemas)
+        self._with_engine: dict[str, dict[str, Any]] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -280,6 +282,19 @@ class PluginManager(Plugin):
     def payload_schema(self) -> JsonSchema:
         """The merged payload schema of every enabled plugin."""
         return self._payload_schema
+
+    def schema_with_engine(self, engine_schema: JsonSchema) -> dict[str, Any]:
+        """The plugins' payload schemas merged with an engine's (owner ``engine``).
+
+        Raises :class:`~plugwire.core.tasks.errors.SchemaConflictError` on a conflict.
+        The result is cached per engine schema.
+        """
+        key = json.dumps(engine_schema, sort_keys=True, default=repr)
+        merged = self._with_engine.get(key)
+        if merged is None:
+            merged = merge_payload_schemas({"engine": engine_schema, **self._schemas})
+            self._with_engine[key] = merged
+        return merged
 
     def payload_schemas(self) -> dict[str, JsonSchema]:
         """Each enabled plugin's own payload schema, by name."""

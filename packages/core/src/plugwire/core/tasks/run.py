@@ -33,7 +33,7 @@ from .errors import (
 from .manager import PluginManager, TaskPluginManager
 from .plugin import TaskPluginOptions
 from .reasons import ExceptionReason, Stage
-from .schema import filter_payload, merge_payload_schemas, schema_errors
+from .schema import filter_payload, schema_errors
 
 __all__ = ["StageEvent", "TaskResult", "run_task"]
 
@@ -129,7 +129,8 @@ class _TaskRun:
     ) -> None:
         event = StageEvent(stage, ok, seconds, detail, error)
         self.events.append(event)
-        _logger.debug("task %s: %s", self.context.task_id, event.describe())
+        if _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug("task %s: %s", self.context.task_id, event.describe())
         if self.on_event is not None:
             self.on_event(event)
 
@@ -311,9 +312,7 @@ class _TaskRun:
             self.emit(stage, True, time.monotonic() - t0, detail)
 
     async def run(self) -> TaskResult:
-        self.schema = merge_payload_schemas(
-            {"engine": self.engine.payload_schema(), **self.manager.payload_schemas()}
-        )
+        self.schema = self.manager.schema_with_engine(self.engine.payload_schema())
         async with anyio.create_task_group() as tg:
             self.context.bind(tg)
             try:

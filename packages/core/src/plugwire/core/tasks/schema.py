@@ -10,6 +10,7 @@ a :class:`~plugwire.core.tasks.errors.SchemaConflictError` naming both plugins.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -63,17 +64,33 @@ def check_schema(schema: object, *, owner: str, what: str = "schema") -> dict[st
             expected="a JSON Schema object",
             seen=type(schema).__name__,
         )
-    try:
-        Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
+    canonical = _canonical(schema)
+    problem = _schema_problem(canonical)
+    if problem is not None:
         raise ConfigError(
-            f"{what} of {owner!r} is not a valid JSON Schema: {exc.message}",
+            f"{what} of {owner!r} is not a valid JSON Schema: {problem}",
             peer=owner,
             step=what,
             expected="a draft 2020-12 JSON Schema",
-            seen=_canonical(schema),
-        ) from None
+            seen=canonical,
+        )
     return dict(schema)
+
+
+# Checking a schema against the meta-schema and compiling a validator are costly;
+# schemas are small and few, so both are cached by their canonical JSON text.
+@functools.lru_cache(maxsize=1024)
+def _schema_problem(canonical: str) -> str | None:
+    try:
+        Draft202012Validator.check_schema(json.loads(canonical))
+    except jsonschema.SchemaError as exc:
+        return str(exc.message)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _validator(canonical: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(canonical))
 
 
 def _check_payload_schema(owner: str, schema: object) -> dict[str, Any]:
@@ -151,7 +168,7 @@ def merge_payload_schemas(schemas: Mapping[str, JsonSchema]) -> dict[str, Any]:
 
 def schema_errors(schema: JsonSchema, instance: object, *, root: str = "task.payload") -> list[str]:
     """Every way ``instance`` violates ``schema``, as sorted ``"<path>: <message>"`` lines."""
-    validator = Draft202012Validator(schema)
+    validator = _validator(_canonical(schema))
     errors = sorted(
         validator.iter_errors(instance),
         key=lambda e: ([str(p) for p in e.absolute_path], e.message),
