@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import struct
 import subprocess
@@ -114,11 +115,23 @@ class ServerProcess:
 
 # ---- clients ----------------------------------------------------------------------
 
+WARMUP = 200
+
+
+def _cpu_now(server_pid: int) -> float:
+    """CPU seconds used so far by this process, its reaped children (the Go client)
+    and the server process ``server_pid``."""
+    with open(f"/proc/{server_pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime + server
+
 
 async def _drive(
     call: Callable[[], Awaitable[object]], calls: int, concurrency: int
 ) -> dict[str, float]:
-    for _ in range(200):
+    for _ in range(WARMUP):
         await call()
     latencies: list[float] = []
     remaining = calls
@@ -206,7 +219,7 @@ def bench_ttrpc_trio(path: str, calls: int, concurrency: int) -> dict[str, float
         async with await Client.connect(f"unix:{path}") as client:
             stub = Stub(client, SERVICE)
             req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
-            for _ in range(200):
+            for _ in range(WARMUP):
                 await stub.Echo(req)
             latencies: list[float] = []
             remaining = calls
@@ -311,19 +324,25 @@ def main() -> None:
             for concurrency in (1, 64):
                 calls = args.calls if concurrency == 1 else args.calls * 4
                 for name, kind, run in clients:
+                    server_pid = servers[kind].proc.pid
+                    cpu0 = _cpu_now(server_pid)
                     r = run(os.path.join(tmp, f"{kind}.sock"), calls, concurrency)
+                    r["cpu_us"] = (_cpu_now(server_pid) - cpu0) / (calls + WARMUP) * 1e6
                     samples.setdefault((name, concurrency), []).append(r)
                     print(
                         f"  round {round_ + 1} {name:30s} in-flight {concurrency:3d}:"
                         f" p50 {r['p50_us']:8.1f} us  p99 {r['p99_us']:8.1f} us"
-                        f"  {r['calls_per_s']:9.0f} calls/s",
+                        f"  {r['calls_per_s']:9.0f} calls/s  cpu {r['cpu_us']:6.1f} us/call",
                         file=sys.stderr,
                     )
     finally:
         for server in servers.values():
             server.close()
     rows = {
-        key: {m: statistics.median(x[m] for x in runs) for m in ("p50_us", "p99_us", "calls_per_s")}
+        key: {
+            m: statistics.median(x[m] for x in runs)
+            for m in ("p50_us", "p99_us", "calls_per_s", "cpu_us")
+        }
         for key, runs in samples.items()
     }
     load = os.getloadavg()[0]
@@ -331,7 +350,8 @@ def main() -> None:
     print()
     header = (
         f"{'client -> server':30s} {'inflight':>8s} {'p50 us':>9s} {'p99 us':>9s} {'calls/s':>9s}"
-        f" {'p50/floor':>9s} {'rate/floor':>10s} {'p50/grpc':>9s} {'rate/grpc':>9s}"
+        f" {'cpu us':>7s} {'p50/floor':>9s} {'rate/floor':>10s} {'cpu/floor':>9s}"
+        f" {'p50/grpc':>9s} {'rate/grpc':>9s}"
     )
     print(header)
     print("-" * len(header))
@@ -343,13 +363,16 @@ def main() -> None:
                 continue
             print(
                 f"{name:30s} {c:8d} {r['p50_us']:9.1f} {r['p99_us']:9.1f} {r['calls_per_s']:9.0f}"
-                f" {r['p50_us'] / floor['p50_us']:9.2f}"
+                f" {r['cpu_us']:7.1f} {r['p50_us'] / floor['p50_us']:9.2f}"
                 f" {r['calls_per_s'] / floor['calls_per_s']:10.2f}"
+                f" {r['cpu_us'] / floor['cpu_us']:9.2f}"
                 f" {r['p50_us'] / grpc_row['p50_us']:9.2f}"
                 f" {r['calls_per_s'] / grpc_row['calls_per_s']:9.2f}"
             )
     print(
-        "\np50/floor: latency relative to the raw echo (target <= 2); rate/grpc: throughput"
+        "\ncpu us: CPU time per call of client and server processes together (independent"
+        " of other load on the machine, unlike latency and rate).\n"
+        "p50/floor: latency relative to the raw echo (target <= 2); rate/grpc: throughput"
         f" relative to grpc.aio (target > 1). Medians of {args.rounds} rounds;"
         f" 1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs."
     )
