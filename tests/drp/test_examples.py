@@ -69,8 +69,14 @@ def test_validate_runs_at_define_with_a_token(tmp_path: Path) -> None:
         "    def config(self, ctx, params): pass\n"
         "    def validate(self, ctx):\n"
         "        return PluginProvider(name='v', version='validated-' + ctx.token)\n"
+        "    async def unpack(self, ctx, directory):\n"
+        "        (directory / 'asset').write_text('async unpack')\n"
         "run_provider(D, P, version='1')\n"
     )
+    subprocess.run(
+        [sys.executable, str(script), "unpack", str(tmp_path / "files" / "deep")], check=True
+    )
+    assert (tmp_path / "files" / "deep" / "asset").read_text() == "async unpack"
     plain = subprocess.run(
         [sys.executable, str(script), "define"], capture_output=True, text=True, check=True
     )

@@ -348,7 +348,12 @@ def provider_app(
         prov = make()
         if prov.implements("unpack"):
             Path(loc).mkdir(mode=0o755, parents=True, exist_ok=True)
-            prov.unpack(ProviderContext(definition), Path(loc))
+            ctx = ProviderContext(definition)
+
+            async def unpack_() -> None:
+                await call_maybe_async(prov.unpack, ctx, Path(loc))
+
+            anyio.run(unpack_)
 
     @app.command(name="listen", help="Serve the plugin API on socket TO, post back to socket FROM.")
     @click.argument("to_path", metavar="TO")

@@ -233,7 +233,7 @@ class Provider:
         """Optional: clean up before the process exits on ``/stop``."""
         raise NotImplementedError
 
-    def unpack(self, ctx: ProviderContext, directory: Path) -> None:
+    def unpack(self, ctx: ProviderContext, directory: Path) -> Awaitable[None] | None:
         """Optional: write embedded assets into ``directory``."""
         raise NotImplementedError
 
