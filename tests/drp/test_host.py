@@ -4,6 +4,7 @@ and purpose-built misbehaving providers), on asyncio and trio."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -191,6 +192,18 @@ async def test_provider_dying_mid_action(provider_env: dict[str, str]) -> None:
         assert info.value.peer == "features.py"
         assert host.error is not None and host.error.returncode == 7
         with pytest.raises(PluginExitedError):
+            await host.action("env")
+
+
+async def test_provider_killed_while_idle_is_noticed(provider_env: dict[str, str]) -> None:
+    async with ProviderHost(
+        python_provider(PROVIDERS / "features.py"), token="t", env=provider_env
+    ) as host:
+        os.kill(host.pid, signal.SIGKILL)
+        with anyio.fail_after(10):
+            assert await host.wait() == -signal.SIGKILL
+        assert host.error is not None and "SIGKILL" in str(host.error)
+        with pytest.raises(PluginExitedError, match="SIGKILL"):
             await host.action("env")
 
 

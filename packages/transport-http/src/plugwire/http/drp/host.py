@@ -367,6 +367,13 @@ class ProviderHost:
         return await self._proc.wait()
 
     @property
+    def pid(self) -> int:
+        """The process id of the listening provider."""
+        if self._proc is None:
+            raise ClosedError("provider is not started", peer=self.name, step="pid")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.running
 
