@@ -423,3 +423,29 @@ async def test_failure_policy_from_configure(sockdir: Path) -> None:
             with pytest.raises(NriError, match="20-strict failed to handle CreateContainer"):
                 await rt.create_container(POD, ctr())
             assert rt.plugins == []
+
+
+async def test_stub_gives_up_when_the_runtime_never_configures(sockdir: Path) -> None:
+    async def register(data: bytes) -> bytes:
+        return b""
+
+    path = sockdir / "fake.sock"
+    handlers: dict[tuple[str, str], Handler] = {(RUNTIME_SERVICE, "RegisterPlugin"): register}
+    async with await anyio.create_unix_listener(path) as listener:
+
+        async def fake_runtime() -> None:
+            conn = await listener.accept()
+            async with open_session(conn, handlers, plugin_side=False) as session:
+                await session.closed.wait()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fake_runtime)
+            stub = Stub(
+                EnvPlugin("A", "1"),
+                name="p",
+                idx="10",
+                socket_path=path,
+                registration_timeout=0.3,
+            )
+            with pytest.raises(PluginTimeoutError, match="did not configure the plugin"):
+                await stub.run()

@@ -14,11 +14,28 @@ from plugwire.ttrpc import Client, MethodHandler, Server
 
 from .mux import PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN, Multiplexer
 
-__all__ = ["Handler", "Session", "open_session"]
+__all__ = ["Handler", "Session", "open_session", "sole_error"]
 
 #: A unary method: request payload in, response payload out. Raise
 #: :class:`~plugwire.core.errors.RemoteError` to answer with a specific status code.
 Handler = Callable[[bytes], Awaitable[bytes]]
+
+
+def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside nested task-group ``group`` (cancellations aside),
+    so that callers see e.g. a :class:`PluginTimeoutError` rather than an
+    ``ExceptionGroup``; ``group`` itself when there are several."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        elif not isinstance(exc, anyio.get_cancelled_exc_class()):
+            leaves.append(exc)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group
 
 
 class Session:

@@ -194,8 +194,10 @@ class Multiplexer:
     ) -> bool | None:
         await self.aclose()
         assert self._tg is not None
+        # only the reader runs in the task group: the body's exception propagates as is
         self._tg.cancel_scope.cancel()
-        return await self._tg.__aexit__(exc_type, exc, tb)
+        await self._tg.__aexit__(None, None, None)
+        return None
 
     async def aclose(self) -> None:
         """Close every conn and the trunk (idempotent)."""
@@ -210,8 +212,8 @@ class Multiplexer:
             except Exception:  # already broken: nothing more to do
                 pass
         self.closed.set()
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        # The reader ends by itself on the closed trunk; cancelling the task group
+        # here would also cancel the body of ``async with Multiplexer``.
 
     def _forget(self, conn: MuxConn) -> None:
         if self._conns.get(conn.conn_id) is conn:

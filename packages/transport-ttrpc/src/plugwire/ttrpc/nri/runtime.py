@@ -418,8 +418,11 @@ class Runtime:
                 if p.process is not None:
                     await p.process.stop(1.0)
         assert self._tg is not None
+        # The task group only runs background tasks (accept loop, plugin
+        # connections); the body's own exception propagates as it is.
         self._tg.cancel_scope.cancel()
-        return await self._tg.__aexit__(exc_type, exc, tb)
+        await self._tg.__aexit__(None, None, None)
+        return None
 
     @property
     def plugins(self) -> list[PluginInfo]:

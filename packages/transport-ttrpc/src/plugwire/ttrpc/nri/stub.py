@@ -41,14 +41,20 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from plugwire.core.errors import ConfigError, ConnectionClosedError, PlugwireError, RemoteError
+from plugwire.core.errors import (
+    ConfigError,
+    ConnectionClosedError,
+    PluginTimeoutError,
+    PlugwireError,
+    RemoteError,
+)
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address
 from plugwire.ttrpc._sockets import connect, socket_stream
 
 from . import api
 from ._generated import api_pb2 as pb
-from ._session import Handler, Session, open_session
+from ._session import Handler, Session, open_session, sole_error
 from .adjust import Adjustment
 
 __all__ = ["HANDLER_EVENTS", "Stub"]
@@ -106,6 +112,8 @@ class Stub:
             ``WithFailurePolicy``): fail the runtime's request when this plugin times
             out or disconnects instead of carrying on without it; stay connected after
             a request timeout instead of being dropped.
+        registration_timeout: how long to wait for registration and Configure
+            before the runtime's Configure replaces it (upstream default 5 s).
         environ, argv0: where to look for the identity (tests override them).
 
     Raises :class:`ConfigError` when the plugin implements no handler or the
@@ -125,6 +133,7 @@ class Stub:
         on_close: Callable[[], None] | None = None,
         fail_request: bool = False,
         keep_connected: bool = False,
+        registration_timeout: float = api.DEFAULT_REGISTRATION_TIMEOUT,
         environ: Mapping[str, str] | None = None,
         argv0: str | None = None,
     ) -> None:
@@ -171,7 +180,7 @@ class Stub:
         self.failure_policy = pb.FailurePolicy(
             fail_request=fail_request, keep_connected=keep_connected
         )
-        self.registration_timeout = api.DEFAULT_REGISTRATION_TIMEOUT
+        self.registration_timeout = registration_timeout
         self.request_timeout = api.DEFAULT_REQUEST_TIMEOUT
         self.runtime_name = ""
         self.runtime_version = ""
@@ -242,7 +251,10 @@ class Stub:
         """
         while True:
             try:
-                await self._run_once()
+                try:
+                    await self._run_once()
+                except BaseExceptionGroup as group:
+                    raise sole_error(group) from None
             except ConnectionClosedError:
                 if not self.reconnect or self._stop.is_set():
                     raise
@@ -272,8 +284,15 @@ class Stub:
 
                     tg.start_soon(stopper)
                     await self._register(session)
-                    with anyio.fail_after(self.registration_timeout):
+                    with anyio.move_on_after(self.registration_timeout):
                         await self._configured.wait()
+                    if not self._configured.is_set():
+                        raise PluginTimeoutError(
+                            "the runtime did not configure the plugin in time",
+                            peer="runtime",
+                            step="Configure",
+                            expected=f"Configure within {self.registration_timeout} s",
+                        )
                     if self._config_error is not None:
                         raise self._config_error
                     self.started.set()
