@@ -1,11 +1,10 @@
-"""Shared wire details of out-of-process task plugins: handshake, announce, errors."""
+"""Shared wire details of out-of-process task plugins: handshake, names, errors."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from plugwire.core.errors import HandshakeError
 from plugwire.core.handshake import Handshake
 from plugwire.core.tasks.errors import (
     FatalInternalError,
@@ -18,46 +17,14 @@ from ._generated import task_plugin_pb2 as pb
 
 SERVICE = "plugwire.tasks.v1.TaskPluginService"
 PROTOCOL_VERSIONS = (1,)
-#: The cookie a plugin process checks (a UX guard: "run me through my host").
+#: The go-plugin handshake of task plugins (the cookie is a UX guard).
 HANDSHAKE = Handshake("PLUGWIRE_TASK_PLUGIN", "8c0f6b3e-task-plugin", PROTOCOL_VERSIONS)
-VERSIONS_ENV = "PLUGWIRE_TASK_PLUGIN_VERSIONS"
-CORE_VERSION = 1
+#: The name the TaskPluginService is dispensed under in the go-plugin plugin set.
+PLUGIN_NAME = "task_plugin"
 
 
 def method(name: str) -> str:
     return f"/{SERVICE}/{name}"
-
-
-def format_announce(version: int, socket_path: str) -> str:
-    """``1|<version>|unix|<path>|grpc|`` — the go-plugin announce line, no certificate."""
-    return f"{CORE_VERSION}|{version}|unix|{socket_path}|grpc|"
-
-
-def parse_announce(line: str, *, peer: str) -> tuple[int, str]:
-    """(protocol version, socket path) from an announce line; HandshakeError otherwise."""
-    parts = line.strip().split("|")
-    expected = "CORE|VERSION|unix|PATH|grpc|"
-    if len(parts) != 6 or parts[0] != str(CORE_VERSION) or parts[4] != "grpc":
-        raise HandshakeError(
-            "malformed announce line", peer=peer, step="announce", expected=expected, seen=line
-        )
-    if parts[2] != "unix" or not parts[3]:
-        raise HandshakeError(
-            "task plugins announce a unix socket",
-            peer=peer,
-            step="announce",
-            expected=expected,
-            seen=line,
-        )
-    if not parts[1].isdigit() or int(parts[1]) not in PROTOCOL_VERSIONS:
-        raise HandshakeError(
-            "unsupported task-plugin protocol version",
-            peer=peer,
-            step="announce",
-            expected=f"one of {list(PROTOCOL_VERSIONS)}",
-            seen=parts[1],
-        )
-    return int(parts[1]), parts[3]
 
 
 def error_to_pb(exc: BaseException) -> pb.TaskError:

@@ -1,9 +1,10 @@
 """Host side: a :class:`~plugwire.core.tasks.PluginProvider` whose plugin runs in another process.
 
 Register a :class:`RemoteProvider` under a name like any provider; when the manager
-enables it, the plugin process is launched (cookie and offered protocol versions in
-its environment, stdin kept open as a host-alive signal), its announce line read,
-and the plugin configured over gRPC. The plugin validates its own configuration.
+enables it, the plugin process is launched as a go-plugin plugin
+(:class:`plugwire.grpc.Client`: cookie, version negotiation, announce line, optional
+AutoMTLS), the ``task_plugin`` service dispensed, and the plugin configured over
+gRPC. The plugin validates its own configuration.
 Every stage call carries a gRPC deadline equal to what is left of the manager's
 stage timeout, so a hanging plugin ends as a ``StageTimeoutError``; a plugin process
 that dies makes its calls fail with its exit status and last stderr lines.
@@ -17,7 +18,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -28,11 +28,14 @@ from google.protobuf.message import Message
 import grpc
 from plugwire.core.errors import (
     ConfigError,
+    PluginExitedError,
     PluginStartError,
     PluginTimeoutError,
+    PlugwireError,
+    RemoteError,
     TransportNotAvailableError,
 )
-from plugwire.core.process import PluginProcess
+from plugwire.core.status import StatusCode
 from plugwire.core.tasks.context import TaskContext
 from plugwire.core.tasks.engine import ResultSet, Sandbox, SandboxBuilder
 from plugwire.core.tasks.errors import (
@@ -52,6 +55,9 @@ from plugwire.core.tasks.plugin import (
 from plugwire.core.tasks.reasons import ExceptionReason
 from plugwire.core.tasks.schema import JsonSchema
 
+from ..broker import GrpcBroker
+from ..client import Client, ClientConfig
+from ..plugin import GrpcPlugin
 from . import _wire
 from ._generated import task_plugin_pb2 as pb
 
@@ -60,13 +66,20 @@ __all__ = ["RemotePlugin", "RemoteProvider"]
 M = TypeVar("M", bound=Message)
 
 
-class RemoteProvider(PluginProvider):
-    """A plugin served by the process ``argv`` (see :mod:`plugwire.grpc.tasks.server`).
+class _TaskChannel(GrpcPlugin):
+    """Host side of the ``task_plugin`` plugin: hands out the (error-mapping) channel."""
 
-    ``env`` is added to the plugin's environment (the host's own environment is
-    inherited unless ``inherit_env=False``); ``start_timeout`` bounds launch,
-    announce and configuration; ``kill_grace`` is how long the process gets to exit
-    after stdin closes and SIGTERM before SIGKILL.
+    def grpc_client(self, broker: GrpcBroker, channel: grpc.aio.Channel) -> grpc.aio.Channel:
+        return channel
+
+
+class RemoteProvider(PluginProvider):
+    """A plugin served by the go-plugin plugin process ``argv`` (see :mod:`.server`).
+
+    ``env`` is added to the plugin's environment, which also inherits the host's
+    unless ``inherit_env=False`` (go-plugin's default); ``auto_mtls`` secures the
+    connection with throwaway certificates; ``start_timeout`` bounds launch and
+    handshake; ``kill_grace`` is how long the plugin gets after the Shutdown RPC.
     """
 
     def __init__(
@@ -76,7 +89,8 @@ class RemoteProvider(PluginProvider):
         env: Mapping[str, str] | None = None,
         inherit_env: bool = True,
         cwd: str | None = None,
-        start_timeout: float = 10.0,
+        auto_mtls: bool = False,
+        start_timeout: float = 30.0,
         kill_grace: float = 2.0,
     ) -> None:
         if not argv:
@@ -85,6 +99,7 @@ class RemoteProvider(PluginProvider):
         self.env = dict(env or {})
         self.inherit_env = inherit_env
         self.cwd = cwd
+        self.auto_mtls = auto_mtls
         self.start_timeout = start_timeout
         self.kill_grace = kill_grace
 
@@ -93,12 +108,14 @@ class RemoteProvider(PluginProvider):
         return {}
 
     async def new_plugin(self, options: PluginOptions) -> Plugin:
-        """Launch the process, read its announce line, configure it.
+        """Launch the process (go-plugin handshake), then configure the plugin.
 
-        Raises :class:`~plugwire.core.errors.PluginStartError` (cannot run, exited,
-        bad announce), :class:`~plugwire.core.errors.PluginTimeoutError` (no announce
-        in time), :class:`~plugwire.core.errors.ConfigError` (configuration
-        rejected) or :class:`TransportNotAvailableError` (not on asyncio).
+        Raises what :meth:`plugwire.grpc.Client.start` raises for a plugin that cannot
+        start (:class:`~plugwire.core.errors.PluginStartError`,
+        :class:`~plugwire.core.errors.HandshakeError`,
+        :class:`~plugwire.core.errors.PluginTimeoutError`...),
+        :class:`~plugwire.core.errors.ConfigError` when the plugin rejects its
+        configuration, and :class:`TransportNotAvailableError` off asyncio.
         """
         try:
             asyncio.get_running_loop()
@@ -110,71 +127,45 @@ class RemoteProvider(PluginProvider):
                 expected="the asyncio backend",
                 seen="no running asyncio loop (trio?)",
             ) from None
-        if options.task_group is None:
-            raise ConfigError(
-                "a remote task plugin needs the manager's task group (use PluginManager.open)",
-                peer=options.name,
-                step="new_plugin",
+        client = Client(
+            ClientConfig(
+                handshake=_wire.HANDSHAKE,
+                plugins={_wire.PLUGIN_NAME: _TaskChannel()},
+                cmd=self.argv,
+                env=self.env,
+                inherit_env=self.inherit_env,
+                cwd=self.cwd,
+                auto_mtls=self.auto_mtls,
+                start_timeout=self.start_timeout,
+                kill_grace=self.kill_grace,
+                name=options.name,
             )
-        name = options.name
-        env = {
-            **self.env,
-            **_wire.HANDSHAKE.cookie_env(),
-            _wire.VERSIONS_ENV: ",".join(map(str, _wire.PROTOCOL_VERSIONS)),
-        }
-        if not self.inherit_env:
-            env.setdefault("PATH", os.environ.get("PATH", os.defpath))
-        proc = PluginProcess(
-            self.argv,
-            env=env,
-            name=name,
-            cwd=self.cwd,
-            stdin=True,
-            inherit_env=self.inherit_env,
         )
-        await proc.start(options.task_group)
-        channel: grpc.aio.Channel | None = None
         try:
-            with anyio.fail_after(self.start_timeout):
-                line = await proc.readline_stdout()
-                if line is None:
-                    await proc.wait()
-                    raise proc.exit_error("announce")
-                _, path = _wire.parse_announce(line, peer=name)
-                channel = grpc.aio.insecure_channel(f"unix:{path}")
-                plugin = RemotePlugin(name, proc, channel, self.kill_grace)
-                await plugin.configure(options.config)
-                return plugin
-        except TimeoutError:
-            await _close(proc, channel, self.kill_grace)
-            raise PluginTimeoutError(
-                f"plugin process did not start within {self.start_timeout:g} s",
-                peer=name,
-                step="start",
-                seen=f"last stderr: {proc.stderr_tail}" if proc.stderr_tail else None,
-            ) from None
+            await client.start()
+            plugin = RemotePlugin(options.name, client, client.dispense(_wire.PLUGIN_NAME))
+            try:
+                with anyio.fail_after(self.start_timeout):
+                    await plugin.configure(options.config)
+            except TimeoutError:
+                raise PluginTimeoutError(
+                    f"plugin did not answer its configuration within {self.start_timeout:g} s",
+                    peer=options.name,
+                    step="new_plugin",
+                ) from None
+            return plugin
         except BaseException:
-            await _close(proc, channel, self.kill_grace)
+            await client.kill()
             raise
-
-
-async def _close(proc: PluginProcess, channel: grpc.aio.Channel | None, grace: float) -> None:
-    with anyio.CancelScope(shield=True):
-        if channel is not None:
-            await channel.close(None)
-        await proc.terminate(grace)
 
 
 class RemotePlugin(Plugin):
     """The host's handle on a plugin process: a :class:`Plugin` like any other."""
 
-    def __init__(
-        self, name: str, proc: PluginProcess, channel: grpc.aio.Channel, kill_grace: float
-    ) -> None:
+    def __init__(self, name: str, client: Client, channel: grpc.aio.Channel) -> None:
         self.name = name
-        self.process = proc
+        self.client = client
         self._channel = channel
-        self._kill_grace = kill_grace
         self._payload_schema: JsonSchema = {"type": "object", "properties": {}}
         self.provider = "?"
 
@@ -191,35 +182,32 @@ class RemotePlugin(Plugin):
             response_deserializer=reply.FromString,
         )
         try:
-            result: M = await rpc(request, timeout=timeout, wait_for_ready=False)
+            result: M = await rpc(request, timeout=timeout)
             return result
-        except grpc.aio.AioRpcError as exc:
-            raise await self._rpc_error(exc, step) from None
-
-    async def _rpc_error(self, exc: grpc.aio.AioRpcError, step: str) -> Exception:
-        code = exc.code()
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return StageTimeoutError(
-                f"out-of-process plugin {self.name!r} did not answer {step!r} in time",
+        except RemoteError as exc:
+            if exc.code == StatusCode.DEADLINE_EXCEEDED:
+                raise StageTimeoutError(
+                    f"out-of-process plugin {self.name!r} did not answer {step!r} in time",
+                    peer=self.name,
+                    step=step,
+                    expected="an answer within the stage timeout",
+                    seen="gRPC DEADLINE_EXCEEDED",
+                ) from exc
+            raise FatalInternalError(
+                f"out-of-process plugin {self.name!r} failed {step!r}: {exc}",
                 peer=self.name,
                 step=step,
-                expected="an answer within the stage timeout",
-                seen="gRPC DEADLINE_EXCEEDED",
-            )
-        if code == grpc.StatusCode.UNAVAILABLE:
-            with anyio.move_on_after(0.5):
-                await self.process.wait()
-            if not self.process.running:
-                err: Exception = self.process.exit_error(step)
-                return FatalInternalError(
-                    f"out-of-process plugin {self.name!r} is gone: {err}", peer=self.name, step=step
-                )
-        return FatalInternalError(
-            f"out-of-process plugin {self.name!r} failed {step!r}: "
-            f"[{code.name if code else '?'}] {exc.details()}",
-            peer=self.name,
-            step=step,
-        )
+            ) from exc
+        except PluginExitedError as exc:
+            raise FatalInternalError(
+                f"out-of-process plugin {self.name!r} is gone: {exc}", peer=self.name, step=step
+            ) from exc
+        except PlugwireError as exc:
+            raise FatalInternalError(
+                f"out-of-process plugin {self.name!r} failed {step!r}: {exc}",
+                peer=self.name,
+                step=step,
+            ) from exc
 
     async def configure(self, config: Any) -> None:
         desc = await self.call(
@@ -274,8 +262,8 @@ class RemotePlugin(Plugin):
         return task
 
     async def aclose(self) -> None:
-        """Close the channel, then stdin (the plugin's cue to exit), SIGTERM, SIGKILL."""
-        await _close(self.process, self._channel, self._kill_grace)
+        """Stop the plugin process (go-plugin's Shutdown RPC, grace, SIGKILL)."""
+        await self.client.kill()
 
 
 class RemoteTaskPlugin(TaskPlugin):

@@ -1,11 +1,11 @@
 """Plugin side: serve a :class:`~plugwire.core.tasks.PluginProvider` from its own process.
 
-:func:`serve_task_plugin` checks the host's cookie (a friendly message and exit
-status 1 without it), starts a gRPC server on a unix socket in a private temporary
-directory, prints the announce line on the real stdout (then points stdout at stderr,
-so stray prints cannot corrupt anything), and serves until the host closes stdin,
-sends SIGTERM/SIGINT, or dies. Each task gets a lock (its stages never overlap) and
-a task group for its background work, cancelled at ``dispose``.
+:func:`serve_task_plugin` is a go-plugin plugin (:func:`plugwire.grpc.serve`): the
+cookie check (a friendly message and exit status 1 without it), version negotiation,
+the announce line, AutoMTLS when the host asks, health, stdio and the controller's
+Shutdown all come from there; it serves ``plugwire.tasks.v1.TaskPluginService`` as
+the plugin ``task_plugin``. Each task gets a lock (its stages never overlap) and a
+task group for its background work, cancelled at ``dispose``.
 
 The plugin sees the same :class:`~plugwire.core.tasks.TaskPlugin` interface as in
 process, with stand-ins for the engine objects: a sandbox builder that records
@@ -17,24 +17,21 @@ can see that directory).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import os
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import anyio.abc
 import anyio.to_thread
+import attrs
 
 import grpc
-from plugwire.core.errors import ClosedError, MagicCookieError
-from plugwire.core.handshake import parse_versions
+from plugwire.core.errors import ClosedError
 from plugwire.core.tasks.context import TaskContext, TaskInfo
 from plugwire.core.tasks.engine import ResultSet, Sandbox, SandboxBuilder
 from plugwire.core.tasks.errors import (
@@ -52,6 +49,9 @@ from plugwire.core.tasks.plugin import (
 from plugwire.core.tasks.reasons import ExceptionReason
 from plugwire.core.tasks.schema import check_schema, schema_errors
 
+from ..broker import GrpcBroker
+from ..plugin import GrpcPlugin
+from ..server import ServeConfig, serve_async
 from . import _wire
 from ._generated import task_plugin_pb2 as pb
 
@@ -334,59 +334,43 @@ class _Servicer:
         )
 
 
-async def _wait_for_stdin_eof() -> None:
-    def read_all() -> None:
-        while sys.stdin.buffer.read(65536):
-            pass
+class _ServedTaskPlugin(GrpcPlugin):
+    """The TaskPluginService as a go-plugin plugin (registered on the plugin's server)."""
 
-    await anyio.to_thread.run_sync(read_all, abandon_on_cancel=True)
+    def __init__(self, servicer: _Servicer) -> None:
+        self._servicer = servicer
+
+    def grpc_server(self, broker: GrpcBroker, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((self._servicer.handler(),))
 
 
-async def serve_task_plugin_async(provider: PluginProvider) -> None:
-    """Serve ``provider`` until the host closes stdin or signals (see the module doc).
+async def serve_task_plugin_async(
+    provider: PluginProvider, *, config: ServeConfig | None = None
+) -> int:
+    """Serve ``provider`` as a go-plugin plugin until the host stops it; the exit status.
 
-    Raises :class:`~plugwire.core.errors.MagicCookieError` when not launched by a
-    host and :class:`~plugwire.core.errors.VersionMismatchError` when the host offers
-    no protocol version this side speaks.
+    ``config`` may override the :class:`~plugwire.grpc.ServeConfig` (its handshake and
+    plugin set are replaced by the task plugins'). Returns 1 (after the friendly
+    message) when not launched by a host.
     """
-    _wire.HANDSHAKE.check_cookie(os.environ)
-    offered = parse_versions(os.environ.get(_wire.VERSIONS_ENV, "1"))
-    version = _wire.HANDSHAKE.negotiate(offered)
-    announce_fd = os.dup(1)
-    os.dup2(2, 1)  # from now on stray prints go to stderr, never into the handshake
-    sys.stdout = sys.stderr
-    sock_dir = tempfile.mkdtemp(prefix="plugwire-task-plugin-")
-    path = os.path.join(sock_dir, "plugin.sock")
-    server = grpc.aio.server()
-    try:
-        async with anyio.create_task_group() as tg:
-            servicer = _Servicer(provider, version, tg)
-            server.add_generic_rpc_handlers((servicer.handler(),))
-            server.add_insecure_port(f"unix:{path}")
-            await server.start()
-            with os.fdopen(announce_fd, "w") as out:
-                out.write(_wire.format_announce(version, path) + "\n")
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-
-                async def on_signal() -> None:
-                    async for _ in signals:
-                        tg.cancel_scope.cancel()
-
-                tg.start_soon(on_signal)
-                await _wait_for_stdin_eof()
-                tg.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await server.stop(grace=0.5)
-        shutil.rmtree(sock_dir, ignore_errors=True)
+    async with anyio.create_task_group() as tg:
+        servicer = _Servicer(provider, _wire.PROTOCOL_VERSIONS[-1], tg)
+        base = config or ServeConfig(handshake=_wire.HANDSHAKE)
+        cfg = attrs.evolve(
+            base,
+            handshake=_wire.HANDSHAKE,
+            plugins={_wire.PLUGIN_NAME: _ServedTaskPlugin(servicer)},
+            versioned_plugins={},
+        )
+        code = await serve_async(cfg)
+        tg.cancel_scope.cancel()  # every task's background work ends with the plugin
+    return code
 
 
-def serve_task_plugin(provider: PluginProvider) -> None:
-    """Blocking :func:`serve_task_plugin_async`; exits with status 1 on a missing cookie."""
-    try:
-        anyio.run(serve_task_plugin_async, provider, backend="asyncio")
-    except MagicCookieError as exc:
-        print(exc.message, file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        pass
+def serve_task_plugin(provider: PluginProvider, *, config: ServeConfig | None = None) -> NoReturn:
+    """Blocking :func:`serve_task_plugin_async`; exits the process with its status."""
+    code = anyio.run(
+        functools.partial(serve_task_plugin_async, provider, config=config), backend="asyncio"
+    )
+    sys.stdout.flush()
+    sys.exit(code)
