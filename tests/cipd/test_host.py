@@ -418,6 +418,15 @@ async def test_exit_before_connecting_carries_the_exit(host: CipdHost) -> None:
     assert "giving up before connecting" in exited.stderr_tail
 
 
+async def test_exit_before_reading_the_handshake(host: CipdHost) -> None:
+    plugin = host.admission_plugin(plugin_argv("die-now"))
+    with pytest.raises(PluginStartError) as info:
+        await plugin.check(pin("good/x"))
+    assert str(info.value.seen).startswith("exit status 5")
+    # The host keeps running: another plugin works.
+    await host.admission_plugin(plugin_argv("normal")).check(pin("good/x"))
+
+
 async def test_missing_executable(host: CipdHost, tmp_path: Path) -> None:
     plugin = host.admission_plugin([str(tmp_path / "no-such-plugin")])
     with pytest.raises(PluginStartError, match="cannot execute"):

@@ -11,16 +11,21 @@ admit-all     every admission admitted (benchmarks).
 spy F         write the handshake line to file F, then wait for stdin EOF.
 never         read the handshake, never connect, wait for stdin EOF.
 exit-early    read the handshake, print to stderr and exit 4.
+die-now       exit 5 at once, before reading anything.
 deaf          read the handshake, connect, ignore stdin EOF and SIGTERM.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+if sys.argv[1:2] == ["die-now"]:  # exits before reading the handshake
+    os._exit(5)
+
 import asyncio
 import logging
-import os
 import signal
-import sys
 
 from plugwire.grpc.cipd import plugin
 

@@ -6,7 +6,7 @@
 //	{"service_url": "https://...", "plugin": ["argv", ...],
 //	 "metadata": {"<package>@<instance id>": [{"key": "...", "value": "..."}]},
 //	 "batches": [[{"package": "...", "instance_id": "..."}, ...], ...],
-//	 "wait_ms": 20000}
+//	 "wait_ms": 20000, "batch_wait_ms": [20000, 1500]}
 //
 // or, with "bench": {"pins": N, "inflight": K}, checks N distinct generated pins
 // (after 200 warm-up ones) with K goroutines and prints {"checks", "seconds"}.
@@ -57,6 +57,7 @@ type scenario struct {
 	Metadata   map[string][]entry `json:"metadata"`
 	Batches    [][]check          `json:"batches"`
 	WaitMS     int                `json:"wait_ms"`
+	BatchWait  []int              `json:"batch_wait_ms"`
 	Bench      *struct {
 		Pins     int `json:"pins"`
 		Inflight int `json:"inflight"`
@@ -164,7 +165,11 @@ func main() {
 		out := make([]result, len(batch))
 		for i, c := range batch {
 			again := ap.CheckAdmission(common.Pin{PackageName: c.Package, InstanceID: c.InstanceID})
-			wctx, cancel := context.WithTimeout(ctx, time.Duration(sc.WaitMS)*time.Millisecond)
+			wait := sc.WaitMS
+			if bi < len(sc.BatchWait) {
+				wait = sc.BatchWait[bi]
+			}
+			wctx, cancel := context.WithTimeout(ctx, time.Duration(wait)*time.Millisecond)
 			err := promises[i].Wait(wctx)
 			cancel()
 			r := result{Batch: bi, Package: c.Package, InstanceID: c.InstanceID, OK: err == nil, Code: codes.OK.String(), SamePromise: again == promises[i]}
@@ -183,6 +188,9 @@ func main() {
 			_ = enc.Encode(r)
 		}
 	}
+	start := time.Now()
+	ap.Close(ctx)
+	_ = enc.Encode(map[string]float64{"close_seconds": time.Since(start).Seconds()})
 }
 
 // benchPin is a distinct SHA256 pin per index.

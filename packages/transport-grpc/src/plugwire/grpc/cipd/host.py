@@ -69,6 +69,8 @@ _SEVERITY = {
 
 #: How long the Go host polls for the process exit after the stream ends.
 _EXIT_POLL = 0.05
+#: How long to wait for the exit status of a plugin that closed its stdin early.
+_HANDSHAKE_EXIT_WAIT = 2.0
 
 
 class _Session:
@@ -541,7 +543,10 @@ class AdmissionPlugin:
         try:
             await process.write_stdin(PluginHandshake(self.host.port, session.ticket).encode())
         except PlugwireError as exc:
-            error = exc
+            # Its stdin is gone: it is exiting. Report how, as a failed start.
+            with anyio.move_on_after(_HANDSHAKE_EXIT_WAIT):
+                await process.done.wait()
+            error = self._exited_early(process) if process.done.is_set() else exc
         if error is None:
             error = await self._await_connect(session, process)
         if error is not None:
@@ -570,16 +575,7 @@ class AdmissionPlugin:
         if session.connected.is_set():
             return None
         if process.done.is_set():
-            exited = process.exit_error("connect")
-            error = PluginStartError(
-                "the admission plugin terminated before making ListAdmissions RPC",
-                peer=self.name,
-                step="connect",
-                expected="a ListAdmissions call",
-                seen=exited.seen,
-            )
-            error.__cause__ = exited
-            return error
+            return self._exited_early(process)
         return PluginTimeoutError(
             f"the admission plugin did not call ListAdmissions within {self.connect_timeout} s",
             peer=self.name,
@@ -587,6 +583,18 @@ class AdmissionPlugin:
             expected="a ListAdmissions call",
             seen="nothing",
         )
+
+    def _exited_early(self, process: PluginProcess) -> PluginStartError:
+        exited = process.exit_error("connect")
+        error = PluginStartError(
+            "the admission plugin terminated before making ListAdmissions RPC",
+            peer=self.name,
+            step="connect",
+            expected="a ListAdmissions call",
+            seen=exited.seen,
+        )
+        error.__cause__ = exited
+        return error
 
     async def _stop(self, session: _Session) -> None:
         self.host._sessions.pop(session.ticket, None)

@@ -194,16 +194,23 @@ def _severity(levelno: int) -> str:
 
 
 class _HostLogHandler(logging.Handler):
-    """Sends log records to the host's ``Host.Log``, in order, from one sender task."""
+    """Sends log records to the host's ``Host.Log``, in order, from one sender task.
+
+    :meth:`drain` lets a handler's decision wait until the lines it logged have
+    reached the host, as with LUCI's synchronous logger.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, level: int) -> None:
         super().__init__(level)
         self._loop = loop
-        self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._enqueued = 0
+        self._sent = 0
+        self._progress = asyncio.Event()
 
     def filter(self, record: logging.LogRecord) -> bool:
         # gRPC's own logging while sending a record would feed back into us.
-        return not record.name.startswith(("grpc", "asyncio")) and super().filter(record)
+        return not record.name.startswith(("grpc", "asyncio")) and bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -216,19 +223,30 @@ class _HostLogHandler(logging.Handler):
         except RuntimeError:
             running = None
         if running is self._loop:
-            self._queue.put_nowait(item)
+            self._put(item)
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._put, item)
+
+    def _put(self, item: tuple[str, str]) -> None:
+        self._enqueued += 1
+        self._queue.put_nowait(item)
 
     async def pump(self, client: _HostClient) -> None:
-        while (item := await self._queue.get()) is not None:
+        while True:
+            item = await self._queue.get()
             try:
                 await client.log(*item)
             except grpc.aio.AioRpcError as exc:
                 print(f"cipd plugin: Host.Log failed: {exc.details()}", file=sys.stderr)
+            self._sent += 1
+            self._progress.set()
+            self._progress = asyncio.Event()
 
-    async def flush_and_stop(self) -> None:
-        self._queue.put_nowait(None)
+    async def drain(self) -> None:
+        """Wait until every record emitted so far was sent (or failed to send)."""
+        target = self._enqueued
+        while self._sent < target:
+            await self._progress.wait()
 
 
 class _Stdin:
@@ -319,7 +337,7 @@ async def run(
 
             tg.start_soon(stop_on_eof)
             try:
-                await _serve(handler, client, version, tg)
+                await _serve(handler, client, version, tg, log_handler)
             except PlugwireError as exc:
                 error = exc
                 tg.cancel_scope.cancel()
@@ -337,7 +355,11 @@ async def run(
 
 
 async def _serve(
-    handler: Handler, client: _HostClient, version: str, tg: anyio.abc.TaskGroup
+    handler: Handler,
+    client: _HostClient,
+    version: str,
+    tg: anyio.abc.TaskGroup,
+    logs: _HostLogHandler | None = None,
 ) -> None:
     call = client.list_admissions(
         cipd_admission_pb2.ListAdmissionsRequest(
@@ -347,7 +369,7 @@ async def _serve(
     )
     try:
         async for message in call:
-            tg.start_soon(_handle, handler, client, message)
+            tg.start_soon(_handle, handler, client, message, logs)
     except grpc.aio.AioRpcError as exc:
         if exc.code() in _ABORTING:
             log.debug("ListAdmissions ended: %s", exc.code().name)
@@ -356,7 +378,10 @@ async def _serve(
 
 
 async def _handle(
-    handler: Handler, client: _HostClient, message: cipd_admission_pb2.Admission
+    handler: Handler,
+    client: _HostClient,
+    message: cipd_admission_pb2.Admission,
+    logs: _HostLogHandler | None = None,
 ) -> None:
     admission = Admission.from_pb(message)
     code, text = StatusCode.OK, ""
@@ -371,6 +396,8 @@ async def _handle(
     except Exception as exc:
         log.exception("admission handler failed on %s", admission.package)
         code, text = StatusCode.ABORTED, f"exception in the admission handler: {exc!r}"
+    if logs is not None:
+        await logs.drain()  # what the handler logged reaches the host before its decision
     try:
         await client.resolve(admission.admission_id, code, text)
     except grpc.aio.AioRpcError as exc:
