@@ -13,7 +13,7 @@ import anyio
 import pytest
 from nri_support import example_source, python_plugin_executable
 
-from plugwire.core.errors import PluginTimeoutError
+from plugwire.core.errors import ConfigError, PluginTimeoutError
 from plugwire.ttrpc.nri import (
     Adjustment,
     ConflictError,
@@ -449,3 +449,22 @@ async def test_stub_gives_up_when_the_runtime_never_configures(sockdir: Path) ->
             )
             with pytest.raises(PluginTimeoutError, match="did not configure the plugin"):
                 await stub.run()
+
+
+async def test_errors_propagate_unwrapped(sockdir: Path) -> None:
+    plugins = sockdir / "plugins"
+    plugins.mkdir()
+    bad = plugins / "notanindex-plugin"
+    bad.write_text("#!/bin/sh\n")
+    bad.chmod(0o755)
+    # a bad pre-installed plugin name aborts start-up, as upstream's discovery does
+    with pytest.raises(ConfigError, match="failed to discover plugins"):
+        async with Runtime("t", "0", socket_path=None, listen=False, plugin_path=plugins):
+            pass
+    bad.unlink()
+    # an error in the body leaves the runtime as it is, not in an ExceptionGroup
+    with pytest.raises(NriError, match="from the body"):
+        async with runtime(sockdir) as rt:
+            assert rt.socket_path is not None and rt.socket_path.exists()
+            raise NriError("from the body")
+    assert not (sockdir / "run" / "nri.sock").exists()

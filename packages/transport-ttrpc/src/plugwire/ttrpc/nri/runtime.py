@@ -403,25 +403,28 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        with anyio.CancelScope(shield=True):
-            self._accepting.cancel()
+        try:
+            with anyio.CancelScope(shield=True):
+                self._accepting.cancel()
+                plugins, self._plugins = self._plugins, []
+                for p in plugins:
+                    await p.close()
+                for p in plugins:
+                    if p.process is not None:
+                        await p.process.stop(1.0)
+            assert self._tg is not None
+            # The task group only runs background tasks (accept loop, plugin
+            # connections); the body's own exception propagates as it is.
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+        finally:
+            # closed only once the accept loop is gone
             if self._listener is not None:
                 self._listener.close()
                 self._listener = None
                 if self.socket_path is not None:
                     with contextlib.suppress(OSError):
                         self.socket_path.unlink()
-            plugins, self._plugins = self._plugins, []
-            for p in plugins:
-                await p.close()
-            for p in plugins:
-                if p.process is not None:
-                    await p.process.stop(1.0)
-        assert self._tg is not None
-        # The task group only runs background tasks (accept loop, plugin
-        # connections); the body's own exception propagates as it is.
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
         return None
 
     @property
@@ -473,7 +476,7 @@ class Runtime:
             while True:
                 try:
                     conn = await accept(listener)
-                except OSError:
+                except (OSError, ValueError):  # closed under us
                     break
                 self._tg.start_soon(self._admit_external, conn)
         log.info("stopped accepting plugin connections")
