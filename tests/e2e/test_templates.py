@@ -1,0 +1,194 @@
+"""The cookiecutter templates in templates/: each renders a project that lints clean and
+whose own tests pass, launching the generated plugin for real through plugwire's host side.
+
+Every template is rendered twice, with its defaults and with non-default variables;
+the rendered project's tests run with this interpreter (where the workspace packages
+are installed), from the rendered directory, as a user's ``pytest`` would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.exceptions import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    FailedHookException,
+)
+from cookiecutter.main import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    cookiecutter,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+
+
+class Family:
+    """One template: its plugwire extra, its test marker, and two sets of variables."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        extra: str,
+        marker: str,
+        default_slug: str,
+        custom: dict[str, str],
+        custom_slug: str,
+        min_tests: int,
+        bad: dict[str, str],
+    ) -> None:
+        self.name = name
+        self.extra = extra
+        self.marker = marker
+        self.default_slug = default_slug
+        self.custom = custom
+        self.custom_slug = custom_slug
+        self.min_tests = min_tests
+        self.bad = bad
+
+
+FAMILIES = [
+    Family(
+        "drp",
+        extra="http",
+        marker="drp",
+        default_slug="hello-provider",
+        custom={
+            "project_name": "Rack Greeter",
+            "package_name": "rackgreet",
+            "provider_name": "rack-greeter",
+            "description": "Greets racked machines",
+            "version": "2.3.1",
+            "default_greeting": "Good morning",
+        },
+        custom_slug="rack-greeter",
+        min_tests=4,
+        bad={"provider_name": "Not A Name"},
+    ),
+]
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for family in FAMILIES:
+        mark = getattr(pytest.mark, family.marker)
+        cases.append(pytest.param(family, False, marks=mark, id=f"{family.name}-defaults"))
+        cases.append(pytest.param(family, True, marks=mark, id=f"{family.name}-custom"))
+    return cases
+
+
+def _render(family: Family, out: Path, extra_context: dict[str, str]) -> Path:
+    project = cookiecutter(
+        str(TEMPLATES / family.name),
+        no_input=True,
+        extra_context=extra_context,
+        output_dir=str(out),
+    )
+    return Path(project)
+
+
+def _ruff() -> list[str]:
+    """ruff from this interpreter, PATH, the dev venv or tox's lint env (in that order)."""
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    found = shutil.which("ruff")
+    if found:
+        return [found]
+    for candidate in (ROOT / ".venv" / "bin" / "ruff", ROOT / ".tox" / "lint" / "bin" / "ruff"):
+        if candidate.exists():
+            return [str(candidate)]
+    pytest.fail("ruff is needed to lint the rendered projects and was not found")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PYTHONPATH", None)  # the rendered project's own pytest config sets its path
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.mark.parametrize(("family", "custom"), _cases())
+def test_template_renders_lints_and_its_tests_launch_the_plugin(
+    family: Family, custom: bool, tmp_path: Path
+) -> None:
+    context = family.custom if custom else {}
+    project = _render(family, tmp_path / "out", context)
+    assert project.name == (family.custom_slug if custom else family.default_slug)
+
+    # Every placeholder was rendered.
+    leftovers = [
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if "{{" in path.name
+        or (path.is_file() and re.search(r"\{\{|\{%|cookiecutter\.", path.read_text()))
+    ]
+    assert not leftovers, leftovers
+
+    # A standalone project depending on the family's extra, with a README and tests.
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f'"plugwire[{family.extra}]' in pyproject
+    readme = (project / "README.md").read_text()
+    for value in context.values():
+        if value in pyproject or value in readme:
+            break
+    else:
+        assert not context, "no custom variable shows up in pyproject.toml or README.md"
+    assert list((project / "tests").glob("test_*.py"))
+
+    ruff = _ruff()
+    lint = _run([*ruff, "check", "--no-cache", "."], project, 120)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _run([*ruff, "format", "--check", "--no-cache", "."], project, 120)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+    junit = tmp_path / "junit.xml"
+    run = _run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+        project,
+        180,
+    )
+    output = run.stdout[-6000:] + run.stderr[-3000:]
+    assert run.returncode == 0, output
+    suite = ET.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    counts = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
+    assert counts["tests"] >= family.min_tests, (counts, output)
+    assert counts["failures"] == counts["errors"] == counts["skipped"] == 0, (counts, output)
+
+
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=getattr(pytest.mark, f.marker), id=f.name) for f in FAMILIES]
+)
+def test_template_refuses_bad_variables(family: Family, tmp_path: Path) -> None:
+    with pytest.raises(FailedHookException):
+        _render(family, tmp_path, family.bad)
+    assert not any(tmp_path.iterdir())  # nothing half-rendered is left behind
+
+
+def test_every_template_is_tested() -> None:
+    on_disk = {p.parent.name for p in TEMPLATES.glob("*/cookiecutter.json")}
+    assert on_disk == {f.name for f in FAMILIES}
+    for family in FAMILIES:
+        variables = json.loads((TEMPLATES / family.name / "cookiecutter.json").read_text())
+        assert "project_slug" in variables
+        assert set(family.custom) <= set(variables), family.name
+    docs = (ROOT / "docs" / "templates.md").read_text()
+    for family in FAMILIES:
+        assert f"templates/{family.name}" in docs, family.name
+        variables = json.loads((TEMPLATES / family.name / "cookiecutter.json").read_text())
+        for name in variables:
+            assert f"`{name}`" in docs, (family.name, name)
