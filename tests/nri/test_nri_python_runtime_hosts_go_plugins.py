@@ -219,3 +219,42 @@ async def test_preinstalled_plugin_missing_registration_is_killed(sockdir: Path)
         pid = int(pidfile.read_text())
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_go_plugin_split_sync_and_unsolicited_update(
+    go_plugin_bin: Path, sockdir: Path
+) -> None:
+    """plugwire's runtime splits a ~6 MiB Synchronize for upstream's stub, which
+    reassembles it, then takes the plugin's unsolicited update."""
+    pad = "p" * 8192
+    pods = [pb.PodSandbox(id=f"p{i}", annotations={"pad": pad}) for i in range(40)]
+    ctrs = [pb.Container(id=f"c{i}", annotations={"pad": pad}) for i in range(700)]
+    got: list[pb.ContainerUpdate] = []
+    updated = anyio.Event()
+
+    async def sync(callback: SyncCallback) -> None:
+        await callback(pods, ctrs)
+
+    async def update(updates: list[pb.ContainerUpdate]) -> list[pb.ContainerUpdate]:
+        got.extend(updates)
+        updated.set()
+        return []
+
+    sock = sockdir / "nri.sock"
+    argv = [str(go_plugin_bin), "-socket", str(sock), "-idx", "10", "-name", "go"]
+    argv += ["-log", "-update-after-sync", "c3"]
+    async with (
+        Runtime("plugwire", "0.1", socket_path=sock, sync=sync, update=update) as rt,
+        await anyio.open_process(argv) as proc,
+    ):
+        assert proc.stderr is not None
+        await rt.wait_for_plugins(1, timeout=20)
+        with anyio.fail_after(10):
+            await updated.wait()
+        proc.terminate()
+        log = b""
+        async for chunk in proc.stderr:
+            log += chunk
+    assert [u.container_id for u in got] == ["c3"]
+    assert got[0].linux.resources.cpu.shares.value == 777
+    assert b"Synchronize pods=40 containers=700" in log
