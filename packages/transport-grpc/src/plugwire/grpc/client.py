@@ -119,6 +119,18 @@ def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[
     return {int(k): dict(v) for k, v in value.items()}
 
 
+def _plugins(value: Mapping[str, GrpcPlugin]) -> dict[str, GrpcPlugin]:
+    return dict(value)
+
+
+def _strings(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+def _argv(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class ClientConfig:
     """How :class:`Client` launches and talks to a plugin (see the module docstring).
@@ -131,13 +143,11 @@ class ClientConfig:
     """
 
     handshake: Handshake
-    plugins: Mapping[str, GrpcPlugin] = attrs.field(factory=dict, converter=dict)
+    plugins: Mapping[str, GrpcPlugin] = attrs.field(factory=dict, converter=_plugins)
     versioned_plugins: Mapping[int, Mapping[str, GrpcPlugin]] = attrs.field(
         factory=dict, converter=_versioned
     )
-    cmd: Sequence[str] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    cmd: Sequence[str] | None = attrs.field(default=None, converter=_argv)
     reattach: ReattachConfig | None = None
     secure_config: SecureConfig | None = None
     tls: TLSConfig | None = None
@@ -147,7 +157,7 @@ class ClientConfig:
     kill_grace: float = 2.0
     min_port: int = 10000
     max_port: int = 25000
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_strings)
     inherit_env: bool = False
     cwd: str | None = None
     sync_stdout: BytesWriter | None = None
@@ -363,11 +373,6 @@ class Client:
             self._check_binary(cfg.cmd[0])
         if cfg.multiplex:
             self._muxer = _mux.client_muxer(None)
-            if self._muxer is None:
-                raise ConfigError(
-                    "gRPC broker multiplexing needs the yamux module, which is not available",
-                    step="client config",
-                )
         env = self._child_env()
         proc = PluginProcess(
             list(cfg.cmd),
@@ -514,7 +519,12 @@ class Client:
 
     async def _connect(self) -> None:
         assert self._address is not None
-        raw = await open_channel(self._address, self._tls, options=self.config.grpc_options)
+        if self._muxer is not None:
+            self._muxer.set_tls(self._tls)
+            await self._muxer.connect(self._address)
+            raw = await self._muxer.main_channel(self.config.grpc_options)
+        else:
+            raw = await open_channel(self._address, self._tls, options=self.config.grpc_options)
         self._raw_channel = raw
         self._channel = MappedChannel(raw, self._map_error)
         env = {"PLUGIN_UNIX_SOCKET_DIR": self._socket_dir} if self._socket_dir else {}
@@ -638,6 +648,8 @@ class Client:
                     _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
             if self._raw_channel is not None:
                 await self._raw_channel.close(0)
+            if self._muxer is not None:
+                await self._muxer.aclose()
             await self._stop_process(self.config.kill_grace if graceful else 0.0)
             await self._cleanup()
 
@@ -662,6 +674,8 @@ class Client:
             await self._broker.aclose()
         if self._raw_channel is not None:
             await self._raw_channel.close(0)
+        if self._muxer is not None:
+            await self._muxer.aclose()
         if self._proc is not None:
             await self._proc.kill()
             if self._proc_task is not None:

@@ -209,6 +209,8 @@ async def _serve(
         tls = TLSConfig.mutual(own, peer)
         server_cert = own.cert_der
 
+    # go-plugin answers the 7th field whenever the variable is set, and multiplexes
+    # when it parses as a true Go bool.
     multiplex_asked = bool(env.get("PLUGIN_MULTIPLEX_GRPC"))
     muxer = None
     if multiplex_asked and _truthy(env.get("PLUGIN_MULTIPLEX_GRPC")):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import KV_PLUGIN, plugin_script
+from goplugin_support import KV_PLUGIN, plugin_script
 
 from plugwire.core.errors import (
     HandshakeError,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries
+from goplugin_support import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries
 
 from plugwire.core.errors import ConfigError, PluginExitedError, RemoteError
 from plugwire.grpc import ChecksumMismatchError, Client, ClientConfig, ReattachConfig, SecureConfig
@@ -24,15 +24,16 @@ PLUGINS = {"kv_grpc": KVPlugin(), "counter": CounterPlugin()}
 
 
 def _config(cmd: Sequence[str], tmp_path: Path, **kw: object) -> ClientConfig:
-    return ClientConfig(
-        handshake=HANDSHAKE,
-        plugins=PLUGINS,
-        cmd=list(cmd),
-        env={"KV_DIR": str(tmp_path)},
-        cwd=str(tmp_path),
-        start_timeout=30,
-        **kw,  # type: ignore[arg-type]
-    )
+    base: dict[str, object] = {
+        "handshake": HANDSHAKE,
+        "plugins": PLUGINS,
+        "cmd": list(cmd),
+        "cwd": str(tmp_path),
+        "start_timeout": 30,
+    }
+    base.update(kw)
+    base["env"] = {"KV_DIR": str(tmp_path), **kw.get("env", {})}  # type: ignore[dict-item]
+    return ClientConfig(**base)  # type: ignore[arg-type]
 
 
 async def _kv_roundtrip(client: Client) -> None:
@@ -53,13 +54,21 @@ async def _wait_for(buf: io.BytesIO, text: bytes) -> None:
 
 
 @pytest.mark.interop
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
 async def test_go_kv_plugin(
-    go: GoBinaries, tmp_path: Path, mtls: bool, caplog: pytest.LogCaptureFixture
+    go: GoBinaries, tmp_path: Path, mtls: bool, mux: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     out, err = io.BytesIO(), io.BytesIO()
     caplog.set_level(logging.DEBUG, logger="plugwire.plugin")
-    cfg = _config([str(go.kvplugin)], tmp_path, auto_mtls=mtls, sync_stdout=out, sync_stderr=err)
+    cfg = _config(
+        [str(go.kvplugin)],
+        tmp_path,
+        auto_mtls=mtls,
+        multiplex=mux,
+        sync_stdout=out,
+        sync_stderr=err,
+    )
     client = Client(cfg)
     async with client:
         await _kv_roundtrip(client)
@@ -97,12 +106,14 @@ async def test_upstream_go_kv_plugin_unmodified(go: GoBinaries, tmp_path: Path) 
 
 
 @pytest.mark.interop
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
 @pytest.mark.parametrize("which", ["counterplugin", "upstream_counter_plugin"])
 async def test_go_counter_plugin_calls_back_through_broker(
-    go: GoBinaries, tmp_path: Path, mtls: bool, which: str
+    go: GoBinaries, tmp_path: Path, mtls: bool, mux: bool, which: str
 ) -> None:
-    async with Client(_config([str(getattr(go, which))], tmp_path, auto_mtls=mtls)) as client:
+    cfg = _config([str(getattr(go, which))], tmp_path, auto_mtls=mtls, multiplex=mux)
+    async with Client(cfg) as client:
         counter = client.dispense("counter")
         await counter.put("n", 3)
         await counter.put("n", 4)
@@ -159,10 +170,13 @@ async def test_secure_config(go: GoBinaries, tmp_path: Path) -> None:
 # -- Python host <-> Python plugin ------------------------------------------------
 
 
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
-async def test_python_kv_plugin(tmp_path: Path, mtls: bool) -> None:
+async def test_python_kv_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
     out, err = io.BytesIO(), io.BytesIO()
-    cfg = _config(KV_PLUGIN, tmp_path, auto_mtls=mtls, sync_stdout=out, sync_stderr=err)
+    cfg = _config(
+        KV_PLUGIN, tmp_path, auto_mtls=mtls, multiplex=mux, sync_stdout=out, sync_stderr=err
+    )
     async with Client(cfg) as client:
         await _kv_roundtrip(client)
         await _wait_for(out, b"put beta")
@@ -175,9 +189,11 @@ async def test_python_kv_plugin(tmp_path: Path, mtls: bool) -> None:
     assert client._proc is not None and client._proc.returncode == 0  # exited on its own
 
 
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
-async def test_python_counter_plugin(tmp_path: Path, mtls: bool) -> None:
-    async with Client(_config(COUNTER_PLUGIN, tmp_path, auto_mtls=mtls)) as client:
+async def test_python_counter_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
+    cfg = _config(COUNTER_PLUGIN, tmp_path, auto_mtls=mtls, multiplex=mux)
+    async with Client(cfg) as client:
         counter = client.dispense("counter")
         for n in (1, 2, 3):
             await counter.put("c", n)
@@ -216,3 +232,47 @@ def test_client_config_errors() -> None:
 
 
 _ = os  # used by fixtures in other modules
+
+
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+@pytest.mark.parametrize("network", ["unix", "tcp"])
+async def test_plugin_accepts_host_dials(
+    tmp_path: Path, mtls: bool, mux: bool, network: str
+) -> None:
+    """Broker in the reverse direction; also the plugin on TCP within the port range."""
+    from goplugin_support import plugin_script
+
+    from plugwire.grpc.examples import counter_pb2, counter_pb2_grpc
+
+    cfg = _config(
+        plugin_script("reverse_broker.py"),
+        tmp_path,
+        auto_mtls=mtls,
+        multiplex=mux,
+        min_port=23000,
+        max_port=23999,
+        env={"NETWORK": network},
+    )
+    async with Client(cfg) as client:
+        assert client.address is not None and client.address.network == network
+        if network == "tcp":
+            assert 23000 <= int(client.address.address.rpartition(":")[2]) <= 23999
+        stub = counter_pb2_grpc.CounterStub(client.channel)
+        for a, b in ((2, 3), (40, 2)):
+            reply = await stub.Get(counter_pb2.GetRequest(key="x"))
+            channel = await client.broker.dial(reply.value)
+            async with channel:
+                total = await counter_pb2_grpc.AddHelperStub(channel).Sum(
+                    counter_pb2.SumRequest(a=a, b=b), timeout=10
+                )
+            assert total.r == a + b
+
+
+async def test_broker_dial_of_unknown_id_times_out(tmp_path: Path) -> None:
+    from plugwire.core.errors import PluginTimeoutError
+
+    async with Client(_config(KV_PLUGIN, tmp_path)) as client:
+        with pytest.raises(PluginTimeoutError) as info:
+            await client.broker.dial(99, timeout=0.3)
+        assert info.value.step == "broker dial 99"

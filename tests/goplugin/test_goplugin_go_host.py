@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries, run_go_host
+from goplugin_support import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries, run_go_host
 
 pytestmark = pytest.mark.interop
 
@@ -19,8 +19,11 @@ def _plugin_levels(report: dict[str, object], message: str) -> list[str]:
     return [r["@level"] for r in records if r.get("@message") == message and r.get("key")]
 
 
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
-def test_kv_put_get_ping_stdio_logs_kill(go: GoBinaries, tmp_path: Path, mtls: bool) -> None:
+def test_kv_put_get_ping_stdio_logs_kill(
+    go: GoBinaries, tmp_path: Path, mtls: bool, mux: bool
+) -> None:
     sockets = tmp_path / "tmp"
     sockets.mkdir()
     report = run_go_host(
@@ -28,6 +31,7 @@ def test_kv_put_get_ping_stdio_logs_kill(go: GoBinaries, tmp_path: Path, mtls: b
         KV_PLUGIN,
         ops="put:alpha:one,get:alpha,put:beta:two,get:beta,ping",
         mtls=mtls,
+        mux=mux,
         expect_stdout="put beta",
         expect_stderr="put beta",
         env={"KV_DIR": str(tmp_path), "TMPDIR": str(sockets)},
@@ -62,13 +66,17 @@ def test_kv_reports_plugin_errors(go: GoBinaries, tmp_path: Path) -> None:
     assert report["kill_graceful"] is True
 
 
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
-def test_bidirectional_counter_through_broker(go: GoBinaries, tmp_path: Path, mtls: bool) -> None:
+def test_bidirectional_counter_through_broker(
+    go: GoBinaries, tmp_path: Path, mtls: bool, mux: bool
+) -> None:
     report = run_go_host(
         go.counterhost,
         COUNTER_PLUGIN,
         ops="put:n:3,put:n:4,get:n,put:m:10,get:m",
         mtls=mtls,
+        mux=mux,
         env={"KV_DIR": str(tmp_path)},
     )
     assert report["ok"], report.get("error")
@@ -78,7 +86,7 @@ def test_bidirectional_counter_through_broker(go: GoBinaries, tmp_path: Path, mt
 
 
 def test_negotiates_highest_common_version(go: GoBinaries, tmp_path: Path) -> None:
-    from conftest import plugin_script
+    from goplugin_support import plugin_script
 
     report = run_go_host(
         go.kvhost,
@@ -92,7 +100,7 @@ def test_negotiates_highest_common_version(go: GoBinaries, tmp_path: Path) -> No
 
 
 def test_no_common_version_is_refused_by_go_host(go: GoBinaries, tmp_path: Path) -> None:
-    from conftest import plugin_script
+    from goplugin_support import plugin_script
 
     report = run_go_host(
         go.kvhost,
