@@ -74,6 +74,24 @@ FAMILIES = [
         min_tests=4,
         bad={"provider_name": "Not A Name"},
     ),
+    Family(
+        "ttrpc",
+        extra="ttrpc",
+        marker="ttrpc",
+        default_slug="greeter-service",
+        custom={
+            "project_name": "Shim Helper",
+            "package_name": "shimhelper",
+            "service_name": "Helper",
+            "proto_package": "example.shim.v2",
+            "description": "Helps a shim",
+            "version": "1.0.0",
+            "default_greeting": "Bonjour",
+        },
+        custom_slug="shim-helper",
+        min_tests=2,
+        bad={"service_name": "lower case"},
+    ),
 ]
 
 
