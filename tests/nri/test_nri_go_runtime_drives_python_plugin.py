@@ -43,6 +43,14 @@ class Recorder:
     async def remove_pod_sandbox(self, p: pb.PodSandbox) -> None:
         self.calls.append(("remove_pod_sandbox", p.id))
 
+    async def update_pod_sandbox(
+        self, p: pb.PodSandbox, overhead: pb.LinuxResources, res: pb.LinuxResources
+    ) -> None:
+        self.calls.append(("update_pod_sandbox", str(res.cpu.shares.value)))
+
+    async def post_update_pod_sandbox(self, p: pb.PodSandbox) -> None:
+        self.calls.append(("post_update_pod_sandbox", p.id))
+
     async def create_container(self, p: pb.PodSandbox, c: pb.Container) -> Adjustment:
         self.calls.append(("create_container", c.id))
         return (
@@ -114,6 +122,11 @@ async def test_full_lifecycle_with_adjustments(go_runtime: GoRuntime, sockdir: P
 
         p = pod("pod0")
         await go_runtime.ok("run_pod_sandbox", request={"pod": p})
+        await go_runtime.ok(
+            "update_pod_sandbox",
+            request={"pod": p, "linux_resources": {"cpu": {"shares": {"value": "64"}}}},
+        )
+        await go_runtime.ok("post_update_pod_sandbox", request={"pod": p})
         ctr = container("c1", env=["DROP_ME=1", "KEEP=2"])
         created = await go_runtime.ok("create_container", request={"pod": p, "container": ctr})
         adjust = created["adjust"]
@@ -151,8 +164,11 @@ async def test_full_lifecycle_with_adjustments(go_runtime: GoRuntime, sockdir: P
         await go_runtime.ok("stop_pod_sandbox", request={"pod": p})
         await go_runtime.ok("remove_pod_sandbox", request={"pod": p})
 
+    assert ("update_pod_sandbox", "64") in rec.calls
     assert [name for name, _ in rec.calls[1:]] == [
         "run_pod_sandbox",
+        "update_pod_sandbox",
+        "post_update_pod_sandbox",
         "create_container",
         "post_create_container",
         "start_container",

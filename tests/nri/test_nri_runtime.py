@@ -468,3 +468,80 @@ async def test_errors_propagate_unwrapped(sockdir: Path) -> None:
             assert rt.socket_path is not None and rt.socket_path.exists()
             raise NriError("from the body")
     assert not (sockdir / "run" / "nri.sock").exists()
+
+
+class AllEvents:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def run_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        self.seen.append("run_pod_sandbox")
+
+    async def update_pod_sandbox(
+        self, pod: pb.PodSandbox, overhead: pb.LinuxResources, res: pb.LinuxResources
+    ) -> None:
+        self.seen.append(f"update_pod_sandbox:{res.memory.limit.value}")
+
+    async def post_update_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        self.seen.append("post_update_pod_sandbox")
+
+    async def stop_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        self.seen.append("stop_pod_sandbox")
+
+    async def remove_pod_sandbox(self, pod: pb.PodSandbox) -> None:
+        self.seen.append("remove_pod_sandbox")
+
+    async def post_create_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+        self.seen.append("post_create_container")
+
+    async def start_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+        self.seen.append("start_container")
+
+    async def post_start_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+        self.seen.append("post_start_container")
+
+    async def post_update_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+        self.seen.append("post_update_container")
+
+    async def remove_container(self, pod: pb.PodSandbox, c: pb.Container) -> None:
+        self.seen.append(f"remove_container:{c.id}")
+
+    async def shutdown(self) -> None:
+        self.seen.append("shutdown")
+
+
+async def test_every_event_reaches_the_plugin(sockdir: Path) -> None:
+    plugin = AllEvents()
+    limit = pb.LinuxResources()
+    limit.memory.limit.value = 99
+    async with (
+        runtime(sockdir) as rt,
+        plugins(Stub(plugin, name="all", idx="10", socket_path=rt.socket_path)),
+    ):
+        [info] = await rt.wait_for_plugins(1)
+        assert Event(Event.CREATE_CONTAINER).bit & info.events == 0
+        await rt.run_pod_sandbox(POD)
+        await rt.update_pod_sandbox(POD, None, limit)
+        await rt.post_update_pod_sandbox(POD)
+        await rt.post_create_container(POD, ctr())
+        await rt.start_container(POD, ctr())
+        await rt.post_start_container(POD, ctr())
+        await rt.post_update_container(POD, ctr())
+        await rt.remove_container(POD, ctr("c9"))
+        await rt.stop_pod_sandbox(POD)
+        await rt.remove_pod_sandbox(POD)
+        # events the plugin does not handle are not sent at all
+        rpl = await rt.create_container(POD, ctr())
+        assert not rpl.adjust.env
+    assert plugin.seen == [
+        "run_pod_sandbox",
+        "update_pod_sandbox:99",
+        "post_update_pod_sandbox",
+        "post_create_container",
+        "start_container",
+        "post_start_container",
+        "post_update_container",
+        "remove_container:c9",
+        "stop_pod_sandbox",
+        "remove_pod_sandbox",
+    ]

@@ -220,6 +220,13 @@ func main() {
 			}
 			rpl, err := r.UpdatePodSandbox(ctx, req)
 			reply(rpl, err)
+		case "post_update_pod_sandbox":
+			req := &api.PostUpdatePodSandboxRequest{}
+			if err := decode(cmd.Request, req); err != nil {
+				reply(nil, err)
+				continue
+			}
+			reply(nil, r.PostUpdatePodSandbox(ctx, req))
 		case "create_container":
 			req := &api.CreateContainerRequest{}
 			if err := decode(cmd.Request, req); err != nil {
