@@ -545,3 +545,47 @@ async def test_every_event_reaches_the_plugin(sockdir: Path) -> None:
         "stop_pod_sandbox",
         "remove_pod_sandbox",
     ]
+
+
+async def test_plugin_that_cannot_split_sync_is_refused(sockdir: Path) -> None:
+    pad = "p" * 8192
+    ctrs = [pb.Container(id=f"c{i}", annotations={"pad": pad}) for i in range(700)]
+
+    async def sync(callback: SyncCallback) -> None:
+        await callback([], ctrs)
+
+    async def configure(data: bytes) -> bytes:
+        return pb.ConfigureResponse(events=Event.CREATE_CONTAINER.bit).SerializeToString()
+
+    async def synchronize(data: bytes) -> bytes:
+        return pb.SynchronizeResponse(more=False).SerializeToString()  # ignores "more"
+
+    handlers: dict[tuple[str, str], Handler] = {
+        (PLUGIN_SERVICE, "Configure"): configure,
+        (PLUGIN_SERVICE, "Synchronize"): synchronize,
+    }
+    async with runtime(sockdir, sync=sync) as rt:
+        assert rt.socket_path is not None
+        trunk = await anyio.connect_unix(rt.socket_path)
+        async with open_session(trunk, handlers, plugin_side=True) as session:
+            req = pb.RegisterPluginRequest(plugin_name="old", plugin_idx="10")
+            await session.client.call(RUNTIME_SERVICE, "RegisterPlugin", req.SerializeToString())
+            with anyio.fail_after(10):
+                await session.closed.wait()  # the runtime hangs up on it
+        assert rt.plugins == []
+
+
+def test_sync_chunk_shrinking_follows_upstream() -> None:
+    from plugwire.ttrpc import OversizedMessageError
+    from plugwire.ttrpc.nri.runtime import _shrink
+
+    def too_big(size: int, limit: int = 4 << 20) -> OversizedMessageError:
+        return OversizedMessageError("too big", size=size, limit=limit)
+
+    # factor = limit/size, capped at 0.9
+    assert _shrink(100, 1000, too_big(8 << 20)) == (50, 500)
+    assert _shrink(100, 1000, too_big(5 << 20)) == (80, 800)
+    assert _shrink(100, 1000, too_big((4 << 20) + 1)) == (90, 900)
+    # never below 8 objects per message; give up at 8
+    assert _shrink(10, 10, too_big(64 << 20)) == (4, 4)
+    assert _shrink(4, 4, too_big(64 << 20)) == (-1, -1)
