@@ -10,7 +10,13 @@ import anyio
 import anyio.abc
 import pytest
 
-from plugwire.core.errors import ClosedError, ConfigError, ConnectionClosedError, RemoteError
+from plugwire.core.errors import (
+    ClosedError,
+    ConfigError,
+    ConnectionClosedError,
+    ProtocolError,
+    RemoteError,
+)
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, load_transport
 from plugwire.ttrpc import (
@@ -22,6 +28,7 @@ from plugwire.ttrpc import (
     ServerContext,
     Stub,
 )
+from plugwire.ttrpc import client as client_module
 from plugwire.ttrpc._envelope import encode_request
 from plugwire.ttrpc._frame import FrameDecoder, encode_frame
 from plugwire.ttrpc.example import SERVICE, exercise, pb
@@ -390,3 +397,21 @@ async def test_replies_of_the_wrong_type_answer_internal(sock_path: str) -> None
         with pytest.raises(RemoteError) as info:
             await stub.SumStream([])
         assert info.value.code == StatusCode.UNIMPLEMENTED
+
+
+async def test_unread_stream_overflows_alone(
+    tclient: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server stream nobody reads while another call reads the connection is failed
+    once its buffer is full; the connection and other calls are unaffected."""
+    monkeypatch.setattr(client_module, "_STREAM_BUFFER", 100)
+    stub = Stub(tclient, SERVICE)
+    parts = await stub.DivideStream(pb.Sum(sum=1, num=1000))
+    # this call reads the connection for 0.5 s, buffering the parts for the stream
+    assert await tclient.unary("/test.Svc/Sleep", b"0.5") == b"slept"
+    got = 0
+    with pytest.raises(ProtocolError, match="stream buffer full"):
+        while await parts.recv() is not None:
+            got += 1
+    assert got == 101
+    assert (await stub.Echo(pb.EchoPayload(seq=1))).seq == 2

@@ -64,6 +64,8 @@ Metadata = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
 
 #: Received items a stream buffers before it is failed (upstream uses 64 and a 1 s wait).
 _STREAM_BUFFER = 4096
+#: ... and at most this many bytes (a stream nobody reads cannot eat the memory).
+_STREAM_BUFFER_BYTES = 64 << 20
 
 
 def normalize_metadata(metadata: Metadata | None) -> list[tuple[str, str]]:
@@ -116,11 +118,12 @@ def _new_event() -> _Event:
 class _Call:
     """Receive side of one stream: a queue of (type, flags, data) or an error."""
 
-    __slots__ = ("done", "error", "event", "future", "items", "sid")
+    __slots__ = ("buffered", "done", "error", "event", "future", "items", "sid")
 
     def __init__(self, sid: int) -> None:
         self.sid = sid
         self.items: deque[tuple[int, int, bytes]] = deque()
+        self.buffered = 0  # payload bytes in items
         self.error: BaseException | None = None
         # A waiting caller parks on an asyncio future (asyncio) or an anyio Event.
         self.future: asyncio.Future[None] | None = None
@@ -496,10 +499,11 @@ class Client(Channel):
                 del calls[sid]
             elif typ in (TYPE_RESPONSE, TYPE_DATA):
                 call.items.append((typ, flags, payload))
+                call.buffered += len(payload)
                 if typ == TYPE_RESPONSE or flags & FLAG_REMOTE_CLOSED:
                     call.done = True
                     del calls[sid]
-                elif len(call.items) > _STREAM_BUFFER:
+                elif len(call.items) > _STREAM_BUFFER or call.buffered > _STREAM_BUFFER_BYTES:
                     call.error = ProtocolError(
                         "ttrpc: stream buffer full", peer=self.peer, step="receive"
                     )
@@ -589,6 +593,7 @@ class ClientStream:
             assert call.error is not None
             raise call.error
         typ, flags, data = call.items.popleft()
+        call.buffered -= len(data)
         if typ == TYPE_RESPONSE:
             self._remote_closed = True
             try:

@@ -59,6 +59,7 @@ __all__ = ["MethodHandler", "Server", "ServerContext"]
 log = logging.getLogger("plugwire.ttrpc.server")
 
 _STREAM_BUFFER = 4096
+_STREAM_BUFFER_BYTES = 64 << 20
 
 
 def _identity(data: Any) -> Any:
@@ -143,19 +144,21 @@ def _metadata_dict(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
 class _RecvQueue:
     """Messages a client streams to a handler."""
 
-    __slots__ = ("closed", "event", "items")
+    __slots__ = ("buffered", "closed", "event", "items")
 
     def __init__(self) -> None:
         self.items: deque[bytes] = deque()
+        self.buffered = 0
         self.closed = False
         self.event: anyio.Event | None = None
 
     def push(self, data: bytes) -> str | None:
         if self.closed:
             return "ttrpc: stream closed"
-        if len(self.items) >= _STREAM_BUFFER:
+        if len(self.items) >= _STREAM_BUFFER or self.buffered > _STREAM_BUFFER_BYTES:
             return "ttrpc: stream buffer full"
         self.items.append(data)
+        self.buffered += len(data)
         if self.event is not None:
             self.event.set()
         return None
@@ -171,6 +174,7 @@ class _RecvQueue:
         while True:
             while self.items:
                 data = self.items.popleft()
+                self.buffered -= len(data)
                 try:
                     message = deserialize(data)
                 except Exception as exc:
