@@ -271,6 +271,11 @@ async def _raw_scenario(peer: RawPeer) -> list[tuple[object, ...]]:
     await peer.request(31, SVC, "SumStream", flags=0x2)
     await peer.send(encode_frame(31, 3, 0, b"\xff\xff"))
     await status()
+    # a negative timeout is a deadline that has already passed
+    await peer.send(
+        encode_frame(33, 1, 0, encode_request(PROBE, "Inspect", _probe_request(sleep_ms=3000), -1))
+    )
+    await status()
     return out
 
 
@@ -298,3 +303,4 @@ async def test_raw_frames_answered_like_go(go_server: str, tmp_path: Path) -> No
     by_sid = {r[1]: r for r in go_replies if r[0] == "response"}
     assert by_sid[27][2] == StatusCode.RESOURCE_EXHAUSTED
     assert by_sid[31][2:4] == (StatusCode.INTERNAL, "ttrpc: error unmarshalling payload: ...")
+    assert by_sid[33][2:4] == (StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")

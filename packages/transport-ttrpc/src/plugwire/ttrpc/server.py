@@ -514,7 +514,8 @@ class _ServerConnection:
             )
 
     def _context(self, sid: int, req: Request) -> ServerContext:
-        deadline = anyio.current_time() + req.timeout_nano / 1e9 if req.timeout_nano > 0 else None
+        # as Go: any non-zero timeout is a deadline (a negative one has already passed)
+        deadline = anyio.current_time() + req.timeout_nano / 1e9 if req.timeout_nano else None
         md = _metadata_dict(req.metadata) if req.metadata else {}
         return ServerContext(f"/{req.service}/{req.method}", self.peer, md, deadline, sid)
 
