@@ -92,6 +92,24 @@ FAMILIES = [
         min_tests=2,
         bad={"service_name": "lower case"},
     ),
+    Family(
+        "nri",
+        extra="ttrpc",
+        marker="nri",
+        default_slug="hello-nri-plugin",
+        custom={
+            "project_name": "Memory Sizer",
+            "package_name": "memsizer",
+            "plugin_name": "memsizer",
+            "plugin_index": "35",
+            "annotation_prefix": "sizer.example.org",
+            "description": "Sizes container memory from pod annotations",
+            "version": "0.9.0",
+        },
+        custom_slug="memory-sizer",
+        min_tests=5,
+        bad={"plugin_index": "7"},
+    ),
 ]
 
 
