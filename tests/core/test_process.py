@@ -185,3 +185,31 @@ async def test_unread_stdout_never_blocks_the_plugin() -> None:
     async with PluginProcess(chatty, env={}, name="chatty", stdout_buffer=10) as proc:
         with anyio.fail_after(20):
             assert await proc.wait() == 0
+
+
+async def test_fd_map_moves_a_host_descriptor_to_a_child_number() -> None:
+    import socket
+
+    host_end, plugin_end = socket.socketpair()
+    try:
+        # the plugin finds its socket on fd 3, whatever number the host had
+        argv = script(
+            """
+            import os, socket
+            s = socket.socket(fileno=3)
+            s.sendall(b"hello from fd 3 " + str(os.get_inheritable(3)).encode())
+            """
+        )
+        async with PluginProcess(argv, env={}, name="fd3", fd_map={3: plugin_end.fileno()}) as proc:
+            plugin_end.close()
+            assert await proc.wait() == 0, proc.stderr_tail
+        host_end.settimeout(10)
+        assert host_end.recv(100) == b"hello from fd 3 True"
+    finally:
+        host_end.close()
+        plugin_end.close()
+
+
+def test_fd_map_refuses_stdio() -> None:
+    with pytest.raises(PluginStartError, match="stdin, stdout or stderr"):
+        PluginProcess(["true"], env={}, name="x", fd_map={1: 7})

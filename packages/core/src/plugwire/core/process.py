@@ -23,6 +23,7 @@ import collections
 import contextlib
 import ctypes
 import errno
+import fcntl
 import logging
 import os
 import signal as _signal
@@ -54,14 +55,21 @@ def _load_libc() -> ctypes.CDLL | None:
     return _libc
 
 
-def _child_setup(parent_pid: int) -> Callable[[], None]:
+def _child_setup(parent_pid: int, fd_map: Mapping[int, int]) -> Callable[[], None]:
     libc = _load_libc()
+    moves = sorted(fd_map.items())
 
     def setup() -> None:  # runs in the child between fork and exec
         if libc is not None:
             libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent_pid:  # the host died before prctl took effect
             os._exit(1)
+        if moves:
+            # Park every source above the targets first, so that moving one never
+            # clobbers another's source; the parked copies close at exec.
+            parked = [(child, fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, 256)) for child, src in moves]
+            for child, src in parked:
+                os.dup2(src, child, inheritable=True)
 
     return setup
 
@@ -97,7 +105,9 @@ class PluginProcess:
             :meth:`close_stdin`); otherwise it reads ``/dev/null``.
         capture_stdout: buffer stdout lines for :meth:`readline_stdout` (or hand them
             to ``on_stdout``); otherwise stdout goes to ``/dev/null``.
-        pass_fds: file descriptors the child inherits (NRI's fd 3 is passed this way).
+        pass_fds: file descriptors the child inherits under the same numbers.
+        fd_map: ``{child_fd: host_fd}``: the child gets ``host_fd`` as ``child_fd``
+            (NRI hands a runtime-launched plugin its socket as fd 3 this way).
         polite_signal: what :meth:`terminate` sends first (``None``: send nothing and
             only wait, e.g. when the polite request is an RPC or closing stdin).
         new_session: start the child in its own session, so a terminal's Ctrl-C goes
@@ -114,6 +124,7 @@ class PluginProcess:
         stdin: bool = False,
         capture_stdout: bool = True,
         pass_fds: Sequence[int] = (),
+        fd_map: Mapping[int, int] | None = None,
         inherit_env: bool = False,
         polite_signal: _signal.Signals | None = _signal.SIGTERM,
         new_session: bool = True,
@@ -133,7 +144,16 @@ class PluginProcess:
         self.logger = logger or logging.getLogger(f"plugwire.plugin.{name}")
         self._want_stdin = stdin
         self._capture_stdout = capture_stdout
-        self._pass_fds = tuple(pass_fds)
+        self._fd_map = dict(fd_map or {})
+        if any(child in (0, 1, 2) for child in self._fd_map):
+            raise PluginStartError(
+                "fd_map cannot replace stdin, stdout or stderr",
+                peer=name,
+                step="start",
+                expected="child descriptors >= 3",
+                seen=sorted(self._fd_map),
+            )
+        self._pass_fds = tuple(sorted(set(pass_fds) | set(self._fd_map)))
         self._new_session = new_session
         self._on_stdout = on_stdout
         self._on_stderr = on_stderr
@@ -173,7 +193,7 @@ class PluginProcess:
                 stderr=subprocess.PIPE,
                 pass_fds=self._pass_fds,
                 start_new_session=self._new_session,
-                preexec_fn=_child_setup(os.getpid()),
+                preexec_fn=_child_setup(os.getpid(), self._fd_map),
                 close_fds=True,
             )
         except OSError as exc:
