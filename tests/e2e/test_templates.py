@@ -110,6 +110,24 @@ FAMILIES = [
         min_tests=5,
         bad={"plugin_index": "7"},
     ),
+    Family(
+        "cipd",
+        extra="grpc",
+        marker="cipd",
+        default_slug="hello-admission",
+        custom={
+            "project_name": "Fleet Gate",
+            "package_name": "fleetgate",
+            "plugin_name": "fleet-gate",
+            "allowed_prefix": "fleet/tools/",
+            "metadata_key": "security-review",
+            "description": "Admits reviewed fleet tools",
+            "version": "3.0.0",
+        },
+        custom_slug="fleet-gate",
+        min_tests=2,
+        bad={"allowed_prefix": "no-trailing-slash"},
+    ),
 ]
 
 
