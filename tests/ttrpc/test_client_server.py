@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -21,12 +23,16 @@ from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, load_transport
 from plugwire.ttrpc import (
     Client,
+    CredentialsError,
     DeadlineExceededError,
     MethodHandler,
     OversizedMessageError,
     Server,
     ServerContext,
     Stub,
+    peer_credentials,
+    require_same_user,
+    require_uid_gid,
 )
 from plugwire.ttrpc import client as client_module
 from plugwire.ttrpc._envelope import encode_request
@@ -60,7 +66,7 @@ async def _big(payload: bytes, ctx: ServerContext) -> bytes:
     return b"b" * int(payload)
 
 
-def test_server(**kwargs: int) -> Server:
+def test_server(**kwargs: Any) -> Server:
     server: Server = make_server(**kwargs)
     server.register(
         "test.Svc",
@@ -415,3 +421,26 @@ async def test_unread_stream_overflows_alone(
             got += 1
     assert got == 101
     assert (await stub.Echo(pb.EchoPayload(seq=1))).seq == 2
+
+
+async def test_handshake_on_peer_credentials(sock_path: str) -> None:
+    server = test_server(handshake=require_same_user())
+    async with server.listen(sock_path) as bound, await Client.connect(bound) as client:
+        assert await client.unary("/test.Svc/Big", b"2") == b"bb"
+    other = test_server(handshake=require_uid_gid(uid=os.geteuid() + 1))
+    async with other.listen(sock_path) as bound, await Client.connect(bound) as client:
+        with pytest.raises(ConnectionClosedError):
+            await client.unary("/test.Svc/Big", b"2")
+    tcp = test_server(handshake=require_same_user())
+    async with tcp.listen("tcp:127.0.0.1:0") as bound, await Client.connect(bound) as client:
+        with pytest.raises(ConnectionClosedError):
+            await client.unary("/test.Svc/Big", b"2")
+
+
+def test_peer_credentials_of_a_socketpair() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        cred = peer_credentials(a)
+        assert (cred.pid, cred.uid, cred.gid) == (os.getpid(), os.geteuid(), os.getegid())
+    with socket.socket(socket.AF_INET) as s, pytest.raises(CredentialsError):
+        peer_credentials(s)

@@ -27,6 +27,14 @@ from __future__ import annotations
 
 from ._frame import MAX_MESSAGE_SIZE
 from .client import Client, ClientStream, Metadata
+from .credentials import (
+    CredentialsError,
+    PeerCredentials,
+    peer_credentials,
+    require_root,
+    require_same_user,
+    require_uid_gid,
+)
 from .errors import DeadlineExceededError, OversizedMessageError
 from .server import MethodHandler, Server, ServerContext
 from .service import MessageStream, Stub, message_class, method_handlers
@@ -36,15 +44,21 @@ __all__ = [
     "MAX_MESSAGE_SIZE",
     "Client",
     "ClientStream",
+    "CredentialsError",
     "DeadlineExceededError",
     "MessageStream",
     "Metadata",
     "MethodHandler",
     "OversizedMessageError",
+    "PeerCredentials",
     "Server",
     "ServerContext",
     "Stub",
     "TtrpcTransport",
     "message_class",
     "method_handlers",
+    "peer_credentials",
+    "require_root",
+    "require_same_user",
+    "require_uid_gid",
 ]

@@ -52,6 +52,7 @@ from ._frame import (
 )
 from ._sockets import accept, bind, socket_stream
 from ._writer import FrameWriter
+from .credentials import Handshake
 from .errors import oversize_message
 
 __all__ = ["MethodHandler", "Server", "ServerContext"]
@@ -193,11 +194,18 @@ class Server:
     """A ttrpc server: register services, then serve addresses, listeners or streams.
 
     ``max_message_size`` bounds both what is accepted and what is sent (default
-    4 MiB, as upstream).
+    4 MiB, as upstream). ``handshake`` (see :mod:`plugwire.ttrpc.credentials`) checks
+    every accepted or given socket first; a connection that fails it is closed.
     """
 
-    def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        handshake: Handshake | None = None,
+    ) -> None:
         self.max_message_size = max_message_size
+        self.handshake = handshake
         self._services: dict[str, dict[str, MethodHandler]] = {}
         self._connections: set[_ServerConnection] = set()
 
@@ -244,7 +252,20 @@ class Server:
         """Serve one already-connected socket (object or file descriptor; ownership passes)."""
         if isinstance(sock, int):
             sock = socket.socket(fileno=sock)
+        if not self._handshake(sock, peer):
+            return
         await self.serve_stream(await socket_stream(sock), peer=peer)
+
+    def _handshake(self, sock: socket.socket, peer: str) -> bool:
+        if self.handshake is None:
+            return True
+        try:
+            self.handshake(sock)
+        except (PlugwireError, OSError) as exc:
+            log.warning("ttrpc: refusing connection from %s after handshake: %s", peer, exc)
+            sock.close()
+            return False
+        return True
 
     async def serve_listener(self, listener: anyio.abc.Listener[Any]) -> None:
         """Accept and serve connections from an anyio ``listener`` until cancelled."""
@@ -280,6 +301,8 @@ class Server:
         name = str(bound)
 
         async def serve_accepted(conn_sock: socket.socket) -> None:
+            if not self._handshake(conn_sock, name):
+                return
             conn = _ServerConnection(
                 self, await socket_stream(conn_sock), _conn_peer(conn_sock, name)
             )

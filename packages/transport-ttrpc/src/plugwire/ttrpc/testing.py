@@ -14,16 +14,19 @@ import anyio.abc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from ._envelope import decode_response, encode_request
-from ._frame import Frame, FrameDecoder, encode_frame
+from ._frame import MAX_MESSAGE_SIZE, Frame, FrameDecoder, encode_frame
+from .credentials import Handshake
 from .example import SERVICE, StreamingServicer
 from .server import Server
 
 __all__ = ["RawPeer", "make_server", "reference_envelope_classes"]
 
 
-def make_server(**kwargs: int) -> Server:
+def make_server(
+    *, max_message_size: int = MAX_MESSAGE_SIZE, handshake: Handshake | None = None
+) -> Server:
     """A :class:`Server` with the example Streaming service registered."""
-    server = Server(**kwargs)
+    server = Server(max_message_size=max_message_size, handshake=handshake)
     server.add_servicer(StreamingServicer(), SERVICE)
     return server
 
