@@ -128,6 +128,24 @@ FAMILIES = [
         min_tests=2,
         bad={"allowed_prefix": "no-trailing-slash"},
     ),
+    Family(
+        "tasks",
+        extra="grpc",
+        marker="tasks",
+        default_slug="task-labels",
+        custom={
+            "project_name": "Worker Tags",
+            "package_name": "workertags",
+            "plugin_name": "tags",
+            "payload_key": "tags",
+            "env_prefix": "TAG_",
+            "description": "Exports task tags",
+            "version": "0.2.0",
+        },
+        custom_slug="worker-tags",
+        min_tests=9,
+        bad={"plugin_name": "engine"},
+    ),
 ]
 
 

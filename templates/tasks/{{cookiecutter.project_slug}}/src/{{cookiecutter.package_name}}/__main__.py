@@ -1,0 +1,5 @@
+"""``python -m {{ cookiecutter.package_name }}`` serves the plugin to a task worker."""
+
+from .plugin import main
+
+main()
