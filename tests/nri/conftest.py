@@ -7,10 +7,8 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import anyio
-import anyio.abc
 import pytest
-from nri_support import GoRuntime
+from nri_support import GoRuntime, open_go_runtime
 from support.gobuild import build_go
 
 
@@ -34,22 +32,13 @@ def go_plugin_bin() -> Path:
     return Path(build_go("nri", "./cmd/nriplugin"))
 
 
+@pytest.fixture(scope="session")
+def go_validator_bin() -> Path:
+    """Upstream's default validator (plugins/default-validator) on pkg/stub."""
+    return Path(build_go("nri", "./cmd/defaultvalidator"))
+
+
 @pytest.fixture
 async def go_runtime(go_runtime_bin: Path, sockdir: Path) -> AsyncIterator[GoRuntime]:
-    log = sockdir / "runtime.log"
-    with open(log, "wb") as errf:  # noqa: ASYNC230 (a child stderr needs a real file)
-        proc = await anyio.open_process([str(go_runtime_bin)], stderr=errf)
-        runtime = GoRuntime(proc, log)
-        try:
-            yield runtime
-        finally:
-            with anyio.move_on_after(5, shield=True):
-                try:
-                    await runtime.cmd("stop", reply_within=5)
-                except Exception:
-                    pass
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                with anyio.move_on_after(5, shield=True):
-                    await proc.wait()
+    async with open_go_runtime(go_runtime_bin, sockdir / "runtime.log") as runtime:
+        yield runtime

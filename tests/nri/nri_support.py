@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,27 @@ class GoRuntime:
         assert reply["ok"], f"{op} failed: {reply.get('error')}\n{self.log.read_text()[-3000:]}"
         result: dict[str, Any] = reply.get("result", {})
         return result
+
+
+@asynccontextmanager
+async def open_go_runtime(binary: Path, log: Path) -> AsyncIterator[GoRuntime]:
+    """Run the Go adaptation harness; stop it (and its plugins) on exit."""
+    with open(log, "wb") as errf:  # noqa: ASYNC230 (a child stderr needs a real file)
+        proc = await anyio.open_process([str(binary)], stderr=errf)
+        runtime = GoRuntime(proc, log)
+        try:
+            yield runtime
+        finally:
+            with anyio.move_on_after(5, shield=True):
+                try:
+                    await runtime.cmd("stop", reply_within=5)
+                except Exception:
+                    pass
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                with anyio.move_on_after(5, shield=True):
+                    await proc.wait()
 
 
 def example_source(name: str) -> str:

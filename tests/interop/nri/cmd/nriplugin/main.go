@@ -43,6 +43,7 @@ var (
 	ulimits                   = flag.Bool("ulimits", false, "add rlimits from the pod annotation (ulimit-adjuster)")
 	updateShares              = flag.Uint64("update-shares", 0, "answer UpdateContainer/StopContainer with cpu shares updates")
 	devices                   = flag.Bool("devices", false, "add devices from the pod annotation (device-injector)")
+	security                  = flag.Bool("security", false, "add hooks, seccomp, namespace, sysctl from container annotations \"<idx-name>.plugwire.io/<what>\"")
 )
 
 type plugin struct {
@@ -163,7 +164,44 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 			}
 		}
 	}
+	if *security {
+		addSecurity(adjust, identity(), ctr.GetAnnotations())
+	}
 	return adjust, nil, nil
+}
+
+// identity is the plugin's "idx-name" as pkg/stub sees it (flags over env).
+func identity() string {
+	name, idx := *pluginName, *pluginIdx
+	if name == "" {
+		name = os.Getenv(api.PluginNameEnvVar)
+	}
+	if idx == "" {
+		idx = os.Getenv(api.PluginIdxEnvVar)
+	}
+	return idx + "-" + name
+}
+
+// addSecurity adds the adjustments upstream's default validator polices, as
+// container annotations addressed to this plugin ask: "<idx-name>.plugwire.io/"
+// + "hook" (a prestart hook path), "seccomp" (a policy's default action),
+// "namespace" (type=path) or "sysctl" (key=value).
+func addSecurity(adjust *api.ContainerAdjustment, name string, ann map[string]string) {
+	prefix := name + ".plugwire.io/"
+	if path, ok := ann[prefix+"hook"]; ok {
+		adjust.AddHooks(&api.Hooks{Prestart: []*api.Hook{{Path: path}}})
+	}
+	if action, ok := ann[prefix+"seccomp"]; ok {
+		adjust.SetLinuxSeccompPolicy(&api.LinuxSeccomp{DefaultAction: action})
+	}
+	if ns, ok := ann[prefix+"namespace"]; ok {
+		typ, path, _ := strings.Cut(ns, "=")
+		adjust.AddOrReplaceNamespace(&api.LinuxNamespace{Type: typ, Path: path})
+	}
+	if kv, ok := ann[prefix+"sysctl"]; ok {
+		k, v, _ := strings.Cut(kv, "=")
+		adjust.SetLinuxSysctl(k, v)
+	}
 }
 
 func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {

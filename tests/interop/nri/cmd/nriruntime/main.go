@@ -17,6 +17,8 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+	validator "github.com/containerd/nri/plugins/default-validator/builtin"
+	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -38,6 +40,9 @@ type command struct {
 	SynthContainers int               `json:"synthetic_containers"`
 	Padding         int               `json:"padding"`
 	Calls           int               `json:"calls"`
+	// DefaultValidator enables upstream's builtin default validator with this
+	// YAML DefaultValidatorConfig (nri.WithDefaultValidator).
+	DefaultValidator string `json:"default_validator"`
 }
 
 type metrics struct {
@@ -172,6 +177,14 @@ func main() {
 			opts = append(opts, nri.WithPluginPath(pluginPath))
 			if cmd.ConfigPath != "" {
 				opts = append(opts, nri.WithPluginConfigPath(cmd.ConfigPath))
+			}
+			if cmd.DefaultValidator != "" {
+				cfg := &validator.DefaultValidatorConfig{}
+				if err := yaml.Unmarshal([]byte(cmd.DefaultValidator), cfg); err != nil {
+					reply(nil, fmt.Errorf("bad default_validator: %w", err))
+					continue
+				}
+				opts = append(opts, nri.WithDefaultValidator(cfg))
 			}
 			var err error
 			r, err = nri.New("mock-runtime", "0.0.1", syncFn, updateFn, opts...)
