@@ -361,3 +361,35 @@ async def test_cancelled_run_still_disposes() -> None:
     assert rec.stages()[-2:] == ["exception", "dispose"]
     assert [r.arg for r in rec.records if r.stage == "exception"] == ["canceled"]
     assert "abort" in engine.log
+
+
+def test_task_log_after_close() -> None:
+    from plugwire.core.errors import ClosedError
+
+    ctx = TaskContext(TaskInfo("log"))
+    seen: list[str] = []
+    ctx.add_log_sink(seen.append)
+    ctx.log("hello")
+    ctx.write_log("raw\nlines")
+    ctx.close_log()
+    ctx.log("dropped")  # upstream: messages in exception/dispose are dropped
+    ctx.log_error("dropped too")
+    with pytest.raises(ClosedError, match="task log is closed"):
+        ctx.write_log("engine output after close")
+    assert seen == ["[plugwire] hello", "raw", "lines"]
+    assert ctx.log_tail == seen
+
+
+async def test_broken_log_sink_is_removed() -> None:
+    ctx = TaskContext(TaskInfo("sink"))
+    calls: list[str] = []
+
+    def broken(line: str) -> None:
+        calls.append(line)
+        raise OSError("disk full")
+
+    ctx.add_log_sink(broken)
+    ctx.log("one")
+    ctx.log("two")
+    assert calls == ["[plugwire] one"]
+    assert ctx.log_tail == ["[plugwire] one", "[plugwire] two"]

@@ -34,8 +34,9 @@ class TaskContext:
     * The task log: the engine writes the task's output with :meth:`write_log`,
       plugins and the worker add messages with :meth:`log` / :meth:`log_error`; sinks
       added with :meth:`add_log_sink` (the ``tasklog`` plugin, the CLI) receive every
-      line. :meth:`close_log` happens before the ``finished`` stage: writing after it
-      raises :class:`~plugwire.core.errors.ClosedError`.
+      line. :meth:`close_log` happens before the ``finished`` stage: after it,
+      :meth:`write_log` raises :class:`~plugwire.core.errors.ClosedError` and
+      :meth:`log` / :meth:`log_error` go to :mod:`logging` only.
     * :meth:`start_soon` runs background work (a max-run-time watchdog, an output
       pump) in a task group owned by the run, cancelled once the task is disposed.
     """
@@ -90,7 +91,14 @@ class TaskContext:
                     self.remove_log_sink(sink)
 
     def log(self, message: str) -> None:
-        """A worker message in the task log: ``[plugwire] message``."""
+        """A worker message in the task log: ``[plugwire] message``.
+
+        Dropped (logged through :mod:`logging` instead) when the log is closed, as in
+        the ``finished``, ``exception`` and ``dispose`` stages (upstream drops them).
+        """
+        if self._log_closed:
+            _logger.info("task %s (log closed): %s", self.info.task_id, message)
+            return
         self.write_log(f"[plugwire] {message}")
 
     def log_error(self, message: str) -> None:
