@@ -444,3 +444,10 @@ def test_peer_credentials_of_a_socketpair() -> None:
         assert (cred.pid, cred.uid, cred.gid) == (os.getpid(), os.geteuid(), os.getegid())
     with socket.socket(socket.AF_INET) as s, pytest.raises(CredentialsError):
         peer_credentials(s)
+
+
+async def test_stream_ids_exhausted(tclient: Client) -> None:
+    tclient._next_id = 0xFFFFFFFF
+    assert await tclient.unary("/test.Svc/Big", b"1") == b"b"  # the last odd u32
+    with pytest.raises(ProtocolError, match="exhausted"):
+        await tclient.unary("/test.Svc/Big", b"1")

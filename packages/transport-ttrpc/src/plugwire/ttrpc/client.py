@@ -381,6 +381,14 @@ class Client(Channel):
         self._check_open(step)
         self._check_size(len(body), step)
         sid = self._next_id
+        if sid > 0xFFFFFFFF:
+            raise ProtocolError(
+                "stream ids are exhausted on this connection; open a new one",
+                peer=self.peer,
+                step=step,
+                expected="a stream id below 2**32",
+                seen=sid,
+            )
         self._next_id += 2
         call = _Call(sid)
         self._calls[sid] = call
