@@ -14,6 +14,8 @@ Connections
   This is how NRI runs a ttrpc client and a ttrpc server over one muxed socket.
 - Over an existing connected socket or file descriptor:
   ``await Client.from_socket(sock_or_fd)``, ``await server.serve_socket(sock_or_fd)``.
+- ``Server(handshake=require_same_user())`` refuses unix peers with other credentials;
+  ``server.listen(addr, grace=5)`` lets calls in flight finish when leaving.
 
 Services
 --------
