@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+# grpcio's fork support restarts its epoll poller in a child forked while gRPC is
+# active; with subprocess's close_fds that child can abort (SIGABRT, "epoll_wait
+# error: Bad file descriptor", grpc/grpc#43055) before it execs the plugin. core's
+# PluginProcess forks (preexec_fn) from a process running grpc.aio, so disable fork
+# support before anything imports grpc. The product-level fix belongs where
+# plugwire.grpc is first imported (reported to the lead).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import logging
 import sys
 from collections.abc import Callable

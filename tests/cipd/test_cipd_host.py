@@ -141,8 +141,8 @@ async def test_many_concurrent_checks(host: CipdHost) -> None:
     results = [await outcome(p) for p in promises]
     assert results.count("admitted") == 200
     assert sum(r.startswith("denied") for r in results) == 50
-    # 200 handlers sleeping 50 ms each ran concurrently, not one after another.
-    assert time.monotonic() - start < 8
+    # 200 handlers sleeping 100 ms each (20 s in a row) ran concurrently.
+    assert time.monotonic() - start < 10
 
 
 async def test_plugin_log_goes_to_host_logging(

@@ -126,10 +126,16 @@ def test_luci_host_drives_python_plugin(go_cipdhost: Path, tmp_path: Path) -> No
     assert by_pkg["false/a"]["code"] == "FailedPrecondition"
     assert by_pkg["boom/a"]["code"] == "Aborted"
     assert "kaboom" in by_pkg["boom/a"]["message"]
-    # The crash mid-batch fails the whole batch and every later check with luci's error.
+    # The crash mid-batch fails the whole batch and every later check with luci's error
+    # (luci waits only 50 ms for the exit status after the stream ends; on a loaded
+    # machine it falls back to its generic message, as its own comment says).
+    messages = {
+        "the admission plugin terminated: exit status 3",
+        "the admission plugin is terminating",
+    }
     for pkg in ("hang/a", "crash/mid-batch", "hang/b", "good/after-crash"):
         assert not by_pkg[pkg]["ok"], pkg
-        assert by_pkg[pkg]["message"] == "the admission plugin terminated: exit status 3", pkg
+        assert by_pkg[pkg]["message"] in messages, by_pkg[pkg]
     # Host.Log from Python logging reached luci's logger, and the plugin version too.
     assert "rejecting bad/a" in stderr
     assert 'Using deployment admission plugin "plugwire-test (normal)"' in stderr

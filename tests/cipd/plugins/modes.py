@@ -3,7 +3,7 @@
 normal        good/* admitted; false/* handler returns False; boom/* raises
               RuntimeError (-> Aborted); crash/* exits 3; hang/* never decides;
               meta/* admitted iff an "allowed" metadata value equals the hex digest
-              (visited 2 per page); slow/* admitted after 50 ms; anything else is
+              (visited 2 per page); slow/* admitted after 100 ms; anything else is
               logged at WARNING and refused (FailedPrecondition).
 crash-once F  like normal, but crash/* exits 3 only if file F does not exist yet
               (it is created first), so a restarted plugin admits it.
@@ -52,7 +52,7 @@ async def normal(adm: plugin.Admission, info: plugin.InstanceInfo) -> object:
     if pkg.startswith("hang/"):
         await asyncio.Event().wait()
     if pkg.startswith("slow/"):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
         return None
     if pkg.startswith("meta/"):
         seen = 0

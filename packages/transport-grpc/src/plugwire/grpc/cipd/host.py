@@ -67,8 +67,9 @@ _SEVERITY = {
     "error": logging.ERROR,
 }
 
-#: How long the Go host polls for the process exit after the stream ends.
-_EXIT_POLL = 0.05
+#: How long to wait for the exit status after the stream ends, to tell a crash from
+#: a hang-up (luci's host waits 50 ms and often misses it on a loaded machine).
+_EXIT_POLL = 1.0
 #: How long to wait for the exit status of a plugin that closed its stdin early.
 _HANDSHAKE_EXIT_WAIT = 2.0
 
