@@ -28,14 +28,11 @@ returns the ones that failed.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import math
 import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -50,12 +47,12 @@ from plugwire.core.errors import (
     ConfigError,
     ConnectionClosedError,
     MessageTooLargeError,
-    PluginStartError,
+    PluginExitedError,
     PluginTimeoutError,
     PlugwireError,
     RemoteError,
 )
-from plugwire.core.logs import forward_log_line
+from plugwire.core.process import PluginProcess
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address
 from plugwire.ttrpc._sockets import accept, bind, socket_stream
@@ -127,99 +124,6 @@ class PluginInfo:
         )
 
 
-class _Process:
-    """A pre-installed plugin child with its end of the socketpair on fd 3."""
-
-    def __init__(self, path: Path, name: str, idx: str, base: str, child: socket.socket) -> None:
-        fd = child.fileno()
-        libc = _libc()
-
-        def setup() -> None:  # between fork and exec
-            if libc is not None:
-                libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-            if fd == 3:
-                os.set_inheritable(3, True)
-            else:
-                os.dup2(fd, 3, inheritable=True)
-
-        try:
-            self.popen = subprocess.Popen(
-                [str(path)],
-                env={
-                    api.PLUGIN_NAME_ENV: base,
-                    api.PLUGIN_IDX_ENV: idx,
-                    api.PLUGIN_SOCKET_ENV: "3",
-                },
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                close_fds=False,
-                preexec_fn=setup,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise PluginStartError(
-                f"failed to launch plugin {name!r}: {exc.strerror or exc}",
-                peer=name,
-                step="launch",
-                seen=str(path),
-            ) from exc
-        self.pid = self.popen.pid
-        self.logger = logging.getLogger(f"plugwire.plugin.{name}")
-
-    async def pump_stderr(self) -> None:
-        """Forward the child's stderr lines to ``plugwire.plugin.<name>`` records."""
-        assert self.popen.stderr is not None
-        fd = self.popen.stderr.fileno()
-        os.set_blocking(fd, False)
-        pending = b""
-        try:
-            while True:
-                await anyio.wait_readable(fd)
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    break
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    forward_log_line(self.logger, line.decode(errors="replace"))
-        except OSError:
-            pass
-        finally:
-            if pending:
-                forward_log_line(self.logger, pending.decode(errors="replace"))
-            self.popen.stderr.close()
-
-    async def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.kill()
-        await anyio.to_thread.run_sync(self.popen.wait)
-
-    async def stop(self, grace: float) -> None:
-        """Wait ``grace`` seconds for the child to exit on its own, then kill it."""
-
-        def wait() -> None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(grace)
-
-        await anyio.to_thread.run_sync(wait)
-        if self.popen.poll() is None:
-            await self.kill()
-
-
-_LIBC: ctypes.CDLL | None = None
-
-
-def _libc() -> ctypes.CDLL | None:
-    global _LIBC
-    if _LIBC is None and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            _LIBC = ctypes.CDLL(None, use_errno=True)
-    return _LIBC
-
-
 class _Plugin:
     def __init__(
         self, runtime: Runtime, *, idx: str = "", base: str = "", config: str = ""
@@ -230,9 +134,15 @@ class _Plugin:
         self.config = config
         self.events = 0
         self.policy = pb.FailurePolicy()
-        self.process: _Process | None = None
+        self.process: PluginProcess | None = None
         self.session: Session | None = None
         self.closed = False
+        #: the runtime closed the connection (a launched plugin then exits as asked)
+        self.stopping = False
+        #: the runtime SIGKILLed the launched plugin
+        self.killed = False
+        #: registered and configured: failures from here on are the plugin's own
+        self.configured = False
         self.registered = anyio.Event()
         self.registration_error: PlugwireError | None = None
         self.done = anyio.Event()
@@ -309,10 +219,12 @@ class _Plugin:
     async def close(self, *, kill: bool = False) -> None:
         """Close the connection; kill a launched process (upstream ``stop``) if asked."""
         self.closed = True
+        self.stopping = True
         self._stop.set()
         if self.session is not None:
             await self.session.aclose()
         if kill and self.process is not None:
+            self.killed = self.process.returncode is None
             await self.process.kill()
 
     async def call(self, method: str, req: Message, resp_type: type[M], timeout: float) -> M:
@@ -382,6 +294,7 @@ class Runtime:
         self._listener: socket.socket | None = None
         self._accepting = anyio.CancelScope()
         self._changed = anyio.Event()
+        self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -403,15 +316,19 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        self._closing = True
         try:
             with anyio.CancelScope(shield=True):
                 self._accepting.cancel()
                 plugins, self._plugins = self._plugins, []
                 for p in plugins:
                     await p.close()
-                for p in plugins:
-                    if p.process is not None:
-                        await p.process.stop(1.0)
+                # launched plugins exit once their connection is gone; SIGKILL
+                # those that do not within 1 s (upstream kills them at once)
+                async with anyio.create_task_group() as stopper:
+                    for p in plugins:
+                        if p.process is not None:
+                            stopper.start_soon(p.process.terminate, 1.0)
             assert self._tg is not None
             # The task group only runs background tasks (accept loop, plugin
             # connections); the body's own exception propagates as it is.
@@ -515,7 +432,10 @@ class Runtime:
             raise plugin.registration_error
         if not plugin.registered.is_set() or plugin.closed:
             timed_out = not plugin.registered.is_set()
+            exited = await self._exit_error(plugin, "RegisterPlugin") if not timed_out else None
             await plugin.close(kill=True)
+            if exited is not None:
+                raise exited
             if timed_out:
                 raise PluginTimeoutError(
                     "plugin registration timed out",
@@ -559,11 +479,37 @@ class Runtime:
             )
         plugin.events = events or api.VALID_EVENTS
         plugin.policy = rpl.failure_policy
+        plugin.configured = True
 
     async def _watch(self, plugin: _Plugin) -> None:
         await plugin.done.wait()
         log.info("connection to plugin %s closed", plugin.name)
         self._notify()
+
+    async def _exit_error(
+        self, plugin: _Plugin, step: str, wait: float = 1.0
+    ) -> PluginExitedError | None:
+        """Why a launched plugin whose connection ended died (status and stderr
+        tail), if it exits unasked within ``wait`` seconds; ``None`` otherwise."""
+        proc = plugin.process
+        if proc is None:
+            return None
+        with anyio.move_on_after(wait):
+            await proc.done.wait()
+        if proc.error is None:
+            return None
+        return proc.exit_error(step)
+
+    async def _watch_process(self, plugin: _Plugin, proc: PluginProcess) -> None:
+        """Report a running pre-installed plugin that dies unasked, with its exit
+        status and last stderr lines (start-up failures are reported by the caller)."""
+        rc = await proc.wait()
+        if self._closing or not plugin.configured:
+            return
+        if (rc == -signal.SIGKILL and plugin.killed) or (rc == 0 and plugin.stopping):
+            return  # what the runtime asked for
+        err = proc.exit_error("run")
+        log.log(logging.ERROR if rc else logging.WARNING, "pre-installed plugin %s", err)
 
     def _discover(self) -> list[tuple[Path, str, str, str]]:
         if self.plugin_path is None:
@@ -607,21 +553,46 @@ class Runtime:
                 ) from exc
         return ""
 
+    async def _launch(self, path: Path, plugin: _Plugin, child: socket.socket) -> PluginProcess:
+        """Start a pre-installed plugin with ``child`` as its fd 3 and only the
+        three NRI variables in its environment (upstream ``newLaunchedPlugin``).
+
+        The child's stderr becomes ``plugwire.plugin.NN-name`` log records, it dies
+        with the runtime (``PR_SET_PDEATHSIG``), and its exit status and last stderr
+        lines make up the :class:`PluginExitedError` reported if it dies unasked.
+        Raises :class:`PluginStartError` when ``path`` cannot be executed.
+        """
+        assert self._tg is not None
+        proc = PluginProcess(
+            [path],
+            env={
+                api.PLUGIN_NAME_ENV: plugin.base,
+                api.PLUGIN_IDX_ENV: plugin.idx,
+                api.PLUGIN_SOCKET_ENV: "3",
+            },
+            name=plugin.name,
+            capture_stdout=False,
+            fd_map={3: child.fileno()},
+            # closing the connection is the polite request; SIGKILL after the grace
+            polite_signal=None,
+        )
+        await proc.start(self._tg)
+        self._tg.start_soon(self._watch_process, plugin, proc)
+        return proc
+
     async def _start_preinstalled(self) -> None:
         started: list[_Plugin] = []
         for path, idx, base, config in self._discover():
             plugin = _Plugin(self, idx=idx, base=base, config=config)
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                plugin.process = _Process(path, plugin.name, idx, base, child)
-            except PluginStartError as exc:
+                plugin.process = await self._launch(path, plugin, child)
+            except PlugwireError as exc:
                 log.warning("failed to start pre-installed plugin %s: %s", plugin.name, exc)
                 parent.close()
                 continue
             finally:
                 child.close()
-            assert self._tg is not None
-            self._tg.start_soon(plugin.process.pump_stderr)
             trunk = await socket_stream(parent)
             try:
                 await self._start_plugin(plugin, trunk)
