@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -17,8 +17,10 @@ import grpc
 import grpc.aio
 import pytest
 
+from plugwire.core.errors import ConfigError
 from plugwire.grpc import yamux
 from plugwire.grpc._yamux_bridge import (
+    GoPluginMuxer,
     NoRouteError,
     YamuxDialBridge,
     YamuxServeBridge,
@@ -233,3 +235,62 @@ async def test_splice_propagates_half_close() -> None:
             await left.receive()
     await left.aclose()
     await right.aclose()
+
+
+def knocker(peer: GoPluginMuxer) -> Callable[[int], Awaitable[None]]:
+    """The broker's knock, minus the ConnInfo round trip: the peer's ack is its
+    ``accept_knock`` result."""
+
+    async def knock(service_id: int) -> None:
+        error = peer.accept_knock(service_id)
+        if error:
+            raise NoRouteError(error)
+
+    return knock
+
+
+async def test_go_plugin_muxers_main_connection_and_brokered_both_ways() -> None:
+    tasks_before = len(asyncio.all_tasks())
+    a, b = socket.socketpair()
+    host_conn = await anyio.abc.SocketStream.from_socket(a)
+    plugin_conn = await anyio.abc.SocketStream.from_socket(b)
+    with tempfile.TemporaryDirectory(prefix="pw-") as tmp:
+        async with (
+            grpc_server("main", tmp) as main,
+            grpc_server("plugin-brokered", tmp) as plugin_brokered,
+            grpc_server("host-brokered", tmp) as host_brokered,
+            GoPluginMuxer(plugin_conn, plugin=True, main_target=main) as plugin,
+            GoPluginMuxer(host_conn, plugin=False) as host,
+        ):
+            assert host.session.is_client and not plugin.session.is_client
+            plugin.listen(5, plugin_brokered)  # plugin: broker.AcceptAndServe(5)
+            host.listen(9, host_brokered)  # host: broker.AcceptAndServe(9)
+            targets = {
+                "main": host.main_channel_target,
+                "plugin-brokered": await host.dial_target(5, knocker(plugin)),
+                "host-brokered": await plugin.dial_target(9, knocker(host)),
+            }
+            assert await host.dial_target(5, knocker(plugin)) == targets["plugin-brokered"]
+            for expected, target in targets.items():
+                async with grpc.aio.insecure_channel(target) as channel:
+                    who = channel.unary_unary("/test.Echo/Who", None, None)
+                    assert await who(b"", timeout=10) == expected.encode()
+            assert host.accept_knock(4) == "no listener for id 4"
+            # A dial whose knock is refused never opens a stream: the call fails.
+            async with grpc.aio.insecure_channel(await plugin.dial_target(4, knocker(host))) as ch:
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await ch.unary_unary("/test.Echo/Who", None, None)(b"", timeout=2)
+            await host.close_dial(5)
+            await eventually(lambda: host.session.num_streams == 0)
+        assert host.session.closed and plugin.session.closed
+    await anyio.lowlevel.checkpoint()
+    assert len(asyncio.all_tasks()) <= tasks_before
+
+
+async def test_plugin_side_muxer_needs_a_main_target() -> None:
+    a, b = socket.socketpair()
+    conn = await anyio.abc.SocketStream.from_socket(a)
+    with pytest.raises(ConfigError):
+        GoPluginMuxer(conn, plugin=True)
+    await conn.aclose()
+    b.close()

@@ -88,13 +88,18 @@ class GoPeer:
         await self._stdin.send(command.encode() + b"\n")
         return await self.reply(timeout)
 
-    async def event(self, prefix: str, timeout: float = 10) -> str:
+    async def event(self, stream_id: int, timeout: float = 10) -> str:
+        """The next ``event <kind> <stream id> <error>`` line about ``stream_id``."""
+
+        def about(line: str) -> bool:
+            return line.split(" ", 3)[2:3] == [str(stream_id)]
+
         for seen in self.events:
-            if seen.startswith(prefix):
+            if about(seen):
                 return seen
         while True:
             line = await self.line(timeout)
-            if line.startswith(prefix):
+            if about(line):
                 return line
             self.events.append(line)
 
@@ -269,8 +274,8 @@ async def test_larger_windows_are_honoured_both_ways(yamuxpeer: Path, role: str)
     ):
         stream = await session.open_stream()
         await stream.send(b"H")
-        await session.ping()  # the ACK (with Go's larger window) has arrived by now
-        assert stream.send_window == (1 << 20) - 1
+        # Go's ACK (sent when its accept loop takes the stream) grants the larger window.
+        await eventually(lambda: stream.send_window == (1 << 20) - 1)
         data = pattern(7, 4_000_000)
         await stream.send(data)
         await stream.send_eof()
@@ -338,8 +343,11 @@ async def test_python_reset_reaches_go(yamuxpeer: Path, role: str) -> None:
         await stream.send(b"W" + b"x" * 1000)
         await session.ping()
         stream.reset()
-        event = await go.event(f"event W {stream.stream_id} ")
-        assert event.endswith("connection reset")
+        event = await go.event(stream.stream_id)
+        # "event W": Go's handler was reading; "event ?": the RST came before it read
+        # the kind byte (a reset stream drops buffered data in hashicorp/yamux).
+        assert event.split()[1] in ("W", "?"), event
+        assert event.endswith("connection reset"), event
         with pytest.raises(StreamResetError):
             await stream.send(b"more")
 

@@ -28,16 +28,25 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
-from plugwire.core.errors import ClosedError, PlugwireError
+from plugwire.core.errors import ClosedError, ConfigError, PlugwireError
 
-from .yamux import Session, YamuxStream
+from .yamux import Session, YamuxConfig, YamuxStream
 
-__all__ = ["NoRouteError", "Target", "YamuxDialBridge", "YamuxServeBridge", "splice"]
+__all__ = [
+    "GoPluginMuxer",
+    "NoRouteError",
+    "Target",
+    "YamuxDialBridge",
+    "YamuxServeBridge",
+    "splice",
+]
 
 logger = logging.getLogger("plugwire.grpc.yamux.bridge")
 
@@ -63,14 +72,13 @@ def _abort(stream: anyio.abc.ByteStream) -> None:
         stream.reset()
 
 
-async def _copy(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
-    while True:
-        try:
-            chunk = await source.receive(_CHUNK)
-        except anyio.EndOfStream:
-            break
-        await sink.send(chunk)
-    await sink.send_eof()
+async def _abort_pair(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
+    # Reset the yamux side(s), then close both: closing (rather than cancelling) is
+    # what wakes a receive pending on the other direction.
+    _abort(a)
+    _abort(b)
+    await anyio.aclose_forcefully(a)
+    await anyio.aclose_forcefully(b)
 
 
 async def splice(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
@@ -79,41 +87,56 @@ async def splice(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
     splice is cancelled, a yamux side is reset and both are closed. Never raises
     for I/O errors (they are logged at debug level)."""
     failed = False
+
+    async def copy(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+        nonlocal failed
+        try:
+            while True:
+                try:
+                    chunk = await source.receive(_CHUNK)
+                except anyio.EndOfStream:
+                    break
+                await sink.send(chunk)
+            await sink.send_eof()
+        except Exception as exc:  # any I/O error on either side ends the pair
+            if not failed:
+                failed = True
+                logger.debug("bridged connection aborted: %r", exc)
+                await _abort_pair(a, b)
+
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_copy, a, b)
-            tg.start_soon(_copy, b, a)
-    except anyio.get_cancelled_exc_class():
+            tg.start_soon(copy, a, b)
+            tg.start_soon(copy, b, a)
+    except BaseException:
         failed = True
         raise
-    except Exception as exc:  # any I/O error on either side ends the pair
-        failed = True
-        logger.debug("bridged connection aborted: %r", exc)
     finally:
         if failed:
-            _abort(a)
-            _abort(b)
-        await anyio.aclose_forcefully(a)
-        await anyio.aclose_forcefully(b)
+            await _abort_pair(a, b)
+        else:
+            await anyio.aclose_forcefully(a)
+            await anyio.aclose_forcefully(b)
 
 
 class _Bridge:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._tg: anyio.abc.TaskGroup | None = None
-        self._connections = 0
+        self._pairs: set[tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]] = set()
 
     @property
     def active_connections(self) -> int:
         """Spliced connections still running."""
-        return self._connections
+        return len(self._pairs)
 
     async def _splice(self, a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
-        self._connections += 1
+        pair = (a, b)
+        self._pairs.add(pair)
         try:
             await splice(a, b)
         finally:
-            self._connections -= 1
+            self._pairs.discard(pair)
 
     async def _start(self) -> anyio.abc.TaskGroup:
         if self._tg is not None:
@@ -125,6 +148,9 @@ class _Bridge:
 
     async def _stop(self) -> None:
         assert self._tg is not None
+        with anyio.CancelScope(shield=True):
+            for a, b in list(self._pairs):
+                await _abort_pair(a, b)  # their splices end on their own
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 
@@ -306,3 +332,143 @@ class YamuxDialBridge(_Bridge):
             await anyio.aclose_forcefully(conn)
             return
         await self._splice(conn, stream)
+
+
+class GoPluginMuxer:
+    """The yamux half of go-plugin's gRPC broker multiplexing (``PLUGIN_MULTIPLEX_GRPC``),
+    mirroring go-plugin's ``internal/grpcmux`` for grpc.aio.
+
+    ``conn`` is the one connection between host and plugin: the host dialled it, the
+    plugin accepted it on its announced listener (and accepts no other). The host is
+    the yamux client, the plugin the yamux server; both use :class:`YamuxConfig`'s
+    defaults (= ``yamux.DefaultConfig()``), as go-plugin does.
+
+    * Plugin side (``plugin=True``): streams without a pending knock are spliced to
+      ``main_target``, the unix socket of the plugin's main grpc.aio server (plugin
+      services, GRPCBroker, GRPCController, GRPCStdio, health).
+    * Host side (``plugin=False``): :attr:`main_channel_target` is the gRPC target for the
+      host's main channel; each connection grpc makes to it opens a yamux stream.
+    * Broker ``Accept(id)`` (either side): :meth:`listen` registers the unix socket of the
+      grpc.aio server for ``id``; when the peer's knock for ``id`` arrives on the broker
+      stream, call :meth:`accept_knock` and send its result as ``knock.error`` in the
+      ``{knock: true, ack: true}`` reply.
+    * Broker ``Dial(id)`` (either side): :meth:`dial_target` returns a gRPC target whose
+      every connection first awaits ``knock(id)`` (send the knock, wait up to 5 s for
+      the ack, raise if it carries an error) and then opens a yamux stream; all dials
+      of one muxer are serialised, like go-plugin's ``dialMutex``.
+
+    TLS, if any, is configured on the grpc.aio servers and channels: it runs inside each
+    yamux stream, end to end, exactly as go-plugin runs it.
+    """
+
+    def __init__(
+        self,
+        conn: anyio.abc.ByteStream,
+        *,
+        plugin: bool,
+        main_target: Target | None = None,
+        config: YamuxConfig | None = None,
+        name: str | None = None,
+    ) -> None:
+        if plugin and main_target is None:
+            raise ConfigError(
+                "the plugin side of a go-plugin muxer needs the main server's target",
+                step="yamux muxer",
+                expected="main_target",
+            )
+        self._plugin = plugin
+        self._session = Session(conn, client=not plugin, config=config, name=name)
+        self._serve = YamuxServeBridge(self._session, main_target if plugin else None)
+        self._dial_lock = anyio.Lock()
+        self._dials: dict[int, tuple[YamuxDialBridge, anyio.Event]] = {}
+        self._main_dial: YamuxDialBridge | None = None
+        self._stack = AsyncExitStack()
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def main_channel_target(self) -> str:
+        """Host side: the gRPC target (``unix:...``) of the main connection."""
+        if self._main_dial is None:
+            raise ClosedError("only the host side of a running muxer has a main channel")
+        return self._main_dial.target
+
+    async def __aenter__(self) -> GoPluginMuxer:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self._session)
+            await stack.enter_async_context(self._serve)
+            if not self._plugin:
+                self._main_dial = await stack.enter_async_context(
+                    YamuxDialBridge(self._session, lock=self._dial_lock)
+                )
+            # Dial bridges made later live in tasks of this group, so that their
+            # cancel scopes never straddle the caller's.
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._tg.cancel_scope.cancel)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._dials.clear()
+        await self._stack.aclose()
+
+    def listen(self, service_id: int, target: Target) -> None:
+        """Broker ``Accept(id)``: knocked streams for ``service_id`` go to ``target``."""
+        self._serve.add_route(service_id, target)
+
+    def unlisten(self, service_id: int) -> None:
+        """The listener for ``service_id`` closed: later knocks for it fail."""
+        self._serve.remove_route(service_id)
+
+    def accept_knock(self, service_id: int) -> str:
+        """A knock for ``service_id`` arrived: route the next stream there. Returns the
+        text for the ack's ``error`` field: empty on success, else go-plugin's
+        ``no listener for id N``."""
+        try:
+            self._serve.knock(service_id)
+        except NoRouteError as exc:
+            return exc.message
+        return ""
+
+    async def dial_target(self, service_id: int, knock: Callable[[int], Awaitable[None]]) -> str:
+        """Broker ``Dial(id)``: the gRPC target for a channel to the peer's ``service_id``
+        (one bridge per id, closed with the muxer or by :meth:`close_dial`)."""
+        entry = self._dials.get(service_id)
+        if entry is None:
+            if self._tg is None:
+                raise ClosedError("the go-plugin muxer is not running")
+
+            async def before_open() -> None:
+                await knock(service_id)
+
+            bridge = YamuxDialBridge(self._session, before_open=before_open, lock=self._dial_lock)
+            stop = anyio.Event()
+            await self._tg.start(self._run_dial_bridge, bridge, stop)
+            entry = self._dials[service_id] = (bridge, stop)
+        return entry[0].target
+
+    async def close_dial(self, service_id: int) -> None:
+        """Close the dial bridge for ``service_id`` (its connections are aborted)."""
+        entry = self._dials.pop(service_id, None)
+        if entry is not None:
+            entry[1].set()
+        await anyio.lowlevel.checkpoint()
+
+    @staticmethod
+    async def _run_dial_bridge(
+        bridge: YamuxDialBridge,
+        stop: anyio.Event,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with bridge:
+            task_status.started()
+            await stop.wait()

@@ -112,6 +112,7 @@ class Session:
         self._closed_event = anyio.Event()
         self._writer_done = anyio.Event()
         self._reader_scope = anyio.CancelScope()
+        self._reader_done = anyio.Event()
         self._writer_scope = anyio.CancelScope()
         self._keepalive_scope = anyio.CancelScope()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -205,6 +206,13 @@ class Session:
             if not self._writer_done.is_set():
                 self._writer_scope.cancel()
                 await self._writer_done.wait()
+            # The transport is closed: the reader ends by itself unless the transport
+            # does not wake a pending receive on close.
+            with anyio.move_on_after(1):
+                await self._reader_done.wait()
+            if not self._reader_done.is_set():
+                self._reader_scope.cancel()
+                await self._reader_done.wait()
 
     async def wait_closed(self) -> None:
         """Wait until the session has ended (for any reason)."""
@@ -413,8 +421,10 @@ class Session:
         self._error = error
         if go_away is not None:
             self._enqueue_quiet(encode_header(_GO_AWAY, 0, 0, int(go_away)))
-        self._send_tx.close()  # the writer flushes what is queued, then closes the transport
-        self._reader_scope.cancel()
+        # The writer flushes what is queued, then closes the transport, which ends the
+        # reader's pending receive. (Cancelling a pending receive instead can race with
+        # the socket becoming readable on anyio's asyncio unix streams.)
+        self._send_tx.close()
         self._keepalive_scope.cancel()
         streams = list(self._streams.values())
         self._streams.clear()
@@ -480,9 +490,27 @@ class Session:
             self._writer_done.set()
 
     async def _run_reader(self) -> None:
+        try:
+            await self._run_reader_loop()
+        finally:
+            self._reader_done.set()
+
+    async def _run_reader_loop(self) -> None:
         with self._reader_scope:
             try:
                 await self._read_loop()
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                if self._closed:
+                    return  # the writer closed the transport: the session is over
+                self._begin_shutdown(
+                    ConnectionClosedError(
+                        "connection lost while reading",
+                        peer=self._name,
+                        step="yamux read",
+                        seen=exc,
+                    ),
+                    go_away=None,
+                )
             except ProtocolError as exc:
                 logger.warning("yamux: %s", exc)
                 self._begin_shutdown(exc, go_away=GoAwayCode.PROTOCOL_ERROR)
@@ -494,16 +522,6 @@ class Session:
                     message += " in the middle of a frame"
                 self._begin_shutdown(
                     ConnectionClosedError(message, peer=self._name, step="yamux read"),
-                    go_away=None,
-                )
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                self._begin_shutdown(
-                    ConnectionClosedError(
-                        "connection lost while reading",
-                        peer=self._name,
-                        step="yamux read",
-                        seen=exc,
-                    ),
                     go_away=None,
                 )
             except Exception as exc:  # a bug: keep the host alive, end the session
@@ -538,7 +556,7 @@ class Session:
         buf = bytearray()
         pos = 0
         max_frame = self._config.max_stream_window_size
-        while True:
+        while not self._closed:
             if len(buf) - pos < HEADER_SIZE:
                 if pos:
                     del buf[:pos]
@@ -564,6 +582,8 @@ class Session:
                             seen=f"a {length}-byte data frame",
                         )
                     while len(buf) - pos < length:
+                        if self._closed:
+                            return
                         if pos:
                             del buf[:pos]
                             pos = 0
