@@ -146,6 +146,25 @@ FAMILIES = [
         min_tests=9,
         bad={"plugin_name": "engine"},
     ),
+    Family(
+        "goplugin",
+        extra="grpc",
+        marker="goplugin",
+        default_slug="hello-kv-plugin",
+        custom={
+            "project_name": "Acme Store",
+            "package_name": "acmestore",
+            "plugin_key": "store",
+            "magic_cookie_key": "ACME_PLUGIN",
+            "magic_cookie_value": "d6f1c0a2",
+            "protocol_version": "3",
+            "description": "Acme's key-value store plugin",
+            "version": "1.4.0",
+        },
+        custom_slug="acme-store",
+        min_tests=4,
+        bad={"magic_cookie_key": "has space"},
+    ),
 ]
 
 
@@ -251,6 +270,67 @@ def test_template_refuses_bad_variables(family: Family, tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())  # nothing half-rendered is left behind
 
 
+def _launcher(path: Path, src: Path, module: str) -> str:
+    """A console-script-like launcher for ``module:main`` of a rendered (uninstalled) project."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(src)!r})\n"
+        f"from {module} import main\nmain()\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.interop
+@pytest.mark.goplugin
+def test_goplugin_template_with_upstream_go_host_and_plugin(tmp_path: Path) -> None:
+    """The rendered KV plugin under go-plugin's own examples/grpc host (v1.8.0, unmodified),
+    and the rendered host running that example's Go plugin."""
+    from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+
+    project = _render(next(f for f in FAMILIES if f.name == "goplugin"), tmp_path / "out", {})
+    src = project / "src"
+    plugin = _launcher(tmp_path / "bin" / "kv-plugin", src, "hello_kv_plugin.plugin")
+    host = _launcher(tmp_path / "bin" / "kv-host", src, "hello_kv_plugin.host")
+    go_host = build_go(
+        "goplugin", "github.com/hashicorp/go-plugin/examples/grpc", name="upstream_kv_host"
+    )
+    go_plugin = build_go(
+        "goplugin",
+        "github.com/hashicorp/go-plugin/examples/grpc/plugin-go-grpc",
+        name="upstream_kv_plugin",
+    )
+
+    def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        cwd.mkdir(exist_ok=True)
+        return subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    # go-plugin's example host launches the Python plugin with `sh -c $KV_PLUGIN`.
+    upstream = {"KV_PROTO": "grpc", "KV_PLUGIN": plugin}
+    put = run([str(go_host), "put", "hello", "world"], tmp_path / "a", **upstream)
+    assert put.returncode == 0, put.stdout + put.stderr
+    assert (tmp_path / "a" / "kv_hello").read_text() == "world"
+    got = run([str(go_host), "get", "hello"], tmp_path / "a", **upstream)
+    assert (got.returncode, got.stdout.strip()) == (0, "world"), got.stderr
+
+    # The rendered host launches upstream's Go plugin.
+    put = run([host, "--plugin", str(go_plugin), "put", "colour", "blue"], tmp_path / "b")
+    assert put.returncode == 0, put.stdout + put.stderr
+    got = run([host, "--plugin", str(go_plugin), "get", "colour"], tmp_path / "b")
+    assert got.returncode == 0, got.stderr
+    # upstream's Go plugin stores the value with a signature of its own
+    assert got.stdout.strip().splitlines()[0] == "blue"
+    assert "Written from plugin-go-grpc" in got.stdout
+
+
 def test_every_template_is_tested() -> None:
     on_disk = {p.parent.name for p in TEMPLATES.glob("*/cookiecutter.json")}
     assert on_disk == {f.name for f in FAMILIES}
@@ -263,4 +343,5 @@ def test_every_template_is_tested() -> None:
         assert f"templates/{family.name}" in docs, family.name
         variables = json.loads((TEMPLATES / family.name / "cookiecutter.json").read_text())
         for name in variables:
-            assert f"`{name}`" in docs, (family.name, name)
+            if not name.startswith("_"):  # cookiecutter's own settings
+                assert f"`{name}`" in docs, (family.name, name)
