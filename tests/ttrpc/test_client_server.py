@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -37,6 +38,7 @@ from plugwire.ttrpc import (
 from plugwire.ttrpc import client as client_module
 from plugwire.ttrpc._envelope import encode_request
 from plugwire.ttrpc._frame import FrameDecoder, encode_frame
+from plugwire.ttrpc.client import normalize_metadata
 from plugwire.ttrpc.example import SERVICE, exercise, pb
 from plugwire.ttrpc.testing import make_server
 
@@ -451,3 +453,52 @@ async def test_stream_ids_exhausted(tclient: Client) -> None:
     assert await tclient.unary("/test.Svc/Big", b"1") == b"b"  # the last odd u32
     with pytest.raises(ProtocolError, match="exhausted"):
         await tclient.unary("/test.Svc/Big", b"1")
+
+
+async def test_serve_forms(tmp_path: Path) -> None:
+    server = test_server()
+    async with anyio.create_task_group() as tg:
+        bound = await tg.start(server.serve, f"unix:{tmp_path / 'a.sock'}")
+        async with await Client.connect(bound) as c:
+            assert await c.unary("/test.Svc/Big", b"1") == b"b"
+        listener = await anyio.create_unix_listener(tmp_path / "b.sock")
+        tg.start_soon(server.serve_listener, listener)
+        async with await Client.connect(str(tmp_path / "b.sock")) as c:
+            assert await c.unary("/test.Svc/Big", b"2") == b"bb"
+        tg.cancel_scope.cancel()
+
+
+async def test_api_misuse_is_typed(tclient: Client) -> None:
+    stub = Stub(tclient, SERVICE)
+    with pytest.raises(AttributeError, match="no method Nope"):
+        stub.Nope  # noqa: B018
+    with pytest.raises(ConfigError):
+        await stub.EchoStream(pb.EchoPayload())
+    with pytest.raises(ConfigError):
+        await tclient.unary("no-slash", b"")
+    divide = await tclient.open_stream(
+        SERVICE.full_name,
+        "DivideStream",
+        pb.Sum(sum=3, num=3).SerializeToString(),
+        client_streaming=False,
+        server_streaming=True,
+    )
+    with pytest.raises(ProtocolError, match="non-streaming client"):
+        await divide.send(b"")
+    await divide.close_send()  # nothing to close: a no-op
+    assert len([m async for m in divide]) == 3
+    echo = await tclient.open_stream(
+        SERVICE.full_name, "EchoStream", client_streaming=True, server_streaming=True
+    )
+    await echo.close_send()
+    await echo.close_send()  # idempotent
+    with pytest.raises(ClosedError):
+        await echo.send(b"")
+    assert await echo.recv() is None
+    assert await echo.recv() is None
+
+
+def test_metadata_forms() -> None:
+    assert normalize_metadata(None) == []
+    assert normalize_metadata({"a": "1", "b": ["2", "3"]}) == [("a", "1"), ("b", "2"), ("b", "3")]
+    assert normalize_metadata([("a", "1"), ("a", "2")]) == [("a", "1"), ("a", "2")]
