@@ -517,6 +517,23 @@ async def test_restarts_are_bounded(host: CipdHost) -> None:
     assert plugin.restarts == 1
 
 
+async def test_restart_covers_a_plugin_dying_at_start_up(host: CipdHost, tmp_path: Path) -> None:
+    marker = tmp_path / "died"
+    # First launch: die-once exits 5 before the handshake; the relaunch works.
+    plugin = host.admission_plugin(plugin_argv("die-once", str(marker)), max_restarts=1)
+    await plugin.check(pin("good/x"), timeout=30)
+    assert plugin.restarts == 1 and marker.exists()
+    # Without restarts the start-up death is final; a timeout is never retried.
+    marker.unlink()
+    once = host.admission_plugin(plugin_argv("die-once", str(marker)))
+    with pytest.raises(PluginStartError):
+        await once.check(pin("good/x"))
+    never = host.admission_plugin(plugin_argv("never"), connect_timeout=0.3, max_restarts=3)
+    with pytest.raises(PluginTimeoutError):
+        await never.check(pin("good/x"))
+    assert never.restarts == 0
+
+
 async def test_host_close_closes_plugins_in_parallel() -> None:
     async with CipdHost(service_url=URL) as h:
         plugins = [h.admission_plugin(plugin_argv("deaf"), close_timeout=1.0) for _ in range(3)]

@@ -12,6 +12,7 @@ spy F         write the handshake line to file F, then wait for stdin EOF.
 never         read the handshake, never connect, wait for stdin EOF.
 exit-early    read the handshake, print to stderr and exit 4.
 die-now       exit 5 at once, before reading anything.
+die-once F    like die-now if file F does not exist yet (creating it), else normal.
 deaf          read the handshake, connect, ignore stdin EOF and SIGTERM.
 """
 
@@ -22,6 +23,12 @@ import sys
 
 if sys.argv[1:2] == ["die-now"]:  # exits before reading the handshake
     os._exit(5)
+if sys.argv[1:2] == ["die-once"]:  # like die-now the first time (marker file argv[2])
+    try:
+        os.close(os.open(sys.argv[2], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os._exit(5)
+    except FileExistsError:
+        sys.argv[1] = "normal"
 
 import asyncio
 import logging

@@ -40,6 +40,7 @@ import grpc
 import grpc.aio
 from plugwire.core.errors import (
     ClosedError,
+    PluginExitedError,
     PluginStartError,
     PluginTimeoutError,
     PlugwireError,
@@ -551,13 +552,31 @@ class AdmissionPlugin:
         if error is None:
             error = await self._await_connect(session, process)
         if error is not None:
+            self._session = None
+            await self._stop(session)
+            if self._error is None and self._may_restart_after(error):
+                self.restarts += 1
+                self.logger.warning(
+                    "the admission plugin failed to start (%s); restart %d of %d",
+                    error,
+                    self.restarts,
+                    self.max_restarts,
+                )
+                return await self._start_session()
             if self._error is None:
                 self.logger.warning("the admission plugin failed to start: %s", error)
             self._fail(error)
-            self._session = None
-            await self._stop(session)
             return None
         return session
+
+    def _may_restart_after(self, error: PlugwireError) -> bool:
+        """Only a plugin that died during start-up is relaunched (not a timeout)."""
+        return (
+            isinstance(error, PluginStartError)
+            and isinstance(error.__cause__, PluginExitedError)
+            and self.restarts < self.max_restarts
+            and not self._closed
+        )
 
     async def _await_connect(
         self, session: _Session, process: PluginProcess
