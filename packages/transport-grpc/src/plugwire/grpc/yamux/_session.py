@@ -42,6 +42,7 @@ logger = logging.getLogger("plugwire.grpc.yamux")
 
 _RECV_SIZE = 256 * 1024
 _WRITE_BATCH = 512 * 1024
+_NO_COPY_SIZE = 64 * 1024
 _DATA = int(FrameType.DATA)
 _WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
 _PING = int(FrameType.PING)
@@ -111,6 +112,9 @@ class Session:
         self._error: BaseException | None = None
         self._closed_event = anyio.Event()
         self._writer_done = anyio.Event()
+        self._pending = 0  # frame parts queued for the writer task and not yet written
+        self._writing = False  # a write to the transport is in progress
+        self._write_idle: anyio.Event | None = None
         self._reader_scope = anyio.CancelScope()
         self._reader_done = anyio.Event()
         self._writer_scope = anyio.CancelScope()
@@ -350,14 +354,78 @@ class Session:
         try:
             for part in parts:
                 self._send_tx.send_nowait(part)
+                self._pending += 1
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise self._closed_exception() from None
 
     def _enqueue_quiet(self, part: bytes) -> None:
         try:
             self._send_tx.send_nowait(part)
+            self._pending += 1
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
+
+    async def _send_frame(self, header: bytes, payload: bytes) -> bool:
+        """Write a data frame. When nothing is queued or being written, the calling
+        task writes it itself (saving a hand-off to the writer task) and this returns
+        True; otherwise the frame is queued behind the others and this returns False.
+        Either way frames keep their order."""
+        if self._pending or self._writing or self._closed:
+            self._enqueue(header, payload)
+            return False
+        self._writing = True
+        try:
+            # Shielded: a write cancelled halfway would corrupt the framing for every
+            # stream. The write timeout still bounds it.
+            with anyio.CancelScope(shield=True):
+                with anyio.fail_after(self._config.connection_write_timeout):
+                    await self._write_parts(self._transport, [header, payload])
+        except Exception as exc:
+            self._begin_shutdown(self._write_failure(exc), go_away=None)
+            raise self._closed_exception() from None
+        finally:
+            self._writing = False
+            self._notify_write_idle()
+        return True
+
+    def _notify_write_idle(self) -> None:
+        event = self._write_idle
+        if event is not None:
+            self._write_idle = None
+            event.set()
+
+    async def _wait_write_idle(self) -> None:
+        while self._writing:
+            if self._write_idle is None:
+                self._write_idle = anyio.Event()
+            await self._write_idle.wait()
+
+    @staticmethod
+    async def _write_parts(transport: anyio.abc.ByteStream, parts: list[bytes]) -> None:
+        if len(parts) == 1:
+            await transport.send(parts[0])
+        elif len(parts) == 2 and len(parts[1]) >= _NO_COPY_SIZE:
+            # A large payload goes out as is rather than copied behind its header.
+            await transport.send(parts[0])
+            await transport.send(parts[1])
+        else:
+            await transport.send(b"".join(parts))
+
+    def _write_failure(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, TimeoutError):
+            timeout = self._config.connection_write_timeout
+            return YamuxTimeoutError(
+                "yamux connection write timed out",
+                peer=self._name,
+                step="yamux write",
+                expected=f"each write to finish within {timeout} s",
+            )
+        if isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)):
+            return ConnectionClosedError(
+                "connection lost while writing", peer=self._name, step="yamux write", seen=exc
+            )
+        logger.error("yamux write failed", exc_info=exc)
+        return exc
 
     def _forget(self, stream: YamuxStream) -> None:
         if self._streams.get(stream._id) is stream:
@@ -461,31 +529,21 @@ class Session:
                             break
                         parts.append(part)
                         size += len(part)
-                    with anyio.fail_after(timeout):
-                        await transport.send(parts[0] if len(parts) == 1 else b"".join(parts))
-        except TimeoutError:
-            self._begin_shutdown(
-                YamuxTimeoutError(
-                    "yamux connection write timed out",
-                    peer=self._name,
-                    step="yamux write",
-                    expected=f"each write to finish within {timeout} s",
-                ),
-                go_away=None,
-            )
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            self._begin_shutdown(
-                ConnectionClosedError(
-                    "connection lost while writing", peer=self._name, step="yamux write", seen=exc
-                ),
-                go_away=None,
-            )
-        except Exception as exc:  # a bug: keep the host alive, end the session
-            logger.exception("yamux writer failed")
-            self._begin_shutdown(exc, go_away=None)
+                    await self._wait_write_idle()  # a stream task may be writing directly
+                    self._writing = True
+                    try:
+                        with anyio.fail_after(timeout):
+                            await self._write_parts(transport, parts)
+                    finally:
+                        self._writing = False
+                        self._pending -= len(parts)
+        except Exception as exc:
+            self._begin_shutdown(self._write_failure(exc), go_away=None)
         finally:
             self._begin_shutdown(None, go_away=None)
             rx.close()
+            with anyio.CancelScope(shield=True):
+                await self._wait_write_idle()
             await anyio.aclose_forcefully(transport)
             self._writer_done.set()
 
@@ -591,7 +649,8 @@ class Session:
                             buf += await transport.receive(max(_RECV_SIZE, length - len(buf)))
                         except anyio.EndOfStream:
                             raise _PeerEOF(mid_frame=True) from None
-                    payload = bytes(buf[pos : pos + length])
+                    with memoryview(buf) as view, view[pos : pos + length] as part:
+                        payload = part.tobytes()
                     pos += length
                 self._on_stream_frame(type_, flags, stream_id, length, payload)
             elif type_ == _WINDOW_UPDATE:

@@ -142,6 +142,7 @@ class YamuxStream(anyio.abc.ByteStream):
             raise ValueError("max_bytes must be at least 1")
         with self._recv_guard:
             await anyio.lowlevel.checkpoint_if_cancelled()
+            yielded = False
             while True:
                 if self._user_closed:
                     raise StreamClosedError(
@@ -153,18 +154,21 @@ class YamuxStream(anyio.abc.ByteStream):
                     data = self._take(max_bytes)
                     if not self._session._closed:
                         self._send_window_update()
-                    await anyio.lowlevel.cancel_shielded_checkpoint()
+                    if not yielded:
+                        await anyio.lowlevel.cancel_shielded_checkpoint()
                     return data
                 if self._state in (StreamState.REMOTE_CLOSE, StreamState.CLOSED):
                     raise anyio.EndOfStream
                 if self._session._closed:
                     raise self._session._closed_exception()
+                yielded = True
                 await self._recv_waiter.wait()
 
     async def send(self, item: bytes) -> None:
         with self._send_guard:
-            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint_if_cancelled()
             self._check_writable()
+            yielded = False
             view = memoryview(item)
             total = len(view)
             offset = 0
@@ -174,6 +178,7 @@ class YamuxStream(anyio.abc.ByteStream):
                     self._check_writable()
                     if self._send_window > 0:
                         break
+                    yielded = True
                     await self._send_waiter.wait()
                 n = min(self._send_window, total - offset, MAX_FRAME_PAYLOAD)
                 if offset == 0 and n == total and type(item) is bytes:
@@ -181,9 +186,13 @@ class YamuxStream(anyio.abc.ByteStream):
                 else:
                     chunk = view[offset : offset + n].tobytes()
                 flags = self._take_flags()
-                session._enqueue(encode_header(FrameType.DATA, flags, self._id, n), chunk)
                 self._send_window -= n
                 offset += n
+                header = encode_header(FrameType.DATA, flags, self._id, n)
+                if await session._send_frame(header, chunk):
+                    yielded = True
+            if not yielded:
+                await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def send_eof(self) -> None:
         await anyio.lowlevel.checkpoint()
