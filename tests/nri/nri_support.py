@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from plugwire.core.process import PluginProcess
+
+M = TypeVar("M", bound=Message)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "nri"
 
@@ -61,6 +68,45 @@ async def open_go_runtime(binary: Path, log: Path) -> AsyncIterator[GoRuntime]:
                 proc.kill()
                 with anyio.move_on_after(5, shield=True):
                     await proc.wait()
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    """A message as the Go harness prints it (protojson, proto field names)."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def from_dict(cls: type[M], data: Mapping[str, Any]) -> M:
+    """A message from the protojson dicts the Go harness takes."""
+    return json_format.ParseDict(data, cls())
+
+
+def go_plugin_argv(binary: Path, socket: Path, name: str, flags: Sequence[str]) -> list[str]:
+    """``cmd/nriplugin`` started externally as ``NN-name``, dialling ``socket``."""
+    idx, base = name.split("-", 1)
+    return [str(binary), "-socket", str(socket), "-idx", idx, "-name", base, *flags]
+
+
+@asynccontextmanager
+async def external_processes(argvs: Mapping[str, Sequence[str]]) -> AsyncIterator[None]:
+    """Externally started plugins (name -> argv) for the block, stopped on exit."""
+    async with AsyncExitStack() as stack:
+        for name, argv in argvs.items():
+            await stack.enter_async_context(
+                PluginProcess(argv, env={}, name=name, capture_stdout=False)
+            )
+        yield
+
+
+def install_plugins(root: Path, plugins: Mapping[str, tuple[Path, str]]) -> tuple[Path, Path]:
+    """Pre-install ``plugins`` (``NN-name`` -> (binary, config text)) under ``root``:
+    the plugin and config directories to hand a runtime."""
+    plugin_dir, conf_dir = root / "plugins", root / "conf.d"
+    plugin_dir.mkdir(parents=True)
+    conf_dir.mkdir()
+    for name, (binary, config) in plugins.items():
+        shutil.copy(binary, plugin_dir / name)
+        (conf_dir / f"{name}.conf").write_text(config)
+    return plugin_dir, conf_dir
 
 
 def example_source(name: str) -> str:

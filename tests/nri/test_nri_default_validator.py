@@ -13,17 +13,21 @@ also the one of upstream's *builtin* default validator (``WithDefaultValidator``
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
-from nri_support import GoRuntime, open_go_runtime
+from nri_support import (
+    GoRuntime,
+    external_processes,
+    from_dict,
+    go_plugin_argv,
+    install_plugins,
+    open_go_runtime,
+    to_dict,
+)
 
-from plugwire.core.process import PluginProcess
 from plugwire.ttrpc.nri import PluginRejectedError, Runtime
 from plugwire.ttrpc.nri.api import pb
 
@@ -147,10 +151,6 @@ def container(case: str) -> dict[str, Any]:
     return ctr
 
 
-def to_dict(msg: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
-
-
 Verdicts = dict[str, tuple[str, Any]]
 
 
@@ -163,10 +163,10 @@ async def verdicts_go(rt: GoRuntime) -> Verdicts:
 
 
 async def verdicts_py(rt: Runtime) -> Verdicts:
-    pod = json_format.ParseDict(POD, pb.PodSandbox())
+    pod = from_dict(pb.PodSandbox, POD)
     out: Verdicts = {}
     for case in CASES:
-        ctr = json_format.ParseDict(container(case), pb.Container())
+        ctr = from_dict(pb.Container, container(case))
         try:
             out[case] = ("allowed", to_dict(await rt.create_container(pod, ctr)))
         except PluginRejectedError as exc:
@@ -194,38 +194,22 @@ def check_expectations(got: Verdicts) -> None:
     }
 
 
-@asynccontextmanager
-async def external(
+def external(
     go_plugin: Path, go_validator: Path, socket: Path, conf: Path
-) -> AsyncIterator[None]:
-    """The validator and the adjusters started by the test, dialing ``socket``."""
-    async with AsyncExitStack() as stack:
-        argv = [[str(go_validator), "-socket", str(socket), "-config", str(conf)]]
-        for name, flags in ADJUSTERS.items():
-            idx, base = name.split("-", 1)
-            argv.append(
-                [str(go_plugin), "-socket", str(socket), "-idx", idx, "-name", base, *flags]
-            )
-        for args in argv:
-            name = Path(args[0]).name
-            await stack.enter_async_context(
-                PluginProcess(args, env={}, name=name, capture_stdout=False)
-            )
-        yield
+) -> AbstractAsyncContextManager[None]:
+    """The validator and the adjusters started by the test, dialling ``socket``."""
+    argvs = {VALIDATOR: [str(go_validator), "-socket", str(socket), "-config", str(conf)]}
+    for name, flags in ADJUSTERS.items():
+        argvs[name] = go_plugin_argv(go_plugin, socket, name, flags)
+    return external_processes(argvs)
 
 
 def install(go_plugin: Path, go_validator: Path | None, root: Path) -> tuple[Path, Path]:
     """Pre-install the adjusters (and the validator) with their config files."""
-    plugins, conf = root / "plugins", root / "conf.d"
-    plugins.mkdir(parents=True)
-    conf.mkdir()
-    for name, flags in ADJUSTERS.items():
-        shutil.copy(go_plugin, plugins / name)
-        (conf / f"{name}.conf").write_text(" ".join(flags) + "\n")
+    plugins = {name: (go_plugin, " ".join(flags) + "\n") for name, flags in ADJUSTERS.items()}
     if go_validator is not None:
-        shutil.copy(go_validator, plugins / VALIDATOR)
-        (conf / f"{VALIDATOR}.conf").write_text(CONFIG)
-    return plugins, conf
+        plugins[VALIDATOR] = (go_validator, CONFIG)
+    return install_plugins(root, plugins)
 
 
 async def test_external_default_validator_decides_like_upstream(

@@ -16,8 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from google.protobuf import json_format
-from nri_support import GoRuntime, container, pod
+from nri_support import GoRuntime, container, from_dict, pod, to_dict
 
 from plugwire.ttrpc.nri import Adjustment, ConflictError, NriError, Runtime, Stub, Update
 from plugwire.ttrpc.nri.api import pb
@@ -140,8 +139,8 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
             go = await go_runtime.cmd("create_container", request=request)
             try:
                 rpl = await rt.create_container(
-                    json_format.ParseDict(request["pod"], pb.PodSandbox()),
-                    json_format.ParseDict(request["container"], pb.Container()),
+                    from_dict(pb.PodSandbox, request["pod"]),
+                    from_dict(pb.Container, request["container"]),
                 )
             except (ConflictError, NriError) as exc:
                 assert not go["ok"], f"seed {seed}: Go merged, plugwire failed: {exc}"
@@ -149,7 +148,7 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
                 outcomes["conflict"] += 1
             else:
                 assert go["ok"], f"seed {seed}: plugwire merged, Go failed: {go['error']}"
-                got = json_format.MessageToDict(rpl, preserving_proto_field_name=True)
+                got = to_dict(rpl)
                 assert got == go["result"], f"seed {seed}"
                 outcomes["merged"] += 1
         # UpdateContainer and StopContainer merges
@@ -163,11 +162,11 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
                 if op == "update_container":
                     req["linux_resources"] = resources
                 go = await go_runtime.cmd(op, request=req)
-                p = json_format.ParseDict(request["pod"], pb.PodSandbox())
-                c = json_format.ParseDict(request["container"], pb.Container())
+                p = from_dict(pb.PodSandbox, request["pod"])
+                c = from_dict(pb.Container, request["container"])
                 try:
                     if op == "update_container":
-                        res = json_format.ParseDict(resources, pb.LinuxResources())
+                        res = from_dict(pb.LinuxResources, resources)
                         out: Any = await rt.update_container(p, c, res)
                     else:
                         out = await rt.stop_container(p, c)
@@ -177,7 +176,7 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
                     outcomes["conflict"] += 1
                 else:
                     assert go["ok"], f"{op} seed {seed}: Go failed: {go['error']}"
-                    got = json_format.MessageToDict(out, preserving_proto_field_name=True)
+                    got = to_dict(out)
                     assert got == go.get("result", {}), f"{op} seed {seed}"
                     outcomes["merged"] += 1
         for stub in stubs:

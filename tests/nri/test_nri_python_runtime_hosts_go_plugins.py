@@ -14,17 +14,21 @@ env/annotation/mount/memory adjustments).
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
-from google.protobuf import json_format
-from nri_support import GoRuntime
+from nri_support import (
+    GoRuntime,
+    external_processes,
+    from_dict,
+    go_plugin_argv,
+    install_plugins,
+    to_dict,
+)
 
 from plugwire.core.errors import PluginTimeoutError
 from plugwire.ttrpc.nri import Runtime, SyncCallback
@@ -70,14 +74,6 @@ CONTAINER: dict[str, Any] = {
 RESOURCES: dict[str, Any] = {"memory": {"limit": {"value": "4096"}}}
 
 
-def to_dict(msg: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
-
-
-def parse(cls: Any, data: dict[str, Any]) -> Any:
-    return json_format.ParseDict(data, cls())
-
-
 async def scenario_go(rt: GoRuntime) -> dict[str, Any]:
     await rt.ok("run_pod_sandbox", request={"pod": POD})
     created = await rt.ok("create_container", request={"pod": POD, "container": CONTAINER})
@@ -91,43 +87,29 @@ async def scenario_go(rt: GoRuntime) -> dict[str, Any]:
 
 
 async def scenario_py(rt: Runtime) -> dict[str, Any]:
-    pod, ctr = parse(pb.PodSandbox, POD), parse(pb.Container, CONTAINER)
+    pod, ctr = from_dict(pb.PodSandbox, POD), from_dict(pb.Container, CONTAINER)
     await rt.run_pod_sandbox(pod)
     created = await rt.create_container(pod, ctr)
-    updated = await rt.update_container(pod, ctr, parse(pb.LinuxResources, RESOURCES))
+    updated = await rt.update_container(pod, ctr, from_dict(pb.LinuxResources, RESOURCES))
     stopped = await rt.stop_container(pod, ctr)
     await rt.remove_container(pod, ctr)
     return {"create": to_dict(created), "update": to_dict(updated), "stop": to_dict(stopped)}
 
 
-@asynccontextmanager
-async def external_plugins(binary: Path, socket: Path) -> AsyncIterator[None]:
-    async with AsyncExitStack() as stack:
-        procs: list[anyio.abc.Process] = []
-        for name, flags in PLUGINS.items():
-            idx, base = name.split("-", 1)
-            argv = [str(binary), "-socket", str(socket), "-idx", idx, "-name", base, *flags]
-            procs.append(await stack.enter_async_context(await anyio.open_process(argv)))
-        try:
-            yield
-        finally:
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.terminate()
+def external_plugins(binary: Path, socket: Path) -> AbstractAsyncContextManager[None]:
+    return external_processes(
+        {name: go_plugin_argv(binary, socket, name, flags) for name, flags in PLUGINS.items()}
+    )
 
 
 def install(binary: Path, root: Path) -> tuple[Path, Path]:
-    plugins, conf = root / "plugins", root / "conf.d"
-    plugins.mkdir()
-    conf.mkdir()
-    for name, flags in PLUGINS.items():
-        shutil.copy(binary, plugins / name)
-        (conf / f"{name}.conf").write_text(" ".join(flags) + "\n")
-    return plugins, conf
+    return install_plugins(
+        root, {name: (binary, " ".join(flags) + "\n") for name, flags in PLUGINS.items()}
+    )
 
 
 async def sync_one(callback: SyncCallback) -> None:
-    await callback([parse(pb.PodSandbox, POD)], [parse(pb.Container, CONTAINER)])
+    await callback([from_dict(pb.PodSandbox, POD)], [from_dict(pb.Container, CONTAINER)])
 
 
 async def test_external_go_plugins_merge_like_upstream(

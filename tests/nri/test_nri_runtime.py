@@ -355,6 +355,35 @@ async def test_invalid_registration_name_is_refused(sockdir: Path) -> None:
         assert rt.plugins == []
 
 
+async def test_malformed_reply_fails_the_request_and_the_runtime_carries_on(
+    sockdir: Path,
+) -> None:
+    async def empty(data: bytes) -> bytes:
+        return b""
+
+    async def garbage(data: bytes) -> bytes:
+        return b"\xff\xff\xff"  # not a protobuf message
+
+    handlers: dict[tuple[str, str], Handler] = {
+        (PLUGIN_SERVICE, "Configure"): empty,
+        (PLUGIN_SERVICE, "Synchronize"): empty,
+        (PLUGIN_SERVICE, "CreateContainer"): garbage,
+        (PLUGIN_SERVICE, "StartContainer"): empty,
+    }
+    async with runtime(sockdir) as rt:
+        assert rt.socket_path is not None
+        trunk = await anyio.connect_unix(rt.socket_path)
+        async with open_session(trunk, handlers, plugin_side=True) as session:
+            req = pb.RegisterPluginRequest(plugin_name="garbled", plugin_idx="10")
+            await session.call(RUNTIME_SERVICE, "RegisterPlugin", req, pb.Empty)
+            await rt.wait_for_plugins(1)
+            with pytest.raises(NriError, match="malformed CreateContainer reply") as info:
+                await rt.create_container(POD, ctr())
+            assert (info.value.peer, info.value.step) == ("10-garbled", "CreateContainer")
+            await rt.start_container(POD, ctr())  # the plugin and the runtime go on
+            assert [p.name for p in rt.plugins] == ["10-garbled"]
+
+
 async def test_stub_reconnects_when_the_runtime_restarts(sockdir: Path) -> None:
     stub = Stub(
         EnvPlugin("R", "1"),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
+from google.protobuf.message import DecodeError, Message
 
 from plugwire.ttrpc import Client, MethodHandler, Server
 
+from .api import NriError
 from .mux import PLUGIN_SERVICE_CONN, RUNTIME_SERVICE_CONN, Multiplexer
 
 __all__ = ["Handler", "Session", "open_session", "sole_error"]
@@ -19,6 +22,8 @@ __all__ = ["Handler", "Session", "open_session", "sole_error"]
 #: A unary method: request payload in, response payload out. Raise
 #: :class:`~plugwire.core.errors.RemoteError` to answer with a specific status code.
 Handler = Callable[[bytes], Awaitable[bytes]]
+
+M = TypeVar("M", bound=Message)
 
 
 def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -46,6 +51,36 @@ class Session:
         self.client = client
         self.closed = anyio.Event()
 
+    async def call(
+        self,
+        service: str,
+        method: str,
+        request: Message,
+        response_type: type[M],
+        *,
+        timeout: float | None = None,
+    ) -> M:
+        """Call ``service/method`` on the peer; its reply parsed as ``response_type``.
+
+        ``timeout`` in seconds (``None`` or infinite: no deadline). Raises what
+        :meth:`plugwire.ttrpc.Client.call` raises (``TimeoutError``,
+        :class:`~plugwire.core.errors.RemoteError`,
+        :class:`~plugwire.core.errors.ConnectionClosedError`...) and
+        :class:`~plugwire.ttrpc.nri.NriError` for a reply that does not parse.
+        """
+        data = await self.client.call(
+            service,
+            method,
+            request.SerializeToString(),
+            timeout=None if timeout is None or math.isinf(timeout) else timeout,
+        )
+        try:
+            return response_type.FromString(data)
+        except DecodeError as exc:
+            raise NriError(
+                f"malformed {method} reply", peer=self.client.peer, step=method, seen=str(exc)
+            ) from exc
+
     async def aclose(self) -> None:
         await self.mux.aclose()
 
@@ -71,12 +106,14 @@ async def open_session(
     *,
     plugin_side: bool,
     peer: str = "NRI peer",
+    stop: anyio.Event | None = None,
 ) -> AsyncIterator[Session]:
     """Run an NRI connection over ``trunk`` for the duration of the block.
 
     The plugin side serves on conn 1 (Plugin service) and calls on conn 2 (Runtime
     service); the runtime side the opposite, both with :mod:`plugwire.ttrpc`.
-    ``session.closed`` is set when the connection ends; leaving the block closes it.
+    ``session.closed`` is set when the connection ends; leaving the block, or
+    ``stop`` being set, closes it.
     """
     async with Multiplexer(trunk, peer=peer) as mux:
         serve_id, call_id = (
@@ -98,6 +135,13 @@ async def open_session(
                     await mux.aclose()
 
             tg.start_soon(watch)
+            if stop is not None:
+
+                async def stopper() -> None:
+                    await stop.wait()
+                    await mux.aclose()
+
+                tg.start_soon(stopper)
             try:
                 yield session
             finally:

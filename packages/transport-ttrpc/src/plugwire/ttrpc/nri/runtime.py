@@ -54,11 +54,10 @@ from plugwire.core.errors import (
 )
 from plugwire.core.process import PluginProcess
 from plugwire.core.status import StatusCode
-from plugwire.core.transport import Address
-from plugwire.ttrpc._sockets import accept, bind, socket_stream
 
 from . import api
 from ._generated import api_pb2 as pb
+from ._net import accept, listen_unix, socket_stream
 from ._session import Handler, Session, open_session
 from .api import Event, NriError, PluginRejectedError
 from .result import Result
@@ -197,19 +196,11 @@ class _Plugin:
     ) -> None:
         try:
             async with open_session(
-                trunk, self.handlers(), plugin_side=False, peer=self.name
+                trunk, self.handlers(), plugin_side=False, peer=self.name, stop=self._stop
             ) as session:
                 self.session = session
                 task_status.started()
-                async with anyio.create_task_group() as tg:
-
-                    async def stopper() -> None:
-                        await self._stop.wait()
-                        await session.aclose()
-
-                    tg.start_soon(stopper)
-                    await session.closed.wait()
-                    tg.cancel_scope.cancel()
+                await session.closed.wait()
         finally:
             self.closed = True
             self.done.set()
@@ -230,18 +221,7 @@ class _Plugin:
     async def call(self, method: str, req: Message, resp_type: type[M], timeout: float) -> M:
         if self.session is None or self.closed:
             raise ConnectionClosedError("plugin connection closed", peer=self.name, step=method)
-        data = await self.session.client.call(
-            api.PLUGIN_SERVICE,
-            method,
-            req.SerializeToString(),
-            timeout=None if math.isinf(timeout) else timeout,
-        )
-        try:
-            return resp_type.FromString(data)
-        except Exception as exc:
-            raise NriError(
-                f"malformed {method} reply", peer=self.name, step=method, seen=str(exc)
-            ) from exc
+        return await self.session.call(api.PLUGIN_SERVICE, method, req, resp_type, timeout=timeout)
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -378,7 +358,7 @@ class Runtime:
             path.unlink()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            self._listener, _ = bind(Address("unix", str(path)))
+            self._listener = listen_unix(path)
         except OSError as exc:
             raise ConfigError(
                 f"failed to create socket {str(path)!r}: {exc.strerror or exc}",

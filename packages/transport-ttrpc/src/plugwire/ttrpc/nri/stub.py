@@ -49,11 +49,10 @@ from plugwire.core.errors import (
     RemoteError,
 )
 from plugwire.core.status import StatusCode
-from plugwire.core.transport import Address
-from plugwire.ttrpc._sockets import connect, socket_stream
 
 from . import api
 from ._generated import api_pb2 as pb
+from ._net import dial_unix, socket_stream
 from ._session import Handler, Session, open_session, sole_error
 from .adjust import Adjustment
 
@@ -232,7 +231,7 @@ class Stub:
                 ) from exc
             return await socket_stream(sock)
         try:
-            return await connect(Address("unix", self.socket_path))
+            return await dial_unix(self.socket_path)
         except OSError as exc:
             raise ConnectionClosedError(
                 f"failed to connect to NRI service: {exc}",
@@ -271,34 +270,26 @@ class Stub:
         self._configured = anyio.Event()
         self._config_error = None
         async with open_session(
-            trunk, self._service_handlers(), plugin_side=True, peer="runtime"
+            trunk, self._service_handlers(), plugin_side=True, peer="runtime", stop=self._stop
         ) as session:
             self._session = session
             self.connections += 1
             try:
-                async with anyio.create_task_group() as tg:
-
-                    async def stopper() -> None:
-                        await self._stop.wait()
-                        await session.aclose()
-
-                    tg.start_soon(stopper)
-                    await self._register(session)
-                    with anyio.move_on_after(self.registration_timeout):
-                        await self._configured.wait()
-                    if not self._configured.is_set():
-                        raise PluginTimeoutError(
-                            "the runtime did not configure the plugin in time",
-                            peer="runtime",
-                            step="Configure",
-                            expected=f"Configure within {self.registration_timeout} s",
-                        )
-                    if self._config_error is not None:
-                        raise self._config_error
-                    self.started.set()
-                    log.info("plugin %s started", self.full_name)
-                    await session.closed.wait()
-                    tg.cancel_scope.cancel()
+                await self._register(session)
+                with anyio.move_on_after(self.registration_timeout):
+                    await self._configured.wait()
+                if not self._configured.is_set():
+                    raise PluginTimeoutError(
+                        "the runtime did not configure the plugin in time",
+                        peer="runtime",
+                        step="Configure",
+                        expected=f"Configure within {self.registration_timeout} s",
+                    )
+                if self._config_error is not None:
+                    raise self._config_error
+                self.started.set()
+                log.info("plugin %s started", self.full_name)
+                await session.closed.wait()
             finally:
                 self._session = None
                 self.started = anyio.Event()
@@ -311,11 +302,8 @@ class Stub:
         req = pb.RegisterPluginRequest(
             plugin_name=self.name, plugin_idx=self.idx, NRI_version=api.NRI_MODULE_VERSION
         )
-        await session.client.call(
-            api.RUNTIME_SERVICE,
-            "RegisterPlugin",
-            req.SerializeToString(),
-            timeout=self.registration_timeout,
+        await session.call(
+            api.RUNTIME_SERVICE, "RegisterPlugin", req, pb.Empty, timeout=self.registration_timeout
         )
 
     def stop(self) -> None:
@@ -333,10 +321,10 @@ class Stub:
             )
         msgs = [u.build() if hasattr(u, "build") else u for u in updates]
         req = pb.UpdateContainersRequest(update=msgs)
-        data = await session.client.call(
-            api.RUNTIME_SERVICE, "UpdateContainers", req.SerializeToString()
+        rpl = await session.call(
+            api.RUNTIME_SERVICE, "UpdateContainers", req, pb.UpdateContainersResponse
         )
-        return list(pb.UpdateContainersResponse.FromString(data).failed)
+        return list(rpl.failed)
 
     # -- the Plugin service ------------------------------------------------------
 
