@@ -22,29 +22,64 @@ Host side — launch any go-plugin gRPC plugin (Go or not)::
 Concepts, one module each (as in go-plugin): :mod:`.server` (``serve``),
 :mod:`.client` (``Client``), :mod:`.broker` (``GrpcBroker``), :mod:`.mtls`
 (AutoMTLS), :mod:`.stdio`, :mod:`.controller`, :mod:`.health`, :mod:`.announce`,
-:mod:`.logs`, :mod:`.transport` (``GrpcTransport``). grpc.aio runs on asyncio only:
+:mod:`.logs`, :mod:`.transport` (``GrpcTransport``); names load on first use.
+grpc.aio runs on asyncio only:
 under trio every entry point raises
 :class:`~plugwire.core.errors.TransportNotAvailableError`.
 """
 
 from __future__ import annotations
 
-from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
-from .broker import BrokerServer, GrpcBroker
-from .client import Client, ClientConfig, ReattachConfig, SecureConfig, cleanup_clients
-from .errors import (
-    AnnounceError,
-    ChecksumMismatchError,
-    CoreVersionError,
-    MultiplexNotSupportedError,
-    UnsupportedProtocolError,
-)
-from .health import GRPC_SERVICE_NAME
-from .logs import configure_plugin_logging
-from .mtls import Certificate, TLSConfig, generate_cert
-from .plugin import GrpcPlugin, ServicePlugin
-from .server import ServeConfig, serve, serve_async
-from .transport import GrpcChannel, GrpcTransport
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
+    from .broker import BrokerServer, GrpcBroker
+    from .client import Client, ClientConfig, ReattachConfig, SecureConfig, cleanup_clients
+    from .errors import (
+        AnnounceError,
+        ChecksumMismatchError,
+        CoreVersionError,
+        MultiplexNotSupportedError,
+        UnsupportedProtocolError,
+    )
+    from .health import GRPC_SERVICE_NAME
+    from .logs import configure_plugin_logging
+    from .mtls import Certificate, TLSConfig, generate_cert
+    from .plugin import GrpcPlugin, ServicePlugin
+    from .server import ServeConfig, serve, serve_async
+    from .transport import GrpcChannel, GrpcTransport
+
+_EXPORTS = {
+    "CORE_PROTOCOL_VERSION": ".announce",
+    "Announce": ".announce",
+    "parse_announce": ".announce",
+    "BrokerServer": ".broker",
+    "GrpcBroker": ".broker",
+    "Client": ".client",
+    "ClientConfig": ".client",
+    "ReattachConfig": ".client",
+    "SecureConfig": ".client",
+    "cleanup_clients": ".client",
+    "AnnounceError": ".errors",
+    "ChecksumMismatchError": ".errors",
+    "CoreVersionError": ".errors",
+    "MultiplexNotSupportedError": ".errors",
+    "UnsupportedProtocolError": ".errors",
+    "GRPC_SERVICE_NAME": ".health",
+    "configure_plugin_logging": ".logs",
+    "Certificate": ".mtls",
+    "TLSConfig": ".mtls",
+    "generate_cert": ".mtls",
+    "GrpcPlugin": ".plugin",
+    "ServicePlugin": ".plugin",
+    "ServeConfig": ".server",
+    "serve": ".server",
+    "serve_async": ".server",
+    "GrpcChannel": ".transport",
+    "GrpcTransport": ".transport",
+}
 
 __all__ = [
     "CORE_PROTOCOL_VERSION",
@@ -75,3 +110,17 @@ __all__ = [
     "serve",
     "serve_async",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first access (keeps start-up light)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,15 +2,16 @@
 
 The host is the yamux client, the plugin the yamux server, over the plugin's one
 listener connection. gRPC (and TLS, when set up) runs inside each yamux stream.
-grpc.aio cannot run over a custom stream, so :mod:`._yamux_bridge` splices streams
-to private unix sockets:
+grpc.aio cannot run over a custom stream, so streams are spliced to private unix
+sockets (the same design as :mod:`._yamux_bridge`, with asyncio streams on the local
+side and no task cancellation on the data path, see :class:`_AioStream`):
 
 * plugin: the public listener accepts the host's single connection; a
-  :class:`~._yamux_bridge.YamuxServeBridge` sends each stream to the main gRPC
-  server, or to the broker server of an id when a knock for it is pending;
-* host: the main channel dials through a dial bridge
-  (each gRPC connect opens a stream); broker servers the host accepts get streams
-  through a serve bridge with no default target;
+  :class:`_Router` sends each stream to the main gRPC server, or to the broker server
+  of an id when a knock for it is pending;
+* host: the main channel dials through a :class:`_DialBridge` (each gRPC connect
+  opens a stream); broker servers the host accepts get streams through a
+  :class:`_Router` with no default target;
 * a broker dial sends ``knock{knock: true}`` on the broker stream and needs
   ``knock{knock: true, ack: true, error: ""}`` back (within 5 s) before it opens the
   stream; the accepting side answers after routing the next stream to the id.
@@ -22,6 +23,7 @@ that entered them), so any task can close it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -42,7 +44,6 @@ from . import yamux
 from ._generated.plugin import grpc_broker_pb2
 from ._listen import SERVER_OPTIONS, port_range
 from ._wire import Listening, open_channel, start_server
-from ._yamux_bridge import NoRouteError, YamuxServeBridge, splice
 from .mtls import TLSConfig
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ __all__ = ["ClientMuxer", "ServerMuxer", "client_muxer", "server_muxer"]
 
 _log = logging.getLogger("plugwire.grpc.mux")
 KNOCK_TIMEOUT = 5.0
+_CHUNK = 256 * 1024
 
 
 class _Held:
@@ -183,12 +185,119 @@ class _AioStream(anyio.abc.ByteStream):
             await self._writer.wait_closed()
 
 
-def _unix_target(path: str) -> Callable[[], Awaitable[anyio.abc.ByteStream]]:
-    async def connect() -> anyio.abc.ByteStream:
-        reader, writer = await asyncio.open_unix_connection(path)
-        return _AioStream(reader, writer)
+async def _splice(local: _AioStream, remote: yamux.YamuxStream) -> None:
+    """Copy both ways until both reached EOF (passed on as half-closes). On any error
+    both sides are closed (the yamux one reset) -- by closing, never by cancelling."""
+    failed = False
 
-    return connect
+    async def copy(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+        nonlocal failed
+        try:
+            while True:
+                try:
+                    chunk = await src.receive(_CHUNK)
+                except anyio.EndOfStream:
+                    break
+                await dst.send(chunk)
+            await dst.send_eof()
+        except Exception as exc:  # either side broke: end the pair
+            if not failed:
+                failed = True
+                _log.debug("spliced connection aborted: %r", exc)
+                remote.reset()
+                await local.aclose()
+
+    try:
+        await asyncio.gather(copy(local, remote), copy(remote, local))
+    finally:
+        if not failed:
+            await local.aclose()
+            with contextlib.suppress(Exception):
+                await remote.aclose()
+        else:
+            remote.reset()
+
+
+class _NoRouteError(ConnectionClosedError):
+    """A knock for an id that has no broker server (go-plugin: ``no listener for id N``)."""
+
+
+class _Router:
+    """Accepts the session's streams and splices each to a unix socket: the target of
+    the oldest pending knock, else the default (none: the stream is reset)."""
+
+    def __init__(self, session: yamux.Session, default: str | None = None) -> None:
+        self._session = session
+        self._default = default
+        self._routes: dict[int, str] = {}
+        self._knocks: collections.deque[int] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locals: set[_AioStream] = set()
+        self.closed = asyncio.Event()
+
+    def add_route(self, service_id: int, path: str) -> None:
+        self._routes[service_id] = path
+
+    def remove_route(self, service_id: int) -> None:
+        self._routes.pop(service_id, None)
+        while service_id in self._knocks:
+            self._knocks.remove(service_id)
+
+    def knock(self, service_id: int) -> None:
+        """Send the next accepted stream to ``service_id``'s server."""
+        if service_id not in self._routes:
+            raise _NoRouteError(f"no listener for id {service_id}", step="yamux knock")
+        self._knocks.append(service_id)
+
+    def _route(self) -> str | None:
+        while self._knocks:
+            path = self._routes.get(self._knocks.popleft())
+            if path is not None:
+                return path
+        return self._default
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    stream = await self._session.accept_stream()
+                except (yamux.SessionClosedError, anyio.ClosedResourceError):
+                    return
+                path = self._route()
+                if path is None:
+                    _log.warning(
+                        "yamux stream %d: no knock and no default: reset", stream.stream_id
+                    )
+                    stream.reset()
+                    continue
+                task = asyncio.ensure_future(self._serve_one(stream, path))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            self.closed.set()
+
+    async def _serve_one(self, stream: yamux.YamuxStream, path: str) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+        except OSError as exc:
+            _log.warning("yamux stream %d: cannot reach %s: %s", stream.stream_id, path, exc)
+            stream.reset()
+            return
+        local = _AioStream(reader, writer)
+        self._locals.add(local)
+        try:
+            await _splice(local, stream)
+        finally:
+            self._locals.discard(local)
+
+    async def aclose(self) -> None:
+        for local in list(self._locals):
+            await local.aclose()
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+        for task in list(self._tasks):
+            task.cancel()
 
 
 class _DialBridge:
@@ -233,7 +342,7 @@ class _DialBridge:
                 _log.warning("broker dial over yamux failed: %s", exc)
                 await local.aclose()
                 return
-            await splice(local, stream)
+            await _splice(local, stream)
         finally:
             self._locals.discard(local)
 
@@ -257,7 +366,7 @@ class _Muxer:
     def __init__(self, tls: TLSConfig | None) -> None:
         self._tls = tls
         self._session: yamux.Session | None = None
-        self._serve_bridge: YamuxServeBridge | None = None
+        self._router: _Router | None = None
         self._dial_lock = anyio.Lock()
         self._held: list[_Held] = []
         self._dial_bridges: set[_DialBridge] = set()
@@ -282,7 +391,7 @@ class _Muxer:
     async def accept(self, broker: GrpcBroker, service_id: int, register: Register) -> BrokerServer:
         from .broker import BrokerServer
 
-        bridge = self._serve_bridge
+        bridge = self._router
         if bridge is None:
             raise ConnectionClosedError(
                 "the multiplexed connection is not up", step="broker accept"
@@ -290,7 +399,7 @@ class _Muxer:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         register(server)
         listening = await self._private_server(server)
-        bridge.add_route(service_id, _unix_target(listening.address.address))
+        bridge.add_route(service_id, listening.address.address)
         knocks = asyncio.ensure_future(self._answer_knocks(broker, service_id))
 
         def closed() -> None:
@@ -306,12 +415,12 @@ class _Muxer:
             if msg.service_id != service_id or not msg.knock.knock or msg.knock.ack:
                 error = f"knock received for service ID {service_id} with incorrect values"
             else:
-                bridge = self._serve_bridge
+                bridge = self._router
                 try:
                     if bridge is None:
                         raise ConnectionClosedError("no yamux session", step="knock")
                     bridge.knock(service_id)
-                except (NoRouteError, ConnectionClosedError) as exc:
+                except ConnectionClosedError as exc:
                     error = exc.message
             try:
                 await broker.send_raw(_knock(service_id, ack=True, error=error))
@@ -360,6 +469,23 @@ class _Muxer:
 
         return _ChannelWithCleanup(channel, cleanup)
 
+    async def _route_until(
+        self, session: yamux.Session, router: _Router, stop: asyncio.Event
+    ) -> None:
+        """Serve the session's incoming streams until ``stop`` or the session ends; then
+        end the session first, so spliced connections finish by themselves."""
+        self._session = session
+        self._router = router
+        run = asyncio.ensure_future(router.run())
+        try:
+            await _first_of(stop.wait(), router.closed.wait())
+        finally:
+            await session.aclose()
+            await router.aclose()
+            run.cancel()
+            with contextlib.suppress(BaseException):
+                await run
+
     async def aclose(self) -> None:
         for bridge in list(self._dial_bridges):
             await bridge.aclose()
@@ -391,7 +517,7 @@ class ServerMuxer(_Muxer):
         """Start ``server`` privately and listen publicly for the host's connection."""
         inner = await self._private_server(server)
         listener, address = _public_listener(network, environ)
-        main_target = _unix_target(inner.address.address)
+        main_target = inner.address.address
 
         async def body(stop: asyncio.Event, entered: asyncio.Future[Any]) -> None:
             entered.set_result(None)
@@ -403,14 +529,8 @@ class ServerMuxer(_Muxer):
                 if address.network == "unix":
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(address.address)
-            async with (
-                yamux.server(conn, name="plugin") as session,
-                YamuxServeBridge(session, main_target) as bridge,
-            ):
-                self._session = session
-                self._serve_bridge = bridge
-                await _first_of(stop.wait(), bridge.wait_closed())
-                await _wind_down(session, bridge)
+            async with yamux.server(conn, name="plugin") as session:
+                await self._route_until(session, _Router(session, main_target), stop)
 
         held = _Held(body)
         await held.entered()
@@ -431,15 +551,9 @@ class ClientMuxer(_Muxer):
         conn = _AioStream(reader, writer)
 
         async def body(stop: asyncio.Event, entered: asyncio.Future[Any]) -> None:
-            async with (
-                yamux.client(conn, name="host") as session,
-                YamuxServeBridge(session) as bridge,
-            ):
-                self._session = session
-                self._serve_bridge = bridge
+            async with yamux.client(conn, name="host") as session:
                 entered.set_result(None)
-                await _first_of(stop.wait(), bridge.wait_closed())
-                await _wind_down(session, bridge)
+                await self._route_until(session, _Router(session), stop)
 
         held = _Held(body)
         await held.entered()
@@ -448,15 +562,6 @@ class ClientMuxer(_Muxer):
     async def main_channel(self, options: Any = ()) -> grpc.aio.Channel:
         """The main gRPC channel: every connect opens a yamux stream (no knock)."""
         return await self._dial_channel(self._session_or_raise(), None, options)
-
-
-async def _wind_down(session: yamux.Session, bridge: YamuxServeBridge) -> None:
-    """End the session first so spliced connections finish on their own (closing
-    their sockets) before the bridge is left; see :meth:`_DialBridge.aclose`."""
-    await session.aclose()
-    with anyio.move_on_after(2):
-        while bridge.active_connections:  # noqa: ASYNC110  (the bridge exposes a count only)
-            await asyncio.sleep(0.005)
 
 
 async def _first_of(*aws: Awaitable[Any]) -> None:

@@ -60,7 +60,6 @@ from plugwire.core.handshake import Handshake
 from plugwire.core.process import PluginProcess
 from plugwire.core.transport import Address
 
-from . import _mux
 from ._backend import require_asyncio
 from ._errors_map import MappedChannel, rpc_error
 from ._wire import open_channel
@@ -372,6 +371,8 @@ class Client:
         if cfg.secure_config is not None:
             self._check_binary(cfg.cmd[0])
         if cfg.multiplex:
+            from . import _mux
+
             self._muxer = _mux.client_muxer(None)
         env = self._child_env()
         proc = PluginProcess(

@@ -18,17 +18,14 @@ import ssl
 import tempfile
 
 import attrs
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plugwire.core.errors import ConfigError
+
+# cryptography is imported where it is used: a plugin without TLS starts faster.
 
 __all__ = ["Certificate", "TLSConfig", "der_to_pem", "generate_cert"]
 
 SERVER_NAME = "localhost"
-CURVE = ec.SECP521R1()
 
 
 @attrs.frozen
@@ -42,7 +39,12 @@ class Certificate:
 
 def generate_cert(host: str = SERVER_NAME) -> Certificate:
     """A fresh self-signed ECDSA P-521 certificate valid ~30 years, like go-plugin's."""
-    key = ec.generate_private_key(CURVE)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP521R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
@@ -96,6 +98,9 @@ def generate_cert(host: str = SERVER_NAME) -> Certificate:
 
 def der_to_pem(der: bytes) -> bytes:
     """A DER certificate as PEM; raises :class:`ConfigError` when it does not parse."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
@@ -110,6 +115,8 @@ def der_to_pem(der: bytes) -> bytes:
 
 def check_pem(pem: bytes, *, what: str) -> bytes:
     """Return ``pem`` if it holds at least one certificate, else raise :class:`ConfigError`."""
+    from cryptography import x509
+
     try:
         x509.load_pem_x509_certificates(pem)
     except ValueError as exc:

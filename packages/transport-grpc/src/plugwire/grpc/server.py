@@ -34,7 +34,6 @@ import grpc
 from plugwire.core.errors import ConfigError, MagicCookieError, PlugwireError
 from plugwire.core.handshake import Handshake
 
-from . import _mux
 from ._backend import require_asyncio
 from ._generated.plugin import grpc_broker_pb2_grpc, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
 from ._listen import SERVER_OPTIONS
@@ -214,6 +213,8 @@ async def _serve(
     multiplex_asked = bool(env.get("PLUGIN_MULTIPLEX_GRPC"))
     muxer = None
     if multiplex_asked and _truthy(env.get("PLUGIN_MULTIPLEX_GRPC")):
+        from . import _mux
+
         muxer = _mux.server_muxer(tls)
 
     server = grpc.aio.server(options=[*SERVER_OPTIONS, *config.server_options])
