@@ -532,3 +532,26 @@ async def test_flow_control_with_large_streams(tclient: Client) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(one, 1)
             tg.start_soon(one, 2)
+
+
+async def test_public_socket_helpers(tmp_path: Path, anyio_backend: str) -> None:
+    from plugwire.ttrpc import sockets
+
+    listening, bound = sockets.bind(Address("unix", str(tmp_path / "s.sock")))
+    with listening:
+        async with anyio.create_task_group() as tg:
+
+            async def serve_one() -> None:
+                stream = await sockets.socket_stream(await sockets.accept(listening))
+                await stream.send(await stream.receive())
+                await stream.aclose()
+
+            tg.start_soon(serve_one)
+            client = await sockets.connect(bound)
+            if anyio_backend == "asyncio":
+                assert isinstance(client, sockets.AsyncioSocketStream)
+                assert client.try_send(b"ping", cork=False)
+            else:
+                await client.send(b"ping")
+            assert await client.receive() == b"ping"
+            await client.aclose()

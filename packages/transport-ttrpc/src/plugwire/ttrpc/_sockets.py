@@ -23,7 +23,7 @@ import anyio.abc
 from plugwire.core.errors import ConfigError
 from plugwire.core.transport import Address
 
-__all__ = ["AsyncioSocketStream", "bind", "connect", "socket_stream"]
+__all__ = ["AsyncioSocketStream", "accept", "bind", "connect", "socket_stream"]
 
 _READ_HIGH_WATER = 1 << 20
 
