@@ -131,25 +131,29 @@ class _HostClient:
 
     def __init__(self, channel: grpc.aio.Channel, ticket: str) -> None:
         self.metadata = ((TICKET_METADATA_KEY, ticket),)
-        self._log = channel.unary_unary(
+        self._log = channel.unary_unary(  # type: ignore[call-arg]  # _registered_method
             _wire.LOG,
             request_serializer=cipd_plugin_pb2.LogRequest.SerializeToString,
             response_deserializer=lambda _b: None,
+            _registered_method=True,
         )
-        self._list_metadata = channel.unary_unary(
+        self._list_metadata = channel.unary_unary(  # type: ignore[call-arg]  # _registered_method
             _wire.LIST_METADATA,
             request_serializer=cipd_plugin_pb2.ListMetadataRequest.SerializeToString,
             response_deserializer=cipd_plugin_pb2.ListMetadataResponse.FromString,
+            _registered_method=True,
         )
-        self._resolve = channel.unary_unary(
+        self._resolve = channel.unary_unary(  # type: ignore[call-arg]  # _registered_method
             _wire.RESOLVE_ADMISSION,
             request_serializer=cipd_admission_pb2.ResolveAdmissionRequest.SerializeToString,
             response_deserializer=lambda _b: None,
+            _registered_method=True,
         )
-        self.list_admissions = channel.unary_stream(
+        self.list_admissions = channel.unary_stream(  # type: ignore[call-arg]  # _registered_method
             _wire.LIST_ADMISSIONS,
             request_serializer=cipd_admission_pb2.ListAdmissionsRequest.SerializeToString,
             response_deserializer=cipd_admission_pb2.Admission.FromString,
+            _registered_method=True,
         )
 
     async def log(self, severity: str, message: str) -> None:
