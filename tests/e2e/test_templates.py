@@ -71,7 +71,7 @@ FAMILIES = [
             "default_greeting": "Good morning",
         },
         custom_slug="rack-greeter",
-        min_tests=4,
+        min_tests=3,
         bad={"provider_name": "Not A Name"},
     ),
     Family(

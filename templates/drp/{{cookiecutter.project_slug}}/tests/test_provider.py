@@ -19,6 +19,7 @@ pytestmark = pytest.mark.anyio
 MACHINE = {"Uuid": "0b3f1e9a-0000-4000-8000-000000000042", "Name": "node-1"}
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # define/unpack run no server
 async def test_define_and_unpack(
     provider_command: list[str], provider_env: dict[str, str], tmp_path: Path
 ) -> None:
