@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,40 @@ def test_template_refuses_bad_variables(family: Family, tmp_path: Path) -> None:
     with pytest.raises(FailedHookException):
         _render(family, tmp_path, family.bad)
     assert not any(tmp_path.iterdir())  # nothing half-rendered is left behind
+
+
+def _uv() -> list[str]:
+    uv = shutil.which("uv")
+    return [uv] if uv else [sys.executable, "-m", "uv"]
+
+
+@pytest.mark.packaging
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=getattr(pytest.mark, f.marker), id=f.name) for f in FAMILIES]
+)
+def test_rendered_project_builds_a_wheel(family: Family, tmp_path: Path) -> None:
+    """The wheel holds the package, requires the extra and declares working entry points."""
+    project = _render(family, tmp_path / "out", {})
+    dist = tmp_path / "dist"
+    build = _run([*_uv(), "build", "--wheel", "--out-dir", str(dist), "--quiet"], project, 300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    [wheel] = dist.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    sources = {str(p.relative_to(project / "src")) for p in (project / "src").rglob("*.py")}
+    assert sources <= set(names), sorted(sources - set(names))
+    info = next(n for n in names if n.endswith(".dist-info/METADATA")).rsplit("/", 1)[0]
+    metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
+    assert f"Requires-Dist: plugwire[{family.extra}]" in metadata
+    entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
+    targets = re.findall(r"^\S+ = ([\w.]+):(\w+)$", entry_points, flags=re.M)
+    assert targets and all(t[0].split(".")[0] == package for t in targets), entry_points
+    for module, attr in targets:
+        path = module.replace(".", "/") + ".py"
+        assert path in names, (module, names)
+        assert re.search(
+            rf"^(def|class) {attr}\b", zipfile.ZipFile(wheel).read(path).decode(), re.M
+        )
 
 
 def _launcher(path: Path, src: Path, module: str) -> str:
