@@ -52,7 +52,7 @@ from plugwire.core.promise import Promise, PromiseCache
 
 from . import _wire
 from ._generated import cipd_admission_pb2, cipd_plugin_pb2
-from .errors import AdmissionAbortedError
+from .errors import AdmissionAbortedError, AdmissionDeniedError
 from .handshake import TICKET_METADATA_KEY, PluginHandshake, new_ticket
 from .metadata import MetadataQuery, MetadataSource
 from .pins import Pin
@@ -447,8 +447,6 @@ class AdmissionPlugin:
 
     async def is_admitted(self, pin: Pin, *, timeout: float | None = None) -> bool:
         """True if admitted, False if the plugin said no; other failures raise."""
-        from .errors import AdmissionDeniedError
-
         try:
             await self.check(pin, timeout=timeout)
         except AdmissionDeniedError:
