@@ -585,7 +585,8 @@ class _Container:
         # The CRI log format containerd writes and kubelet/kwok read back.
         ts = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         with self._lock:
-            self._log.write(f"{ts} {stream} F ".encode() + line.rstrip(b"\r\n") + b"\n")
+            if not self._log.closed:
+                self._log.write(f"{ts} {stream} F ".encode() + line.rstrip(b"\r\n") + b"\n")
 
     def _pump(self, pipe: IO[bytes] | None, stream: str) -> None:
         assert pipe is not None
@@ -600,7 +601,10 @@ class _Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._log.close()
+        for t in getattr(self, "_pumps", []):
+            t.join(2)
+        with self._lock:
+            self._log.close()
 
 
 class PodRuntime:

@@ -95,8 +95,8 @@ class KubeAPI:
         self.timeout = timeout
         self.backoff = backoff
         self.peer = peer
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
 
     async def call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs, _request_timeout=timeout)`` in a thread, with retries.

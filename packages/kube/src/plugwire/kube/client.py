@@ -169,6 +169,7 @@ class KubeClient:
         self._connection: Client | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._scopes: list[anyio.CancelScope] = []
         self._killed = False
         self._started = False
         self._kill_lock = anyio.Lock()
@@ -188,8 +189,11 @@ class KubeClient:
             await self.start()
         except BaseException:
             self._stack = None
-            with anyio.CancelScope(shield=True):
-                await self._teardown()
+            self._killed = True
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._teardown()  # deletes what was created so far
+            finally:
                 if self._tg is not None:
                     self._tg.cancel_scope.cancel()
                 await stack.__aexit__(None, None, None)
@@ -242,7 +246,7 @@ class KubeClient:
             self.forwarder = PortForwarder(
                 self.api, self.namespace, self.pod, self.prepared.container_port
             )
-            self.address = await self._tg.start(self.forwarder.serve)
+            self.address = await self._tg.start(self._background, self.forwarder.serve)
         else:
             port = self.prepared.service["spec"]["ports"][0]["port"]
             self.address = (
@@ -282,6 +286,18 @@ class KubeClient:
                     raise
             await anyio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    async def _background(
+        self, fn: Any, *, task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        # Background tasks get their own cancel scopes: kill() stops them without
+        # cancelling the task group's scope, in which the user's 'async with' body runs.
+        with anyio.CancelScope() as scope:
+            self._scopes.append(scope)
+            if task_status is anyio.TASK_STATUS_IGNORED:
+                await fn()
+            else:
+                await fn(task_status=task_status)
 
     def _choose_access(self) -> Literal["port-forward", "direct"]:
         if self.access == "auto":
@@ -352,7 +368,7 @@ class KubeClient:
                         tail.append(str(line))
                     _forward_line(self.logger, line)
 
-        self._tg.start_soon(follow)
+        self._tg.start_soon(self._background, follow)
         with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
             await found.wait()
         if not result:
@@ -413,8 +429,8 @@ class KubeClient:
         if conn is not None:
             with anyio.move_on_after(5.0), contextlib.suppress(Exception):
                 await conn.kill()  # Shutdown RPC, channel closed
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        for scope in self._scopes:  # the log follower and the port-forward server
+            scope.cancel()
         errors: list[KubeAPIError] = []
         for obj in reversed(self.created):
             try:

@@ -102,7 +102,7 @@ async def connect(
         tls = TLSConfig.mutual(own_cert, der_to_pem(announce.server_cert))
     config = ClientConfig(
         handshake=handshake,
-        plugins=as_grpc_plugins(plugins),  # type: ignore[arg-type]  # attrs converter=dict
+        plugins=as_grpc_plugins(plugins),
         reattach=ReattachConfig(
             protocol_version=announce.app_version,
             address=Address("tcp", target),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -41,6 +42,11 @@ class LogLine(str):
         return obj
 
 
+def _close_quietly(resp: Any) -> None:
+    with contextlib.suppress(Exception):
+        resp.close()
+
+
 def _split(raw: bytes) -> tuple[str, str]:
     text = raw.decode("utf-8", "replace").rstrip("\r\n")
     ts, sep, rest = text.partition(" ")
@@ -66,14 +72,19 @@ class _Follower:
         self.last_error: BaseException | None = None
 
     def stop(self) -> None:
+        """Stop following; never blocks (the worker may be inside a socket read)."""
         self.stopped.set()
         with self._lock:
             resp = self._response
-        if resp is not None:
-            try:
-                resp.close()
-            except Exception:  # pragma: no cover - best effort
-                pass
+        if resp is None:
+            return
+        # Shutting the socket down wakes a blocked read at once; closing the response
+        # can wait for the reader's lock, so it happens off the caller's thread.
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        threading.Thread(target=_close_quietly, args=(resp,), daemon=True).start()
 
     def _open(self) -> Any:
         kwargs: dict[str, Any] = {
