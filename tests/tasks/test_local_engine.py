@@ -279,3 +279,51 @@ def test_installed_builtins_are_registered() -> None:
     for name in ("env", "success", "maxruntime", "tasklog", "artifacts"):
         assert name in reg.names()
         assert isinstance(reg.get(name), PluginProvider)
+
+
+HOST_SCRIPT = """
+import sys, anyio
+from plugwire.core.tasks import PluginManager, Registry, run_task
+from plugwire.core.tasks.local import LocalProcessEngine
+
+async def main(root, pidfile):
+    engine = LocalProcessEngine(root=root)
+    async with PluginManager.open({"success": {}}, registry=Registry(), engine=engine) as m:
+        cmd = ["sh", "-c", f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60"]
+        await run_task(m, engine, {"command": cmd})
+
+anyio.run(main, sys.argv[1], sys.argv[2], backend=sys.argv[3])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_task_dies_with_a_killed_host(tmp_path: Path, backend: str) -> None:
+    import signal
+    import subprocess
+
+    pidfile = tmp_path / "task.pid"
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST_SCRIPT, str(tmp_path / "w"), str(pidfile), backend]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists():
+            assert time.monotonic() < deadline, "the task never started"
+            assert host.poll() is None, "the host died early"
+            time.sleep(0.05)
+        task_pid = int(pidfile.read_text())
+        os.kill(task_pid, 0)  # running
+        host.send_signal(signal.SIGKILL)
+        host.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while True:  # PR_SET_PDEATHSIG: the task goes with its host
+            try:
+                os.kill(task_pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "the task outlived its SIGKILLed host"
+            time.sleep(0.05)
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()

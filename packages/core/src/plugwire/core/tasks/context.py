@@ -121,6 +121,18 @@ class TaskContext:
         """Attach (or with ``None`` detach) the task group :meth:`start_soon` uses."""
         self._task_group = task_group
 
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        """The run's task group (for APIs that need one, like ``PluginProcess.start``).
+
+        Raises :class:`ClosedError` when the context is not bound to a running task.
+        """
+        if self._task_group is None:
+            raise ClosedError(
+                "the task context is not running", peer=self.info.task_id, step="task_group"
+            )
+        return self._task_group
+
     def start_soon(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: object, name: str | None = None
     ) -> None:

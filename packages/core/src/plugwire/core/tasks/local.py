@@ -5,32 +5,36 @@ The engine's payload part is ``command`` (argv, required) and ``workingDir``
 must exist). The environment is explicit: ``PATH``, ``LANG``, ``TASK_ID``, ``RUN_ID``,
 the engine's ``env``, then what plugins set (the ``env`` plugin); the host's own
 environment is passed only with ``inherit_env=True``. stdout and stderr go, line by
-line, to the task log. The process runs in its own session; :meth:`Sandbox.abort`
-signals its whole process group (SIGTERM, then SIGKILL after ``kill_grace``).
+line, to the task log. The process runs in its own session and dies with the host,
+even a SIGKILLed one (PR_SET_PDEATHSIG, set by a tiny exec trampoline forked from the
+event-loop thread); :meth:`Sandbox.abort` signals its whole process group (SIGTERM,
+then SIGKILL after ``kill_grace``), and what it leaves running is killed when it
+exits.
 A command that does not exist or cannot be executed is a
 :class:`~plugwire.core.tasks.errors.MalformedPayloadError` (the payload's fault).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.abc
 import anyio.to_thread
 
 from ..errors import ConfigError
 from .context import TaskContext
 from .engine import Engine, ResultSet, Sandbox, SandboxBuilder, SandboxOptions
-from .errors import MalformedPayloadError, NamingConflictError
+from .errors import FatalInternalError, MalformedPayloadError, NamingConflictError
 from .schema import JsonSchema, object_schema
 
 __all__ = ["LocalProcessEngine"]
@@ -54,7 +58,7 @@ _PAYLOAD = object_schema(
     required=["command"],
 )
 
-_MAX_LINE = 64 * 1024
+_MAX_LINE = 64 * 1024  # bytes per task-log line
 
 
 def _inside(base: Path, rel: str, *, what: str) -> Path:
@@ -149,38 +153,30 @@ class _LocalBuilder(SandboxBuilder):
         try:
             cwd = await anyio.to_thread.run_sync(self._working_directory, task_dir)
             env = {**engine.base_env(self._context), **self._env}
+            self._context.task_group  # noqa: B018  (raises ClosedError when not running)
+            path = await anyio.to_thread.run_sync(_resolve, self._command[0], env, cwd)
             try:
-                process = await anyio.open_process(
-                    self._command,
+                # Forked synchronously from the event-loop thread on purpose: the
+                # trampoline's PR_SET_PDEATHSIG is tied to the forking thread.
+                popen = subprocess.Popen(  # noqa: ASYNC220
+                    [*_TRAMPOLINE, str(os.getpid()), path, *self._command],
                     cwd=cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    close_fds=True,
                 )
-            except FileNotFoundError:
-                raise MalformedPayloadError(
-                    f"command not found: {self._command[0]!r}", step="start_sandbox"
-                ) from None
-            except PermissionError:
-                raise MalformedPayloadError(
-                    f"command is not executable: {self._command[0]!r}", step="start_sandbox"
-                ) from None
             except OSError as exc:
-                if exc.errno in (errno.ENOEXEC, errno.ENOTDIR, errno.EISDIR, errno.ELOOP):
-                    raise MalformedPayloadError(
-                        f"cannot execute {self._command[0]!r}: {exc.strerror}",
-                        step="start_sandbox",
-                    ) from None
-                raise
+                raise _start_error(self._command[0], exc) from None
+            sandbox = _LocalSandbox(engine, self._context, popen, task_dir, cwd)
+            sandbox.start()
         except BaseException:
             if not engine.keep_working_dirs:
                 await anyio.to_thread.run_sync(lambda: shutil.rmtree(task_dir, ignore_errors=True))
             raise
-        self._context.log(f"started {self._command!r} in {cwd} (pid {process.pid})")
-        sandbox = _LocalSandbox(engine, self._context, process, task_dir, cwd)
-        sandbox.start()
+        self._context.log(f"started {self._command!r} in {cwd} (pid {popen.pid})")
         return sandbox
 
     def _working_directory(self, task_dir: Path) -> Path:
@@ -198,86 +194,161 @@ class _LocalBuilder(SandboxBuilder):
         return full
 
 
+# The task runs through a tiny exec trampoline: it sets PR_SET_PDEATHSIG (so the task
+# dies with the host, even a SIGKILLed one), checks the host did not die before that,
+# and execs the resolved command. No Python runs between fork and exec in the host
+# (a preexec_fn there can crash when gRPC threads exist).
+_TRAMPOLINE_CODE = """
+import os, sys
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as exc:
+    sys.stderr.write(f"plugwire: cannot execute {sys.argv[2]!r}: {exc.strerror}\\n")
+    os._exit(127)
+"""
+_TRAMPOLINE = (sys.executable, "-I", "-S", "-c", _TRAMPOLINE_CODE)
+
+
+def _resolve(command: str, env: Mapping[str, str], cwd: Path) -> str:
+    """The executable ``command`` names (PATH lookup as exec does), or MalformedPayloadError."""
+    if "/" in command:
+        path = os.path.join(cwd, command)
+    else:
+        found = shutil.which(command, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise MalformedPayloadError(f"command not found: {command!r}", step="start_sandbox")
+        path = found
+    if not os.path.exists(path):
+        raise MalformedPayloadError(f"command not found: {command!r}", step="start_sandbox")
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise MalformedPayloadError(f"command is not executable: {command!r}", step="start_sandbox")
+    return path
+
+
+def _start_error(command: str, cause: OSError) -> Exception:
+    """The error for a task process that could not be spawned."""
+    if isinstance(cause, FileNotFoundError):
+        return MalformedPayloadError(f"command not found: {command!r}", step="start_sandbox")
+    if isinstance(cause, PermissionError):
+        return MalformedPayloadError(
+            f"command is not executable: {command!r}", step="start_sandbox"
+        )
+    return FatalInternalError(
+        f"cannot start {command!r}: {cause.strerror or cause}", peer="engine", step="start_sandbox"
+    )
+
+
 class _LocalSandbox(Sandbox):
+    """The running task: its own session, output pumped into the task log."""
+
     def __init__(
         self,
         engine: LocalProcessEngine,
         context: TaskContext,
-        process: anyio.abc.Process,
+        popen: subprocess.Popen[bytes],
         task_dir: Path,
         cwd: Path,
     ) -> None:
         self._engine = engine
         self._context = context
-        self._process = process
+        self._popen = popen
         self._task_dir = task_dir
         self._cwd = cwd
         self._exited = anyio.Event()
         self._drained = anyio.Event()
+        self._pump_scope = anyio.CancelScope()
         self._aborted = False
-        self._returncode: int | None = None
 
     def start(self) -> None:
-        self._context.start_soon(self._reap, name=f"reap {self._process.pid}")
-        self._context.start_soon(self._pump, name=f"pump {self._process.pid}")
+        assert self._popen.stdout is not None
+        os.set_blocking(self._popen.stdout.fileno(), False)
+        self._context.start_soon(self._reap, name=f"reap {self._popen.pid}")
+        self._context.start_soon(self._pump, name=f"pump {self._popen.pid}")
 
     async def _reap(self) -> None:
-        self._returncode = await self._process.wait()
+        pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            pidfd = os.pidfd_open(self._popen.pid)
+        try:
+            if pidfd is not None:
+                await anyio.wait_readable(pidfd)
+            while self._popen.poll() is None:  # noqa: ASYNC110  (no pidfd: poll)
+                await anyio.sleep(0.02)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         self._exited.set()
 
     async def _pump(self) -> None:
-        stream = self._process.stdout
-        assert stream is not None
+        stdout = self._popen.stdout
+        assert stdout is not None
+        fd = stdout.fileno()
         buffer = b""
-        try:
-            async for chunk in stream:
-                buffer += chunk
-                while True:  # complete lines; longer ones are split at _MAX_LINE bytes
-                    end = buffer.find(b"\n")
-                    if 0 <= end <= _MAX_LINE:
-                        line, buffer = buffer[:end], buffer[end + 1 :]
-                    elif len(buffer) > _MAX_LINE:
-                        line, buffer = buffer[:_MAX_LINE], buffer[_MAX_LINE:]
-                    else:
+        with self._pump_scope:
+            try:
+                while True:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except BlockingIOError:
+                        await anyio.wait_readable(fd)
+                        continue
+                    if not chunk:
                         break
-                    self._write(line)
-            if buffer:
-                self._write(buffer)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
-        finally:
-            self._drained.set()
+                    buffer += chunk
+                    while True:  # complete lines; longer ones split at _MAX_LINE bytes
+                        end = buffer.find(b"\n")
+                        if 0 <= end <= _MAX_LINE:
+                            line, buffer = buffer[:end], buffer[end + 1 :]
+                        elif len(buffer) > _MAX_LINE:
+                            line, buffer = buffer[:_MAX_LINE], buffer[_MAX_LINE:]
+                        else:
+                            break
+                        self._write(line)
+                if buffer:
+                    self._write(buffer)
+            finally:
+                self._drained.set()
 
     def _write(self, line: bytes) -> None:
         if not self._context.log_closed:
             self._context.write_log(line.decode("utf-8", "replace").rstrip("\r"))
 
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self._process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, sig)
 
     async def wait_for_result(self) -> ResultSet:
         await self._exited.wait()
         with anyio.move_on_after(1.0):  # children may still hold stdout open
             await self._drained.wait()
+        self._signal_group(signal.SIGKILL)  # what the task left running ends with it
         if not self._drained.is_set():
-            self._signal(signal.SIGKILL)
+            self._pump_scope.cancel()
             await self._drained.wait()
+        stdout = self._popen.stdout
+        if stdout is not None and not stdout.closed:
+            anyio.notify_closing(stdout.fileno())
+            stdout.close()
         return _LocalResult(
-            self._engine, self._returncode, self._aborted, self._task_dir, self._cwd
+            self._engine, self._popen.returncode, self._aborted, self._task_dir, self._cwd
         )
 
     async def abort(self) -> None:
         if self._exited.is_set():
             return
         self._aborted = True
-        self._signal(signal.SIGTERM)
+        self._signal_group(signal.SIGTERM)
         with anyio.move_on_after(self._engine.kill_grace):
             await self._exited.wait()
         if not self._exited.is_set():
-            self._signal(signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             await self._exited.wait()
 
 
