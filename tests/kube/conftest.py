@@ -21,8 +21,8 @@ from kube_images import (  # type: ignore[import-not-found,unused-ignore]
     PY_KV_IMAGE,
     UPSTREAM_KV_IMAGE,
 )
-from support.gobuild import build_go
-from support.kubecluster import KubeCluster
+from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+from support.kubecluster import KubeCluster  # type: ignore[import-not-found,unused-ignore]
 
 _names = itertools.count()
 PY_KV_PLUGIN = Path(__file__).resolve().parents[2] / "docs" / "examples" / "kube" / "kv_plugin.py"

@@ -20,7 +20,7 @@ from kube_images import (  # type: ignore[import-not-found,unused-ignore]
     UPSTREAM_KV_IMAGE,
 )
 from kubernetes import client as k8s
-from support.kubecluster import KubeCluster
+from support.kubecluster import KubeCluster  # type: ignore[import-not-found,unused-ignore]
 
 from plugwire.core.errors import HandshakeError
 from plugwire.core.handshake import Handshake
@@ -58,8 +58,14 @@ def gone(read: Any, name: str, namespace: str = "default") -> bool:
     try:
         read(name, namespace, _request_timeout=5)
     except k8s.ApiException as exc:
-        return exc.status == 404
+        return bool(exc.status == 404)
     return False
+
+
+def model(cls: Any, body: dict[str, Any]) -> Any:
+    obj = cls.from_dict(body)
+    assert obj is not None
+    return obj
 
 
 @pytest.mark.parametrize("image", [KV_IMAGE, PY_KV_IMAGE], ids=["go-plugin", "plugwire"])
@@ -73,13 +79,13 @@ async def test_deploy_handshake_call_logs_and_kill(
         kube_cluster, unique_name, spec=PluginSpec(name=unique_name, image=image)
     ) as plugin:
         # what was created: a Deployment carrying the host env, an owner-referenced Service
-        dep = apps.read_namespaced_deployment(unique_name, "default", _request_timeout=5)
+        dep: Any = apps.read_namespaced_deployment(unique_name, "default", _request_timeout=5)
         env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
         assert env["BASIC_PLUGIN"] == "hello"
         assert env["PLUGIN_PROTOCOL_VERSIONS"] == "1"
         assert env["PLUGIN_MIN_PORT"] == env["PLUGIN_MAX_PORT"] == "50077"
         assert env["PLUGIN_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----")
-        svc = core.read_namespaced_service(unique_name, "default", _request_timeout=5)
+        svc: Any = core.read_namespaced_service(unique_name, "default", _request_timeout=5)
         owners = svc.metadata.owner_references
         assert [(o.kind, o.name, o.uid) for o in owners] == [
             ("Deployment", unique_name, dep.metadata.uid)
@@ -122,25 +128,26 @@ async def test_discover_finds_exactly_the_labelled_plugins(kube_cluster: KubeClu
     api = kube_cluster.api_client()
     core = k8s.CoreV1Api(api)
     ns = "discover-test"
-    core.create_namespace({"metadata": {"name": ns}}, _request_timeout=10)
+    core.create_namespace(model(k8s.V1Namespace, {"metadata": {"name": ns}}), _request_timeout=10)
 
     def service(name: str, labels: dict[str, str]) -> None:
         body = {
             "metadata": {"name": name, "labels": labels},
             "spec": {"ports": [{"port": 50077}], "selector": {"app": name}},
         }
-        core.create_namespaced_service(ns, k8s.V1Service.from_dict(body), _request_timeout=10)
+        core.create_namespaced_service(ns, model(k8s.V1Service, body), _request_timeout=10)
 
     service("alpha", {LABEL_PLUGIN: "kv"})
     service("beta", {LABEL_PLUGIN: "counter", "team": "x"})
     service("gamma", {"team": "x"})  # not a plugin
     core.create_namespaced_service(
         "default",
-        k8s.V1Service.from_dict(
+        model(
+            k8s.V1Service,
             {
                 "metadata": {"name": "other-ns", "labels": {LABEL_PLUGIN: "kv"}},
                 "spec": {"ports": [{"port": 1}]},
-            }
+            },
         ),
         _request_timeout=10,
     )
@@ -211,11 +218,9 @@ async def test_kill_deletes_only_what_it_created(
 ) -> None:
     api = kube_cluster.api_client()
     core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
-    theirs = core.create_namespaced_service(
+    theirs: Any = core.create_namespaced_service(
         "default",
-        k8s.V1Service.from_dict(
-            {"metadata": {"name": unique_name}, "spec": {"ports": [{"port": 9}]}}
-        ),
+        model(k8s.V1Service, {"metadata": {"name": unique_name}, "spec": {"ports": [{"port": 9}]}}),
         _request_timeout=10,
     )
     try:
@@ -223,7 +228,7 @@ async def test_kill_deletes_only_what_it_created(
             async with kv_client(kube_cluster, unique_name):
                 pytest.fail("started")
         assert info.value.status == 409 and info.value.reason == "AlreadyExists"
-        still = core.read_namespaced_service(unique_name, "default", _request_timeout=5)
+        still: Any = core.read_namespaced_service(unique_name, "default", _request_timeout=5)
         assert still.metadata.uid == theirs.metadata.uid
         assert gone(apps.read_namespaced_deployment, unique_name)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from kube_images import KV_IMAGE  # type: ignore[import-not-found,unused-ignore]
-from support.kubecluster import KubeCluster
+from support.kubecluster import KubeCluster  # type: ignore[import-not-found,unused-ignore]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "kube" / "deploy_kv.py"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubernetes import client as k8s
 
@@ -31,7 +33,7 @@ def test_tcp_announce_parses_and_unix_is_refused() -> None:
         parse_announce("1|3|tcp|127.0.0.1:1|grpc|", versions=(1, 2), peer="kv")
 
 
-def _pod(name: str, **status: object) -> k8s.V1Pod:
+def _pod(name: str, **status: Any) -> k8s.V1Pod:
     return k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=name), status=k8s.V1PodStatus(**status))
 
 
@@ -80,3 +82,22 @@ def test_explain_not_ready_collects_conditions_states_and_events() -> None:
         "pod kv-b: container kv restarted 3 times",
         "pod kv-a: FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu.",
     ]
+
+
+def test_access_is_direct_only_inside_a_pod(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from plugwire.kube import client as kube_client
+    from plugwire.kube import in_cluster, resolve_access
+
+    token = tmp_path / "token"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert not in_cluster(str(token))
+    assert resolve_access("auto") == "port-forward"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    assert not in_cluster(str(token))  # no service account token
+    token.write_text("t")
+    assert in_cluster(str(token))
+    monkeypatch.setattr(kube_client, "SERVICE_ACCOUNT_TOKEN", str(token))
+    monkeypatch.setattr(kube_client, "in_cluster", lambda: True)
+    assert resolve_access("auto") == "direct"
+    assert resolve_access("port-forward") == "port-forward"
+    assert resolve_access("direct") == "direct"

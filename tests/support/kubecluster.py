@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -476,7 +476,9 @@ class KubeCluster:
     def api_client(self, user: str = "admin") -> Any:
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self._kubeconfigs[user]))
+        return config.new_client_from_config(  # type: ignore[no-untyped-call,unused-ignore]
+            config_file=str(self._kubeconfigs[user])
+        )
 
     # -- bootstrap
 
@@ -493,7 +495,8 @@ class KubeCluster:
         def established() -> bool:
             for name in names:
                 crd = ext.read_custom_resource_definition(name, _request_timeout=5)
-                conds = {c.type: c.status for c in (crd.status.conditions or [])}
+                status = crd.status
+                conds = {c.type: c.status for c in ((status.conditions if status else None) or [])}
                 if conds.get("Established") != "True":
                     return False
             return True
@@ -517,7 +520,9 @@ class KubeCluster:
                 },
             },
         }
-        client.CoreV1Api(api).create_node(node, _request_timeout=10)
+        body = client.V1Node.from_dict(node)
+        assert body is not None
+        client.CoreV1Api(api).create_node(body, _request_timeout=10)
 
     def _wait_cluster_ready(self, api: Any, timeout: float) -> None:
         from kubernetes import client
@@ -525,10 +530,9 @@ class KubeCluster:
         core = client.CoreV1Api(api)
 
         def node_ready() -> bool:
-            node = core.read_node(NODE_NAME, _request_timeout=5)
-            return any(
-                c.type == "Ready" and c.status == "True" for c in (node.status.conditions or [])
-            )
+            status = core.read_node(NODE_NAME, _request_timeout=5).status
+            conditions = (status.conditions if status else None) or []
+            return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
         def default_sa() -> bool:
             core.read_namespaced_service_account("default", "default", _request_timeout=5)
@@ -655,15 +659,15 @@ class PodRuntime:
         core = client.CoreV1Api(api)
         while not self._stop.is_set():
             try:
-                w = watch.Watch()
-                for event in w.stream(
+                w = watch.Watch()  # type: ignore[no-untyped-call,unused-ignore]
+                for event in w.stream(  # type: ignore[no-untyped-call,unused-ignore]
                     core.list_pod_for_all_namespaces,
                     field_selector=f"spec.nodeName={self.cluster.node_name}",
                     timeout_seconds=2,
                     _request_timeout=10,
                 ):
                     if self._stop.is_set():
-                        w.stop()
+                        w.stop()  # type: ignore[no-untyped-call,unused-ignore]
                         break
                     self._handle(api, event["type"], event["object"])
             except Exception:

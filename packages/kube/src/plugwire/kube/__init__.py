@@ -11,7 +11,14 @@ what it created on exit. :func:`discover` lists deployed plugins. asyncio only
 from __future__ import annotations
 
 from .api import DEFAULT_TIMEOUT, KubeAPI, load_api_client
-from .client import Access, CreatedObject, KubeClient, cleanup_clients, in_cluster
+from .client import (
+    Access,
+    CreatedObject,
+    KubeClient,
+    cleanup_clients,
+    in_cluster,
+    resolve_access,
+)
 from .discover import DiscoveredPlugin, discover
 from .errors import KubeAPIError, KubeValidationError, PluginAnnounceError, PluginNotReadyError
 from .goplugin import PluginFactory, as_grpc_plugins, looks_like_announce, parse_announce
@@ -52,6 +59,7 @@ __all__ = [
     "parse_announce",
     "port_forward",
     "prepare",
+    "resolve_access",
     "validate_deployment",
     "validate_service",
     "wait_ready",

@@ -44,17 +44,31 @@ from .readiness import wait_ready
 from .retry import DEFAULT_BACKOFF, Backoff
 from .spec import PluginSpec, PreparedPlugin, host_env, prepare
 
-__all__ = ["Access", "CreatedObject", "KubeClient", "cleanup_clients", "in_cluster"]
+__all__ = [
+    "Access",
+    "CreatedObject",
+    "KubeClient",
+    "cleanup_clients",
+    "in_cluster",
+    "resolve_access",
+]
 
 Access = Literal["auto", "port-forward", "direct"]
 
 _log = logging.getLogger("plugwire.kube")
-_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
-def in_cluster() -> bool:
+def in_cluster(token_path: str = SERVICE_ACCOUNT_TOKEN) -> bool:
     """Whether this process runs in a pod (service host env and account token present)."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(_SA_TOKEN)
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(token_path)
+
+
+def resolve_access(access: Access) -> Literal["port-forward", "direct"]:
+    """``"auto"`` -> ``"direct"`` inside a pod (:func:`in_cluster`), else ``"port-forward"``."""
+    if access == "auto":
+        return "direct" if in_cluster() else "port-forward"
+    return access
 
 
 @attrs.frozen
@@ -300,9 +314,7 @@ class KubeClient:
                 await fn(task_status=task_status)
 
     def _choose_access(self) -> Literal["port-forward", "direct"]:
-        if self.access == "auto":
-            return "direct" if in_cluster() else "port-forward"
-        return self.access
+        return resolve_access(self.access)
 
     async def _create(self) -> None:
         from kubernetes import client
