@@ -10,9 +10,10 @@ checks N distinct pins (each a new admission: no cache hits) through
 - luci's Go plugin library: ``tests/interop/cipd/cmd/admissionplugin admit-all``
   (``plugins/admission.Run`` from go.chromium.org/luci, built via support.gobuild);
 
-with 1 check in flight (check, wait, next) and with 64 in flight. Each row uses a
-fresh plugin process, warmed up with 200 checks first. The last column is the
-Python plugin's throughput as a fraction of the Go plugin's.
+with 1 check in flight (check, wait, next) and with 64 in flight. Both plugins run
+side by side (warmed up with 200 checks each) and take the pins in alternating
+slices (``--rounds``), so load changes on a shared machine hit both alike. The last
+column is the Python plugin's throughput as a fraction of the Go plugin's.
 
 The same pairs then run under luci's own Go host (``tests/interop/cipd/cmd/cipdhost``
 in bench mode): with a host that is not itself the bottleneck, these rows show what
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -39,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.gobuild import build_go  # noqa: E402
 
-from plugwire.grpc.cipd import CipdHost, Pin  # noqa: E402
+from plugwire.grpc.cipd import AdmissionPlugin, CipdHost, Pin  # noqa: E402
 
 MODES = ROOT / "tests" / "cipd" / "plugins" / "modes.py"
 
@@ -53,35 +55,47 @@ def pins(prefix: str, count: int) -> list[Pin]:
     return out
 
 
+async def _worker(plugin: AdmissionPlugin, todo: Iterator[Pin], out: list[float]) -> None:
+    for pin in todo:
+        t0 = time.perf_counter()
+        await plugin.check_admission(pin).wait()
+        out.append(time.perf_counter() - t0)
+
+
 async def measure(
-    host: CipdHost, name: str, argv: list[str], count: int, inflight: int
-) -> tuple[float, float]:
-    """Checks/s and p50 latency (ms) for ``count`` distinct pins, ``inflight`` at a time."""
-    plugin = host.admission_plugin(argv, name=name)
-    tag = f"{name}-{inflight}-{time.monotonic_ns()}"
-    for promise in plugin.prefetch(pins(f"warm-{tag}", 200)):
-        await promise.wait()
-    todo = iter(pins(f"run-{tag}", count))
-    latencies: list[float] = []
+    host: CipdHost, plugins: dict[str, list[str]], count: int, inflight: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Checks/s and p50 latency (ms) per plugin for ``count`` distinct pins.
 
-    async def worker() -> None:
-        for pin in todo:
-            t0 = time.perf_counter()
-            await plugin.check_admission(pin).wait()
-            latencies.append(time.perf_counter() - t0)
+    Both plugins run side by side; the pins go in ``rounds`` alternating slices, so a
+    change of machine load hits both alike.
+    """
+    running = {
+        name: host.admission_plugin(argv, name=name.split()[0]) for name, argv in plugins.items()
+    }
+    for name, plugin in running.items():
+        for promise in plugin.prefetch(pins(f"warm-{name.split()[0]}-{inflight}", 200)):
+            await promise.wait()
+    elapsed = dict.fromkeys(running, 0.0)
+    latencies: dict[str, list[float]] = {name: [] for name in running}
+    for r in range(rounds):
+        for name, plugin in running.items():
+            todo = iter(pins(f"run-{name.split()[0]}-{inflight}-{r}", count // rounds))
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for _ in range(inflight):
+                    tg.start_soon(_worker, plugin, todo, latencies[name])
+            elapsed[name] += time.perf_counter() - start
+    for plugin in running.values():
+        await plugin.aclose()
+    return {
+        name: (len(latencies[name]) / elapsed[name], statistics.median(latencies[name]) * 1000)
+        for name in running
+    }
 
-    start = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for _ in range(inflight):
-            tg.start_soon(worker)
-    elapsed = time.perf_counter() - start
-    await plugin.aclose()
-    assert len(latencies) == count
-    return count / elapsed, statistics.median(latencies) * 1000
 
-
-def measure_go_host(host: Path, argv: list[str], count: int, inflight: int) -> float:
-    """Checks/s of luci's Go host (cipdhost bench mode) driving ``argv``."""
+def measure_go_host(host: Path, argv: list[str], count: int, inflight: int) -> tuple[int, float]:
+    """(checks, seconds) of luci's Go host (cipdhost bench mode) driving ``argv``."""
     scenario = {
         "service_url": "https://cipd.example.com",
         "plugin": argv,
@@ -94,10 +108,10 @@ def measure_go_host(host: Path, argv: list[str], count: int, inflight: int) -> f
             [str(host), f.name], capture_output=True, text=True, check=True, timeout=600
         )
     result = json.loads(out.stdout.splitlines()[-1])
-    return float(result["checks"]) / float(result["seconds"])
+    return int(result["checks"]), float(result["seconds"])
 
 
-async def main(count: int, levels: list[int]) -> None:
+async def main(count: int, levels: list[int], rounds: int) -> None:
     started = time.perf_counter()
     go_plugin = build_go("cipd", "./cmd/admissionplugin")
     go_host = build_go("cipd", "./cmd/cipdhost")
@@ -109,16 +123,18 @@ async def main(count: int, levels: list[int]) -> None:
     rows: list[tuple[int, str, float, float]] = []
     async with CipdHost(service_url="https://cipd.example.com") as host:
         for inflight in levels:
-            for name, argv in plugins.items():
-                label = name.split()[0]
-                rate, p50 = await measure(host, label, argv, count, inflight)
-                rows.append((inflight, name, rate, p50))
+            measured = await measure(host, plugins, count, inflight, rounds)
+            rows += [(inflight, name, rate, p50) for name, (rate, p50) in measured.items()]
     go_rows: list[tuple[int, str, float]] = []
     for inflight in levels:
-        for name, argv in plugins.items():
-            go_rows.append((inflight, name, measure_go_host(go_host, argv, count, inflight)))
+        totals = {name: (0, 0.0) for name in plugins}
+        for _ in range(rounds):
+            for name, argv in plugins.items():
+                checks, seconds = measure_go_host(go_host, argv, count // rounds, inflight)
+                totals[name] = (totals[name][0] + checks, totals[name][1] + seconds)
+        go_rows += [(inflight, name, n / secs) for name, (n, secs) in totals.items()]
 
-    print(f"\nCIPD admission checks: {count} distinct pins per row")
+    print(f"\nCIPD admission checks: {count} distinct pins per row, in {rounds} alternating slices")
     print(f"(Go harness build/cache lookup took {build_s:.1f} s)\n")
     header = f"{'host':<16} {'in flight':>9}  {'plugin':<18} {'checks/s':>10} {'p50 ms':>8}"
     print(f"{header} {'py/go':>7}")
@@ -142,5 +158,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pins", type=int, default=10_000)
     parser.add_argument("--inflight", default="1,64")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    anyio.run(main, args.pins, [int(x) for x in args.inflight.split(",")], backend="asyncio")
+    levels = [int(x) for x in args.inflight.split(",")]
+    anyio.run(main, args.pins, levels, args.rounds, backend="asyncio")
