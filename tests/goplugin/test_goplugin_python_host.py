@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from goplugin_support import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries
 
-from plugwire.core.errors import ConfigError, PluginExitedError, RemoteError
+from plugwire.core.errors import ConfigError, PluginExitedError, PlugwireError, RemoteError
 from plugwire.grpc import ChecksumMismatchError, Client, ClientConfig, ReattachConfig, SecureConfig
 from plugwire.grpc.examples import HANDSHAKE, kv_pb2
 from plugwire.grpc.examples.counter import CounterPlugin
@@ -276,3 +276,45 @@ async def test_broker_dial_of_unknown_id_times_out(tmp_path: Path) -> None:
         with pytest.raises(PluginTimeoutError) as info:
             await client.broker.dial(99, timeout=0.3)
         assert info.value.step == "broker dial 99"
+
+
+async def test_user_tls_config_both_sides(tmp_path: Path) -> None:
+    from goplugin_support import plugin_script
+
+    from plugwire.grpc import TLSConfig, generate_cert
+
+    plugin_cert, host_cert = generate_cert(), generate_cert()
+    env = {
+        "TLS_CERT": plugin_cert.cert_pem.decode(),
+        "TLS_KEY": plugin_cert.key_pem.decode(),
+        "TLS_PEER": host_cert.cert_pem.decode(),
+    }
+    cfg = _config(
+        plugin_script("user_tls_kv.py"),
+        tmp_path,
+        env=env,
+        tls=TLSConfig.mutual(host_cert, plugin_cert.cert_pem),
+    )
+    async with Client(cfg) as client:
+        await _kv_roundtrip(client)
+    # A host presenting another certificate is refused by the plugin.
+    stranger = generate_cert()
+    cfg = _config(
+        plugin_script("user_tls_kv.py"),
+        tmp_path,
+        env=env,
+        tls=TLSConfig.mutual(stranger, plugin_cert.cert_pem),
+    )
+    async with Client(cfg) as client:
+        with pytest.raises(PlugwireError):
+            await client.ping(timeout=3)
+
+
+async def test_managed_clients_are_cleaned_up(tmp_path: Path) -> None:
+    from plugwire.grpc import cleanup_clients
+
+    clients = [Client(_config(KV_PLUGIN, tmp_path, managed=True)) for _ in range(2)]
+    for client in clients:
+        await client.start()
+    await cleanup_clients()
+    assert all(c.exited for c in clients)

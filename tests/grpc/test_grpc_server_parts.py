@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,65 @@ async def test_stdio_chunks_are_at_most_1k() -> None:
     stream = capture.chunks()
     sizes = [len((await stream.__anext__()).data) for _ in range(3)]
     assert sizes == [1024, 1024, 452]
+
+
+@pytest.mark.anyio
+async def test_serve_async_in_process_socket_group_and_shutdown(tmp_path: Path) -> None:
+    import io
+    import os
+    import stat
+
+    import grpc
+
+    from plugwire.grpc import parse_announce, serve_async
+    from plugwire.grpc.controller import shutdown
+    from plugwire.grpc.examples import HANDSHAKE
+    from plugwire.grpc.examples.kv import KVPlugin
+    from plugwire.grpc.health import check_health
+
+    out = io.StringIO()
+    env = {
+        "BASIC_PLUGIN": "hello",
+        "PLUGIN_PROTOCOL_VERSIONS": "1",
+        "PLUGIN_UNIX_SOCKET_DIR": str(tmp_path),
+        "PLUGIN_UNIX_SOCKET_GROUP": str(os.getgid()),
+    }
+    cfg = ServeConfig(
+        handshake=HANDSHAKE,
+        plugins={"kv_grpc": KVPlugin(tmp_path)},
+        configure_logging=False,
+        sync_stdio=False,
+    )
+    task = asyncio.ensure_future(serve_async(cfg, environ=env, stdout=out))
+    for _ in range(500):
+        if out.getvalue().endswith("\n") or task.done():
+            break
+        await asyncio.sleep(0.01)
+    line = out.getvalue()
+    assert line.count("\n") == 1 and line.endswith("|grpc|\n")
+    announce = parse_announce(line, versions=[1])
+    path = Path(announce.address)
+    assert path.parent == tmp_path and path.name.startswith("plugin")
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == os.getgid()
+    async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
+        assert await check_health(channel, timeout=5) == 1
+        await shutdown(channel)
+    assert await asyncio.wait_for(task, 10) == 0
+    assert not os.path.exists(path)  # noqa: ASYNC240
+
+
+@pytest.mark.anyio
+async def test_serve_async_refuses_wrong_cookie(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from plugwire.grpc import serve_async
+    from plugwire.grpc.examples import HANDSHAKE
+    from plugwire.grpc.examples.kv import KVPlugin
+
+    out = io.StringIO()
+    cfg = ServeConfig(handshake=HANDSHAKE, plugins={"kv_grpc": KVPlugin()})
+    assert await serve_async(cfg, environ={"BASIC_PLUGIN": "nope"}, stdout=out) == 1
+    assert out.getvalue() == ""
+    assert "This binary is a plugin" in capsys.readouterr().err

@@ -31,6 +31,13 @@ under trio every entry point raises
 from __future__ import annotations
 
 import importlib
+import os
+
+# grpc's fork handlers crash forked children now and then while grpc.aio threads are
+# busy ("Other threads are currently calling into gRPC, skipping fork() handlers",
+# then SIGSEGV before exec). plugwire never uses grpc in a forked child -- plugins
+# are exec'd -- so turn them off unless the user chose otherwise.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
