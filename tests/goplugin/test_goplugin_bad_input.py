@@ -149,3 +149,20 @@ async def test_plugin_dies_mid_call(tmp_path: Path) -> None:
         assert info.value.step == "/proto.KV/Put"
         assert client.exited
     await _host_still_works(tmp_path)
+
+
+async def test_plugin_ignoring_shutdown_is_killed_after_grace(tmp_path: Path) -> None:
+    # It announces an address where nothing listens: Shutdown cannot reach it.
+    line = f"1|1|unix|{tmp_path / 'nothing.sock'}|grpc|"
+    cfg = _config(
+        plugin_script("raw_announce.py"), tmp_path, env={"RAW_ANNOUNCE": line}, kill_grace=0.5
+    )
+    client = Client(cfg)
+    await client.start()
+    started = time.monotonic()
+    await client.kill()
+    elapsed = time.monotonic() - started
+    assert client.exited
+    assert client._proc is not None and client._proc.returncode == -9  # SIGKILL
+    assert 0.5 <= elapsed < 5
+    await _host_still_works(tmp_path)
