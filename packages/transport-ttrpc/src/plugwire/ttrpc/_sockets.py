@@ -141,6 +141,8 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
         p = self._protocol
         if self._transport.is_closing() or (p.eof and p.exc is not None):
             raise anyio.BrokenResourceError from p.exc
+        # Corked frames from try_send() were queued first: they must leave first.
+        self._flush()
         self._transport.write(item)
         if p.paused:
             p.drain = asyncio.get_running_loop().create_future()

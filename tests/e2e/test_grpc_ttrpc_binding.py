@@ -1,6 +1,6 @@
 """The same servicer class served by grpc.aio through plugwire.grpc.binding.
 
-Skipped where grpcio is not installed (the ttrpc tox env); runs in the full env.
+Needs both plugwire[grpc] and plugwire[ttrpc]: it runs in the e2e env (all extras).
 """
 
 from __future__ import annotations
@@ -8,16 +8,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 from google.protobuf import empty_pb2
 
 from plugwire.core.status import StatusCode
+from plugwire.grpc import binding
 from plugwire.ttrpc.example import SERVICE, StreamingServicer, pb
 
-grpc = pytest.importorskip("grpc")
-binding = pytest.importorskip("plugwire.grpc.binding")
-
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.ttrpc]
 
 
 @pytest.fixture
