@@ -608,6 +608,32 @@ async def test_ping_without_answer_times_out() -> None:
         assert not session.closed
 
 
+async def test_peer_that_stops_reading_trips_the_write_timeout() -> None:
+    config = YamuxConfig(enable_keepalive=False, connection_write_timeout=0.3)
+    a, b = socket.socketpair()  # b stays a plain socket: nothing reads it
+    try:
+        async with yamux.server(await anyio.abc.SocketStream.from_socket(a), config) as session:
+            # 16 streams' windows of 256 KiB are far more than the socket buffers hold.
+            b.sendall(
+                b"".join(frame(FrameType.WINDOW_UPDATE, Flag.SYN, i, 0) for i in range(1, 33, 2))
+            )
+            streams = [await session.accept_stream() for _ in range(16)]
+
+            async def flood(stream: yamux.YamuxStream) -> None:
+                with pytest.raises(SessionClosedError):
+                    await stream.send(b"w" * WINDOW)
+                    await stream.send(b"more")  # the window is spent: waits until the end
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tg:
+                    for stream in streams:
+                        tg.start_soon(flood, stream)
+            assert isinstance(session.error, YamuxTimeoutError)
+            assert "write" in str(session.error)
+    finally:
+        b.close()
+
+
 async def test_ping_from_peer_is_answered_with_same_value() -> None:
     async with raw_peer(client=True) as (_session, raw, rx):
         await raw.send(frame(FrameType.PING, Flag.SYN, 0, 0xDEADBEEF))

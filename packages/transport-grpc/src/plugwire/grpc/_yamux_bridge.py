@@ -38,6 +38,7 @@ import anyio.lowlevel
 from plugwire.core.errors import ClosedError, ConfigError, PlugwireError
 
 from .yamux import Session, YamuxConfig, YamuxStream
+from .yamux._sockets import shutdown_socket
 
 __all__ = [
     "GoPluginMuxer",
@@ -67,18 +68,18 @@ async def _connect(target: Target) -> anyio.abc.ByteStream:
     return await anyio.connect_unix(os.fspath(target))
 
 
-def _abort(stream: anyio.abc.ByteStream) -> None:
+async def _interrupt(stream: anyio.abc.ByteStream) -> None:
+    # End the stream so that a receive pending on it (in the other direction's task)
+    # returns: reset a yamux stream, shut a socket down, or close anything else.
     if isinstance(stream, YamuxStream):
         stream.reset()
+    elif not shutdown_socket(stream):
+        await anyio.aclose_forcefully(stream)
 
 
 async def _abort_pair(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
-    # Reset the yamux side(s), then close both: closing (rather than cancelling) is
-    # what wakes a receive pending on the other direction.
-    _abort(a)
-    _abort(b)
-    await anyio.aclose_forcefully(a)
-    await anyio.aclose_forcefully(b)
+    await _interrupt(a)
+    await _interrupt(b)
 
 
 async def splice(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
@@ -114,9 +115,9 @@ async def splice(a: anyio.abc.ByteStream, b: anyio.abc.ByteStream) -> None:
     finally:
         if failed:
             await _abort_pair(a, b)
-        else:
-            await anyio.aclose_forcefully(a)
-            await anyio.aclose_forcefully(b)
+        # Both copies have ended: nothing is reading any more, closing is safe.
+        await anyio.aclose_forcefully(a)
+        await anyio.aclose_forcefully(b)
 
 
 class _Bridge:
@@ -124,6 +125,7 @@ class _Bridge:
         self._session = session
         self._tg: anyio.abc.TaskGroup | None = None
         self._pairs: set[tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]] = set()
+        self._idle: anyio.Event | None = None
 
     @property
     def active_connections(self) -> int:
@@ -137,6 +139,8 @@ class _Bridge:
             await splice(a, b)
         finally:
             self._pairs.discard(pair)
+            if not self._pairs and self._idle is not None:
+                self._idle.set()
 
     async def _start(self) -> anyio.abc.TaskGroup:
         if self._tg is not None:
@@ -149,8 +153,14 @@ class _Bridge:
     async def _stop(self) -> None:
         assert self._tg is not None
         with anyio.CancelScope(shield=True):
-            for a, b in list(self._pairs):
-                await _abort_pair(a, b)  # their splices end on their own
+            if self._pairs:
+                # Interrupt the splices and let them end on their own: cancelling
+                # their socket reads instead can race (see shutdown_socket).
+                self._idle = anyio.Event()
+                for a, b in list(self._pairs):
+                    await _abort_pair(a, b)
+                with anyio.move_on_after(5):
+                    await self._idle.wait()
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 

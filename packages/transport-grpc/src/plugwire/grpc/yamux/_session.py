@@ -34,6 +34,7 @@ from ._frame import (
     encode_header,
     unpack_header_from,
 )
+from ._sockets import shutdown_socket
 from ._stream import StreamState, YamuxStream
 
 __all__ = ["Session", "client", "server"]
@@ -544,6 +545,10 @@ class Session:
             rx.close()
             with anyio.CancelScope(shield=True):
                 await self._wait_write_idle()
+                # End the reader's pending receive before closing the transport.
+                if shutdown_socket(transport):
+                    with anyio.move_on_after(1):
+                        await self._reader_done.wait()
             await anyio.aclose_forcefully(transport)
             self._writer_done.set()
 
