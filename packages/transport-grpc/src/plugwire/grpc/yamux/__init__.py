@@ -96,6 +96,23 @@ accepted streams into unix sockets where grpc.aio servers listen (with a default
 target and knock routing, as go-plugin's muxers do), and
 :class:`~plugwire.grpc._yamux_bridge.YamuxDialBridge` is a unix socket for a grpc.aio
 channel whose connections each open a yamux stream (optionally after a knock).
+:class:`~plugwire.grpc._yamux_bridge.GoPluginMuxer` puts them together as go-plugin's
+``GRPCMuxer``:
+
+* plugin: accept the one connection on the announced listener, then
+  ``GoPluginMuxer(conn, plugin=True, main_target=<unix socket of the main grpc.aio
+  server>)``; announce ``...|<cert>|true`` when ``PLUGIN_MULTIPLEX_GRPC`` is set.
+* host: dial the announced address once, then ``GoPluginMuxer(conn, plugin=False)``
+  and open the main channel on ``muxer.main_channel_target``.
+* broker ``Accept(id)``: serve grpc.aio on a private unix socket, ``muxer.listen(id,
+  path)``; on a received knock, reply ``{knock, ack, error: muxer.accept_knock(id)}``.
+* broker ``Dial(id)``: channel to ``await muxer.dial_target(id, knock)`` where
+  ``knock(id)`` sends ``{service_id: id, knock: {knock: true}}`` and waits (5 s) for
+  the ack, raising if it carries an error.
+
+Caveat (anyio on asyncio, unix sockets): cancelling or closing a stream while another
+task is in ``receive()`` can make a reader callback raise ``InvalidStateError``; this
+module and the bridges interrupt such reads with ``shutdown()`` instead.
 """
 
 from __future__ import annotations
