@@ -8,6 +8,7 @@ are installed), from the rendered directory, as a user's ``pytest`` would.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -323,7 +325,7 @@ def test_goplugin_template_with_upstream_go_host_and_plugin(tmp_path: Path) -> N
     and the rendered host running that example's Go plugin."""
     from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
 
-    project = _render(next(f for f in FAMILIES if f.name == "goplugin"), tmp_path / "out", {})
+    project = _render(_family("goplugin"), tmp_path / "out", {})
     src = project / "src"
     plugin = _launcher(tmp_path / "bin" / "kv-plugin", src, "hello_kv_plugin.plugin")
     host = _launcher(tmp_path / "bin" / "kv-host", src, "hello_kv_plugin.host")
@@ -364,6 +366,104 @@ def test_goplugin_template_with_upstream_go_host_and_plugin(tmp_path: Path) -> N
     # upstream's Go plugin stores the value with a signature of its own
     assert got.stdout.strip().splitlines()[0] == "blue"
     assert "Written from plugin-go-grpc" in got.stdout
+
+
+def _family(name: str) -> Family:
+    return next(f for f in FAMILIES if f.name == name)
+
+
+@pytest.mark.interop
+@pytest.mark.cipd
+def test_cipd_template_under_luci_plugin_host(tmp_path: Path) -> None:
+    """The rendered admission plugin launched by luci's own plugin/host (the CIPD client's
+    code): admitted, refused outside the prefix, refused without the metadata."""
+    from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+
+    from plugwire.grpc.cipd import HashAlgo, ObjectRef
+
+    project = _render(_family("cipd"), tmp_path / "out", {})
+    plugin = _launcher(
+        tmp_path / "bin" / "hello-admission", project / "src", "hello_admission.plugin"
+    )
+    iid = ObjectRef(HashAlgo.SHA256, hashlib.sha256(b"v1").hexdigest()).instance_id
+    scenario = {
+        "service_url": "https://chrome-infra-packages.appspot.com",
+        "plugin": [plugin],
+        "metadata": {
+            f"infra/tools/ok@{iid}": [{"key": "approved-by", "value": "alice"}],
+            f"other/tool@{iid}": [{"key": "approved-by", "value": "bob"}],
+        },
+        "batches": [
+            [
+                {"package": "infra/tools/ok", "instance_id": iid},
+                {"package": "infra/tools/unreviewed", "instance_id": iid},
+                {"package": "other/tool", "instance_id": iid},
+            ]
+        ],
+    }
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(scenario))
+    go_host = build_go("cipd", "./cmd/cipdhost")
+    run = _run([str(go_host), str(path)], tmp_path, 120)
+    assert run.returncode == 0, run.stderr
+    results = [json.loads(line) for line in run.stdout.splitlines()][:-1]  # last: close time
+    assert [(r["package"], r["code"]) for r in results] == [
+        ("infra/tools/ok", "OK"),
+        ("infra/tools/unreviewed", "FailedPrecondition"),
+        ("other/tool", "FailedPrecondition"),
+    ]
+    assert "no approved-by metadata" in results[1]["message"]
+    assert "only packages under infra/" in results[2]["message"]
+    assert "admitting infra/tools/ok: approved-by=alice" in run.stderr  # Host.Log
+
+
+@pytest.mark.interop
+@pytest.mark.nri
+def test_nri_template_under_upstream_adaptation(tmp_path: Path) -> None:
+    """The rendered NRI plugin pre-installed under containerd/nri's own pkg/adaptation
+    (started on fd 3 with its config): the merged CreateContainer adjustment."""
+    from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+
+    project = _render(_family("nri"), tmp_path / "out", {})
+    short = Path(tempfile.mkdtemp(prefix="nri-tpl-", dir="/tmp"))  # socket paths are short
+    try:
+        plugins, conf = short / "plugins", short / "conf.d"
+        conf.mkdir()
+        _launcher(plugins / "10-hello-nri-plugin", project / "src", "hello_nri_plugin.plugin")
+        (conf / "hello-nri-plugin.conf").write_text("GREETING=hi\n")
+        prefix = "hello-nri-plugin.nri.example.com"
+        pod = {"id": "pod0", "name": "web", "annotations": {f"{prefix}/memory-limit": "268435456"}}
+        commands = [
+            {
+                "op": "start",
+                "socket": str(short / "nri.sock"),
+                "plugin_path": str(plugins),
+                "config_path": str(conf),
+            },
+            {"op": "wait_plugins", "count": 1, "timeout": 20},
+            {"op": "run_pod_sandbox", "request": {"pod": pod}},
+            {
+                "op": "create_container",
+                "request": {
+                    "pod": pod,
+                    "container": {"id": "c1", "pod_sandbox_id": "pod0", "name": "app"},
+                },
+            },
+            {"op": "stop"},
+        ]
+        go_runtime = build_go("nri", "./cmd/nriruntime")
+        stdin = "".join(json.dumps(c) + "\n" for c in commands)
+        run = subprocess.run(
+            [str(go_runtime)], input=stdin, capture_output=True, text=True, timeout=120, check=False
+        )
+        replies = [json.loads(line) for line in run.stdout.splitlines()]
+        assert [r["ok"] for r in replies] == [True] * len(commands), (replies, run.stderr[-3000:])
+        adjust = replies[3]["result"]["adjust"]
+        assert {e["key"]: e["value"] for e in adjust["env"]} == {"GREETING": "hi"}
+        assert adjust["annotations"] == {f"{prefix}/adjusted-by": "10-hello-nri-plugin"}
+        assert int(adjust["linux"]["resources"]["memory"]["limit"]["value"]) == 268435456
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def test_every_template_is_tested() -> None:
