@@ -141,7 +141,8 @@ def negotiate_plugin_set(
 
 
 def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "t", "true")
+    """Go's ``strconv.ParseBool`` true values."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
 
 
 def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
@@ -246,7 +247,8 @@ async def _serve(
             address=address.address,
             protocol="grpc",
             server_cert=server_cert,
-            multiplex=(muxer is not None) if multiplex_asked else None,
+            # Like go-plugin: "true" (supported) whenever the host set the variable.
+            multiplex=True if multiplex_asked else None,
         ).format()
         out.write(line + "\n")
         out.flush()
