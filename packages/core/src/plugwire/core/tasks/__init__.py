@@ -25,6 +25,7 @@ from .errors import (
     StageTimeoutError,
     TaskPluginError,
 )
+from .local import LocalProcessEngine
 from .manager import (
     DEFAULT_STAGE_TIMEOUT,
     PluginManager,
@@ -62,6 +63,7 @@ __all__ = [
     "FatalInternalError",
     "FeatureNotSupportedError",
     "JsonSchema",
+    "LocalProcessEngine",
     "LogSink",
     "MalformedPayloadError",
     "NamingConflictError",
