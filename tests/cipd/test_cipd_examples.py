@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from support.gobuild import build_go
 
+from plugwire.grpc.cipd import HashAlgo, ObjectRef
 from plugwire.grpc.cipd._demo import demo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "cipd"
@@ -76,3 +79,40 @@ async def test_demo_rows_all_ok() -> None:
     ]
     assert all(r.ok for r in rows), [r for r in rows if not r.ok]
     assert all(r.family == "cipd" for r in rows)
+
+
+@pytest.mark.interop
+def test_luci_host_runs_the_docs_example_plugin(tmp_path: Path) -> None:
+    """luci's own host (cmd/cipdhost) drives docs/examples/cipd/plugin.py."""
+    binary = build_go("cipd", "./cmd/cipdhost")
+    digest = hashlib.sha256(b"tool").hexdigest()
+    iid = ObjectRef(HashAlgo.SHA256, digest).instance_id
+    scenario = {
+        "service_url": "https://cipd.example.com",
+        "plugin": [sys.executable, str(EXAMPLES / "plugin.py")],
+        "metadata": {
+            f"infra/tool@{iid}": [{"key": "allowed-sha256", "value": digest}],
+            f"infra/other@{iid}": [{"key": "allowed-sha256", "value": "0" * 64}],
+        },
+        "batches": [
+            [
+                {"package": "infra/tool", "instance_id": iid},
+                {"package": "infra/other", "instance_id": iid},
+                {"package": "experimental/x", "instance_id": iid},
+            ]
+        ],
+    }
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(scenario))
+    proc = subprocess.run(
+        [str(binary), str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()][:-1]
+    assert [(r["package"], r["code"]) for r in results] == [
+        ("infra/tool", "OK"),
+        ("infra/other", "FailedPrecondition"),
+        ("experimental/x", "FailedPrecondition"),
+    ]
+    assert results[2]["message"] == "experimental packages are not allowed"
+    assert "admitted infra/tool" in proc.stderr  # the plugin's log line, via Host.Log
