@@ -136,3 +136,23 @@ async def test_serve_async_refuses_wrong_cookie(capsys: pytest.CaptureFixture[st
     assert await serve_async(cfg, environ={"BASIC_PLUGIN": "nope"}, stdout=out) == 1
     assert out.getvalue() == ""
     assert "This binary is a plugin" in capsys.readouterr().err
+
+
+def test_reattach_config_json_roundtrip() -> None:
+    from plugwire.core.transport import Address
+    from plugwire.grpc import ReattachConfig
+
+    rc = ReattachConfig(protocol_version=5, address=Address("unix", "/tmp/p.sock"), pid=42)
+    data = rc.to_json()
+    assert data == {
+        "Protocol": "grpc",
+        "ProtocolVersion": 5,
+        "Pid": 42,
+        "Test": False,
+        "Addr": {"Network": "unix", "String": "/tmp/p.sock"},
+    }
+    assert ReattachConfig.from_json(data) == rc
+    with pytest.raises(ConfigError):
+        ReattachConfig.from_json({"Protocol": "grpc", "Addr": {"Network": "udp", "String": "x"}})
+    with pytest.raises(ConfigError):
+        ReattachConfig.from_json({"Protocol": "grpc"})

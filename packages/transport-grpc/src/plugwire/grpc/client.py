@@ -113,6 +113,40 @@ class ReattachConfig:
     pid: int | None = None
     test: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape Terraform-style tools pass around (``TF_REATTACH_PROVIDERS``):
+        ``{"Protocol", "ProtocolVersion", "Pid", "Test", "Addr": {"Network", "String"}}``."""
+        return {
+            "Protocol": self.protocol,
+            "ProtocolVersion": self.protocol_version,
+            "Pid": self.pid or 0,
+            "Test": self.test,
+            "Addr": {"Network": self.address.network, "String": self.address.address},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReattachConfig:
+        """Parse :meth:`to_json`'s shape; raises :class:`ConfigError` when it does not fit."""
+        try:
+            addr = data["Addr"]
+            network, address = str(addr["Network"]), str(addr["String"])
+            if network not in ("unix", "tcp"):
+                raise ValueError(f"network {network!r}")
+            return cls(
+                protocol_version=int(data.get("ProtocolVersion", 1)),
+                address=Address(network, address),  # type: ignore[arg-type]
+                protocol=str(data.get("Protocol", "grpc")),
+                pid=int(data["Pid"]) or None if data.get("Pid") else None,
+                test=bool(data.get("Test", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                "malformed reattach config",
+                step="reattach",
+                expected='{"Protocol", "ProtocolVersion", "Pid", "Addr": {"Network", "String"}}',
+                seen=f"{exc!r} in {dict(data)!r}",
+            ) from None
+
 
 def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[str, GrpcPlugin]]:
     return {int(k): dict(v) for k, v in value.items()}
