@@ -61,6 +61,7 @@ def run_go_host(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60,
+    reattach: str = "",
 ) -> dict[str, Any]:
     """Run a harness host (kvhost/counterhost) against ``plugin``; return its JSON report."""
     args = [str(binary), "-ops", ops, "-versions", versions]
@@ -72,6 +73,8 @@ def run_go_host(
         args += ["-expect-stdout", expect_stdout]
     if expect_stderr:
         args += ["-expect-stderr", expect_stderr]
+    if reattach:
+        args += ["-reattach", reattach]
     proc = subprocess.run(
         [*args, "--", *plugin],
         capture_output=True,

@@ -150,3 +150,36 @@ def test_plugin_run_by_hand_refuses_with_friendly_message() -> None:
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert "This binary is a plugin. These are not meant to be executed directly." in proc.stderr
+
+
+@pytest.mark.anyio
+async def test_go_host_reattaches_to_plugin_started_by_plugwire(
+    go: GoBinaries, tmp_path: Path
+) -> None:
+    """go-plugin's ReattachConfig (as JSON) from a plugwire Client drives a Go host."""
+    import json
+
+    import anyio
+
+    from plugwire.grpc import Client, ClientConfig
+    from plugwire.grpc.examples import HANDSHAKE, kv_pb2
+    from plugwire.grpc.examples.kv import KVPlugin
+
+    binary = go.kvhost
+    cfg = ClientConfig(
+        handshake=HANDSHAKE,
+        plugins={"kv_grpc": KVPlugin()},
+        cmd=KV_PLUGIN,
+        env={"KV_DIR": str(tmp_path)},
+    )
+    async with Client(cfg) as client:
+        await client.dispense("kv_grpc").Put(kv_pb2.PutRequest(key="shared", value=b"from python"))
+        rc = client.reattach_config()
+        assert rc is not None
+        data = json.dumps({**rc.to_json(), "Test": True})  # Test: the Go host must not kill it
+        report = await anyio.to_thread.run_sync(
+            lambda: run_go_host(binary, [], ops="get:shared,ping", reattach=data)
+        )
+        assert report["ok"], report.get("error")
+        assert report["results"] == ["from python", "pong"]
+        await client.ping()  # still serving after the Go host left

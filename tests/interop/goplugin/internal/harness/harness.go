@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ func Main(c Contract) {
 	expectOut := flag.String("expect-stdout", "", "wait up to 5 s for this text on SyncStdout")
 	expectErr := flag.String("expect-stderr", "", "wait up to 5 s for this text on SyncStderr")
 	startTimeout := flag.Duration("start-timeout", 20*time.Second, "StartTimeout")
+	reattach := flag.String("reattach", "", `reattach JSON {"Protocol","ProtocolVersion","Pid","Test","Addr":{"Network","String"}} instead of launching`)
 	flag.Parse()
 
 	rep := &report{Results: []string{}, Logs: []string{}}
@@ -82,10 +84,22 @@ func Main(c Contract) {
 		versioned[n] = pluginMap
 	}
 	args := flag.Args()
+	var cmd *exec.Cmd
+	var rc *plugin.ReattachConfig
+	var plugins map[string]plugin.Plugin
+	if *reattach != "" {
+		rc = parseReattach(*reattach)
+		// go-plugin's reattach path dispenses from Plugins, not VersionedPlugins.
+		plugins = pluginMap
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:     plugin.HandshakeConfig{MagicCookieKey: handshake.MagicCookieKey, MagicCookieValue: handshake.MagicCookieValue},
 		VersionedPlugins:    versioned,
-		Cmd:                 exec.Command(args[0], args[1:]...),
+		Plugins:             plugins,
+		Cmd:                 cmd,
+		Reattach:            rc,
 		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:            *mtls,
 		GRPCBrokerMultiplex: *mux,
@@ -164,4 +178,34 @@ func run(client *plugin.Client, c Contract, ops string, rep *report) error {
 		}
 	}
 	return nil
+}
+
+func parseReattach(text string) *plugin.ReattachConfig {
+	var raw struct {
+		Protocol        string
+		ProtocolVersion int
+		Pid             int
+		Test            bool
+		Addr            struct{ Network, String string }
+	}
+	if err := json.Unmarshal([]byte(text), &raw); err != nil {
+		panic(err)
+	}
+	var addr net.Addr
+	var err error
+	if raw.Addr.Network == "unix" {
+		addr, err = net.ResolveUnixAddr("unix", raw.Addr.String)
+	} else {
+		addr, err = net.ResolveTCPAddr("tcp", raw.Addr.String)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return &plugin.ReattachConfig{
+		Protocol:        plugin.Protocol(raw.Protocol),
+		ProtocolVersion: raw.ProtocolVersion,
+		Addr:            addr,
+		Pid:             raw.Pid,
+		Test:            raw.Test,
+	}
 }
