@@ -183,3 +183,30 @@ async def test_go_host_reattaches_to_plugin_started_by_plugwire(
         assert report["ok"], report.get("error")
         assert report["results"] == ["from python", "pong"]
         await client.ping()  # still serving after the Go host left
+
+
+@pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
+def test_go_host_python_plugin_over_tcp_with_automtls(
+    go: GoBinaries, tmp_path: Path, mux: bool
+) -> None:
+    from goplugin_support import plugin_script
+
+    report = run_go_host(
+        go.kvhost,
+        plugin_script("versioned_kv.py"),
+        ops="put:t:cp,get:t,ping",
+        mtls=True,
+        mux=mux,
+        env={"KV_DIR": str(tmp_path), "NETWORK": "tcp"},
+    )
+    assert report["ok"], report.get("error")
+    assert report["results"] == ["ok", "cp", "pong"]
+    # go-plugin's default port range for its plugins is 10000..25000.
+    addresses = [
+        r["@message"]
+        for r in report["log_records"]
+        if r.get("@message", "").startswith("plugin address")
+    ]
+    assert len(addresses) == 1 and "network=tcp address=127.0.0.1:" in addresses[0]
+    port = int(addresses[0].rsplit(":", 1)[1])
+    assert 10000 <= port <= 25000

@@ -1,13 +1,17 @@
-"""The KV plugin serving only the app protocol versions in $KV_VERSIONS (e.g. "2,3")."""
+"""The KV plugin serving only the app protocol versions in $KV_VERSIONS (e.g. "2,3"),
+over $NETWORK (unix, the default, or tcp)."""
 
 import os
 
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import serve
+from plugwire.grpc import ServeConfig, serve
 from plugwire.grpc.examples.kv import KVPlugin
 
 versions = tuple(int(v) for v in os.environ.get("KV_VERSIONS", "1").split(","))
 serve(
-    handshake=Handshake("BASIC_PLUGIN", "hello", protocol_versions=versions),
-    plugins={"kv_grpc": KVPlugin()},
+    ServeConfig(
+        handshake=Handshake("BASIC_PLUGIN", "hello", protocol_versions=versions),
+        plugins={"kv_grpc": KVPlugin()},
+        network=os.environ.get("NETWORK", "unix"),
+    )
 )
