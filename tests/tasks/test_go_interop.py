@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support.gobuild import build_go  # type: ignore[import-not-found]
+from support.gobuild import build_go
 
 from plugwire.core.tasks import ExceptionReason, PluginManager, Registry, run_task
 from plugwire.core.tasks.testing import MemoryEngine, RecorderProvider

@@ -288,6 +288,8 @@ from plugwire.core.tasks.local import LocalProcessEngine
 
 async def main(root, pidfile):
     engine = LocalProcessEngine(root=root)
+    if sys.argv[4] == "trampoline":
+        engine._setpriv = None
     async with PluginManager.open({"success": {}}, registry=Registry(), engine=engine) as m:
         cmd = ["sh", "-c", f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60"]
         await run_task(m, engine, {"command": cmd})
@@ -296,14 +298,17 @@ anyio.run(main, sys.argv[1], sys.argv[2], backend=sys.argv[3])
 """
 
 
+@pytest.mark.parametrize("launcher", ["setpriv", "trampoline"])
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_task_dies_with_a_killed_host(tmp_path: Path, backend: str) -> None:
+def test_task_dies_with_a_killed_host(tmp_path: Path, backend: str, launcher: str) -> None:
+    if launcher == "setpriv" and LocalProcessEngine()._setpriv is None:
+        pytest.skip("util-linux setpriv is not installed")
     import signal
     import subprocess
 
     pidfile = tmp_path / "task.pid"
     host = subprocess.Popen(
-        [sys.executable, "-c", HOST_SCRIPT, str(tmp_path / "w"), str(pidfile), backend]
+        [sys.executable, "-c", HOST_SCRIPT, str(tmp_path / "w"), str(pidfile), backend, launcher]
     )
     try:
         deadline = time.monotonic() + 30
@@ -327,3 +332,15 @@ def test_task_dies_with_a_killed_host(tmp_path: Path, backend: str) -> None:
         if host.poll() is None:
             host.kill()
             host.wait()
+
+
+async def test_python_trampoline_launcher(tmp_path: Path) -> None:
+    engine = LocalProcessEngine(root=tmp_path / "w")
+    engine._setpriv = None  # the fallback when util-linux setpriv is missing
+    result, context, _ = await _run(
+        tmp_path, {"command": ["sh", "-c", "echo argv0=$0; exit 4"]}, engine=engine
+    )
+    assert result.exit_code == 4 and result.resolution == "failed"
+    assert "argv0=sh" in context.log_tail
+    result, _, _ = await _run(tmp_path, {"command": ["no-such-cmd-xyz"]}, engine=engine)
+    assert result.reason == ExceptionReason.MALFORMED_PAYLOAD

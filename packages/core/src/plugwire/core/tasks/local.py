@@ -6,10 +6,10 @@ must exist). The environment is explicit: ``PATH``, ``LANG``, ``TASK_ID``, ``RUN
 the engine's ``env``, then what plugins set (the ``env`` plugin); the host's own
 environment is passed only with ``inherit_env=True``. stdout and stderr go, line by
 line, to the task log. The process runs in its own session and dies with the host,
-even a SIGKILLed one (PR_SET_PDEATHSIG, set by a tiny exec trampoline forked from the
-event-loop thread); :meth:`Sandbox.abort` signals its whole process group (SIGTERM,
-then SIGKILL after ``kill_grace``), and what it leaves running is killed when it
-exits.
+even a SIGKILLed one (PR_SET_PDEATHSIG, set by ``setpriv --pdeathsig`` or a tiny
+Python exec trampoline, forked from the event-loop thread); :meth:`Sandbox.abort`
+signals its whole process group (SIGTERM, then SIGKILL after ``kill_grace``), and
+what it leaves running is killed when it exits.
 A command that does not exist or cannot be executed is a
 :class:`~plugwire.core.tasks.errors.MalformedPayloadError` (the payload's fault).
 """
@@ -101,6 +101,17 @@ class LocalProcessEngine(Engine):
         self.inherit_env = inherit_env
         self.kill_grace = kill_grace
         self.keep_working_dirs = keep_working_dirs
+        self._setpriv = shutil.which("setpriv")
+
+    def launcher(self, path: str, argv: list[str]) -> list[str]:
+        """The argv that runs ``path`` (as ``argv``) with PR_SET_PDEATHSIG set.
+
+        util-linux ``setpriv --pdeathsig`` when installed (a millisecond), else a
+        Python trampoline (tens of milliseconds) that also checks the host is alive.
+        """
+        if self._setpriv is not None:
+            return [self._setpriv, "--pdeathsig", "KILL", "--", path, *argv[1:]]
+        return [*_TRAMPOLINE, str(os.getpid()), path, *argv]
 
     def payload_schema(self) -> JsonSchema:
         return _PAYLOAD
@@ -159,7 +170,7 @@ class _LocalBuilder(SandboxBuilder):
                 # Forked synchronously from the event-loop thread on purpose: the
                 # trampoline's PR_SET_PDEATHSIG is tied to the forking thread.
                 popen = subprocess.Popen(  # noqa: ASYNC220
-                    [*_TRAMPOLINE, str(os.getpid()), path, *self._command],
+                    engine.launcher(path, self._command),
                     cwd=cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -194,10 +205,11 @@ class _LocalBuilder(SandboxBuilder):
         return full
 
 
-# The task runs through a tiny exec trampoline: it sets PR_SET_PDEATHSIG (so the task
-# dies with the host, even a SIGKILLed one), checks the host did not die before that,
-# and execs the resolved command. No Python runs between fork and exec in the host
-# (a preexec_fn there can crash when gRPC threads exist).
+# Without setpriv the task runs through a tiny exec trampoline: it sets
+# PR_SET_PDEATHSIG (so the task dies with the host, even a SIGKILLed one), checks the
+# host did not die before that, and execs the resolved command. No Python runs
+# between fork and exec in the host (a preexec_fn there can crash when gRPC threads
+# exist).
 _TRAMPOLINE_CODE = """
 import os, sys
 try:
