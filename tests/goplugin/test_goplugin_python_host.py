@@ -231,9 +231,6 @@ def test_client_config_errors() -> None:
         Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, cmd=[]))
 
 
-_ = os  # used by fixtures in other modules
-
-
 @pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
 @pytest.mark.parametrize("network", ["unix", "tcp"])
@@ -318,3 +315,16 @@ async def test_managed_clients_are_cleaned_up(tmp_path: Path) -> None:
         await client.start()
     await cleanup_clients()
     assert all(c.exited for c in clients)
+
+
+async def test_command_name_is_looked_up_in_the_host_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    name = os.path.basename(sys.executable)
+    cfg = _config([name, "-m", "plugwire.grpc.examples.kv"], tmp_path)
+    async with Client(cfg) as client:
+        await client.ping()

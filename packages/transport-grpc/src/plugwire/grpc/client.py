@@ -409,8 +409,13 @@ class Client:
 
             self._muxer = _mux.client_muxer(None)
         env = self._child_env()
+        argv = list(cfg.cmd)
+        if os.sep not in argv[0]:
+            # Like Go's exec.Command: look the command up in the host's PATH (the
+            # plugin's clean environment may have none).
+            argv[0] = shutil.which(argv[0]) or argv[0]
         proc = PluginProcess(
-            list(cfg.cmd),
+            argv,
             env=env,
             name=self.name,
             cwd=cfg.cwd,
