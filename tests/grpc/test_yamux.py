@@ -8,14 +8,17 @@ played by a raw socket that writes hand-made frames.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSStream
 
 from plugwire.core.errors import (
     ClosedError,
@@ -366,6 +369,71 @@ async def test_streams_work_with_anyio_stream_wrappers() -> None:
         assert await buffered.receive_until(b"\n", 100) == b"line one"
         assert await buffered.receive_until(b"\n", 100) == b"line two"
         assert struct.unpack(">I", await buffered.receive_exactly(4)) == (42,)
+
+
+def self_signed(tmp: str) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = f"{tmp}/cert.pem", f"{tmp}/key.pem"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+async def test_tls_runs_inside_a_stream(tmp_path: Path) -> None:
+    # As go-plugin does with AutoMTLS: TLS end to end inside each yamux stream.
+    cert, key = self_signed(str(tmp_path))
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=cert)
+    async with session_pair() as (client, server):
+        opened = await client.open_stream()
+        results: list[bytes] = []
+
+        async def serve() -> None:
+            accepted = await server.accept_stream()
+            tls = await TLSStream.wrap(accepted, server_side=True, ssl_context=server_ctx)
+            request = await tls.receive()
+            await tls.send(request.upper() + b" " + pattern(1, 300_000))
+            await tls.aclose()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            tls = await TLSStream.wrap(opened, hostname="localhost", ssl_context=client_ctx)
+            await tls.send(b"hello over tls")
+            received = bytearray()
+            async for chunk in tls:
+                received += chunk
+            results.append(bytes(received))
+            await tls.aclose()
+        assert results == [b"HELLO OVER TLS " + pattern(1, 300_000)]
 
 
 async def test_close_timeout_resets_a_half_closed_stream() -> None:
