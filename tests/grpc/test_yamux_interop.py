@@ -10,6 +10,7 @@ Python listens on; "python-client" has Python dial the Go peer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -442,6 +443,30 @@ async def test_keepalive_both_ways_and_a_frozen_go_peer(yamuxpeer: Path, role: s
         finally:
             go.process.send_signal(signal.SIGKILL)
         assert isinstance(session.error, YamuxTimeoutError)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_go_rejects_a_frame_beyond_its_window(yamuxpeer: Path, role: str) -> None:
+    async with go_peer(yamuxpeer, role) as (session, _go):
+        stream = await session.open_stream()
+        await stream.send(b"W")
+        await session.ping()
+        # Bypass flow control: one data frame larger than the 256 KiB window.
+        size = yamux.INITIAL_STREAM_WINDOW + 1
+        header = yamux.encode_header(yamux.FrameType.DATA, 0, stream.stream_id, size)
+        # Go hangs up as soon as it reads the header.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await session._transport.send(header + bytes(size))
+        with anyio.fail_after(10):
+            await session.wait_closed()
+        # hashicorp/yamux queues GoAway PROTOCOL_ERROR and closes the connection; which
+        # of the two Python sees first is up to Go's scheduler.
+        error = session.error
+        assert isinstance(error, ConnectionClosedError), error
+        if isinstance(error, RemoteGoAwayError):
+            assert error.code == yamux.GoAwayCode.PROTOCOL_ERROR
+        with pytest.raises(SessionClosedError):
+            await stream.receive()
 
 
 @pytest.mark.parametrize("role", ROLES)
