@@ -13,8 +13,10 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import copy
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Mapping
@@ -56,6 +58,8 @@ __all__ = [
 Access = Literal["auto", "port-forward", "direct"]
 
 _log = logging.getLogger("plugwire.kube")
+#: Annotation carrying the creating client's random token.
+ANNOTATION_OWNER = "plugwire.io/owner-token"
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
@@ -174,6 +178,8 @@ class KubeClient:
         )
         self.logger = logger or logging.getLogger(f"plugwire.plugin.{self.name}")
         self.created: list[CreatedObject] = []
+        #: Random token stamped on the objects this client creates (annotation).
+        self.token = secrets.token_hex(8)
         self.pod: str | None = None
         self.announce: Announce | None = None
         self.address: str | None = None
@@ -316,44 +322,54 @@ class KubeClient:
     def _choose_access(self) -> Literal["port-forward", "direct"]:
         return resolve_access(self.access)
 
-    async def _create(self) -> None:
+    async def _create_one(
+        self, kind: Literal["Deployment", "Service"], body: dict[str, Any]
+    ) -> CreatedObject:
+        """Create ``body``, stamped with this client's token so a retried create whose
+        first attempt did succeed (reply lost) is recognised as ours, not someone else's."""
         from kubernetes import client
 
-        created = meta(
-            await self.api.call(
-                f"create Deployment {self.namespace}/{self.name}",
-                self.api.apps.create_namespaced_deployment,
-                self.namespace,
-                client.V1Deployment.from_dict(self.prepared.deployment),
+        meta_ = body.setdefault("metadata", {})
+        meta_["annotations"] = {**(meta_.get("annotations") or {}), ANNOTATION_OWNER: self.token}
+        name = str(meta_["name"])
+        if kind == "Deployment":
+            create: Any = self.api.apps.create_namespaced_deployment
+            read: Any = self.api.apps.read_namespaced_deployment
+            model: Any = client.V1Deployment.from_dict(body)
+        else:
+            create = self.api.core.create_namespaced_service
+            read = self.api.core.read_namespaced_service
+            model = client.V1Service.from_dict(body)
+        what = f"create {kind} {self.namespace}/{name}"
+        try:
+            obj = meta(await self.api.call(what, create, self.namespace, model))
+        except KubeAPIError as exc:
+            if exc.reason != "AlreadyExists" or exc.attempts < 2:
+                raise
+            obj = meta(
+                await self.api.call(
+                    f"read {kind} {self.namespace}/{name}", read, name, self.namespace
+                )
             )
-        )
-        self.created.append(
-            CreatedObject("Deployment", self.namespace, str(created.name), str(created.uid))
-        )
-        svc = dict(self.prepared.service)
-        svc["metadata"] = {
-            **svc["metadata"],
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": created.name,
-                    "uid": created.uid,
-                    "blockOwnerDeletion": False,
-                }
-            ],
-        }
-        service = meta(
-            await self.api.call(
-                f"create Service {self.namespace}/{svc['metadata']['name']}",
-                self.api.core.create_namespaced_service,
-                self.namespace,
-                client.V1Service.from_dict(svc),
-            )
-        )
-        self.created.append(
-            CreatedObject("Service", self.namespace, str(service.name), str(service.uid))
-        )
+            if (obj.annotations or {}).get(ANNOTATION_OWNER) != self.token:
+                raise
+        created = CreatedObject(kind, self.namespace, str(obj.name), str(obj.uid))
+        self.created.append(created)
+        return created
+
+    async def _create(self) -> None:
+        dep = await self._create_one("Deployment", copy.deepcopy(self.prepared.deployment))
+        svc = copy.deepcopy(self.prepared.service)
+        svc["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": dep.name,
+                "uid": dep.uid,
+                "blockOwnerDeletion": False,
+            }
+        ]
+        await self._create_one("Service", svc)
 
     async def _read_announce(self, pod: str, deadline: float) -> Announce:
         assert self._tg is not None

@@ -24,6 +24,7 @@ __all__ = ["PortForwarder", "port_forward"]
 
 _log = logging.getLogger("plugwire.kube")
 _CHUNK = 65536
+_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 class PortForwarder:
@@ -62,9 +63,13 @@ class PortForwarder:
     async def _bridge(self, local: anyio.abc.SocketStream) -> None:
         async with local:
             try:
-                pf = await self.api.call(
-                    f"port-forward pod {self.namespace}/{self.pod}:{self.port}", self._open_blocking
-                )
+                # Shielded (and bounded by the API timeout): a stream opened while
+                # being cancelled would otherwise be left to the garbage collector.
+                with anyio.CancelScope(shield=True):
+                    pf = await self.api.call(
+                        f"port-forward pod {self.namespace}/{self.pod}:{self.port}",
+                        self._open_blocking,
+                    )
             except KubeAPIError as exc:
                 _log.warning("%s", exc)
                 return
@@ -72,23 +77,29 @@ class PortForwarder:
             raw = pf.socket(self.port)
             sock = getattr(raw, "_socket", raw)
             remote = await anyio.abc.UNIXSocketStream.from_socket(sock)
-            async with remote, anyio.create_task_group() as tg:
+            try:
+                async with anyio.create_task_group() as tg:
 
-                async def pump(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
-                    with contextlib.suppress(
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                        OSError,
-                    ):
-                        while True:
-                            await dst.send(await src.receive(_CHUNK))
-                    tg.cancel_scope.cancel()
+                    async def pump(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+                        with contextlib.suppress(*_GONE):
+                            while True:
+                                await dst.send(await src.receive(_CHUNK))
+                        tg.cancel_scope.cancel()
 
-                tg.start_soon(pump, local, remote)
-                tg.start_soon(pump, remote, local)
-            with contextlib.suppress(Exception):
-                pf.close()
+                    tg.start_soon(pump, local, remote)
+                    tg.start_soon(pump, remote, local)
+            finally:
+                # Close our end of the client's socket pair gracefully: EOF first, then
+                # drain until its proxy thread closes its end (an abrupt close with
+                # unread data resets the pair and kills that thread with an error).
+                with anyio.move_on_after(2.0, shield=True), contextlib.suppress(*_GONE):
+                    await remote.send_eof()
+                    while True:
+                        await remote.receive(_CHUNK)
+                with anyio.CancelScope(shield=True):
+                    await remote.aclose()
+                with contextlib.suppress(Exception):
+                    pf.close()
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED
