@@ -7,6 +7,8 @@ played by a raw socket that writes hand-made frames.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import socket
 import ssl
 import struct
@@ -630,6 +632,44 @@ async def test_protocol_violations_name_expected_and_seen(
         assert isinstance(error, ProtocolError), error
         assert message in error.message
         assert error.expected and error.seen
+
+
+def random_frames(rng: random.Random) -> bytes:
+    """Plausible frames with random types, flags, ids and lengths, sometimes garbage."""
+    out = bytearray()
+    for _ in range(rng.randint(1, 12)):
+        if rng.random() < 0.05:
+            out += rng.randbytes(rng.randint(1, 20))
+            continue
+        type_ = rng.choice([0, 0, 1, 1, 2, 3, rng.randint(0, 255)])
+        flags = rng.randint(0, 15)
+        stream_id = rng.choice([0, 1, 2, 3, 4, 5, rng.randint(0, 2**32 - 1)])
+        if type_ == 0:
+            length = rng.choice([0, 1, 100, rng.randint(0, 300_000)])
+            out += frame(FrameType.DATA, flags, stream_id, length, rng.randbytes(length))
+        else:
+            length = rng.choice([0, 1, 2**31, rng.randint(0, 2**32 - 1)])
+            out += bytes([0, type_]) + struct.pack(">HII", flags, stream_id, length)
+    return bytes(out)
+
+
+async def test_random_frames_never_break_the_session_with_untyped_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    typed = (ProtocolError, ConnectionClosedError, YamuxTimeoutError)
+    outcomes = set()
+    for seed in range(200):
+        rng = random.Random(seed)
+        async with raw_peer(client=rng.random() < 0.5) as (session, raw, _rx):
+            with contextlib.suppress(anyio.BrokenResourceError):
+                await raw.send(random_frames(rng))
+            await raw.send_eof()
+            with anyio.fail_after(5):
+                await session.wait_closed()
+            assert isinstance(session.error, typed), (seed, session.error)
+            outcomes.add(type(session.error).__name__)
+    assert "ProtocolError" in outcomes  # the mix does reach the checks
+    assert not [r for r in caplog.records if r.exc_info], "a yamux task crashed"
 
 
 async def test_two_clients_on_one_connection_are_told_apart() -> None:
