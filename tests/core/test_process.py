@@ -213,3 +213,24 @@ async def test_fd_map_moves_a_host_descriptor_to_a_child_number() -> None:
 def test_fd_map_refuses_stdio() -> None:
     with pytest.raises(PluginStartError, match="stdin, stdout or stderr"):
         PluginProcess(["true"], env={}, name="x", fd_map={1: 7})
+
+
+async def test_no_python_runs_in_the_child_unless_fd_map_needs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A preexec_fn forces fork(), whose atfork handlers crash children of busy gRPC
+    # hosts; the default path hands PDEATHSIG to setpriv instead.
+    import plugwire.core.process as process_module
+
+    if process_module._setpriv_path() is None:
+        pytest.skip("util-linux setpriv not installed: apt-get install util-linux")
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("preexec_fn path used")
+
+    monkeypatch.setattr(process_module, "_child_setup", forbidden)
+    async with PluginProcess(script("print('ok')"), env={}, name="vfork") as proc:
+        assert await proc.readline_stdout(timeout=10) == "ok"
+    with pytest.raises(PluginStartError, match="no such executable"):
+        async with PluginProcess(["no-such-plugin-binary"], env={}, name="ghost"):
+            pass

@@ -15,6 +15,13 @@ host dies, even by SIGKILL. The kernel ties that signal to the *thread* that for
 the child, so :meth:`PluginProcess.start` forks from the calling thread — the event
 loop's, which lives as long as the host. A plugin that wants a second signal can
 watch its stdin reach EOF (``stdin=True``): the pipe closes when the host dies.
+
+How the signal is set matters. Running Python code between fork and exec (a
+``preexec_fn``) forces a real ``fork()``, whose atfork handlers can crash the child
+in a host where gRPC is busy (grpc/grpc#43055). So the child is started through
+util-linux's ``setpriv --pdeathsig KILL`` (present on every Debian-like system), which
+lets :class:`subprocess.Popen` use ``vfork``; ``preexec_fn`` is only the fallback, and
+the only way when ``fd_map`` must renumber descriptors.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 import signal as _signal
 import subprocess
 import sys
@@ -53,6 +61,33 @@ def _load_libc() -> ctypes.CDLL | None:
         with contextlib.suppress(OSError):
             _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
+
+
+_setpriv: str | bool | None = False  # False: not looked up yet
+
+
+def _setpriv_path() -> str | None:
+    """util-linux ``setpriv`` if it supports ``--pdeathsig`` (Linux only)."""
+    global _setpriv
+    if _setpriv is False:
+        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if found is not None:
+            try:
+                probe = subprocess.run(
+                    [found, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10
+                )
+                found = found if probe.returncode == 0 else None
+            except (OSError, subprocess.SubprocessError):
+                found = None
+        _setpriv = found
+    return _setpriv if isinstance(_setpriv, str) else None
+
+
+def _resolve_executable(program: str, env: Mapping[str, str]) -> str | None:
+    """Where ``program`` is, searched as exec would with ``env``'s PATH."""
+    if os.sep in program:
+        return program if os.access(program, os.X_OK) and os.path.isfile(program) else None
+    return shutil.which(program, path=env.get("PATH", os.defpath))
 
 
 def _child_setup(parent_pid: int, fd_map: Mapping[int, int]) -> Callable[[], None]:
@@ -181,11 +216,27 @@ class PluginProcess:
         """
         if self._popen is not None:
             raise PluginStartError("already started", peer=self.name, step="start")
+        argv = list(self.argv)
+        preexec: Callable[[], None] | None = None
+        setpriv = None if self._fd_map else _setpriv_path()
+        if setpriv is not None:
+            program = _resolve_executable(argv[0], self.env)
+            if program is None:
+                raise PluginStartError(
+                    "cannot execute plugin: no such executable",
+                    peer=self.name,
+                    step="start",
+                    expected="an executable command",
+                    seen=" ".join(self.argv),
+                )
+            argv = [setpriv, "--pdeathsig", "KILL", "--", program, *argv[1:]]
+        else:
+            preexec = _child_setup(os.getpid(), self._fd_map)
         try:
             # A synchronous fork from the loop thread, on purpose: PR_SET_PDEATHSIG is
             # tied to the forking thread, and this one lives as long as the host.
             self._popen = subprocess.Popen(  # noqa: ASYNC220
-                self.argv,
+                argv,
                 env=self.env,
                 cwd=self.cwd,
                 stdin=subprocess.PIPE if self._want_stdin else subprocess.DEVNULL,
@@ -193,7 +244,7 @@ class PluginProcess:
                 stderr=subprocess.PIPE,
                 pass_fds=self._pass_fds,
                 start_new_session=self._new_session,
-                preexec_fn=_child_setup(os.getpid(), self._fd_map),
+                preexec_fn=preexec,
                 close_fds=True,
             )
         except OSError as exc:
