@@ -7,7 +7,7 @@ private socket and :mod:`._tlsproxy` does the TLS (see there for why).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -70,14 +70,17 @@ async def start_server(
     return Listening(address, terminator, private_dir)
 
 
-class _ProxiedChannel(grpc.aio.Channel):
-    """A channel whose TLS originator is closed with it."""
+class _ClosingChannel(grpc.aio.Channel):
+    """A channel that also runs ``cleanups`` (in order, once) when closed: the TLS
+    originator, a yamux dial bridge."""
 
-    def __init__(self, inner: grpc.aio.Channel, originator: TLSOriginator) -> None:
+    def __init__(
+        self, inner: grpc.aio.Channel, cleanups: Sequence[Callable[[], Awaitable[None]]]
+    ) -> None:
         self._inner = inner
-        self._originator = originator
+        self._cleanups = list(cleanups)
 
-    async def __aenter__(self) -> _ProxiedChannel:
+    async def __aenter__(self) -> _ClosingChannel:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -85,7 +88,9 @@ class _ProxiedChannel(grpc.aio.Channel):
 
     async def close(self, grace: float | None = None) -> None:
         await self._inner.close(grace)
-        await self._originator.aclose()
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in cleanups:
+            await cleanup()
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
         return self._inner.get_state(try_to_connect)
@@ -114,12 +119,19 @@ async def open_channel(
     tls: TLSConfig | None,
     *,
     options: Sequence[tuple[str, Any]] = (),
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> grpc.aio.Channel:
-    """A grpc.aio channel to ``address`` (TLS through an originator when ``tls``)."""
+    """A grpc.aio channel to ``address`` (TLS through an originator when ``tls``);
+    ``on_close`` is awaited after the channel is closed."""
     opts = [*CHANNEL_OPTIONS, *options]
+    cleanups: list[Callable[[], Awaitable[None]]] = []
     if tls is None:
-        return grpc.aio.insecure_channel(channel_target(address), options=opts)
-    originator = TLSOriginator(tls.client_context(), address, tls.server_name)
-    path = await originator.start()
-    inner = grpc.aio.insecure_channel(f"unix:{path}", options=opts)
-    return _ProxiedChannel(inner, originator)
+        inner = grpc.aio.insecure_channel(channel_target(address), options=opts)
+    else:
+        originator = TLSOriginator(tls.client_context(), address, tls.server_name)
+        path = await originator.start()
+        inner = grpc.aio.insecure_channel(f"unix:{path}", options=opts)
+        cleanups.append(originator.aclose)
+    if on_close is not None:
+        cleanups.append(on_close)
+    return _ClosingChannel(inner, cleanups) if cleanups else inner

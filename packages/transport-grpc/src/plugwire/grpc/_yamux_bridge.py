@@ -379,6 +379,7 @@ class GoPluginMuxer:
         main_target: Target | None = None,
         config: YamuxConfig | None = None,
         name: str | None = None,
+        directory: str | None = None,
     ) -> None:
         if plugin and main_target is None:
             raise ConfigError(
@@ -387,6 +388,7 @@ class GoPluginMuxer:
                 expected="main_target",
             )
         self._plugin = plugin
+        self._directory = directory
         self._session = Session(conn, client=not plugin, config=config, name=name)
         self._serve = YamuxServeBridge(self._session, main_target if plugin else None)
         self._dial_lock = anyio.Lock()
@@ -412,7 +414,7 @@ class GoPluginMuxer:
             await stack.enter_async_context(self._serve)
             if not self._plugin:
                 self._main_dial = await stack.enter_async_context(
-                    YamuxDialBridge(self._session, lock=self._dial_lock)
+                    YamuxDialBridge(self._session, lock=self._dial_lock, directory=self._directory)
                 )
             # Dial bridges made later live in tasks of this group, so that their
             # cancel scopes never straddle the caller's.
@@ -453,17 +455,39 @@ class GoPluginMuxer:
         (one bridge per id, closed with the muxer or by :meth:`close_dial`)."""
         entry = self._dials.get(service_id)
         if entry is None:
-            if self._tg is None:
-                raise ClosedError("the go-plugin muxer is not running")
 
             async def before_open() -> None:
                 await knock(service_id)
 
-            bridge = YamuxDialBridge(self._session, before_open=before_open, lock=self._dial_lock)
-            stop = anyio.Event()
-            await self._tg.start(self._run_dial_bridge, bridge, stop)
-            entry = self._dials[service_id] = (bridge, stop)
+            entry = self._dials[service_id] = await self._start_dial(before_open)
         return entry[0].target
+
+    async def open_dial(
+        self, before_open: Callable[[], Awaitable[None]] | None = None
+    ) -> tuple[str, Callable[[], Awaitable[None]]]:
+        """A dial bridge of its own (e.g. for one broker channel): returns its gRPC
+        target and an async function that closes it (idempotent; the muxer's exit
+        closes it too). Each connection awaits ``before_open`` first, serialised with
+        every other dial of this muxer."""
+        bridge, stop = await self._start_dial(before_open)
+
+        async def close() -> None:
+            stop.set()
+            await anyio.lowlevel.checkpoint()
+
+        return bridge.target, close
+
+    async def _start_dial(
+        self, before_open: Callable[[], Awaitable[None]] | None
+    ) -> tuple[YamuxDialBridge, anyio.Event]:
+        if self._tg is None or self._session.closed:
+            raise ClosedError("the go-plugin muxer is not running")
+        bridge = YamuxDialBridge(
+            self._session, before_open=before_open, lock=self._dial_lock, directory=self._directory
+        )
+        stop = anyio.Event()
+        await self._tg.start(self._run_dial_bridge, bridge, stop)
+        return bridge, stop
 
     async def close_dial(self, service_id: int) -> None:
         """Close the dial bridge for ``service_id`` (its connections are aborted)."""
