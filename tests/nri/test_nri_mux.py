@@ -61,6 +61,63 @@ async def test_large_writes_are_split_into_small_frames() -> None:
     await b.aclose()
 
 
+def ttrpc_message(size: int, fill: int = 0x61) -> bytes:
+    """A ttrpc frame (10-byte header: length, stream id, type, flags) with ``size``
+    payload bytes."""
+    return struct.pack(">IIBB", size, 1, 1, 0) + bytes([fill]) * size
+
+
+async def frames_of(*writes: bytes) -> list[bytes]:
+    a, b = await pair()
+    frames: list[tuple[int, bytes]] = []
+
+    async def read() -> None:
+        frames.extend(await read_frames(b, sum(map(len, writes))))
+
+    async with Multiplexer(a) as mux, anyio.create_task_group() as tg:
+        tg.start_soon(read)  # concurrently: big writes fill the socket buffer
+        conn = mux.open(1)
+        with anyio.fail_after(10):
+            for data in writes:
+                await conn.send(data)
+    await b.aclose()
+    assert {cid for cid, _ in frames} == {1}
+    assert b"".join(data for _, data in frames) == b"".join(writes)
+    return [data for _, data in frames]
+
+
+async def test_large_ttrpc_message_goes_as_header_frame_and_payload_frame() -> None:
+    """Upstream's reader queues 256 frames per conn at most: a 4 MiB message in
+    4096-byte frames (1025) overflows it when its ttrpc reader lags; as a header
+    frame and one payload frame, which the Go reader takes directly, it cannot."""
+    big = ttrpc_message(4 << 20)
+    frames = await frames_of(big)
+    assert [len(f) for f in frames] == [10, 4 << 20]
+
+
+async def test_small_ttrpc_messages_are_packed_whole() -> None:
+    small = [ttrpc_message(n, fill=i) for i, n in enumerate([50, 3000, 2000, 1000, 4086, 0])]
+    big = ttrpc_message(10000, fill=9)
+    frames = await frames_of(b"".join(small[:4]) + big + b"".join(small[4:]))
+    # [50 + 3000] fits one frame, [2000 + 1000] the next, then the big message's
+    # header and payload, then the 4096-byte message, then the empty one (10 bytes)
+    assert [len(f) for f in frames] == [60 + 3010, 2010 + 1010, 10, 10000, 4096, 10]
+    assert frames[0] == small[0] + small[1] and frames[4:] == small[4:]
+
+
+async def test_over_limit_message_and_unaligned_writes_use_small_frames() -> None:
+    # above the ttrpc limit the Go reader discards through its 4096-byte buffer
+    huge = ttrpc_message((4 << 20) + 1)
+    frames = await frames_of(huge)
+    assert max(map(len, frames)) == MAX_SEND_FRAME
+    assert len(frames) == -(-len(huge) // MAX_SEND_FRAME)
+    # after a write that is not whole messages, boundaries are unknown: small frames
+    partial = ttrpc_message(100)[:50]
+    rest = ttrpc_message(100)[50:] + ttrpc_message(9000)
+    frames = await frames_of(partial, rest)
+    assert max(map(len, frames)) <= MAX_SEND_FRAME
+
+
 async def test_demultiplexes_conns_and_drops_unknown_ids() -> None:
     a, b = await pair()
     async with Multiplexer(a) as mux:

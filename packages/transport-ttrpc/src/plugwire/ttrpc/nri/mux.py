@@ -9,8 +9,17 @@ calls).
 The upstream reader hands each frame to a ``net.Conn.Read`` call, and the ttrpc
 reader on top of it reads through a 4096-byte ``bufio.Reader``: a frame larger than
 the buffer it is read into fails with ``ENOMEM`` and the Go side drops the
-connection. :class:`Multiplexer` therefore never sends a frame with more than
-:data:`MAX_SEND_FRAME` (4096) payload bytes, whatever the size of the write.
+connection. Upstream's reader also drops the connection ("failed to queue payload
+for reading") as soon as 256 frames wait for one conn, so a 4 MiB message cut into
+4096-byte frames (1025 of them) breaks it whenever the Go side's ttrpc reader falls
+behind (a busy machine). Writes on a :class:`MuxConn` are therefore framed by ttrpc
+message, the way upstream's own writer frames them: small messages are packed
+whole into frames of at most :data:`MAX_SEND_FRAME` (4096) bytes; a larger message
+goes as a frame with its 10-byte ttrpc header followed by one frame with its whole
+payload (which the Go reader reads directly into the message buffer); a message
+above the 4 MiB ttrpc limit, which the Go reader discards through its buffer, and
+any write that is not made of whole ttrpc messages (after which the conn's message
+boundaries are unknown), are cut into :data:`MAX_SEND_FRAME` pieces.
 
 Frames for a conn id nobody opened are dropped, as upstream does. A frame that
 announces more than :data:`MAX_FRAME_PAYLOAD` bytes, or a conn whose
@@ -32,6 +41,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from plugwire.core.errors import ClosedError, ConnectionClosedError, ProtocolError
+from plugwire.ttrpc import MAX_MESSAGE_SIZE
 
 __all__ = [
     "MAX_FRAME_PAYLOAD",
@@ -48,6 +58,7 @@ PLUGIN_SERVICE_CONN = 1
 RUNTIME_SERVICE_CONN = 2
 
 _HEADER = struct.Struct(">II")
+_TTRPC_HEADER = 10
 #: Upstream's limit: a ttrpc header plus the largest ttrpc message (4 MiB).
 MAX_FRAME_PAYLOAD = 10 + (4 << 20)
 #: The largest frame plugwire sends (the Go reader's bufio buffer size).
@@ -77,6 +88,17 @@ class MuxConn(anyio.abc.ByteStream):
         self._recv: MemoryObjectReceiveStream[bytes] = recv
         self._pending = b""
         self._closed = False
+        # every write so far held whole ttrpc messages (see _frame_payloads)
+        self._aligned = True
+
+    def _frame_payloads(self, data: bytes) -> list[bytes | memoryview]:
+        """The frame payloads for one write (see the module doc for the layout)."""
+        if self._aligned:
+            payloads = _ttrpc_payloads(data)
+            if payloads is not None:
+                return payloads
+            self._aligned = False  # message boundaries unknown from here on
+        return _chunks(data)
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         if self._pending:
@@ -98,14 +120,14 @@ class MuxConn(anyio.abc.ByteStream):
     async def send(self, item: bytes) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
-        await self._mux._write(self.conn_id, item)
+        await self._mux._write(self.conn_id, self._frame_payloads(item))
 
     def try_send(self, item: bytes, cork: bool = True) -> bool:
         """Write ``item`` now if the trunk takes it without waiting (see
         :mod:`plugwire.ttrpc`'s frame writer); False means use :meth:`send`."""
         if self._closed:
             return False
-        return self._mux._try_write(self.conn_id, item, cork)
+        return self._mux._try_write(self.conn_id, self._frame_payloads(item), cork)
 
     async def send_eof(self) -> None:
         raise NotImplementedError("NRI mux connections cannot be half-closed")
@@ -220,28 +242,23 @@ class Multiplexer:
             del self._conns[conn.conn_id]
 
     @staticmethod
-    def _frames(conn_id: int, data: bytes) -> list[bytes]:
-        view = memoryview(data)
-        frames = []
-        for start in range(0, max(len(view), 1), MAX_SEND_FRAME):
-            chunk = view[start : start + MAX_SEND_FRAME]
-            frames.append(_HEADER.pack(conn_id, len(chunk)) + bytes(chunk))
-        return frames
+    def _frames(conn_id: int, payloads: list[bytes | memoryview]) -> list[bytes]:
+        return [_HEADER.pack(conn_id, len(p)) + bytes(p) for p in payloads]
 
-    def _try_write(self, conn_id: int, data: bytes, cork: bool) -> bool:
+    def _try_write(self, conn_id: int, payloads: list[bytes | memoryview], cork: bool) -> bool:
         # A trunk with a synchronous try_send (plugwire.ttrpc's asyncio socket
         # stream) takes all frames in one buffered write: whole frames never
         # interleave with the frames of a concurrent async write.
         if self._try_send is None or self._is_closed:
             return False
-        return bool(self._try_send(b"".join(self._frames(conn_id, data)), cork))
+        return bool(self._try_send(b"".join(self._frames(conn_id, payloads)), cork))
 
-    async def _write(self, conn_id: int, data: bytes) -> None:
+    async def _write(self, conn_id: int, payloads: list[bytes | memoryview]) -> None:
         if self._is_closed:
             raise ConnectionClosedError(
                 "NRI connection closed", peer=self.peer, step="mux write", seen=self.error
             )
-        frames = self._frames(conn_id, data)
+        frames = self._frames(conn_id, payloads)
         if self._try_send is not None:
             # let a corked try_send write leave first, so frames keep their order
             await anyio.lowlevel.checkpoint()
@@ -313,3 +330,54 @@ class Multiplexer:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
+
+
+def _chunks(data: bytes) -> list[bytes | memoryview]:
+    """``data`` cut into :data:`MAX_SEND_FRAME` pieces (one empty frame for b"")."""
+    view = memoryview(data)
+    return [view[i : i + MAX_SEND_FRAME] for i in range(0, max(len(view), 1), MAX_SEND_FRAME)]
+
+
+def _ttrpc_payloads(data: bytes) -> list[bytes | memoryview] | None:
+    """Frame payloads for ``data`` made of whole ttrpc messages; ``None`` if it is not.
+
+    Small messages are packed whole into frames of up to :data:`MAX_SEND_FRAME`
+    bytes. A larger message goes as its 10-byte header frame followed by one frame
+    with its whole payload: the Go reader takes the header through its 4096-byte
+    buffer, which is then empty, and reads a payload of 4096 bytes or more directly
+    into the message buffer, so the big frame fits (upstream's own writer frames
+    large messages alike). A message above the ttrpc limit is cut into
+    :data:`MAX_SEND_FRAME` pieces, since the Go reader discards it through its
+    buffer.
+    """
+    n = len(data)
+    # the common case: one small message
+    if _TTRPC_HEADER <= n <= MAX_SEND_FRAME and _TTRPC_HEADER + int.from_bytes(data[:4]) == n:
+        return [data]
+    view = memoryview(data)
+    payloads: list[bytes | memoryview] = []
+    pack_start = pos = 0
+    while pos < n:
+        if n - pos < _TTRPC_HEADER:
+            return None
+        end = pos + _TTRPC_HEADER + int.from_bytes(view[pos : pos + 4])
+        if end > n:
+            return None
+        if end - pack_start <= MAX_SEND_FRAME:
+            pos = end  # joins the current pack of small messages
+            continue
+        if pos > pack_start:
+            payloads.append(view[pack_start:pos])
+        if end - pos <= MAX_SEND_FRAME:
+            pack_start = pos  # starts a new pack
+        elif end - pos - _TTRPC_HEADER <= MAX_MESSAGE_SIZE:
+            payloads.append(view[pos : pos + _TTRPC_HEADER])
+            payloads.append(view[pos + _TTRPC_HEADER : end])
+            pack_start = end
+        else:
+            payloads.extend(_chunks(bytes(view[pos:end])))
+            pack_start = end
+        pos = end
+    if n > pack_start or not payloads:
+        payloads.append(view[pack_start:n])
+    return payloads
