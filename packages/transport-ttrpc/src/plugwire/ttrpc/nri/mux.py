@@ -125,7 +125,7 @@ class MuxConn(anyio.abc.ByteStream):
     def try_send(self, item: bytes, cork: bool = True) -> bool:
         """Write ``item`` now if the trunk takes it without waiting (see
         :mod:`plugwire.ttrpc`'s frame writer); False means use :meth:`send`."""
-        if self._closed:
+        if self._closed or self._mux._try_send is None:
             return False
         return self._mux._try_write(self.conn_id, self._frame_payloads(item), cork)
 
