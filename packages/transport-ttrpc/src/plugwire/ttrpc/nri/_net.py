@@ -7,9 +7,8 @@ protocol-based stream with a synchronous ``try_send`` that the
 :class:`~plugwire.ttrpc.nri.Multiplexer` uses to write whole frame batches without a
 task switch (see ``benchmarks/nri_bench.py``); on trio they are anyio's.
 
-plugwire.ttrpc does not export these helpers publicly yet; they come from its
-private ``_sockets`` module. Every other NRI module goes through this one, so a
-public ttrpc API (or a change of the private one) touches only this file.
+They come from the public :mod:`plugwire.ttrpc.sockets`; every other NRI module goes
+through this one.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ import socket
 import anyio.abc
 
 from plugwire.core.transport import Address
-from plugwire.ttrpc._sockets import accept as _accept
-from plugwire.ttrpc._sockets import bind as _bind
-from plugwire.ttrpc._sockets import connect as _connect
-from plugwire.ttrpc._sockets import socket_stream as _socket_stream
+from plugwire.ttrpc.sockets import accept as _accept
+from plugwire.ttrpc.sockets import bind as _bind
+from plugwire.ttrpc.sockets import connect as _connect
+from plugwire.ttrpc.sockets import socket_stream as _socket_stream
 
 __all__ = ["accept", "dial_unix", "listen_unix", "socket_stream"]
 
