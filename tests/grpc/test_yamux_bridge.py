@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from plugwire.core.errors import ConfigError
+from plugwire.core.errors import ClosedError, ConfigError
 from plugwire.grpc import yamux
 from plugwire.grpc._yamux_bridge import (
     GoPluginMuxer,
@@ -294,3 +294,42 @@ async def test_plugin_side_muxer_needs_a_main_target() -> None:
         GoPluginMuxer(conn, plugin=True)
     await conn.aclose()
     b.close()
+
+
+async def test_open_dial_gives_each_channel_its_own_bridge_until_closed() -> None:
+    a, b = socket.socketpair()
+    host_conn = await anyio.abc.SocketStream.from_socket(a)
+    plugin_conn = await anyio.abc.SocketStream.from_socket(b)
+    knocks: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="pw-") as tmp:
+        async with (
+            grpc_server("main", tmp) as main,
+            grpc_server("brokered", tmp) as brokered,
+            GoPluginMuxer(plugin_conn, plugin=True, main_target=main) as plugin,
+            GoPluginMuxer(host_conn, plugin=False, directory=tmp) as host,
+        ):
+            plugin.listen(3, brokered)
+
+            async def knock() -> None:
+                knocks.append(3)
+                error = plugin.accept_knock(3)
+                if error:
+                    raise NoRouteError(error)
+
+            first, close_first = await host.open_dial(knock)
+            second, close_second = await host.open_dial(knock)
+            assert first != second
+            assert first.startswith(f"unix:{tmp}{os.sep}")
+            for target in (first, second):
+                async with grpc.aio.insecure_channel(target) as channel:
+                    who = channel.unary_unary("/test.Echo/Who", None, None)
+                    assert await who(b"", timeout=10) == b"brokered"
+            assert knocks == [3, 3]
+            await close_first()
+            await close_first()  # idempotent
+            await eventually(lambda: not os.path.exists(first.removeprefix("unix:")))
+            assert await anyio.Path(second.removeprefix("unix:")).exists()
+            await close_second()
+            await eventually(lambda: not os.path.exists(second.removeprefix("unix:")))
+        with pytest.raises(ClosedError):
+            await host.open_dial(knock)

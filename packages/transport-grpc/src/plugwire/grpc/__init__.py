@@ -22,7 +22,11 @@ Host side — launch any go-plugin gRPC plugin (Go or not)::
 Concepts, one module each (as in go-plugin): :mod:`.server` (``serve``),
 :mod:`.client` (``Client``), :mod:`.broker` (``GrpcBroker``), :mod:`.mtls`
 (AutoMTLS), :mod:`.stdio`, :mod:`.controller`, :mod:`.health`, :mod:`.announce`,
-:mod:`.logs`, :mod:`.transport` (``GrpcTransport``); names load on first use.
+:mod:`.logs`, :mod:`.transport` (``GrpcTransport``), :mod:`.binding`
+(``add_servicer``: serve a plain servicer object from its descriptor) and
+:mod:`.yamux` (the yamux session behind ``PLUGIN_MULTIPLEX_GRPC``, with the bridges
+that run grpc.aio over it: ``GoPluginMuxer``, ``YamuxServeBridge``,
+``YamuxDialBridge``); names load on first use.
 grpc.aio runs on asyncio only:
 under trio every entry point raises
 :class:`~plugwire.core.errors.TransportNotAvailableError`.
@@ -41,7 +45,10 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from . import binding, yamux
+    from ._yamux_bridge import GoPluginMuxer, NoRouteError, YamuxDialBridge, YamuxServeBridge
     from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
+    from .binding import PortableContext, add_servicer, generic_handler
     from .broker import BrokerServer, GrpcBroker
     from .client import Client, ClientConfig, ReattachConfig, SecureConfig, cleanup_clients
     from .errors import (
@@ -57,11 +64,15 @@ if TYPE_CHECKING:
     from .plugin import GrpcPlugin, ServicePlugin
     from .server import ServeConfig, serve, serve_async
     from .transport import GrpcChannel, GrpcTransport
+    from .yamux import YamuxConfig, YamuxStream
 
 _EXPORTS = {
     "CORE_PROTOCOL_VERSION": ".announce",
     "Announce": ".announce",
     "parse_announce": ".announce",
+    "PortableContext": ".binding",
+    "add_servicer": ".binding",
+    "generic_handler": ".binding",
     "BrokerServer": ".broker",
     "GrpcBroker": ".broker",
     "Client": ".client",
@@ -86,7 +97,15 @@ _EXPORTS = {
     "serve_async": ".server",
     "GrpcChannel": ".transport",
     "GrpcTransport": ".transport",
+    "YamuxConfig": ".yamux",
+    "YamuxStream": ".yamux",
+    "GoPluginMuxer": "._yamux_bridge",
+    "NoRouteError": "._yamux_bridge",
+    "YamuxDialBridge": "._yamux_bridge",
+    "YamuxServeBridge": "._yamux_bridge",
 }
+#: Subpackages served by ``__getattr__`` too (``plugwire.grpc.yamux`` without an import).
+_SUBMODULES = frozenset({"binding", "yamux"})
 
 __all__ = [
     "CORE_PROTOCOL_VERSION",
@@ -99,32 +118,47 @@ __all__ = [
     "Client",
     "ClientConfig",
     "CoreVersionError",
+    "GoPluginMuxer",
     "GrpcBroker",
     "GrpcChannel",
     "GrpcPlugin",
     "GrpcTransport",
     "MultiplexNotSupportedError",
+    "NoRouteError",
+    "PortableContext",
     "ReattachConfig",
     "SecureConfig",
     "ServeConfig",
     "ServicePlugin",
     "TLSConfig",
     "UnsupportedProtocolError",
+    "YamuxConfig",
+    "YamuxDialBridge",
+    "YamuxServeBridge",
+    "YamuxStream",
+    "add_servicer",
+    "binding",
     "cleanup_clients",
     "configure_plugin_logging",
     "generate_cert",
+    "generic_handler",
     "parse_announce",
     "serve",
     "serve_async",
+    "yamux",
 ]
 
 
 def __getattr__(name: str) -> Any:
     """Import the module defining ``name`` on first access (keeps start-up light)."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value: Any
+    if name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 

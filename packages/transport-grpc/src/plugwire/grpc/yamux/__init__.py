@@ -90,14 +90,14 @@ How hashicorp/go-plugin (v1.8.0) uses yamux for ``PLUGIN_MULTIPLEX_GRPC``
 * Closing: the host's muxer ``Close`` closes the yamux session (and so the plugin's
   connection); the plugin closes its session when its server stops.
 
-:mod:`plugwire.grpc._yamux_bridge` connects these streams to grpc.aio (which cannot
-run over custom streams): :class:`~plugwire.grpc._yamux_bridge.YamuxServeBridge` pipes
-accepted streams into unix sockets where grpc.aio servers listen (with a default
-target and knock routing, as go-plugin's muxers do), and
-:class:`~plugwire.grpc._yamux_bridge.YamuxDialBridge` is a unix socket for a grpc.aio
+:mod:`plugwire.grpc._yamux_bridge` (names re-exported from :mod:`plugwire.grpc`)
+connects these streams to grpc.aio (which cannot run over custom streams):
+:class:`~plugwire.grpc.YamuxServeBridge` pipes accepted streams into unix sockets where
+grpc.aio servers listen (with a default target and knock routing, as go-plugin's muxers
+do), and :class:`~plugwire.grpc.YamuxDialBridge` is a unix socket for a grpc.aio
 channel whose connections each open a yamux stream (optionally after a knock).
-:class:`~plugwire.grpc._yamux_bridge.GoPluginMuxer` puts them together as go-plugin's
-``GRPCMuxer``:
+:class:`~plugwire.grpc.GoPluginMuxer` puts them together as go-plugin's ``GRPCMuxer``;
+``serve()`` and ``Client`` use it (through :mod:`plugwire.grpc._mux`) as follows:
 
 * plugin: accept the one connection on the announced listener, then
   ``GoPluginMuxer(conn, plugin=True, main_target=<unix socket of the main grpc.aio
@@ -106,9 +106,10 @@ channel whose connections each open a yamux stream (optionally after a knock).
   and open the main channel on ``muxer.main_channel_target``.
 * broker ``Accept(id)``: serve grpc.aio on a private unix socket, ``muxer.listen(id,
   path)``; on a received knock, reply ``{knock, ack, error: muxer.accept_knock(id)}``.
-* broker ``Dial(id)``: channel to ``await muxer.dial_target(id, knock)`` where
-  ``knock(id)`` sends ``{service_id: id, knock: {knock: true}}`` and waits (5 s) for
-  the ack, raising if it carries an error.
+* broker ``Dial(id)``: a channel to the target of ``await muxer.open_dial(knock)`` (a
+  bridge per channel, closed with it; ``muxer.dial_target(id, knock)`` shares one
+  bridge per id instead), where ``knock`` sends ``{service_id: id, knock: {knock:
+  true}}`` and waits (5 s) for the ack, raising if it carries an error.
 
 Caveat (anyio on asyncio, unix sockets): cancelling or closing a stream while another
 task is in ``receive()`` can make a reader callback raise ``InvalidStateError``; this
