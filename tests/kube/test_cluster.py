@@ -172,7 +172,7 @@ async def test_pods_that_never_become_ready_fail_with_the_reason(
     spec = PluginSpec(name=unique_name, image=KV_IMAGE, resources={"requests": {"cpu": "4000"}})
     started = time.monotonic()
     with pytest.raises(PluginNotReadyError) as info:
-        async with kv_client(kube_cluster, unique_name, spec=spec, start_timeout=6.0):
+        async with kv_client(kube_cluster, unique_name, spec=spec, start_timeout=10.0):
             pytest.fail("started")
     assert time.monotonic() - started < 30
     err = info.value
@@ -194,7 +194,7 @@ async def test_wrong_cookie_reports_the_plugin_log(
         api_client=kube_cluster.api_client(),
         spec=PluginSpec(name=unique_name, image=KV_IMAGE),
         access="port-forward",
-        start_timeout=8.0,
+        start_timeout=15.0,
     )
     with pytest.raises(PluginAnnounceError) as info:
         async with client:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,17 +63,30 @@ class PortForwarder:
 
     async def _bridge(self, local: anyio.abc.SocketStream) -> None:
         async with local:
+            abandoned = threading.Event()
+
+            def open_stream(**kwargs: Any) -> Any:
+                pf = self._open_blocking(**kwargs)
+                if abandoned.is_set():  # the caller gave up meanwhile: close it cleanly
+                    _close_unused(pf, self.port)
+                return pf
+
+            what = f"port-forward pod {self.namespace}/{self.pod}:{self.port}"
             try:
-                # Shielded (and bounded by the API timeout): a stream opened while
-                # being cancelled would otherwise be left to the garbage collector.
-                with anyio.CancelScope(shield=True):
-                    pf = await self.api.call(
-                        f"port-forward pod {self.namespace}/{self.pod}:{self.port}",
-                        self._open_blocking,
-                    )
+                # The WebSocket connect of the kubernetes client takes no timeout: bound it
+                # here (each try also has the API timeout for its HTTP part).
+                with anyio.fail_after(self.api.timeout * self.api.backoff.steps + 1.0):
+                    pf = await self.api.call(what, open_stream)
             except KubeAPIError as exc:
                 _log.warning("%s", exc)
                 return
+            except TimeoutError:
+                abandoned.set()
+                _log.warning("%s: no answer within the API timeout", what)
+                return
+            except BaseException:
+                abandoned.set()
+                raise
             self.connections += 1
             raw = pf.socket(self.port)
             sock = getattr(raw, "_socket", raw)
@@ -110,6 +124,15 @@ class PortForwarder:
             self.local_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
             task_status.started(self.address)
             await listener.serve(self._bridge)
+
+
+def _close_unused(pf: Any, port: int) -> None:
+    raw = pf.socket(port)
+    sock = getattr(raw, "_socket", raw)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)  # EOF: its proxy thread closes its end and stops
+    with contextlib.suppress(Exception):
+        pf.close()
 
 
 @contextlib.asynccontextmanager
