@@ -26,7 +26,12 @@ import anyio
 import anyio.abc
 import attrs
 
-from plugwire.core.errors import ClosedError, ConfigError, PlugwireError
+from plugwire.core.errors import (
+    ClosedError,
+    ConfigError,
+    PlugwireError,
+    TransportNotAvailableError,
+)
 from plugwire.core.handshake import Handshake
 from plugwire.grpc import Client
 
@@ -66,6 +71,22 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 def in_cluster(token_path: str = SERVICE_ACCOUNT_TOKEN) -> bool:
     """Whether this process runs in a pod (service host env and account token present)."""
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(token_path)
+
+
+def _require_asyncio() -> None:
+    """Refuse trio (or no loop) before anything is created: grpc.aio runs on asyncio only."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise TransportNotAvailableError(
+            "plugwire.kube needs the asyncio backend (grpc.aio does not run on trio): run it "
+            "with asyncio.run() or anyio.run(..., backend='asyncio')",
+            step="backend",
+            expected="asyncio",
+            seen="another event loop (trio?) or none",
+        ) from None
 
 
 def resolve_access(access: Access) -> Literal["port-forward", "direct"]:
@@ -197,6 +218,7 @@ class KubeClient:
     # -- context management
 
     async def __aenter__(self) -> KubeClient:
+        _require_asyncio()
         if self._killed:
             raise ClosedError(
                 "a killed client cannot be started again", peer=self.name, step="start"
