@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from plugwire.core import ClosedError
+from plugwire.core import ClosedError, ProcessPlugin
 from plugwire.core.blocking import BlockingHost, run
 
 CAT = [sys.executable, "-c", "import sys\nfor l in sys.stdin: print(l.strip()[::-1], flush=True)"]
@@ -13,13 +13,14 @@ CAT = [sys.executable, "-c", "import sys\nfor l in sys.stdin: print(l.strip()[::
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_blocking_host(backend: str) -> None:
     with BlockingHost(backend=backend) as host:
-        proc = host.launch("rev", CAT, env={}, stdin=True, polite_signal=None)
-        host.call(proc.write_stdin, b"hello\n")
-        assert host.call(proc.readline_stdout, 20) == "olleh"
-        host.close("rev")
-        assert proc.returncode == 0
+        rev = host.launch(ProcessPlugin("rev", CAT, env={}, stdin=True, polite_signal=None))
+        assert rev.handle.name == "rev" and rev.started
+        rev.process.write_stdin(b"hello\n")  # a coroutine method, called plainly
+        assert rev.process.readline_stdout(20) == "olleh"
+        host.close(rev)
+        assert rev.process.returncode == 0 and rev.closed
     with pytest.raises(ClosedError):
-        host.call(proc.wait)
+        host.call(rev.handle.process.wait)
 
 
 def test_run() -> None:

@@ -14,13 +14,14 @@ import pytest
 HOST = textwrap.dedent(
     """
     import sys, anyio
-    from plugwire.core import Host
+    from plugwire.core import Host, ProcessPlugin
 
     PLUGIN = [sys.executable, "-c", "import time\\nprint('up', flush=True)\\ntime.sleep(120)"]
 
     async def main():
         async with Host("victim") as host:
-            proc = await host.launch("sleeper", PLUGIN, env={}, stdin=STDIN)
+            plugin = ProcessPlugin("sleeper", PLUGIN, env={}, stdin=STDIN)
+            proc = (await host.launch(plugin)).process
             assert await proc.readline_stdout(timeout=20) == "up"
             print(proc.pid, flush=True)
             await anyio.sleep(120)
@@ -32,12 +33,13 @@ HOST = textwrap.dedent(
 BLOCKING_HOST = textwrap.dedent(
     """
     import sys, time
+    from plugwire.core import ProcessPlugin
     from plugwire.core.blocking import BlockingHost
 
     PLUGIN = [sys.executable, "-c", "import time\\nprint('up', flush=True)\\ntime.sleep(120)"]
     with BlockingHost(backend=sys.argv[1]) as host:
-        proc = host.launch("sleeper", PLUGIN, env={})
-        assert host.call(proc.readline_stdout, 20) == "up"
+        proc = host.launch(ProcessPlugin("sleeper", PLUGIN, env={})).process
+        assert proc.readline_stdout(20) == "up"
         print(proc.pid, flush=True)
         time.sleep(120)
     """

@@ -10,7 +10,7 @@ import sys
 
 import anyio
 
-from plugwire.core import Handshake, Host
+from plugwire.core import Handshake, Host, ProcessPlugin
 
 HANDSHAKE = Handshake("PLUGWIRE_EXAMPLE_COOKIE", "d3m0", protocol_versions=(1, 2))
 PLUGIN = [sys.executable, "-m", "plugwire.core._example_plugin"]
@@ -22,12 +22,15 @@ async def main() -> None:
         "PLUGWIRE_PROTOCOL_VERSIONS": ",".join(map(str, HANDSHAKE.protocol_versions)),
     }
     async with Host("example-host") as host:
-        proc = await host.launch("upper", PLUGIN, env=env, stdin=True, polite_signal=None)
+        upper = await host.launch(
+            ProcessPlugin("upper", PLUGIN, env=env, stdin=True, polite_signal=None)
+        )
+        proc = upper.process
         print("handshake:", await proc.readline_stdout(timeout=10))
         for word in ("hello", "plugwire"):
             await proc.write_stdin(word.encode() + b"\n")
             print(word, "->", await proc.readline_stdout(timeout=10))
-        await host.close("upper")  # closes stdin: the plugin's polite stop
+        await host.close(upper)  # closes stdin: the plugin's graceful step
         print("exit status:", proc.returncode)
 
 

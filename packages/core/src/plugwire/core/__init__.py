@@ -26,11 +26,14 @@ from .errors import (
     VersionMismatchError,
     status_name,
 )
+from .handle import BasePluginHandle, PluginHandle, ProcessPlugin
 from .handshake import Handshake, negotiate, parse_versions
-from .host import AsyncClosable, Host, Plugin
+from .host import Host
 from .logs import HclogFormatter, forward_log_line, parse_log_line
+from .managed import cleanup_plugins, live_plugins
 from .process import PluginProcess
 from .promise import Promise, PromiseCache, PromiseStateError
+from .shutdown import ShutdownPolicy, shutdown_sequence
 from .status import StatusCode
 from .transport import (
     Address,
@@ -46,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Address",
-    "AsyncClosable",
+    "BasePluginHandle",
     "CapabilityDeniedError",
     "Channel",
     "ClosedError",
@@ -61,27 +64,32 @@ __all__ = [
     "InProcessTransport",
     "MagicCookieError",
     "MessageTooLargeError",
-    "Plugin",
     "PluginExitedError",
+    "PluginHandle",
     "PluginProcess",
     "PluginStartError",
     "PluginTimeoutError",
     "PlugwireError",
+    "ProcessPlugin",
     "Promise",
     "PromiseCache",
     "PromiseStateError",
     "ProtocolError",
     "RemoteError",
+    "ShutdownPolicy",
     "StatusCode",
     "Transport",
     "TransportNotAvailableError",
     "UnaryHandler",
     "VersionMismatchError",
     "available_transports",
+    "cleanup_plugins",
     "forward_log_line",
+    "live_plugins",
     "load_transport",
     "negotiate",
     "parse_log_line",
     "parse_versions",
+    "shutdown_sequence",
     "status_name",
 ]

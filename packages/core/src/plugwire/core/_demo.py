@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ._example_plugin import HANDSHAKE
 from .demo import DemoRow
+from .handle import ProcessPlugin
 from .host import Host
 from .logs import parse_log_line
 
@@ -20,14 +21,17 @@ async def demo() -> Sequence[DemoRow]:
     levels: list[int] = []
     async with Host("demo") as host:
         start = time.monotonic()
-        proc = await host.launch(
-            "upper",
-            argv,
-            env=env_ok,
-            stdin=True,
-            polite_signal=None,
-            on_stderr=lambda line: levels.append(parse_log_line(line)[0]),
+        upper = await host.launch(
+            ProcessPlugin(
+                "upper",
+                argv,
+                env=env_ok,
+                stdin=True,
+                polite_signal=None,
+                on_stderr=lambda line: levels.append(parse_log_line(line)[0]),
+            )
         )
+        proc = upper.process
         announce = await proc.readline_stdout(timeout=10)
         core, version, _name = (announce or "").split("|")
         rows.append(
@@ -61,7 +65,7 @@ async def demo() -> Sequence[DemoRow]:
                 f"levels seen {seen}; exit status {proc.returncode}",
             )
         )
-        bad = await host.launch("no-cookie", argv, env={})
+        bad = (await host.launch(ProcessPlugin("no-cookie", argv, env={}))).process
         status = await bad.wait()
         rows.append(
             DemoRow(

@@ -1,31 +1,36 @@
-"""A small blocking façade for programs that are not async.
+"""The blocking façade: every family's host side, from code that is not async.
 
 :class:`BlockingHost` runs a :class:`~plugwire.core.host.Host` on an event loop in a
-background thread (an :func:`anyio.from_thread.start_blocking_portal`) and exposes
-plain methods. Plugins are forked from that loop thread, which lives as long as the
-``BlockingHost``, so the no-orphan guarantee holds.
+background thread (an :func:`anyio.from_thread.start_blocking_portal`).
+:meth:`BlockingHost.launch` takes a plugin handle of any family and returns a
+:class:`BlockingPlugin`: the same object, whose coroutine methods become plain
+methods run on the host's loop. Plugins are forked from that loop thread, which lives
+as long as the ``BlockingHost``, so the no-orphan guarantee holds.
 
->>> with BlockingHost() as host:                       # doctest: +SKIP
-...     proc = host.launch("echo", ["cat"], env={}, stdin=True)
-...     host.call(proc.write_stdin, b"hi\\n")
+>>> with BlockingHost() as host:                                       # doctest: +SKIP
+...     cat = host.launch(ProcessPlugin("cat", ["cat"], env={}, stdin=True))
+...     cat.process.write_stdin(b"hi\\n")      # a coroutine method, called plainly
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from .errors import ClosedError
+from .handle import PluginHandle
 from .host import Host
-from .process import PluginProcess
 
-__all__ = ["BlockingHost", "run"]
+__all__ = ["BlockingHost", "BlockingPlugin", "run"]
 
 T = TypeVar("T")
+H = TypeVar("H", bound=PluginHandle)
 
 
 def run(func: Callable[..., Awaitable[T]], *args: object, backend: str = "asyncio") -> T:
@@ -33,6 +38,57 @@ def run(func: Callable[..., Awaitable[T]], *args: object, backend: str = "asynci
     import anyio
 
     return anyio.run(func, *args, backend=backend)
+
+
+class _Blocking:
+    """Wraps any object so its coroutine methods run through a portal."""
+
+    __slots__ = ("_portal", "_target")
+
+    def __init__(self, target: object, portal: BlockingPortal) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_portal", portal)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if inspect.iscoroutinefunction(value):
+
+            @functools.wraps(value)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return self._portal.call(functools.partial(value, *args, **kwargs))
+
+            return call
+        if _wrappable(value):
+            return _Blocking(value, self._portal)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<blocking {self._target!r}>"
+
+
+def _wrappable(value: object) -> bool:
+    # Objects with coroutine methods of their own (a PluginProcess, a stub...).
+    if value is None or isinstance(value, (str, bytes, int, float, bool, tuple, list, dict)):
+        return False
+    return any(
+        inspect.iscoroutinefunction(getattr(type(value), attr, None))
+        for attr in dir(type(value))
+        if not attr.startswith("__")
+    )
+
+
+class BlockingPlugin(_Blocking, Generic[H]):
+    """A plugin handle whose coroutine methods are plain methods (see module docs).
+
+    :attr:`handle` is the async handle itself.
+    """
+
+    __slots__ = ()
+
+    @property
+    def handle(self) -> H:
+        target: H = self._target
+        return target
 
 
 class BlockingHost:
@@ -64,28 +120,23 @@ class BlockingHost:
     def host(self) -> Host:
         return self._host
 
+    @property
+    def portal(self) -> BlockingPortal:
+        if self._portal is None:
+            raise ClosedError("BlockingHost is not entered", step="call")
+        return self._portal
+
     def call(self, func: Callable[..., Awaitable[T]], *args: object) -> T:
         """Run ``func(*args)`` on the host's loop and return its result."""
-        if self._portal is None:
-            from .errors import ClosedError
+        return self.portal.call(func, *args)
 
-            raise ClosedError("BlockingHost is not entered", step="call")
-        return self._portal.call(func, *args)
+    def launch(self, plugin: H) -> BlockingPlugin[H]:
+        """:meth:`Host.launch` from blocking code; the plugin comes back wrapped."""
+        self.call(self._host.launch, plugin)
+        return BlockingPlugin(plugin, self.portal)
 
-    def launch(
-        self,
-        name: str,
-        argv: Sequence[str | os.PathLike[str]],
-        *,
-        env: Mapping[str, str],
-        **options: Any,
-    ) -> PluginProcess:
-        """:meth:`Host.launch` from blocking code."""
-
-        async def _launch() -> PluginProcess:
-            return await self._host.launch(name, argv, env=env, **options)
-
-        return self.call(_launch)
-
-    def close(self, name: str) -> None:
-        self.call(self._host.close, name)
+    def close(self, plugin: str | PluginHandle) -> None:
+        """:meth:`Host.close` from blocking code."""
+        if isinstance(plugin, BlockingPlugin):
+            plugin = plugin.handle
+        self.call(self._host.close, plugin)

@@ -1,56 +1,40 @@
-"""The host: launches plugins, tracks them, closes them all in parallel.
+"""The host: launches plugins of any family, tracks them, closes them all in parallel.
 
-A :class:`Host` owns a task group for everything its plugins need in the background
-(stderr readers, exit watchers, transport servers). Plugins started with
-:meth:`Host.launch` and any other closable resource handed to :meth:`Host.track`
-(a go-plugin client, an NRI runtime connection) are closed together, concurrently,
-within :attr:`Host.close_timeout`; whatever is still running then is killed.
+A :class:`Host` owns one task group for everything its plugins run in the background
+(pipe readers, exit watchers, the servers plugins call back into). It launches
+:class:`~plugwire.core.handle.PluginHandle` objects of any family —
+
+>>> async with Host("node") as host:                                 # doctest: +SKIP
+...     kv = await host.launch(goplugin.PluginClient(config))
+...     nri = await host.launch(ProcessPlugin("logger", [...], env={}))
+...     print(sorted(host.plugins))
+
+— and closes every plugin concurrently on exit: each gets the shutdown sequence of
+:mod:`plugwire.core.shutdown` with the host's :class:`ShutdownPolicy`, and whatever
+is still open after :attr:`Host.close_timeout` is killed. Family hosts (CIPD, the NRI
+runtime, the dr-provision provider host, the task plugin manager, kube) compose a
+``Host`` rather than keeping a lifecycle of their own.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 
-from .controller import Controller
 from .errors import ClosedError, ConfigError
-from .process import PluginProcess
+from .handle import PluginHandle
+from .shutdown import ShutdownPolicy
 
-__all__ = ["AsyncClosable", "Host", "Plugin"]
+__all__ = ["Host"]
 
 log = logging.getLogger("plugwire.host")
 
-
-@runtime_checkable
-class AsyncClosable(Protocol):
-    async def aclose(self) -> None: ...
-
-
-class Plugin:
-    """A tracked plugin: its name, controller, process (if any) and resource."""
-
-    __slots__ = ("controller", "name", "process", "resource")
-
-    def __init__(
-        self,
-        name: str,
-        controller: Controller,
-        process: PluginProcess | None,
-        resource: AsyncClosable | None,
-    ) -> None:
-        self.name = name
-        self.controller = controller
-        self.process = process
-        self.resource = resource
-
-    def __repr__(self) -> str:
-        return f"<Plugin {self.name!r} process={self.process!r}>"
+H = TypeVar("H", bound=PluginHandle)
 
 
 class Host:
@@ -58,19 +42,33 @@ class Host:
 
     Arguments:
         name: how this host names itself in logs and errors.
-        close_timeout: the deadline for closing every plugin in parallel.
-        grace: per-process grace between the polite stop and SIGKILL.
+        close_timeout: the deadline for closing every plugin in parallel; what is
+            still open then is killed.
+        shutdown: the policy for each plugin's shutdown sequence (grace before
+            SIGTERM, then before SIGKILL); ``grace`` is a shortcut for its first half.
     """
 
     def __init__(
-        self, name: str = "host", *, close_timeout: float = 10.0, grace: float = 2.0
+        self,
+        name: str = "host",
+        *,
+        close_timeout: float = 10.0,
+        grace: float | None = None,
+        shutdown: ShutdownPolicy | None = None,
     ) -> None:
+        policy = shutdown if shutdown is not None else ShutdownPolicy()
+        if grace is not None:
+            policy = ShutdownPolicy(grace=grace, term_grace=policy.term_grace)
         self.name = name
         self.close_timeout = close_timeout
-        self.grace = grace
-        self._plugins: dict[str, Plugin] = {}
+        self.shutdown = policy
+        self._plugins: dict[str, PluginHandle] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
+
+    @property
+    def grace(self) -> float:
+        return self.shutdown.grace
 
     async def __aenter__(self) -> Host:
         tg = anyio.create_task_group()
@@ -83,7 +81,7 @@ class Host:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         try:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
@@ -94,69 +92,75 @@ class Host:
             if tg is not None:
                 tg.cancel_scope.cancel()
                 await tg.__aexit__(None, None, None)
-        return None
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
-        """The host's task group, for transports that serve on the host's behalf."""
+        """The host's task group, for servers that run on the host's behalf."""
         if self._tg is None or self._closed:
             raise ClosedError("host is not running", peer=self.name, step="task group")
         return self._tg
 
     @property
-    def plugins(self) -> Mapping[str, Plugin]:
+    def running(self) -> bool:
+        return self._tg is not None and not self._closed
+
+    @property
+    def plugins(self) -> Mapping[str, PluginHandle]:
+        """The plugins launched or tracked and not closed, by name."""
         return dict(self._plugins)
 
-    def _register(self, plugin: Plugin) -> None:
+    def __contains__(self, name: object) -> bool:
+        return name in self._plugins
+
+    def _reserve(self, plugin: PluginHandle) -> None:
+        self.task_group  # noqa: B018  (raises when closed)
         if plugin.name in self._plugins:
-            raise ConfigError(f"a plugin named {plugin.name!r} is already tracked", peer=self.name)
+            raise ConfigError(
+                f"a plugin named {plugin.name!r} is already tracked",
+                peer=self.name,
+                step="launch",
+                expected="a unique plugin name",
+                seen=plugin.name,
+            )
         self._plugins[plugin.name] = plugin
 
-    async def launch(
-        self,
-        name: str,
-        argv: Sequence[str | os.PathLike[str]],
-        *,
-        env: Mapping[str, str],
-        controller: Controller | None = None,
-        **options: Any,
-    ) -> PluginProcess:
-        """Start ``argv`` as plugin ``name`` (options as for :class:`PluginProcess`)."""
-        tg = self.task_group
-        if name in self._plugins:
-            raise ConfigError(f"a plugin named {name!r} is already tracked", peer=self.name)
-        process = PluginProcess(argv, env=env, name=name, **options)
-        await process.start(tg)
-        self._register(Plugin(name, controller or Controller(name), process, None))
-        return process
+    async def launch(self, plugin: H) -> H:
+        """Start ``plugin`` in the host's task group and track it; returns it.
 
-    def track(
-        self,
-        name: str,
-        resource: AsyncClosable,
-        *,
-        process: PluginProcess | None = None,
-        controller: Controller | None = None,
-    ) -> None:
-        """Track a closable resource (and its process) so :meth:`aclose` closes it."""
-        self.task_group  # noqa: B018  (raises when closed)
-        self._register(Plugin(name, controller or Controller(name), process, resource))
-
-    async def close(self, name: str) -> None:
-        """Close one plugin: its resource first, then its process; forget it."""
-        plugin = self._plugins.pop(name, None)
-        if plugin is not None:
-            await self._close_one(plugin)
-
-    async def _close_one(self, plugin: Plugin) -> None:
+        Raises what the plugin's start raises (nothing is left running then), a
+        :class:`ConfigError` for a duplicate name, :class:`ClosedError` after close.
+        """
+        self._reserve(plugin)
         try:
-            if plugin.resource is not None:
-                await plugin.resource.aclose()
+            await plugin.start(self.task_group)
+        except BaseException:
+            self._plugins.pop(plugin.name, None)
+            raise
+        return plugin
+
+    def track(self, plugin: H) -> H:
+        """Track a plugin that is already running (one that dialled in, say), so
+        that :meth:`aclose` closes it with the others."""
+        self._reserve(plugin)
+        return plugin
+
+    def forget(self, plugin: PluginHandle) -> None:
+        """Stop tracking ``plugin`` without closing it (it closed by itself)."""
+        if self._plugins.get(plugin.name) is plugin:
+            del self._plugins[plugin.name]
+
+    async def close(self, plugin: str | PluginHandle, grace: float | None = None) -> None:
+        """Close one plugin with the shutdown sequence and forget it."""
+        name = plugin if isinstance(plugin, str) else plugin.name
+        handle = self._plugins.pop(name, None)
+        if handle is not None:
+            await self._close_one(handle, grace)
+
+    async def _close_one(self, plugin: PluginHandle, grace: float | None = None) -> None:
+        try:
+            await plugin.aclose(self.shutdown.grace if grace is None else grace)
         except Exception:
-            log.exception("closing plugin %r failed", plugin.name)
-        finally:
-            if plugin.process is not None:
-                await plugin.process.terminate(self.grace)
+            log.exception("%s: closing plugin %r failed", self.name, plugin.name)
 
     async def aclose(self) -> None:
         """Close every plugin in parallel; after :attr:`close_timeout`, kill the rest."""
@@ -172,9 +176,15 @@ class Host:
                         tg.start_soon(self._close_one, plugin)
             if scope.cancelled_caught:
                 log.warning(
-                    "%s: plugins still open after %s s; killing", self.name, self.close_timeout
+                    "%s: closing plugins took over %s s; killing what is left",
+                    self.name,
+                    self.close_timeout,
                 )
-                async with anyio.create_task_group() as tg:
-                    for plugin in plugins:
-                        if plugin.process is not None:
-                            tg.start_soon(plugin.process.kill)
+            # Whatever a cut-off close left running dies now; wait until reaped.
+            async with anyio.create_task_group() as tg:
+                for plugin in plugins:
+                    if not plugin.closed:
+                        plugin.kill_now()
+                    process = plugin.process
+                    if process is not None and process.running:
+                        tg.start_soon(process.kill)

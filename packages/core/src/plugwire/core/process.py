@@ -424,16 +424,33 @@ class PluginProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._popen.pid, sig)
 
-    async def kill(self) -> None:
-        """SIGKILL the child (and its process group when it has its own session)."""
-        self._stopping = True
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group when it has its own session (so
+        the plugin's own children get it too), else to the child alone."""
         popen = self._popen
-        if popen is None or self._done.is_set():
+        if popen is None or self._returncode is not None:
             return
         if self._new_session:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(popen.pid, _signal.SIGKILL)
-        self.send_signal(_signal.SIGKILL)
+                os.killpg(popen.pid, sig)
+        self.send_signal(sig)
+
+    def expect_exit(self) -> None:
+        """Mark the coming exit as asked for, so :attr:`error` stays ``None``."""
+        self._stopping = True
+
+    def kill_now(self) -> None:
+        """SIGKILL the child (and its group) without waiting; safe with no event loop
+        running (the managed registry calls it at interpreter exit)."""
+        self._stopping = True
+        self.signal_group(_signal.SIGKILL)
+
+    async def kill(self) -> None:
+        """SIGKILL the child (and its process group when it has its own session)."""
+        self._stopping = True
+        if self._popen is None or self._done.is_set():
+            return
+        self.signal_group(_signal.SIGKILL)
         with anyio.CancelScope(shield=True), anyio.move_on_after(10):
             await self._done.wait()
 
