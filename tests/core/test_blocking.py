@@ -29,3 +29,25 @@ def test_run() -> None:
 
     assert run(add, 2, 3) == 5
     assert run(add, 2, 3, backend="trio") == 5
+
+
+def test_blocking_enter_wraps_async_context_managers() -> None:
+    class Resource:
+        entered = False
+
+        async def __aenter__(self) -> Resource:
+            self.entered = True
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            self.entered = False
+
+        async def double(self, x: int) -> int:
+            return 2 * x
+
+    res = Resource()
+    with BlockingHost() as host:
+        wrapped = host.enter(res)
+        assert res.entered and wrapped.double(21) == 42
+        assert host.wrap(res).double(2) == 4
+    assert not res.entered

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -134,6 +135,17 @@ class BlockingHost:
         """:meth:`Host.launch` from blocking code; the plugin comes back wrapped."""
         self.call(self._host.launch, plugin)
         return BlockingPlugin(plugin, self.portal)
+
+    def enter(self, resource: AbstractAsyncContextManager[T]) -> Any:
+        """Enter an async context manager (a family host such as ``CipdHost`` or the
+        NRI ``Runtime``) on the host's loop until this ``BlockingHost`` exits; returns
+        what it yields, wrapped so its coroutine methods are plain methods."""
+        value = self._stack.enter_context(self.portal.wrap_async_context_manager(resource))
+        return _Blocking(value, self.portal) if _wrappable(value) else value
+
+    def wrap(self, obj: object) -> Any:
+        """``obj`` with its coroutine methods run on the host's loop."""
+        return _Blocking(obj, self.portal)
 
     def close(self, plugin: str | PluginHandle) -> None:
         """:meth:`Host.close` from blocking code."""
