@@ -6,11 +6,11 @@ Unary KV ``Get`` (16-byte value) over a unix socket, p50/p99 latency and calls/s
 1 and 64 concurrent calls, for:
 
 * bare grpc.aio     -- grpc.aio client -> grpc.aio server, same proto (the baseline)
-* plugwire->plugwire -- plugwire Client (dispensed stub) -> plugwire serve() plugin
+* plugwire->plugwire -- plugwire PluginClient (dispensed stub) -> plugwire serve() plugin
 * Go host->plugwire  -- real hashicorp/go-plugin host -> plugwire plugin
-* plugwire->Go       -- plugwire Client -> go-plugin Go plugin (tests/interop/goplugin)
+* plugwire->Go       -- plugwire PluginClient -> go-plugin Go plugin (tests/interop/goplugin)
 
-and cold start (spawn to first reply) of a plugwire plugin through the Client, against
+and cold start (spawn to first reply) of a plugwire plugin through the PluginClient, against
 ``python -c "import grpc"``. Every figure is compared with its baseline as a ratio.
 Go harnesses are built with tests/support/gobuild.py (cached in ~/.cache/plugwire).
 """
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.gobuild import build_go  # noqa: E402
 
-from plugwire.grpc import Client, ClientConfig, ServicePlugin  # noqa: E402
-from plugwire.grpc.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc  # noqa: E402
+from plugwire.grpc.goplugin import ClientConfig, PluginClient, ServicePlugin  # noqa: E402
+from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc  # noqa: E402
 
 PLUGIN = [sys.executable, str(Path(__file__).with_name("goplugin_kv_plugin.py"))]
 QUICK = "--quick" in sys.argv
@@ -91,7 +91,7 @@ async def bench_plugwire_host(cmd: list[str]) -> dict[int, Row]:
     cfg = ClientConfig(
         handshake=HANDSHAKE, plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub)}, cmd=cmd
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         stub = client.dispense("kv_grpc")
         await stub.Put(kv_pb2.PutRequest(key="bench", value=b"0123456789abcdef"))
         req = kv_pb2.GetRequest(key="bench")
@@ -126,7 +126,7 @@ async def cold_start(rounds: int) -> tuple[float, float]:
             cmd=PLUGIN,
         )
         t = time.perf_counter()
-        async with Client(cfg) as client:
+        async with PluginClient(cfg) as client:
             await client.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="x"))
             plugwire.append(time.perf_counter() - t)
     return statistics.median(plugwire), statistics.median(baseline)

@@ -12,8 +12,8 @@ import sys
 
 import grpc
 
-from plugwire.grpc import ServicePlugin, serve
-from plugwire.grpc.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
+from plugwire.grpc.goplugin import ServicePlugin, serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
 
 
 class MemoryKV(kv_pb2_grpc.KVServicer):

@@ -11,7 +11,7 @@ and times sequential ``Get`` calls
   on the API server -> kwok's kubelet API -> the plugin), i.e. plugwire.kube's path
   from outside a cluster;
 - directly to the same plugin process on loopback with a plain
-  :class:`plugwire.grpc.Client` reattached to it (the baseline: what the call costs
+  :class:`plugwire.grpc.goplugin.PluginClient` reattached to it (the baseline: what the call costs
   without Kubernetes in between);
 
 both with and without AutoMTLS, in alternating slices (``--rounds``) so load changes
@@ -39,7 +39,7 @@ from support.kubecluster import KubeCluster  # noqa: E402
 
 from plugwire.core.handshake import Handshake  # noqa: E402
 from plugwire.core.transport import Address  # noqa: E402
-from plugwire.grpc import Client, ClientConfig, ReattachConfig, ServicePlugin  # noqa: E402
+from plugwire.grpc.goplugin import ClientConfig, PluginClient, ReattachConfig, ServicePlugin  # noqa: E402
 from plugwire.grpc.mtls import TLSConfig, der_to_pem  # noqa: E402
 from plugwire.kube import KubeClient, PluginSpec  # noqa: E402
 from plugwire.kube.kv_example import GetRequest, KVStub, PutRequest  # noqa: E402
@@ -89,7 +89,7 @@ async def _case(
         if mtls:
             assert plugin._cert is not None and plugin.announce.server_cert is not None
             tls = TLSConfig.mutual(plugin._cert, der_to_pem(plugin.announce.server_cert))
-        direct = Client(
+        direct = PluginClient(
             ClientConfig(
                 handshake=HANDSHAKE,
                 plugins={"kv_grpc": ServicePlugin(stub=KVStub)},

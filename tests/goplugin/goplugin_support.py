@@ -16,8 +16,8 @@ PLUGINS = Path(__file__).parent / "plugins"
 PY = sys.executable
 
 #: The bundled Python plugins, as commands.
-KV_PLUGIN = [PY, "-m", "plugwire.grpc.examples.kv"]
-COUNTER_PLUGIN = [PY, "-m", "plugwire.grpc.examples.counter"]
+KV_PLUGIN = [PY, "-m", "plugwire.grpc.goplugin.examples.kv"]
+COUNTER_PLUGIN = [PY, "-m", "plugwire.grpc.goplugin.examples.counter"]
 
 
 def plugin_script(name: str) -> list[str]:

@@ -18,15 +18,15 @@ from plugwire.core.errors import (
     VersionMismatchError,
 )
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import (
+from plugwire.grpc.goplugin import (
     AnnounceError,
-    Client,
     ClientConfig,
     CoreVersionError,
+    PluginClient,
     UnsupportedProtocolError,
 )
-from plugwire.grpc.examples import HANDSHAKE, kv_pb2
-from plugwire.grpc.examples.kv import KVPlugin
+from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2
+from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
 pytestmark = pytest.mark.anyio
 
@@ -44,14 +44,14 @@ def _config(cmd: Sequence[str], tmp_path: Path, **kw: object) -> ClientConfig:
 
 
 async def _host_still_works(tmp_path: Path) -> None:
-    async with Client(_config(KV_PLUGIN, tmp_path)) as client:
+    async with PluginClient(_config(KV_PLUGIN, tmp_path)) as client:
         kv = client.dispense("kv_grpc")
         await kv.Put(kv_pb2.PutRequest(key="after", value=b"ok"))
         assert (await kv.Get(kv_pb2.GetRequest(key="after"))).value == b"ok"
 
 
 async def _start_fails(cfg: ClientConfig) -> PlugwireError:
-    client = Client(cfg)
+    client = PluginClient(cfg)
     with pytest.raises(PlugwireError) as info:
         await client.start()
     # A failed start leaves no process behind.
@@ -123,7 +123,7 @@ async def test_malformed_announce(
 
 
 async def test_tls_plugin_without_host_tls(tmp_path: Path) -> None:
-    from plugwire.grpc.announce import b64_der
+    from plugwire.grpc.goplugin.announce import b64_der
     from plugwire.grpc.mtls import generate_cert
 
     line = f"1|1|unix|/tmp/x|grpc|{b64_der(generate_cert().cert_der)}"
@@ -140,7 +140,7 @@ async def test_command_not_found(tmp_path: Path) -> None:
 
 
 async def test_plugin_dies_mid_call(tmp_path: Path) -> None:
-    async with Client(_config(plugin_script("dies_mid_call.py"), tmp_path)) as client:
+    async with PluginClient(_config(plugin_script("dies_mid_call.py"), tmp_path)) as client:
         kv = client.dispense("kv_grpc")
         assert (await kv.Get(kv_pb2.GetRequest(key="x"))).value == b"fine"
         with pytest.raises(PluginExitedError) as info:
@@ -157,7 +157,7 @@ async def test_plugin_ignoring_shutdown_is_killed_after_grace(tmp_path: Path) ->
     cfg = _config(
         plugin_script("raw_announce.py"), tmp_path, env={"RAW_ANNOUNCE": line}, kill_grace=0.5
     )
-    client = Client(cfg)
+    client = PluginClient(cfg)
     await client.start()
     started = time.monotonic()
     await client.kill()

@@ -156,14 +156,14 @@ def test_plugin_run_by_hand_refuses_with_friendly_message() -> None:
 async def test_go_host_reattaches_to_plugin_started_by_plugwire(
     go: GoBinaries, tmp_path: Path
 ) -> None:
-    """go-plugin's ReattachConfig (as JSON) from a plugwire Client drives a Go host."""
+    """go-plugin's ReattachConfig (as JSON) from a plugwire PluginClient drives a Go host."""
     import json
 
     import anyio
 
-    from plugwire.grpc import Client, ClientConfig
-    from plugwire.grpc.examples import HANDSHAKE, kv_pb2
-    from plugwire.grpc.examples.kv import KVPlugin
+    from plugwire.grpc.goplugin import ClientConfig, PluginClient
+    from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2
+    from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
     binary = go.kvhost
     cfg = ClientConfig(
@@ -172,7 +172,7 @@ async def test_go_host_reattaches_to_plugin_started_by_plugwire(
         cmd=KV_PLUGIN,
         env={"KV_DIR": str(tmp_path)},
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         await client.dispense("kv_grpc").Put(kv_pb2.PutRequest(key="shared", value=b"from python"))
         rc = client.reattach_config()
         assert rc is not None

@@ -1,4 +1,4 @@
-"""plugwire's Client launches go-plugin plugins: Go (real hashicorp/go-plugin) and Python ones."""
+"""plugwire's PluginClient launches go-plugin plugins: Go (hashicorp/go-plugin) and Python ones."""
 
 from __future__ import annotations
 
@@ -13,10 +13,16 @@ import pytest
 from goplugin_support import COUNTER_PLUGIN, KV_PLUGIN, GoBinaries
 
 from plugwire.core.errors import ConfigError, PluginExitedError, PlugwireError, RemoteError
-from plugwire.grpc import ChecksumMismatchError, Client, ClientConfig, ReattachConfig, SecureConfig
-from plugwire.grpc.examples import HANDSHAKE, kv_pb2
-from plugwire.grpc.examples.counter import CounterPlugin
-from plugwire.grpc.examples.kv import KVPlugin
+from plugwire.grpc.goplugin import (
+    ChecksumMismatchError,
+    ClientConfig,
+    PluginClient,
+    ReattachConfig,
+    SecureConfig,
+)
+from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2
+from plugwire.grpc.goplugin.examples.counter import CounterPlugin
+from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +42,7 @@ def _config(cmd: Sequence[str], tmp_path: Path, **kw: object) -> ClientConfig:
     return ClientConfig(**base)  # type: ignore[arg-type]
 
 
-async def _kv_roundtrip(client: Client) -> None:
+async def _kv_roundtrip(client: PluginClient) -> None:
     kv = client.dispense("kv_grpc")
     await kv.Put(kv_pb2.PutRequest(key="alpha", value=b"one"))
     await kv.Put(kv_pb2.PutRequest(key="beta", value=b"\x00\xff"))
@@ -69,7 +75,7 @@ async def test_go_kv_plugin(
         sync_stdout=out,
         sync_stderr=err,
     )
-    client = Client(cfg)
+    client = PluginClient(cfg)
     async with client:
         await _kv_roundtrip(client)
         assert client.negotiated_version == 1
@@ -97,7 +103,9 @@ async def test_go_kv_plugin(
 @pytest.mark.interop
 async def test_upstream_go_kv_plugin_unmodified(go: GoBinaries, tmp_path: Path) -> None:
     """go-plugin's own examples/grpc/plugin-go-grpc (it stores values in files)."""
-    async with Client(_config([str(go.upstream_kv_plugin)], tmp_path, auto_mtls=True)) as client:
+    async with PluginClient(
+        _config([str(go.upstream_kv_plugin)], tmp_path, auto_mtls=True)
+    ) as client:
         kv = client.dispense("kv_grpc")
         await kv.Put(kv_pb2.PutRequest(key="hello", value=b"world"))
         reply = await kv.Get(kv_pb2.GetRequest(key="hello"))
@@ -113,7 +121,7 @@ async def test_go_counter_plugin_calls_back_through_broker(
     go: GoBinaries, tmp_path: Path, mtls: bool, mux: bool, which: str
 ) -> None:
     cfg = _config([str(getattr(go, which))], tmp_path, auto_mtls=mtls, multiplex=mux)
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         counter = client.dispense("counter")
         await counter.put("n", 3)
         await counter.put("n", 4)
@@ -122,7 +130,7 @@ async def test_go_counter_plugin_calls_back_through_broker(
 
 @pytest.mark.interop
 async def test_go_plugin_dies_mid_call(go: GoBinaries, tmp_path: Path) -> None:
-    async with Client(_config([str(go.kvplugin)], tmp_path)) as client:
+    async with PluginClient(_config([str(go.kvplugin)], tmp_path)) as client:
         kv = client.dispense("kv_grpc")
         await kv.Put(kv_pb2.PutRequest(key="fine", value=b"1"))
         with pytest.raises(PluginExitedError) as info:
@@ -130,20 +138,20 @@ async def test_go_plugin_dies_mid_call(go: GoBinaries, tmp_path: Path) -> None:
         assert info.value.returncode == 3
         assert client.exited
     # The host keeps running: a new plugin works.
-    async with Client(_config([str(go.kvplugin)], tmp_path)) as client:
+    async with PluginClient(_config([str(go.kvplugin)], tmp_path)) as client:
         await _kv_roundtrip(client)
 
 
 @pytest.mark.interop
 async def test_reattach_to_running_go_plugin(go: GoBinaries, tmp_path: Path) -> None:
-    first = Client(_config([str(go.kvplugin)], tmp_path))
+    first = PluginClient(_config([str(go.kvplugin)], tmp_path))
     await first.start()
     try:
         kv = first.dispense("kv_grpc")
         await kv.Put(kv_pb2.PutRequest(key="kept", value=b"state"))
         rc = first.reattach_config()
         assert rc is not None and rc.pid == first.pid and rc.protocol == "grpc"
-        second = Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=rc))
+        second = PluginClient(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=rc))
         await second.start()
         value = await second.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="kept"))
         assert value.value == b"state"
@@ -157,10 +165,10 @@ async def test_reattach_to_running_go_plugin(go: GoBinaries, tmp_path: Path) -> 
 async def test_secure_config(go: GoBinaries, tmp_path: Path) -> None:
     binary = go.kvplugin
     good = SecureConfig(hashlib.sha256(binary.read_bytes()).digest())
-    async with Client(_config([str(binary)], tmp_path, secure_config=good)) as client:
+    async with PluginClient(_config([str(binary)], tmp_path, secure_config=good)) as client:
         await client.ping()
     bad = SecureConfig(hashlib.sha256(b"something else").digest())
-    client = Client(_config([str(binary)], tmp_path, secure_config=bad))
+    client = PluginClient(_config([str(binary)], tmp_path, secure_config=bad))
     with pytest.raises(ChecksumMismatchError) as info:
         await client.start()
     assert info.value.step == "secure config"
@@ -177,7 +185,7 @@ async def test_python_kv_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
     cfg = _config(
         KV_PLUGIN, tmp_path, auto_mtls=mtls, multiplex=mux, sync_stdout=out, sync_stderr=err
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         await _kv_roundtrip(client)
         await _wait_for(out, b"put beta")
         await _wait_for(err, b"put beta")
@@ -193,7 +201,7 @@ async def test_python_kv_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
 async def test_python_counter_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
     cfg = _config(COUNTER_PLUGIN, tmp_path, auto_mtls=mtls, multiplex=mux)
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         counter = client.dispense("counter")
         for n in (1, 2, 3):
             await counter.put("c", n)
@@ -201,20 +209,20 @@ async def test_python_counter_plugin(tmp_path: Path, mtls: bool, mux: bool) -> N
 
 
 async def test_dispense_unknown_name(tmp_path: Path) -> None:
-    async with Client(_config(KV_PLUGIN, tmp_path)) as client:
+    async with PluginClient(_config(KV_PLUGIN, tmp_path)) as client:
         with pytest.raises(ConfigError) as info:
             client.dispense("nope")
         assert "kv_grpc" in str(info.value.expected)
 
 
 async def test_reattach_python_plugin_then_kill(tmp_path: Path) -> None:
-    first = Client(_config(KV_PLUGIN, tmp_path))
+    first = PluginClient(_config(KV_PLUGIN, tmp_path))
     await first.start()
     try:
         rc = first.reattach_config()
         assert rc is not None
         again = ReattachConfig(protocol_version=rc.protocol_version, address=rc.address, pid=rc.pid)
-        second = Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=again))
+        second = PluginClient(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=again))
         await second.start()
         await second.ping()
         await second.kill()
@@ -226,9 +234,9 @@ async def test_reattach_python_plugin_then_kill(tmp_path: Path) -> None:
 
 def test_client_config_errors() -> None:
     with pytest.raises(ConfigError):
-        Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS))
+        PluginClient(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS))
     with pytest.raises(ConfigError):
-        Client(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, cmd=[]))
+        PluginClient(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, cmd=[]))
 
 
 @pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
@@ -240,7 +248,7 @@ async def test_plugin_accepts_host_dials(
     """Broker in the reverse direction; also the plugin on TCP within the port range."""
     from goplugin_support import plugin_script
 
-    from plugwire.grpc.examples import counter_pb2, counter_pb2_grpc
+    from plugwire.grpc.goplugin.examples import counter_pb2, counter_pb2_grpc
 
     cfg = _config(
         plugin_script("reverse_broker.py"),
@@ -251,7 +259,7 @@ async def test_plugin_accepts_host_dials(
         max_port=23999,
         env={"NETWORK": network},
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         assert client.address is not None and client.address.network == network
         if network == "tcp":
             assert 23000 <= int(client.address.address.rpartition(":")[2]) <= 23999
@@ -269,7 +277,7 @@ async def test_plugin_accepts_host_dials(
 async def test_broker_dial_of_unknown_id_times_out(tmp_path: Path) -> None:
     from plugwire.core.errors import PluginTimeoutError
 
-    async with Client(_config(KV_PLUGIN, tmp_path)) as client:
+    async with PluginClient(_config(KV_PLUGIN, tmp_path)) as client:
         with pytest.raises(PluginTimeoutError) as info:
             await client.broker.dial(99, timeout=0.3)
         assert info.value.step == "broker dial 99"
@@ -292,7 +300,7 @@ async def test_user_tls_config_both_sides(tmp_path: Path) -> None:
         env=env,
         tls=TLSConfig.mutual(host_cert, plugin_cert.cert_pem),
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         await _kv_roundtrip(client)
     # A host presenting another certificate is refused by the plugin.
     stranger = generate_cert()
@@ -302,15 +310,15 @@ async def test_user_tls_config_both_sides(tmp_path: Path) -> None:
         env=env,
         tls=TLSConfig.mutual(stranger, plugin_cert.cert_pem),
     )
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         with pytest.raises(PlugwireError):
             await client.ping(timeout=3)
 
 
 async def test_managed_clients_are_cleaned_up(tmp_path: Path) -> None:
-    from plugwire.grpc import cleanup_clients
+    from plugwire.grpc.goplugin import cleanup_clients
 
-    clients = [Client(_config(KV_PLUGIN, tmp_path, managed=True)) for _ in range(2)]
+    clients = [PluginClient(_config(KV_PLUGIN, tmp_path, managed=True)) for _ in range(2)]
     for client in clients:
         await client.start()
     await cleanup_clients()
@@ -325,6 +333,6 @@ async def test_command_name_is_looked_up_in_the_host_path(
     bindir = os.path.dirname(sys.executable)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     name = os.path.basename(sys.executable)
-    cfg = _config([name, "-m", "plugwire.grpc.examples.kv"], tmp_path)
-    async with Client(cfg) as client:
+    cfg = _config([name, "-m", "plugwire.grpc.goplugin.examples.kv"], tmp_path)
+    async with PluginClient(cfg) as client:
         await client.ping()

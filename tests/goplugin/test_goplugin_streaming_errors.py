@@ -13,8 +13,8 @@ from goplugin_support import plugin_script
 
 from plugwire.core.errors import ClosedError, PluginExitedError, RemoteError
 from plugwire.core.status import StatusCode
-from plugwire.grpc import Client, ClientConfig, GrpcBroker, GrpcPlugin
-from plugwire.grpc.examples import HANDSHAKE
+from plugwire.grpc.goplugin import ClientConfig, GrpcBroker, GrpcPlugin, PluginClient
+from plugwire.grpc.goplugin.examples import HANDSHAKE
 
 pytestmark = pytest.mark.anyio
 
@@ -55,7 +55,7 @@ async def _collect(call: Any) -> list[bytes]:
 
 @pytest.mark.parametrize("multiplex", [False, True], ids=["plain", "multiplexed"])
 async def test_streams_work_and_failures_are_remote_errors(tmp_path: Path, multiplex: bool) -> None:
-    async with Client(_config(tmp_path, multiplex=multiplex)) as client:
+    async with PluginClient(_config(tmp_path, multiplex=multiplex)) as client:
         streams = client.dispense("streams")
 
         # Successful calls of each kind pass their values through.
@@ -84,7 +84,7 @@ async def test_streams_work_and_failures_are_remote_errors(tmp_path: Path, multi
             await call.read()
         assert info.value.code == StatusCode.INVALID_ARGUMENT
 
-        # Client streaming.
+        # PluginClient streaming.
         with pytest.raises(RemoteError) as info:
             await streams.join(_items(b"a", b"fail"), timeout=10)
         assert info.value.code == StatusCode.FAILED_PRECONDITION
@@ -118,7 +118,7 @@ async def test_streams_work_and_failures_are_remote_errors(tmp_path: Path, multi
 
 @pytest.mark.parametrize("kind", ["server", "client", "bidi"])
 async def test_plugin_dying_mid_stream_is_plugin_exited_error(tmp_path: Path, kind: str) -> None:
-    async with Client(_config(tmp_path)) as client:
+    async with PluginClient(_config(tmp_path)) as client:
         streams = client.dispense("streams")
         with pytest.raises(PluginExitedError) as info:
             if kind == "server":

@@ -7,9 +7,9 @@ import base64
 import pytest
 
 from plugwire.core.errors import VersionMismatchError
-from plugwire.grpc import Announce, AnnounceError, CoreVersionError, parse_announce
-from plugwire.grpc.announce import b64_der, der_from_b64
-from plugwire.grpc.errors import MultiplexNotSupportedError, UnsupportedProtocolError
+from plugwire.grpc.goplugin import Announce, AnnounceError, CoreVersionError, parse_announce
+from plugwire.grpc.goplugin.announce import b64_der, der_from_b64
+from plugwire.grpc.goplugin.errors import MultiplexNotSupportedError, UnsupportedProtocolError
 
 
 def test_format_without_tls_ends_with_empty_cert_field() -> None:

@@ -10,7 +10,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plugwire.grpc import TLSConfig, generate_cert
 from plugwire.grpc._wire import open_channel, start_server
-from plugwire.grpc.health import add_health, check_health
+from plugwire.grpc.goplugin.health import add_health, check_health
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ import pytest
 
 from plugwire.core.errors import ConfigError
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import GrpcPlugin, ServeConfig
-from plugwire.grpc.server import negotiate_plugin_set
-from plugwire.grpc.stdio import STDERR, STDOUT, StdioCapture
+from plugwire.grpc.goplugin import GrpcPlugin, ServeConfig
+from plugwire.grpc.goplugin.server import negotiate_plugin_set
+from plugwire.grpc.goplugin.stdio import STDERR, STDOUT, StdioCapture
 
 A, B, C = GrpcPlugin(), GrpcPlugin(), GrpcPlugin()
 SETS = {1: {"p": A}, 2: {"p": B}, 3: {"p": C}}
@@ -84,11 +84,11 @@ async def test_serve_async_in_process_socket_group_and_shutdown(tmp_path: Path) 
 
     import grpc
 
-    from plugwire.grpc import parse_announce, serve_async
-    from plugwire.grpc.controller import shutdown
-    from plugwire.grpc.examples import HANDSHAKE
-    from plugwire.grpc.examples.kv import KVPlugin
-    from plugwire.grpc.health import check_health
+    from plugwire.grpc.goplugin import parse_announce, serve_async
+    from plugwire.grpc.goplugin.controller import shutdown
+    from plugwire.grpc.goplugin.examples import HANDSHAKE
+    from plugwire.grpc.goplugin.examples.kv import KVPlugin
+    from plugwire.grpc.goplugin.health import check_health
 
     out = io.StringIO()
     env = {
@@ -127,9 +127,9 @@ async def test_serve_async_in_process_socket_group_and_shutdown(tmp_path: Path) 
 async def test_serve_async_refuses_wrong_cookie(capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
-    from plugwire.grpc import serve_async
-    from plugwire.grpc.examples import HANDSHAKE
-    from plugwire.grpc.examples.kv import KVPlugin
+    from plugwire.grpc.goplugin import serve_async
+    from plugwire.grpc.goplugin.examples import HANDSHAKE
+    from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
     out = io.StringIO()
     cfg = ServeConfig(handshake=HANDSHAKE, plugins={"kv_grpc": KVPlugin()})
@@ -140,7 +140,7 @@ async def test_serve_async_refuses_wrong_cookie(capsys: pytest.CaptureFixture[st
 
 def test_reattach_config_json_roundtrip() -> None:
     from plugwire.core.transport import Address
-    from plugwire.grpc import ReattachConfig
+    from plugwire.grpc.goplugin import ReattachConfig
 
     rc = ReattachConfig(protocol_version=5, address=Address("unix", "/tmp/p.sock"), pid=42)
     data = rc.to_json()

@@ -11,9 +11,9 @@ AutoMTLS, health, Shutdown, the ``proto.KV`` service — is plugwire.grpc's
 
 from __future__ import annotations
 
-from plugwire.grpc import serve
-from plugwire.grpc.examples import HANDSHAKE
-from plugwire.grpc.examples.kv import KVPlugin
+from plugwire.grpc.goplugin import serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE
+from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
 if __name__ == "__main__":
     serve(handshake=HANDSHAKE, plugins={"kv_grpc": KVPlugin()}, network="tcp")

@@ -4,8 +4,8 @@ import os
 
 import grpc
 
-from plugwire.grpc import GrpcBroker, GrpcPlugin, serve
-from plugwire.grpc.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
+from plugwire.grpc.goplugin import GrpcBroker, GrpcPlugin, serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
 
 
 class Crashing(kv_pb2_grpc.KVServicer):

@@ -4,6 +4,6 @@ import sys
 
 print("hello from a careless plugin", flush=True)
 sys.stdout.flush()
-from plugwire.grpc.examples.kv import main  # noqa: E402
+from plugwire.grpc.goplugin.examples.kv import main  # noqa: E402
 
 main()

@@ -8,9 +8,9 @@ import os
 
 import grpc
 
-from plugwire.grpc import GrpcBroker, GrpcPlugin, ServeConfig, serve
-from plugwire.grpc.examples import HANDSHAKE, counter_pb2, counter_pb2_grpc
-from plugwire.grpc.examples.counter import AddHelperServicer
+from plugwire.grpc.goplugin import GrpcBroker, GrpcPlugin, ServeConfig, serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE, counter_pb2, counter_pb2_grpc
+from plugwire.grpc.goplugin.examples.counter import AddHelperServicer
 
 
 class Reverse(counter_pb2_grpc.CounterServicer):

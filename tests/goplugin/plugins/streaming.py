@@ -6,8 +6,8 @@ import os
 
 import grpc
 
-from plugwire.grpc import GrpcBroker, GrpcPlugin, serve
-from plugwire.grpc.examples import HANDSHAKE
+from plugwire.grpc.goplugin import GrpcBroker, GrpcPlugin, serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE
 
 
 async def count(request, context):

@@ -3,9 +3,10 @@ and the host's certificate from $TLS_PEER."""
 
 import os
 
-from plugwire.grpc import ServeConfig, TLSConfig, serve
-from plugwire.grpc.examples import HANDSHAKE
-from plugwire.grpc.examples.kv import KVPlugin
+from plugwire.grpc import TLSConfig
+from plugwire.grpc.goplugin import ServeConfig, serve
+from plugwire.grpc.goplugin.examples import HANDSHAKE
+from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
 tls = TLSConfig(
     cert_pem=os.environ["TLS_CERT"].encode(),

@@ -4,8 +4,8 @@ over $NETWORK (unix, the default, or tcp)."""
 import os
 
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import ServeConfig, serve
-from plugwire.grpc.examples.kv import KVPlugin
+from plugwire.grpc.goplugin import ServeConfig, serve
+from plugwire.grpc.goplugin.examples.kv import KVPlugin
 
 versions = tuple(int(v) for v in os.environ.get("KV_VERSIONS", "1").split(","))
 serve(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from plugwire.core.errors import PlugwireError
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import Client, ClientConfig, ServicePlugin
-from plugwire.grpc.examples import kv_pb2, kv_pb2_grpc
+from plugwire.grpc.goplugin import ClientConfig, PluginClient, ServicePlugin
+from plugwire.grpc.goplugin.examples import kv_pb2, kv_pb2_grpc
 
 
 async def run(plugin: list[str], op: str, key: str, value: str | None) -> int:
@@ -33,7 +33,7 @@ async def run(plugin: list[str], op: str, key: str, value: str | None) -> int:
         start_timeout=30,
     )
     try:
-        async with Client(config) as client:
+        async with PluginClient(config) as client:
             kv = client.dispense("kv_grpc")
             if op == "put":
                 assert value is not None

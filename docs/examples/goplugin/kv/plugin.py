@@ -20,8 +20,8 @@ import anyio
 import grpc
 
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import ServicePlugin, serve
-from plugwire.grpc.examples import kv_pb2, kv_pb2_grpc
+from plugwire.grpc.goplugin import ServicePlugin, serve
+from plugwire.grpc.goplugin.examples import kv_pb2, kv_pb2_grpc
 
 log = logging.getLogger("kv")
 

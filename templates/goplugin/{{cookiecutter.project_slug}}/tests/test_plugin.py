@@ -1,4 +1,4 @@
-"""The plugin, launched for real by plugwire's go-plugin host (``plugwire.grpc.Client``)."""
+"""The plugin, launched for real by plugwire's go-plugin host (``plugwire.grpc.goplugin.PluginClient``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import anyio
 import pytest
 from plugwire.core.errors import RemoteError
 from plugwire.core.status import StatusCode
-from plugwire.grpc import Client, ClientConfig, ServicePlugin
+from plugwire.grpc.goplugin import PluginClient, ClientConfig, ServicePlugin
 
 from {{ cookiecutter.package_name }}.contract import HANDSHAKE, PLUGIN_KEY, kv_pb2, kv_pb2_grpc
 
@@ -40,7 +40,7 @@ async def test_put_get_and_errors(
     caplog.set_level(logging.INFO, logger="plugwire.plugin")
     printed = io.BytesIO()
     cfg = config(plugin_command, tmp_path, auto_mtls=auto_mtls, sync_stdout=printed)
-    async with Client(cfg) as client:
+    async with PluginClient(cfg) as client:
         kv = client.dispense(PLUGIN_KEY)
         await kv.Put(kv_pb2.PutRequest(key="greeting", value=b"hello"))
         reply = await kv.Get(kv_pb2.GetRequest(key="greeting"))

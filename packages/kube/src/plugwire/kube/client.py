@@ -33,7 +33,7 @@ from plugwire.core.errors import (
     TransportNotAvailableError,
 )
 from plugwire.core.handshake import Handshake
-from plugwire.grpc import Client
+from plugwire.grpc.goplugin import PluginClient
 
 from .api import DEFAULT_TIMEOUT, KubeAPI, load_api_client, meta
 from .errors import KubeAPIError, PluginAnnounceError
@@ -121,7 +121,7 @@ class KubeClient:
     Give the plugin as ``spec`` (a :class:`~plugwire.kube.PluginSpec`) or as your own
     ``deployment`` (+ optional ``service``), as dicts or ``kubernetes.client`` models.
     ``handshake`` is a :class:`plugwire.core.handshake.Handshake`; ``plugins`` maps plugin names to
-    :class:`plugwire.grpc.GrpcPlugin` objects or bare stub factories
+    :class:`plugwire.grpc.goplugin.GrpcPlugin` objects or bare stub factories
     (``{"kv_grpc": kv_pb2_grpc.KVStub}``).
 
     ``access`` chooses how the plugin is reached: ``"port-forward"`` (through the API
@@ -207,7 +207,7 @@ class KubeClient:
         self.chosen_access: Literal["port-forward", "direct"] | None = None
         self.forwarder: PortForwarder | None = None
         self.log_lines = 0
-        self._connection: Client | None = None
+        self._connection: PluginClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._scopes: list[anyio.CancelScope] = []
@@ -442,7 +442,7 @@ class KubeClient:
 
     # -- use
 
-    def client(self) -> Client:
+    def client(self) -> PluginClient:
         """The live connection (dispense, ping).
 
         Raises :class:`ClosedError` before start and after kill.
@@ -452,7 +452,10 @@ class KubeClient:
         return self._connection
 
     def dispense(self, name: str) -> Any:
-        """The client object of plugin ``name`` (see :meth:`plugwire.grpc.Client.dispense`)."""
+        """The client object of plugin ``name``.
+
+        See :meth:`plugwire.grpc.goplugin.PluginClient.dispense`.
+        """
         return self.client().dispense(name)
 
     async def ping(self) -> None:

@@ -1,9 +1,9 @@
 """The go-plugin side of a Kubernetes plugin, on top of :mod:`plugwire.grpc`.
 
 A plugin in a pod is not a child process, so the host does what go-plugin's
-``Client`` does after reading the announce line — through ``plugwire.grpc``: the
-announce line is parsed by :func:`plugwire.grpc.parse_announce`, and the connection is
-a :class:`plugwire.grpc.Client` *reattached* to the address where the plugin can be
+``PluginClient`` does after reading the announce line — through ``plugwire.grpc``: the
+announce line is parsed by :func:`plugwire.grpc.goplugin.parse_announce`, and the connection is
+a :class:`plugwire.grpc.goplugin.PluginClient` *reattached* to the address where the plugin can be
 reached from here (the port-forward's local address or the Service), with the AutoMTLS
 config built from the host certificate (:func:`plugwire.grpc.mtls.generate_cert`)
 and the server certificate from the announce line. Dispense, ping, broker, stdio and
@@ -18,8 +18,15 @@ from typing import Any
 
 from plugwire.core.errors import HandshakeError
 from plugwire.core.transport import Address
-from plugwire.grpc import Announce, Client, ClientConfig, GrpcPlugin, ReattachConfig, ServicePlugin
-from plugwire.grpc import parse_announce as _parse_announce
+from plugwire.grpc.goplugin import (
+    Announce,
+    ClientConfig,
+    GrpcPlugin,
+    PluginClient,
+    ReattachConfig,
+    ServicePlugin,
+)
+from plugwire.grpc.goplugin import parse_announce as _parse_announce
 from plugwire.grpc.mtls import Certificate, TLSConfig, der_to_pem, generate_cert
 
 __all__ = [
@@ -33,7 +40,7 @@ __all__ = [
     "parse_announce",
 ]
 
-#: What ``plugins=`` accepts per name: a :class:`plugwire.grpc.GrpcPlugin` or a stub
+#: What ``plugins=`` accepts per name: a :class:`plugwire.grpc.goplugin.GrpcPlugin` or a stub
 #: factory taking the gRPC channel (a generated ``...Stub`` class fits).
 PluginFactory = GrpcPlugin | Callable[[Any], Any]
 
@@ -46,7 +53,7 @@ def looks_like_announce(line: str) -> bool:
 
 
 def parse_announce(line: str, *, versions: tuple[int, ...], peer: str | None = None) -> Announce:
-    """:func:`plugwire.grpc.parse_announce`, plus the Kubernetes rule: TCP only.
+    """:func:`plugwire.grpc.goplugin.parse_announce`, plus the Kubernetes rule: TCP only.
 
     A plugin announcing a unix socket cannot be reached from outside its pod:
     :class:`HandshakeError`.
@@ -79,8 +86,9 @@ async def connect(
     plugins: Mapping[str, PluginFactory],
     own_cert: Certificate | None,
     peer: str,
-) -> Client:
-    """A started :class:`plugwire.grpc.Client` connected to ``target`` (``host:port``).
+) -> PluginClient:
+    """A started :class:`plugwire.grpc.goplugin.PluginClient` connected to ``target``
+    (``host:port``).
 
     With a server certificate in the announce line the connection is mutual TLS
     (``own_cert`` presented, the announced certificate the only trusted root, server
@@ -112,6 +120,6 @@ async def connect(
         tls=tls,
         name=peer,
     )
-    client = Client(config)
+    client = PluginClient(config)
     await client.start()
     return client

@@ -19,7 +19,7 @@ import shlex
 import sys
 
 from plugwire.core.errors import PlugwireError
-from plugwire.grpc import Client, ClientConfig, ServicePlugin
+from plugwire.grpc.goplugin import PluginClient, ClientConfig, ServicePlugin
 
 from .contract import HANDSHAKE, PLUGIN_KEY, kv_pb2, kv_pb2_grpc
 
@@ -36,7 +36,7 @@ async def call(plugin: list[str], op: str, key: str, value: str | None) -> int:
         start_timeout=30,
     )
     try:
-        async with Client(config) as client:
+        async with PluginClient(config) as client:
             kv = client.dispense(PLUGIN_KEY)
             if op == "put":
                 await kv.Put(kv_pb2.PutRequest(key=key, value=(value or "").encode()))

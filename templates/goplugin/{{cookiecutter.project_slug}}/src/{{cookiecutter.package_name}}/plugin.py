@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 import grpc
-from plugwire.grpc import ServicePlugin, serve
+from plugwire.grpc.goplugin import ServicePlugin, serve
 
 from .contract import HANDSHAKE, PLUGIN_KEY, kv_pb2, kv_pb2_grpc
 

@@ -2,7 +2,7 @@
 
 Register a :class:`RemoteProvider` under a name like any provider; when the manager
 enables it, the plugin process is launched as a go-plugin plugin
-(:class:`plugwire.grpc.Client`: cookie, version negotiation, announce line, optional
+(:class:`plugwire.grpc.goplugin.PluginClient`: cookie, version negotiation, announce line, optional
 AutoMTLS), the ``task_plugin`` service dispensed, and the plugin configured over
 gRPC. The plugin validates its own configuration.
 Every stage call carries a gRPC deadline equal to what is left of the manager's
@@ -55,9 +55,9 @@ from plugwire.core.tasks.plugin import (
 from plugwire.core.tasks.reasons import ExceptionReason
 from plugwire.core.tasks.schema import JsonSchema
 
-from ..broker import GrpcBroker
-from ..client import Client, ClientConfig
-from ..plugin import GrpcPlugin
+from ..goplugin.broker import GrpcBroker
+from ..goplugin.client import ClientConfig, PluginClient
+from ..goplugin.plugin import GrpcPlugin
 from . import _wire
 from ._generated import task_plugin_pb2 as pb
 
@@ -110,8 +110,8 @@ class RemoteProvider(PluginProvider):
     async def new_plugin(self, options: PluginOptions) -> Plugin:
         """Launch the process (go-plugin handshake), then configure the plugin.
 
-        Raises what :meth:`plugwire.grpc.Client.start` raises for a plugin that cannot
-        start (:class:`~plugwire.core.errors.PluginStartError`,
+        Raises what :meth:`plugwire.grpc.goplugin.PluginClient.start` raises for a plugin that
+        cannot start (:class:`~plugwire.core.errors.PluginStartError`,
         :class:`~plugwire.core.errors.HandshakeError`,
         :class:`~plugwire.core.errors.PluginTimeoutError`...),
         :class:`~plugwire.core.errors.ConfigError` when the plugin rejects its
@@ -127,7 +127,7 @@ class RemoteProvider(PluginProvider):
                 expected="the asyncio backend",
                 seen="no running asyncio loop (trio?)",
             ) from None
-        client = Client(
+        client = PluginClient(
             ClientConfig(
                 handshake=_wire.HANDSHAKE,
                 plugins={_wire.PLUGIN_NAME: _TaskChannel()},
@@ -162,7 +162,7 @@ class RemoteProvider(PluginProvider):
 class RemotePlugin(Plugin):
     """The host's handle on a plugin process: a :class:`Plugin` like any other."""
 
-    def __init__(self, name: str, client: Client, channel: grpc.aio.Channel) -> None:
+    def __init__(self, name: str, client: PluginClient, channel: grpc.aio.Channel) -> None:
         self.name = name
         self.client = client
         self._channel = channel

@@ -1,6 +1,6 @@
 """Plugin side: serve a :class:`~plugwire.core.tasks.PluginProvider` from its own process.
 
-:func:`serve_task_plugin` is a go-plugin plugin (:func:`plugwire.grpc.serve`): the
+:func:`serve_task_plugin` is a go-plugin plugin (:func:`plugwire.grpc.goplugin.serve`): the
 cookie check (a friendly message and exit status 1 without it), version negotiation,
 the announce line, AutoMTLS when the host asks, health, stdio and the controller's
 Shutdown all come from there; it serves ``plugwire.tasks.v1.TaskPluginService`` as
@@ -49,9 +49,9 @@ from plugwire.core.tasks.plugin import (
 from plugwire.core.tasks.reasons import ExceptionReason
 from plugwire.core.tasks.schema import check_schema, schema_errors
 
-from ..broker import GrpcBroker
-from ..plugin import GrpcPlugin
-from ..server import ServeConfig, serve_async
+from ..goplugin.broker import GrpcBroker
+from ..goplugin.plugin import GrpcPlugin
+from ..goplugin.server import ServeConfig, serve_async
 from . import _wire
 from ._generated import task_plugin_pb2 as pb
 
@@ -349,7 +349,7 @@ async def serve_task_plugin_async(
 ) -> int:
     """Serve ``provider`` as a go-plugin plugin until the host stops it; the exit status.
 
-    ``config`` may override the :class:`~plugwire.grpc.ServeConfig` (its handshake and
+    ``config`` may override the :class:`~plugwire.grpc.goplugin.ServeConfig` (its handshake and
     plugin set are replaced by the task plugins'). Returns 1 (after the friendly
     message) when not launched by a host.
     """

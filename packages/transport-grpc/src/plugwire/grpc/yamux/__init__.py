@@ -97,7 +97,7 @@ grpc.aio servers listen (with a default target and knock routing, as go-plugin's
 do), and :class:`~plugwire.grpc.YamuxDialBridge` is a unix socket for a grpc.aio
 channel whose connections each open a yamux stream (optionally after a knock).
 :class:`~plugwire.grpc.GoPluginMuxer` puts them together as go-plugin's ``GRPCMuxer``;
-``serve()`` and ``Client`` use it (through :mod:`plugwire.grpc._mux`) as follows:
+``serve()`` and ``Client`` use it (through :mod:`plugwire.grpc.goplugin._mux`) as follows:
 
 * plugin: accept the one connection on the announced listener, then
   ``GoPluginMuxer(conn, plugin=True, main_target=<unix socket of the main grpc.aio

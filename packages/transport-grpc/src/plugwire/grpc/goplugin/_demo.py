@@ -1,6 +1,7 @@
 """The go-plugin family of ``plugwire demo``: the bundled Python plugins, launched for real.
 
-A plugwire host (:class:`~plugwire.grpc.Client`) launches ``plugwire.grpc.examples.kv``
+A plugwire host (:class:`~plugwire.grpc.goplugin.PluginClient`) launches
+``plugwire.grpc.goplugin.examples.kv``
 with AutoMTLS, puts and gets a value, reads what the plugin printed through
 GRPCStdio, then launches the bidirectional counter with broker multiplexing (each
 Put calls back into the host through the broker) and kills both.
@@ -18,7 +19,7 @@ import anyio
 
 from plugwire.core.demo import DemoRow
 
-from .client import Client, ClientConfig
+from .client import ClientConfig, PluginClient
 from .examples import HANDSHAKE, kv_pb2
 from .examples.counter import CounterPlugin
 from .examples.kv import KVPlugin
@@ -32,13 +33,13 @@ async def demo() -> Sequence[DemoRow]:
         kv_cfg = ClientConfig(
             handshake=HANDSHAKE,
             plugins={"kv_grpc": KVPlugin()},
-            cmd=[sys.executable, "-m", "plugwire.grpc.examples.kv"],
+            cmd=[sys.executable, "-m", "plugwire.grpc.goplugin.examples.kv"],
             env={"KV_DIR": tmp},
             auto_mtls=True,
             sync_stdout=out,
             start_timeout=20,
         )
-        async with Client(kv_cfg) as client:
+        async with PluginClient(kv_cfg) as client:
             rows.append(
                 DemoRow(
                     "goplugin",
@@ -83,12 +84,12 @@ async def demo() -> Sequence[DemoRow]:
         counter_cfg = ClientConfig(
             handshake=HANDSHAKE,
             plugins={"counter": CounterPlugin()},
-            cmd=[sys.executable, "-m", "plugwire.grpc.examples.counter"],
+            cmd=[sys.executable, "-m", "plugwire.grpc.goplugin.examples.counter"],
             env={"KV_DIR": tmp},
             multiplex=True,
             start_timeout=20,
         )
-        async with Client(counter_cfg) as client:
+        async with PluginClient(counter_cfg) as client:
             counter = client.dispense("counter")
             for n in (3, 4):
                 await counter.put("hits", n)

@@ -32,10 +32,10 @@ from plugwire.core.errors import (
 )
 from plugwire.core.transport import Address
 
-from ._generated.plugin import grpc_broker_pb2, grpc_broker_pb2_grpc
-from ._listen import SERVER_OPTIONS
-from ._wire import Listening, open_channel, start_server
-from .mtls import TLSConfig
+from .._generated.plugin import grpc_broker_pb2, grpc_broker_pb2_grpc
+from .._listen import SERVER_OPTIONS
+from .._wire import Listening, open_channel, start_server
+from ..mtls import TLSConfig
 
 __all__ = ["BrokerServer", "BrokerServicer", "ConnInfo", "GrpcBroker", "Register"]
 
@@ -43,7 +43,7 @@ ConnInfo = grpc_broker_pb2.ConnInfo
 #: Registers services on a fresh broker server, e.g.
 #: ``lambda server: add_FooServicer_to_server(impl, server)``.
 Register = Callable[[grpc.aio.Server], None]
-_log = logging.getLogger("plugwire.grpc.broker")
+_log = logging.getLogger("plugwire.grpc.goplugin.broker")
 DIAL_TIMEOUT = 5.0
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 

@@ -34,22 +34,22 @@ import grpc
 from plugwire.core.errors import ConfigError, MagicCookieError, PlugwireError
 from plugwire.core.handshake import Handshake
 
-from ._backend import require_asyncio
-from ._generated.plugin import grpc_broker_pb2_grpc, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
-from ._listen import SERVER_OPTIONS
-from ._wire import Listening, start_server
+from .._backend import require_asyncio
+from .._generated.plugin import grpc_broker_pb2_grpc, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
+from .._listen import SERVER_OPTIONS
+from .._wire import Listening, start_server
+from ..mtls import TLSConfig, check_pem, generate_cert
 from .announce import Announce
 from .broker import BrokerServicer, GrpcBroker
 from .controller import ControllerServicer
 from .health import add_health
 from .logs import configure_plugin_logging
-from .mtls import TLSConfig, check_pem, generate_cert
 from .plugin import GrpcPlugin
 from .stdio import StdioCapture, StdioServicer
 
 __all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
 
-_log = logging.getLogger("plugwire.grpc.server")
+_log = logging.getLogger("plugwire.grpc.goplugin.server")
 
 COOKIE_MESSAGE = (
     "This binary is a plugin. These are not meant to be executed directly.\n"
@@ -169,7 +169,7 @@ async def serve_async(
     ``environ`` defaults to ``os.environ`` and ``stdout`` (where the announce line
     goes) to ``sys.stdout``; setting ``stop`` stops the plugin from the outside.
     """
-    require_asyncio("plugwire.grpc.serve")
+    require_asyncio("plugwire.grpc.goplugin.serve")
     env = os.environ if environ is None else environ
     out = stdout if stdout is not None else sys.stdout
     try:

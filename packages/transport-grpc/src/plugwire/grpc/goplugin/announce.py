@@ -75,7 +75,7 @@ def parse_announce(
     want_multiplex: bool = False,
     peer: str | None = None,
 ) -> Announce:
-    """Parse and check a plugin's announce line, as go-plugin's ``Client.Start`` does.
+    """Parse and check a plugin's announce line, as go-plugin's ``PluginClient.Start`` does.
 
     Raises :class:`AnnounceError` for a line that is not an announce line,
     :class:`CoreVersionError` for a core version other than 1,

@@ -38,11 +38,11 @@ import grpc
 from plugwire.core.errors import ClosedError, ConfigError, ConnectionClosedError, ProtocolError
 from plugwire.core.transport import Address
 
-from ._generated.plugin import grpc_broker_pb2
-from ._listen import SERVER_OPTIONS, port_range
-from ._wire import Listening, open_channel, start_server
-from ._yamux_bridge import GoPluginMuxer
-from .mtls import TLSConfig
+from .._generated.plugin import grpc_broker_pb2
+from .._listen import SERVER_OPTIONS, port_range
+from .._wire import Listening, open_channel, start_server
+from .._yamux_bridge import GoPluginMuxer
+from ..mtls import TLSConfig
 
 if TYPE_CHECKING:
     from .broker import BrokerServer, GrpcBroker, Register

@@ -24,7 +24,7 @@ from google.protobuf import empty_pb2
 
 import grpc
 
-from ._generated.plugin import grpc_stdio_pb2, grpc_stdio_pb2_grpc
+from .._generated.plugin import grpc_stdio_pb2, grpc_stdio_pb2_grpc
 
 __all__ = ["BytesWriter", "StdioCapture", "StdioServicer", "pump_stdio"]
 
@@ -32,7 +32,7 @@ STDOUT = grpc_stdio_pb2.StdioData.STDOUT
 STDERR = grpc_stdio_pb2.StdioData.STDERR
 _CHUNK = 1024  # go-plugin's grpcStdioBuffer
 
-_log = logging.getLogger("plugwire.grpc.stdio")
+_log = logging.getLogger("plugwire.grpc.goplugin.stdio")
 
 
 class BytesWriter(Protocol):

@@ -7,7 +7,8 @@ GRPCStdio) and logs at INFO (hclog JSON on the real stderr).
 
 Run through go-plugin's own host::
 
-    KV_PROTO=grpc KV_PLUGIN="python -m plugwire.grpc.examples.kv" ./grpc-example put hello world
+    KV_PROTO=grpc KV_PLUGIN="python -m plugwire.grpc.goplugin.examples.kv" \
+        ./grpc-example put hello world
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The host side: :class:`Client` launches (or reattaches to) a go-plugin gRPC plugin.
+"""The host side: :class:`PluginClient` launches (or reattaches to) a go-plugin gRPC plugin.
 
-What :meth:`Client.start` does, in go-plugin's order:
+What :meth:`PluginClient.start` does, in go-plugin's order:
 
 1. with :class:`SecureConfig`, checks the plugin binary's checksum before launch;
 2. with ``auto_mtls``, makes a throwaway certificate and passes it in
@@ -12,12 +12,12 @@ What :meth:`Client.start` does, in go-plugin's order:
    ``logging`` records on ``plugwire.plugin.<name>`` (hclog JSON keeps levels and
    fields);
 4. waits up to ``start_timeout`` for the announce line and checks it
-   (:func:`~plugwire.grpc.announce.parse_announce` raises precise errors);
+   (:func:`~plugwire.grpc.goplugin.announce.parse_announce` raises precise errors);
 5. dials (through mTLS when set up), opens the broker stream and the stdio stream
    (what the plugin prints reaches ``sync_stdout``/``sync_stderr``).
 
-:meth:`Client.dispense` returns the plugin's client object, :meth:`Client.ping`
-checks health, :meth:`Client.kill` stops it: broker closed,
+:meth:`PluginClient.dispense` returns the plugin's client object, :meth:`PluginClient.ping`
+checks health, :meth:`PluginClient.kill` stops it: broker closed,
 ``GRPCController.Shutdown``, connection closed, 2 s grace, SIGKILL. Unary calls of
 dispensed stubs raise :class:`~plugwire.core.errors.RemoteError`, or
 :class:`~plugwire.core.errors.PluginExitedError` when the plugin died.
@@ -60,21 +60,21 @@ from plugwire.core.handshake import Handshake
 from plugwire.core.process import PluginProcess
 from plugwire.core.transport import Address
 
-from ._backend import require_asyncio
-from ._errors_map import MappedChannel, rpc_error
-from ._wire import open_channel
+from .._backend import require_asyncio
+from .._errors_map import MappedChannel, rpc_error
+from .._wire import open_channel
+from ..mtls import Certificate, TLSConfig, der_to_pem, generate_cert
 from .announce import Announce, parse_announce
 from .broker import GrpcBroker, open_client_stream
 from .controller import shutdown as controller_shutdown
 from .errors import ChecksumMismatchError
 from .health import check_health
-from .mtls import Certificate, TLSConfig, der_to_pem, generate_cert
 from .plugin import GrpcPlugin
 from .stdio import BytesWriter, pump_stdio
 
-__all__ = ["Client", "ClientConfig", "ReattachConfig", "SecureConfig", "cleanup_clients"]
+__all__ = ["ClientConfig", "PluginClient", "ReattachConfig", "SecureConfig", "cleanup_clients"]
 
-_log = logging.getLogger("plugwire.grpc.client")
+_log = logging.getLogger("plugwire.grpc.goplugin.client")
 
 
 @attrs.frozen
@@ -102,7 +102,7 @@ class SecureConfig:
 
 @attrs.frozen
 class ReattachConfig:
-    """Enough to reconnect to a running plugin: what :meth:`Client.reattach_config` returns.
+    """Enough to reconnect to a running plugin: what :meth:`PluginClient.reattach_config` returns.
 
     ``test``: the plugin is not ours to kill (only the Shutdown RPC is sent).
     """
@@ -166,7 +166,7 @@ def _argv(value: Sequence[str] | None) -> tuple[str, ...] | None:
 
 @attrs.frozen(kw_only=True)
 class ClientConfig:
-    """How :class:`Client` launches and talks to a plugin (see the module docstring).
+    """How :class:`PluginClient` launches and talks to a plugin (see the module docstring).
 
     Exactly one of ``cmd`` and ``reattach``. ``plugins`` are offered at every version
     of ``handshake.protocol_versions`` unless ``versioned_plugins`` is given.
@@ -208,13 +208,13 @@ class ClientConfig:
         return sets
 
 
-_managed: weakref.WeakSet[Client] = weakref.WeakSet()
+_managed: weakref.WeakSet[PluginClient] = weakref.WeakSet()
 
 
-class Client:
+class PluginClient:
     """One plugin, launched or reattached (see the module docstring).
 
-    Use ``async with Client(config) as client:`` (start on enter, kill on exit) or
+    Use ``async with PluginClient(config) as client:`` (start on enter, kill on exit) or
     call :meth:`start` and :meth:`kill`. asyncio only.
     """
 
@@ -318,7 +318,7 @@ class Client:
 
     # -- start -----------------------------------------------------------------
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> PluginClient:
         await self.start()
         return self
 
@@ -331,10 +331,10 @@ class Client:
         Raises :class:`PluginStartError` (cannot execute, checksum mismatch),
         :class:`PluginTimeoutError` (no announce line within ``start_timeout``),
         :class:`PluginExitedError` (exited before announcing), and the announce
-        errors of :func:`~plugwire.grpc.announce.parse_announce`. On failure the
+        errors of :func:`~plugwire.grpc.goplugin.announce.parse_announce`. On failure the
         plugin is killed.
         """
-        require_asyncio("plugwire.grpc.Client")
+        require_asyncio("plugwire.grpc.goplugin.PluginClient")
         if self._killed:
             raise ClosedError("client was killed", peer=self.name, step="start")
         if self._started:

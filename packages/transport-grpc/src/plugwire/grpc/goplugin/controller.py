@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 
-from ._generated.plugin import grpc_controller_pb2, grpc_controller_pb2_grpc
+from .._generated.plugin import grpc_controller_pb2, grpc_controller_pb2_grpc
 
 __all__ = ["ControllerServicer", "shutdown"]
 

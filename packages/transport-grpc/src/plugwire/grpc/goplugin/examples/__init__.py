@@ -2,7 +2,7 @@
 
 * :mod:`.kv` — ``examples/grpc``: service ``proto.KV`` (Get/Put), plugin name
   ``kv_grpc``, cookie ``BASIC_PLUGIN=hello``. Run by go-plugin's own host with
-  ``KV_PLUGIN="python -m plugwire.grpc.examples.kv"``.
+  ``KV_PLUGIN="python -m plugwire.grpc.goplugin.examples.kv"``.
 * :mod:`.counter` — ``examples/bidirectional``: ``proto.Counter`` whose ``Put``
   calls back into the host's ``AddHelper.Sum`` through the broker.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from plugwire.core.handshake import Handshake
 
-from .._generated.plugwire_examples import counter_pb2, counter_pb2_grpc, kv_pb2, kv_pb2_grpc
+from ..._generated.plugwire_examples import counter_pb2, counter_pb2_grpc, kv_pb2, kv_pb2_grpc
 
 __all__ = ["HANDSHAKE", "counter_pb2", "counter_pb2_grpc", "kv_pb2", "kv_pb2_grpc"]
 
