@@ -51,3 +51,27 @@ def test_blocking_enter_wraps_async_context_managers() -> None:
         assert res.entered and wrapped.double(21) == 42
         assert host.wrap(res).double(2) == 4
     assert not res.entered
+
+
+def test_blocking_wrap_runs_plain_callables_on_the_loop_and_awaits_results() -> None:
+    import threading
+
+    import anyio
+
+    class Stub:  # like a grpc.aio stub: a plain callable returning an awaitable
+        def __init__(self) -> None:
+            self.threads: list[str] = []
+
+        def Echo(self, value: str) -> object:
+            self.threads.append(threading.current_thread().name)
+
+            async def reply() -> str:
+                await anyio.lowlevel.checkpoint()
+                return value.upper()
+
+            return reply()
+
+    stub = Stub()
+    with BlockingHost() as host:
+        assert host.wrap(stub).Echo("hi") == "HI"
+    assert stub.threads and stub.threads[0] != threading.current_thread().name

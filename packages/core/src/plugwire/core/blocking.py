@@ -52,11 +52,21 @@ class _Blocking:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
-        if inspect.iscoroutinefunction(value):
+        if callable(value) and not isinstance(value, type):
+            portal = self._portal
+
+            async def on_loop(*args: Any, **kwargs: Any) -> Any:
+                result = value(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
 
             @functools.wraps(value)
             def call(*args: Any, **kwargs: Any) -> Any:
-                return self._portal.call(functools.partial(value, *args, **kwargs))
+                # Run on the loop thread (grpc.aio stubs, anyio objects need it) and
+                # wait for what the call returns when it is awaitable.
+                result = portal.call(functools.partial(on_loop, *args, **kwargs))
+                return _Blocking(result, portal) if _wrappable(result) else result
 
             return call
         if _wrappable(value):
