@@ -33,8 +33,8 @@ STUBBORN = [
 POLITE = [sys.executable, "-c", "import time\nprint('up', flush=True)\ntime.sleep(60)"]
 
 
-def stubborn(name: str) -> ProcessPlugin:
-    return ProcessPlugin(name, STUBBORN, env={})
+def stubborn(name: str, policy: ShutdownPolicy | None = None) -> ProcessPlugin:
+    return ProcessPlugin(name, STUBBORN, env={}, shutdown=policy)
 
 
 async def test_launch_track_and_close_all_in_parallel() -> None:
@@ -60,9 +60,11 @@ async def test_launch_track_and_close_all_in_parallel() -> None:
 async def test_shutdown_sequence_steps() -> None:
     """Polite plugin: gone at SIGTERM (after the grace); stubborn: SIGKILL after both."""
     policy = ShutdownPolicy(grace=0.3, term_grace=0.3)
-    async with Host("h", shutdown=policy) as host:
-        polite = await host.launch(ProcessPlugin("polite", POLITE, env={}, polite_signal=None))
-        rude = await host.launch(stubborn("rude"))
+    async with Host("h") as host:  # each plugin keeps its own policy
+        polite = await host.launch(
+            ProcessPlugin("polite", POLITE, env={}, polite_signal=None, shutdown=policy)
+        )
+        rude = await host.launch(stubborn("rude", policy))
         for plugin in (polite, rude):
             assert await plugin.process.readline_stdout(timeout=20) == "up"
         started = time.monotonic()

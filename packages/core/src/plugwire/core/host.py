@@ -10,7 +10,7 @@ A :class:`Host` owns one task group for everything its plugins run in the backgr
 ...     print(sorted(host.plugins))
 
 — and closes every plugin concurrently on exit: each gets the shutdown sequence of
-:mod:`plugwire.core.shutdown` with the host's :class:`ShutdownPolicy`, and whatever
+:mod:`plugwire.core.shutdown` with its family's :class:`ShutdownPolicy`, and whatever
 is still open after :attr:`Host.close_timeout` is killed. Family hosts (CIPD, the NRI
 runtime, the dr-provision provider host, the task plugin manager, kube) compose a
 ``Host`` rather than keeping a lifecycle of their own.
@@ -44,8 +44,9 @@ class Host:
         name: how this host names itself in logs and errors.
         close_timeout: the deadline for closing every plugin in parallel; what is
             still open then is killed.
-        shutdown: the policy for each plugin's shutdown sequence (grace before
-            SIGTERM, then before SIGKILL); ``grace`` is a shortcut for its first half.
+        shutdown: overrides every plugin's own shutdown policy (grace before SIGTERM,
+            then before SIGKILL) when given; by default each plugin keeps its family's
+            (CIPD 5 s, go-plugin 2 s...). ``grace`` overrides the first half only.
     """
 
     def __init__(
@@ -56,19 +57,15 @@ class Host:
         grace: float | None = None,
         shutdown: ShutdownPolicy | None = None,
     ) -> None:
-        policy = shutdown if shutdown is not None else ShutdownPolicy()
         if grace is not None:
-            policy = ShutdownPolicy(grace=grace, term_grace=policy.term_grace)
+            base = shutdown if shutdown is not None else ShutdownPolicy()
+            shutdown = ShutdownPolicy(grace=grace, term_grace=base.term_grace)
         self.name = name
         self.close_timeout = close_timeout
-        self.shutdown = policy
+        self.shutdown = shutdown
         self._plugins: dict[str, PluginHandle] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
-
-    @property
-    def grace(self) -> float:
-        return self.shutdown.grace
 
     async def __aenter__(self) -> Host:
         tg = anyio.create_task_group()
@@ -158,7 +155,9 @@ class Host:
 
     async def _close_one(self, plugin: PluginHandle, grace: float | None = None) -> None:
         try:
-            await plugin.aclose(self.shutdown.grace if grace is None else grace)
+            if grace is None and self.shutdown is not None:
+                grace = self.shutdown.grace
+            await plugin.aclose(grace)
         except Exception:
             log.exception("%s: closing plugin %r failed", self.name, plugin.name)
 
