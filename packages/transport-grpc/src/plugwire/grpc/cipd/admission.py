@@ -15,13 +15,12 @@ when the plugin died); FailedPrecondition from the plugin is "not admitted"
 pending check and runs core's shutdown sequence: the graceful step closes the
 plugin's stdin, then (by default) 5 s of grace, SIGTERM, SIGKILL. Unlike upstream,
 ``max_restarts`` can relaunch a plugin that died and re-send the checks it left
-undecided.
+undecided. Each process is a :class:`~plugwire.grpc.cipd.session.Session`.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import logging
 import math
@@ -47,13 +46,13 @@ from plugwire.core.errors import (
 from plugwire.core.handle import BasePluginHandle
 from plugwire.core.process import PluginProcess
 from plugwire.core.promise import Promise, PromiseCache
-from plugwire.core.shutdown import ShutdownPolicy, shutdown_sequence
+from plugwire.core.shutdown import ShutdownPolicy
 
 from . import _wire
 from ._generated import cipd_admission_pb2
 from .errors import AdmissionAbortedError, AdmissionDeniedError
-from .handshake import PluginHandshake, new_ticket
 from .pins import Pin
+from .session import Session
 
 if TYPE_CHECKING:
     from .host import CipdHost
@@ -72,27 +71,6 @@ CAPABILITIES = ("log", "metadata")
 #: How long to wait for the exit status after the stream ends, to tell a crash from
 #: a hang-up (luci's host waits 50 ms and often misses it on a loaded machine).
 _EXIT_POLL = 1.0
-#: How long to wait for the exit status of a plugin that closed its stdin early.
-_HANDSHAKE_EXIT_WAIT = 2.0
-
-
-class _Session:
-    """One launched plugin process and the ticket it authenticates with."""
-
-    def __init__(self, plugin: AdmissionPlugin, ticket: str) -> None:
-        self.plugin = plugin
-        self.ticket = ticket
-        self.process: PluginProcess | None = None
-        self.connected = anyio.Event()
-        self.connects = 0
-        self.disconnected = False
-        self.inflight: set[str] = set()
-
-
-async def _close_stdin_and_wait(process: PluginProcess) -> None:
-    """The CIPD graceful step: EOF on the plugin's stdin, then wait for its exit."""
-    await process.close_stdin()
-    await process.done.wait()
 
 
 class AdmissionPlugin(BasePluginHandle):
@@ -161,8 +139,8 @@ class AdmissionPlugin(BasePluginHandle):
         self.restarts = 0
         #: The version string the plugin gave in ListAdmissions, once connected.
         self.plugin_version: str | None = None
-        self._env = dict(env or {})
-        self._inherit_env = inherit_env
+        self.env = dict(env or {})
+        self.inherit_env = inherit_env
         self._cache: PromiseCache[str, None] = PromiseCache()
         self._requests: dict[str, cipd_admission_pb2.Admission] = {}
         send, recv = anyio.create_memory_object_stream[str](math.inf)
@@ -171,7 +149,7 @@ class AdmissionPlugin(BasePluginHandle):
         self._error: PlugwireError | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._launching = False
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._stop_requested = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
@@ -326,46 +304,24 @@ class AdmissionPlugin(BasePluginHandle):
         finally:
             self._idle.set()
 
-    async def _start_session(self) -> _Session | None:
+    async def _start_session(self) -> Session | None:
         """Launch a process, send the handshake and wait for ListAdmissions."""
         if self._error is not None:
             return None
         assert self._tg is not None
-        session = _Session(self, new_ticket())
-        process = PluginProcess(
-            self.argv,
-            env=self._env,
-            name=self.name,
-            stdin=True,
-            inherit_env=self._inherit_env,
-            polite_signal=None,
-            logger=self.logger,
-            on_stdout=lambda line: self.logger.info("%s", line, extra={"stream": "stdout"}),
-        )
-        self.host._add_session(session)
+        session = Session(self)
         try:
-            await process.start(self._tg)
+            process = await session.start(self._tg)
         except PlugwireError as exc:
-            self.host._drop_session(session.ticket)
             self.logger.warning("the admission plugin failed to start: %s", exc)
             self._fail(exc)
             return None
-        session.process = process
         self._process = process
         self._session = session
-        error: PlugwireError | None = None
-        try:
-            await process.write_stdin(PluginHandshake(self.host.port, session.ticket).encode())
-        except PlugwireError as exc:
-            # Its stdin is gone: it is exiting. Report how, as a failed start.
-            with anyio.move_on_after(_HANDSHAKE_EXIT_WAIT):
-                await process.done.wait()
-            error = self._exited_early(process) if process.done.is_set() else exc
-        if error is None:
-            error = await self._await_connect(session, process)
+        error = await session.connect(process)
         if error is not None:
             self._session = None
-            await self._stop(session)
+            await session.stop()
             if self._error is None and self._may_restart_after(error):
                 self.restarts += 1
                 self.logger.warning(
@@ -390,61 +346,9 @@ class AdmissionPlugin(BasePluginHandle):
             and not self.closing
         )
 
-    async def _await_connect(
-        self, session: _Session, process: PluginProcess
-    ) -> PlugwireError | None:
-        with anyio.move_on_after(self.connect_timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def first(event: anyio.Event) -> None:
-                    await event.wait()
-                    tg.cancel_scope.cancel()
-
-                for event in (session.connected, process.done, self._stop_requested):
-                    tg.start_soon(first, event)
-        if self._error is not None:
-            return self._error  # closed, or the protocol version was refused
-        if session.connected.is_set():
-            return None
-        if process.done.is_set():
-            return self._exited_early(process)
-        return PluginTimeoutError(
-            f"the admission plugin did not call ListAdmissions within {self.connect_timeout} s",
-            peer=self.name,
-            step="connect",
-            expected="a ListAdmissions call",
-            seen="nothing",
-        )
-
-    def _exited_early(self, process: PluginProcess) -> PluginStartError:
-        exited = process.exit_error("connect")
-        error = PluginStartError(
-            "the admission plugin terminated before making ListAdmissions RPC",
-            peer=self.name,
-            step="connect",
-            expected="a ListAdmissions call",
-            seen=exited.seen,
-        )
-        error.__cause__ = exited
-        return error
-
-    async def _stop(self, session: _Session) -> None:
-        """Stop one session's process with core's shutdown sequence (stdin EOF first)."""
-        self.host._drop_session(session.ticket)
-        process = session.process
-        if process is None:
-            return
-        with anyio.CancelScope(shield=True):
-            await shutdown_sequence(
-                self.peer,
-                graceful=functools.partial(_close_stdin_and_wait, process),
-                process=process,
-                policy=self.shutdown,
-            )
-
     async def _serve_admissions(
         self,
-        session: _Session,
+        session: Session,
         request: cipd_admission_pb2.ListAdmissionsRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
@@ -492,7 +396,7 @@ class AdmissionPlugin(BasePluginHandle):
             self._spawn(self._disconnected, session)
 
     def _resolve(
-        self, session: _Session, request: cipd_admission_pb2.ResolveAdmissionRequest
+        self, session: Session, request: cipd_admission_pb2.ResolveAdmissionRequest
     ) -> None:
         admission_id = request.admission_id
         session.inflight.discard(admission_id)
@@ -512,7 +416,7 @@ class AdmissionPlugin(BasePluginHandle):
             if promise is not None and not promise.done and self._error is None:
                 self._send.send_nowait(admission_id)
 
-    async def _disconnected(self, session: _Session) -> None:
+    async def _disconnected(self, session: Session) -> None:
         """The ListAdmissions stream ended: abort everything (or restart)."""
         if session.disconnected:
             return
@@ -528,7 +432,7 @@ class AdmissionPlugin(BasePluginHandle):
         if self.restarts < self.max_restarts and not self.closing:
             # Handled in _after_exit once the process is gone: stop it if it lingers.
             if process is not None and not process.done.is_set():
-                await self._stop(session)
+                await session.stop()
             return
         died = process.error if process is not None and process.done.is_set() else None
         message = "the admission plugin is terminating"
@@ -542,9 +446,9 @@ class AdmissionPlugin(BasePluginHandle):
         )
         if self._session is session:
             self._session = None
-            self._spawn(self._stop, session)
+            self._spawn(session.stop)
 
-    async def _after_exit(self, session: _Session) -> bool:
+    async def _after_exit(self, session: Session) -> bool:
         """The session's process exited: return True to start another one."""
         self.host._drop_session(session.ticket)
         if self._error is not None or self.closing or self._session is not session:

@@ -40,9 +40,10 @@ from plugwire.core.shutdown import ShutdownPolicy
 
 from . import _wire
 from ._generated import cipd_admission_pb2, cipd_plugin_pb2
-from .admission import CAPABILITIES, DEFAULT_SHUTDOWN, AdmissionPlugin, _Session
+from .admission import CAPABILITIES, DEFAULT_SHUTDOWN, AdmissionPlugin
 from .handshake import TICKET_METADATA_KEY
 from .metadata import MetadataQuery, MetadataSource
+from .session import Session
 
 __all__ = ["CipdHost"]
 
@@ -85,7 +86,7 @@ class CipdHost:
         self.metadata = metadata
         self.name = name
         self.host = Host(name, close_timeout=close_timeout, shutdown=shutdown)
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, Session] = {}
         self._server: grpc.aio.Server | None = None
         self._server_scope: anyio.CancelScope | None = None
         self._server_stopped = anyio.Event()
@@ -215,7 +216,7 @@ class CipdHost:
 
     # -- sessions (one per plugin process, keyed by its ticket) ---------------------
 
-    def _add_session(self, session: _Session) -> None:
+    def _add_session(self, session: Session) -> None:
         self._sessions[session.ticket] = session
 
     def _drop_session(self, ticket: str) -> None:
@@ -261,7 +262,7 @@ class CipdHost:
         )
         return (host, admissions)
 
-    async def _session(self, context: grpc.aio.ServicerContext[Any, Any]) -> _Session:
+    async def _session(self, context: grpc.aio.ServicerContext[Any, Any]) -> Session:
         """The session whose ticket the call carries; abort Unauthenticated/PermissionDenied."""
         ticket = None
         for key, value in context.invocation_metadata() or ():
@@ -277,7 +278,7 @@ class CipdHost:
         return session
 
     async def _capability(
-        self, session: _Session, name: str, context: grpc.aio.ServicerContext[Any, Any]
+        self, session: Session, name: str, context: grpc.aio.ServicerContext[Any, Any]
     ) -> object:
         """The capability ``name`` of the calling plugin's controller; abort
         PermissionDenied (with the typed error's message) when it is not granted."""
