@@ -6,7 +6,7 @@ One run, one table. The same plugwire host (:class:`plugwire.grpc.cipd.CipdHost`
 checks N distinct pins (each a new admission: no cache hits) through
 
 - the plugwire Python plugin: ``tests/cipd/plugins/modes.py admit-all``
-  (:func:`plugwire.grpc.cipd.plugin.run`);
+  (:func:`plugwire.grpc.cipd.plugin.serve_async`);
 - luci's Go plugin library: ``tests/interop/cipd/cmd/admissionplugin admit-all``
   (``plugins/admission.Run`` from go.chromium.org/luci, built via support.gobuild);
 
@@ -71,7 +71,7 @@ async def measure(
     change of machine load hits both alike.
     """
     running = {
-        name: host.admission_plugin(argv, name=name.split()[0]) for name, argv in plugins.items()
+        name: await host.launch(argv, name=name.split()[0]) for name, argv in plugins.items()
     }
     for name, plugin in running.items():
         for promise in plugin.prefetch(pins(f"warm-{name.split()[0]}-{inflight}", 200)):

@@ -31,6 +31,7 @@ from plugwire.core.errors import (
     TransportNotAvailableError,
     VersionMismatchError,
 )
+from plugwire.core.shutdown import ShutdownPolicy
 from plugwire.core.status import StatusCode
 from plugwire.grpc.cipd import (
     AdmissionAbortedError,
@@ -99,7 +100,7 @@ async def outcome(promise: Any) -> str:
 
 
 async def test_decisions_metadata_and_dedup(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     assert plugin.process is None  # lazy: nothing runs before the first check
     pins = [pin("good/a"), pin("bad/a"), pin("meta/yes"), pin("meta/no"), pin("false/a")]
     promises = plugin.prefetch(pins)
@@ -124,7 +125,7 @@ async def test_decisions_metadata_and_dedup(host: CipdHost) -> None:
 
 
 async def test_handler_exception_is_aborted_and_plugin_keeps_going(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     with pytest.raises(RemoteError) as info:
         await plugin.check(pin("boom/a"))
     assert not isinstance(info.value, AdmissionDeniedError)
@@ -134,7 +135,7 @@ async def test_handler_exception_is_aborted_and_plugin_keeps_going(host: CipdHos
 
 
 async def test_many_concurrent_checks(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     pins = [pin(f"slow/p{i}") for i in range(200)] + [pin(f"bad/p{i}") for i in range(50)]
     promises = plugin.prefetch(pins)
     start = time.monotonic()
@@ -148,7 +149,7 @@ async def test_many_concurrent_checks(host: CipdHost) -> None:
 async def test_plugin_log_goes_to_host_logging(
     host: CipdHost, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"), name="logger-test")
+    plugin = await host.launch(plugin_argv("normal"), name="logger-test")
     with caplog.at_level(logging.DEBUG, logger="plugwire.plugin.logger-test"):
         await plugin.is_admitted(pin("bad/logged"))
         with anyio.fail_after(5):
@@ -166,7 +167,7 @@ async def test_plugin_log_goes_to_host_logging(
 async def spy(host: CipdHost, tmp_path: Path, **kw: Any) -> tuple[Any, PluginHandshake]:
     """Launch the spy plugin via a first check; return (plugin, its handshake)."""
     out = tmp_path / f"handshake-{time.monotonic_ns()}"
-    plugin = host.admission_plugin(plugin_argv("spy", str(out)), **kw)
+    plugin = await host.launch(plugin_argv("spy", str(out)), **kw)
     plugin.check_admission(pin("good/first"))
     with anyio.fail_after(10):
         while not out.exists():  # noqa: ASYNC110
@@ -397,8 +398,8 @@ async def test_wrong_protocol_version(host: CipdHost, tmp_path: Path) -> None:
 
 
 async def test_connect_deadline(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("never"), connect_timeout=0.5)
-    assert host.admission_plugin(plugin_argv("never")).connect_timeout == 30.0
+    plugin = await host.launch(plugin_argv("never"), connect_timeout=0.5)
+    assert (await host.launch(plugin_argv("never"))).connect_timeout == 30.0
     start = time.monotonic()
     with pytest.raises(PluginTimeoutError, match=r"did not call ListAdmissions within 0\.5 s"):
         await plugin.check(pin("good/x"))
@@ -408,7 +409,7 @@ async def test_connect_deadline(host: CipdHost) -> None:
 
 
 async def test_exit_before_connecting_carries_the_exit(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("exit-early"))
+    plugin = await host.launch(plugin_argv("exit-early"))
     with pytest.raises(PluginStartError) as info:
         await plugin.check(pin("good/x"))
     assert "terminated before making ListAdmissions RPC" in str(info.value)
@@ -419,16 +420,16 @@ async def test_exit_before_connecting_carries_the_exit(host: CipdHost) -> None:
 
 
 async def test_exit_before_reading_the_handshake(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("die-now"))
+    plugin = await host.launch(plugin_argv("die-now"))
     with pytest.raises(PluginStartError) as info:
         await plugin.check(pin("good/x"))
     assert str(info.value.seen).startswith("exit status 5")
     # The host keeps running: another plugin works.
-    await host.admission_plugin(plugin_argv("normal")).check(pin("good/x"))
+    await (await host.launch(plugin_argv("normal"))).check(pin("good/x"))
 
 
 async def test_missing_executable(host: CipdHost, tmp_path: Path) -> None:
-    plugin = host.admission_plugin([str(tmp_path / "no-such-plugin")])
+    plugin = await host.launch([str(tmp_path / "no-such-plugin")])
     with pytest.raises(PluginStartError, match="cannot execute"):
         await plugin.check(pin("good/x"))
 
@@ -447,7 +448,7 @@ async def test_garbage_handshake_makes_the_python_plugin_exit_1() -> None:
 
 
 async def test_crash_mid_batch_rejects_pending_and_future(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     await plugin.check(pin("good/before"))
     batch = plugin.prefetch([pin("hang/a"), pin("crash/now"), pin("hang/b")])
     for promise in batch:
@@ -463,7 +464,7 @@ async def test_crash_mid_batch_rejects_pending_and_future(host: CipdHost) -> Non
 
 
 async def test_hanging_handler_times_out_alone_and_close_is_prompt(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     hang = plugin.check_admission(pin("hang/forever"))
     with pytest.raises(PluginTimeoutError, match=r"undecided after 0\.3 s"):
         await plugin.check(pin("hang/forever"), timeout=0.3)
@@ -479,7 +480,7 @@ async def test_hanging_handler_times_out_alone_and_close_is_prompt(host: CipdHos
 
 
 async def test_close_kills_a_plugin_that_ignores_stdin(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("deaf"), close_timeout=0.5)
+    plugin = await host.launch(plugin_argv("deaf"), shutdown=ShutdownPolicy(grace=0.5))
     await plugin.check(pin("good/x"))
     process = plugin.process
     assert process is not None
@@ -490,7 +491,7 @@ async def test_close_kills_a_plugin_that_ignores_stdin(host: CipdHost) -> None:
 
 
 async def test_close_before_any_check_and_twice(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"))
+    plugin = await host.launch(plugin_argv("normal"))
     await plugin.aclose()
     await plugin.aclose()
     with pytest.raises(AdmissionAbortedError):
@@ -498,9 +499,7 @@ async def test_close_before_any_check_and_twice(host: CipdHost) -> None:
 
 
 async def test_restart_option_resends_undecided_checks(host: CipdHost, tmp_path: Path) -> None:
-    plugin = host.admission_plugin(
-        plugin_argv("crash-once", str(tmp_path / "crashed")), max_restarts=1
-    )
+    plugin = await host.launch(plugin_argv("crash-once", str(tmp_path / "crashed")), max_restarts=1)
     results = [
         await outcome(p) for p in plugin.prefetch([pin("good/a"), pin("crash/a"), pin("bad/a")])
     ]
@@ -511,7 +510,7 @@ async def test_restart_option_resends_undecided_checks(host: CipdHost, tmp_path:
 
 
 async def test_restarts_are_bounded(host: CipdHost) -> None:
-    plugin = host.admission_plugin(plugin_argv("normal"), max_restarts=1)
+    plugin = await host.launch(plugin_argv("normal"), max_restarts=1)
     with anyio.fail_after(20), pytest.raises(AdmissionAbortedError):
         await plugin.check(pin("crash/always"))
     assert plugin.restarts == 1
@@ -520,30 +519,39 @@ async def test_restarts_are_bounded(host: CipdHost) -> None:
 async def test_restart_covers_a_plugin_dying_at_start_up(host: CipdHost, tmp_path: Path) -> None:
     marker = tmp_path / "died"
     # First launch: die-once exits 5 before the handshake; the relaunch works.
-    plugin = host.admission_plugin(plugin_argv("die-once", str(marker)), max_restarts=1)
+    plugin = await host.launch(plugin_argv("die-once", str(marker)), max_restarts=1)
     await plugin.check(pin("good/x"), timeout=30)
     assert plugin.restarts == 1 and marker.exists()
     # Without restarts the start-up death is final; a timeout is never retried.
     marker.unlink()
-    once = host.admission_plugin(plugin_argv("die-once", str(marker)))
+    once = await host.launch(plugin_argv("die-once", str(marker)))
     with pytest.raises(PluginStartError):
         await once.check(pin("good/x"))
-    never = host.admission_plugin(plugin_argv("never"), connect_timeout=0.3, max_restarts=3)
+    never = await host.launch(plugin_argv("never"), connect_timeout=0.3, max_restarts=3)
     with pytest.raises(PluginTimeoutError):
         await never.check(pin("good/x"))
     assert never.restarts == 0
 
 
 async def test_host_close_closes_plugins_in_parallel() -> None:
-    async with CipdHost(service_url=URL) as h:
-        plugins = [h.admission_plugin(plugin_argv("deaf"), close_timeout=1.0) for _ in range(3)]
+    # The host's policy applies to every plugin it closes: 0.5 s stdin grace, 0.5 s
+    # after SIGTERM (which "deaf" ignores too), SIGKILL.
+    policy = ShutdownPolicy(grace=0.5, term_grace=0.5)
+    async with CipdHost(service_url=URL, shutdown=policy) as h:
+        plugins = [await h.launch(plugin_argv("deaf")) for _ in range(3)]
+        exe = os.path.basename(sys.executable)  # default names are made unique
+        assert [p.name for p in plugins] == [exe, f"{exe}-2", f"{exe}-3"]
+        assert set(h.plugins) == {p.name for p in plugins}
         for p in plugins:
             await p.check(pin("good/x"))
+        processes = [p.process for p in plugins]
         start = time.monotonic()
-    assert time.monotonic() - start < 3.5  # three 1 s SIGKILL graces, in parallel
+    assert time.monotonic() - start < 3.5  # three 1 s stops, in parallel
+    assert [proc.returncode if proc else None for proc in processes] == [-9, -9, -9]
+    assert all(p.closed for p in plugins) and not h.plugins
     assert all(p.process is None for p in plugins)
     with pytest.raises(ClosedError):
-        h.admission_plugin(plugin_argv("normal"))
+        await h.launch(plugin_argv("normal"))
 
 
 def test_trio_is_refused() -> None:

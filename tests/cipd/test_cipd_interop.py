@@ -199,7 +199,7 @@ async def outcome(promise: Any) -> str:
 async def test_plugwire_host_drives_luci_go_plugin(
     host: CipdHost, go_plugin: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plugin = host.admission_plugin([go_plugin, "normal"], name="go-admission")
+    plugin = await host.launch([go_plugin, "normal"], name="go-admission")
     with caplog.at_level(logging.DEBUG, logger="plugwire.plugin.go-admission"):
         pins = [
             Pin("good/a", SHA1),
@@ -244,7 +244,7 @@ async def test_plugwire_host_drives_luci_go_plugin(
 async def test_plugwire_host_closes_luci_go_plugin_with_a_hanging_handler(
     host: CipdHost, go_plugin: Path
 ) -> None:
-    plugin = host.admission_plugin([go_plugin, "normal"])
+    plugin = await host.launch([go_plugin, "normal"])
     hang = plugin.check_admission(Pin("hang/a", SHA1))
     await plugin.check(Pin("good/a", SHA1), timeout=10)
     process = plugin.process
@@ -259,7 +259,7 @@ async def test_plugwire_host_closes_luci_go_plugin_with_a_hanging_handler(
 
 @pytest.mark.anyio
 async def test_plugwire_host_drives_luci_example_plugin(host: CipdHost, luci_example: Path) -> None:
-    plugin = host.admission_plugin([luci_example])
+    plugin = await host.launch([luci_example])
     pins = [
         Pin("experimental/foo", SHA256_IID),
         Pin("pkg/allowed", SHA256_IID),
@@ -280,5 +280,5 @@ async def test_luci_example_denies_without_metadata(luci_example: Path) -> None:
     # luci's example pages through Host.ListMetadata; an empty source answers with no
     # entries, which the example reads as "not admitted".
     async with CipdHost(service_url=URL, metadata=StaticMetadataSource()) as h:
-        plugin = h.admission_plugin([luci_example])
+        plugin = await h.launch([luci_example])
         assert await plugin.is_admitted(Pin("pkg/x", SHA1)) is False

@@ -78,14 +78,14 @@ async def test_an_unreachable_host_reads_as_going_away() -> None:
     assert final == 0, stderr
 
 
-def test_run_refuses_trio() -> None:
+def test_serve_async_refuses_trio() -> None:
     async def handler(adm: plugin.Admission, info: plugin.InstanceInfo) -> None:
         return None
 
     read_fd, write_fd = os.pipe()
     try:
         with pytest.raises(TransportNotAvailableError, match="asyncio"):
-            anyio.run(lambda: plugin.run(handler, stdin_fd=read_fd), backend="trio")
+            anyio.run(lambda: plugin.serve_async(handler, stdin_fd=read_fd), backend="trio")
     finally:
         os.close(read_fd)
         os.close(write_fd)

@@ -46,7 +46,7 @@ async def main(plugin_argv: list[str]) -> int:
     async with CipdHost(
         service_url="https://chrome-infra-packages.appspot.com", metadata=metadata
     ) as host:
-        plugin = host.admission_plugin(plugin_argv, name=Path(plugin_argv[-1]).name)
+        plugin = await host.launch(plugin_argv, name=Path(plugin_argv[-1]).name)
         pins = [tool, other, experimental]
         failures = 0
         for pin, promise in zip(pins, plugin.prefetch(pins), strict=True):

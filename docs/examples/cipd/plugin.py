@@ -45,4 +45,4 @@ async def decide(admission: plugin.Admission, info: plugin.InstanceInfo) -> None
 
 
 if __name__ == "__main__":
-    plugin.main(decide, version="docs example 1.0")
+    plugin.serve(decide, version="docs example 1.0")

@@ -87,9 +87,9 @@ def read_line() -> bytes:
 
 
 if mode in ("normal", "crash-once"):
-    plugin.main(normal, version=f"plugwire-test ({mode})")
+    plugin.serve(normal, version=f"plugwire-test ({mode})")
 elif mode == "admit-all":
-    plugin.main(admit_all, version="plugwire-test (admit-all)")
+    plugin.serve(admit_all, version="plugwire-test (admit-all)")
 elif mode == "spy":
     with open(sys.argv[2] + ".tmp", "wb") as f:
         f.write(read_line())
@@ -112,12 +112,12 @@ elif mode == "deaf":
         import grpc.aio
 
         from plugwire.grpc.cipd.handshake import PluginHandshake
-        from plugwire.grpc.cipd.plugin import _HostClient, _serve
+        from plugwire.grpc.cipd.plugin import _HostClient, _list_admissions
 
         hs = PluginHandshake.parse(read_line())
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{hs.port}")
         async with channel, anyio.create_task_group() as tg:
-            await _serve(normal, _HostClient(channel, hs.ticket), "deaf", tg)
+            await _list_admissions(normal, _HostClient(channel, hs.ticket), "deaf", tg)
             await anyio.sleep_forever()
 
     asyncio.run(deaf())

@@ -42,7 +42,7 @@ async def test_admission_decisions(
     )
     caplog.set_level(logging.INFO, logger="plugwire.plugin.{{ cookiecutter.plugin_name }}")
     async with CipdHost(service_url=SERVICE_URL, metadata=metadata) as host:
-        plugin = host.admission_plugin(plugin_command, name="{{ cookiecutter.plugin_name }}")
+        plugin = await host.launch(plugin_command, name="{{ cookiecutter.plugin_name }}")
         await plugin.check(approved, timeout=30)  # returns: admitted
         assert plugin.plugin_version == PLUGIN_VERSION
         assert any("alice" in r.getMessage() for r in caplog.records)  # the plugin's log
@@ -60,7 +60,7 @@ async def test_many_pins_at_once(plugin_command: list[str]) -> None:
     pins = [pin(f"{ALLOWED_PREFIX}pkg/n{i}", str(i).encode()) for i in range(20)]
     metadata = StaticMetadataSource({p: [MetadataEntry(METADATA_KEY, "ci")] for p in pins[::2]})
     async with CipdHost(service_url=SERVICE_URL, metadata=metadata) as host:
-        plugin = host.admission_plugin(plugin_command)
+        plugin = await host.launch(plugin_command)
         decisions = []
         for promise in plugin.prefetch(pins):
             try:

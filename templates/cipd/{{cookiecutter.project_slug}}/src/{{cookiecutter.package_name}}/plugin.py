@@ -8,7 +8,7 @@ Policy, for each package instance the CIPD client is about to deploy:
 
 The CIPD client (or any host built on luci's ``plugin/host``) starts this executable,
 writes a handshake line to its stdin and closes stdin to stop it; plugwire does the
-rest (:func:`plugwire.grpc.cipd.plugin.main`).
+rest (:func:`plugwire.grpc.cipd.plugin.serve`).
 """
 
 from __future__ import annotations
@@ -40,4 +40,4 @@ async def decide(admission: plugin.Admission, info: plugin.InstanceInfo) -> None
 
 
 def main() -> NoReturn:
-    plugin.main(decide, version=PLUGIN_VERSION)
+    plugin.serve(decide, version=PLUGIN_VERSION)

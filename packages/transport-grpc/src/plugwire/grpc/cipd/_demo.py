@@ -70,9 +70,7 @@ async def _run(
 ) -> Sequence[DemoRow]:
     async with CipdHost(service_url="https://cipd.example.com", metadata=source) as host:
         # One relaunch covers a start-up death (e.g. grpc/grpc#43055 in a busy host).
-        plugin = host.admission_plugin(
-            argv, name="cipd-example", connect_timeout=15, max_restarts=1
-        )
+        plugin = await host.launch(argv, name="cipd-example", connect_timeout=15, max_restarts=1)
         start = time.monotonic()
         promises = plugin.prefetch([allowed, unlisted, experimental])
         outcomes = []

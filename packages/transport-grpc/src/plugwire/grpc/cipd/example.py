@@ -36,4 +36,4 @@ async def decide(admission: plugin.Admission, info: plugin.InstanceInfo) -> None
 
 
 if __name__ == "__main__":
-    plugin.main(decide, version=VERSION)
+    plugin.serve(decide, version=VERSION)

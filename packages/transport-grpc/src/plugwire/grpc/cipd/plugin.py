@@ -9,9 +9,9 @@
             raise plugin.not_admitted("experimental packages are not allowed")
 
     if __name__ == "__main__":
-        plugin.main(decide, version="my-plugin 1.0")
+        plugin.serve(decide, version="my-plugin 1.0")
 
-:func:`run` does what LUCI's ``plugins/admission.Run`` does: read the handshake line
+:func:`serve_async` does what LUCI's ``plugins/admission.Run`` does: read the handshake line
 from stdin, dial the host on 127.0.0.1 with the ticket as ``x-plugin-ticket``
 metadata, call ``ListAdmissions``, run the handler for each admission concurrently
 and resolve each exactly once (returning admits; :func:`not_admitted` gives
@@ -50,9 +50,9 @@ __all__ = [
     "Admission",
     "Handler",
     "InstanceInfo",
-    "main",
     "not_admitted",
-    "run",
+    "serve",
+    "serve_async",
 ]
 
 PROTOCOL_VERSION = _wire.PROTOCOL_VERSION
@@ -287,7 +287,7 @@ class _Stdin:
                 self._eof = True
 
 
-async def run(
+async def serve_async(
     handler: Handler,
     *,
     version: str = "",
@@ -308,7 +308,7 @@ async def run(
     :class:`~plugwire.core.errors.RemoteError` when the host refuses
     ``ListAdmissions`` (a bad ticket, a protocol version it does not speak).
     """
-    loop = _wire.require_asyncio("plugwire.grpc.cipd.plugin.run")
+    loop = _wire.require_asyncio("plugwire.grpc.cipd.plugin.serve_async")
     stdin = _Stdin(sys.stdin.fileno() if stdin_fd is None else stdin_fd)
     line = await stdin.readline()
     if not line:
@@ -341,7 +341,7 @@ async def run(
 
             tg.start_soon(stop_on_eof)
             try:
-                await _serve(handler, client, version, tg, log_handler)
+                await _list_admissions(handler, client, version, tg, log_handler)
             except PlugwireError as exc:
                 error = exc
                 tg.cancel_scope.cancel()
@@ -358,7 +358,7 @@ async def run(
         raise error
 
 
-async def _serve(
+async def _list_admissions(
     handler: Handler,
     client: _HostClient,
     version: str,
@@ -411,13 +411,13 @@ async def _handle(
         )
 
 
-def main(handler: Handler, *, version: str = "", log_level: int = logging.INFO) -> NoReturn:
-    """Run the plugin (:func:`run`) in a fresh asyncio loop and exit.
+def serve(handler: Handler, *, version: str = "", log_level: int = logging.INFO) -> NoReturn:
+    """Run the plugin (:func:`serve_async`) in a fresh asyncio loop and exit.
 
     Exits 0 when the host closes stdin, 1 with the error on stderr otherwise.
     """
     try:
-        asyncio.run(run(handler, version=version, log_level=log_level))
+        asyncio.run(serve_async(handler, version=version, log_level=log_level))
     except PlugwireError as exc:
         print(f"cipd admission plugin: {exc}", file=sys.stderr)
         sys.exit(1)
