@@ -47,6 +47,7 @@ class _Blocking:
     __slots__ = ("_portal", "_target")
 
     def __init__(self, target: object, portal: BlockingPortal) -> None:
+        target = _unwrap(target)
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_portal", portal)
 
@@ -56,6 +57,8 @@ class _Blocking:
             portal = self._portal
 
             async def on_loop(*args: Any, **kwargs: Any) -> Any:
+                args = tuple(_unwrap(a) for a in args)
+                kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
                 result = value(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
@@ -75,6 +78,13 @@ class _Blocking:
 
     def __repr__(self) -> str:
         return f"<blocking {self._target!r}>"
+
+
+def _unwrap(value: object) -> Any:
+    """The async object behind a wrapper (wrappers must not reach the loop thread)."""
+    while isinstance(value, _Blocking):
+        value = object.__getattribute__(value, "_target")
+    return value
 
 
 def _wrappable(value: object) -> bool:

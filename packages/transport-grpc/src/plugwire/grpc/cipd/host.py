@@ -69,6 +69,10 @@ class CipdHost:
             stdin, 5 s of grace, SIGTERM, 1 s, SIGKILL).
         close_timeout: the deadline for closing every plugin in parallel; what is
             still running then is killed.
+        host: a core :class:`~plugwire.core.Host` to share with other families (it
+            runs the server and launches the plugins; the caller enters and closes
+            it, and leaving this CIPD host closes only its own plugins). By default the
+            CIPD host has one of its own.
 
     Leaving the context closes every plugin in parallel, then the server.
     """
@@ -81,11 +85,14 @@ class CipdHost:
         name: str = "cipd-host",
         shutdown: ShutdownPolicy = DEFAULT_SHUTDOWN,
         close_timeout: float = 10.0,
+        host: Host | None = None,
     ) -> None:
         self.service_url = service_url
         self.metadata = metadata
         self.name = name
-        self.host = Host(name, close_timeout=close_timeout, shutdown=shutdown)
+        self._own_host = host is None
+        self._shutdown = shutdown
+        self.host = host if host is not None else Host(name, close_timeout=close_timeout)
         self._sessions: dict[str, Session] = {}
         self._server: grpc.aio.Server | None = None
         self._server_scope: anyio.CancelScope | None = None
@@ -97,11 +104,13 @@ class CipdHost:
 
     async def __aenter__(self) -> CipdHost:
         _wire.require_asyncio("plugwire.grpc.cipd.CipdHost")
-        await self.host.__aenter__()
+        if self._own_host:
+            await self.host.__aenter__()
         try:
             await self.host.task_group.start(self._serve)
         except BaseException:
-            await self.host.__aexit__(*sys.exc_info())
+            if self._own_host:
+                await self.host.__aexit__(*sys.exc_info())
             raise
         log.debug("%s serving the CIPD plugin protocol on 127.0.0.1:%d", self.name, self._port)
         return self
@@ -116,7 +125,8 @@ class CipdHost:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
         finally:
-            await self.host.__aexit__(exc_type, exc, tb)
+            if self._own_host:
+                await self.host.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Close every plugin (in parallel, through the core host), then stop the
@@ -124,7 +134,13 @@ class CipdHost:
         if self._closed:
             return
         self._closed = True
-        await self.host.aclose()
+        if self._own_host:
+            await self.host.aclose()
+        else:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.host.close_timeout):
+                async with anyio.create_task_group() as tg:
+                    for plugin in self.plugins.values():
+                        tg.start_soon(self.host.close, plugin)
         if self._server_scope is not None:
             self._server_scope.cancel()
             await self._server_stopped.wait()
@@ -203,7 +219,7 @@ class CipdHost:
             connect_timeout=connect_timeout,
             max_restarts=max_restarts,
             capabilities=capabilities,
-            shutdown=shutdown if shutdown is not None else self.host.shutdown,
+            shutdown=shutdown if shutdown is not None else self._shutdown,
         )
         return await self.host.launch(plugin)
 
