@@ -13,7 +13,7 @@ from plugwire.http.drp import (
     PluginProvider,
     Provider,
     ProviderContext,
-    run_provider,
+    serve,
 )
 
 DEFINITION = PluginProvider(
@@ -69,4 +69,4 @@ class Features(Provider):
 
 
 if __name__ == "__main__":
-    run_provider(DEFINITION, Features, version="1.0")
+    serve(Features, DEFINITION, version="1.0")
