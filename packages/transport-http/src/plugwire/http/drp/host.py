@@ -124,17 +124,18 @@ class ProviderHost:
         else:
             plugin = self.provider(provider, **options)
         gone = self.host.plugins.get(plugin.name)
-        if gone is not None and gone.closed:
+        if isinstance(gone, ProviderPlugin) and gone.closing:
+            await gone.aclose()  # finishes the close under way
             self.host.forget(gone)
         return await self.host.launch(plugin)
 
     @property
     def plugins(self) -> Mapping[str, ProviderPlugin]:
-        """The running providers, by name."""
+        """The providers running and not closing, by name."""
         return {
             name: plugin
             for name, plugin in self.host.plugins.items()
-            if isinstance(plugin, ProviderPlugin) and not plugin.closed
+            if isinstance(plugin, ProviderPlugin) and not plugin.closing
         }
 
     def __getitem__(self, name: str) -> ProviderPlugin:
