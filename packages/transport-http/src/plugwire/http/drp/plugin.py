@@ -58,8 +58,9 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import Response
 from ..server import HttpServer
 from .app import PLUGIN_API
+from .checks import check_action, check_config
 from .command import CommandLike, ProviderCommand
-from .errors import ActionRefusedError, ConfigRefusedError, ProviderError
+from .errors import ProviderError
 from .models import Action, Error, Event, LogLine, PluginProvider
 from .server_api import DRP_CAPABILITIES, ObjectSource, ServerApi
 
@@ -436,17 +437,8 @@ class ProviderPlugin(BasePluginHandle):
         Params missing any of the definition's ``RequiredParams`` raise
         :class:`ConfigRefusedError` without calling the provider."""
         params = dict(params or {})
-        required = self.definition.required_params if self.definition else ()
-        missing = [name for name in required if name not in params]
-        if missing:
-            raise ConfigRefusedError(
-                f"Missing required params for {self.name}: {', '.join(missing)}",
-                code=400,
-                key=self.name,
-                messages=[f"Missing required parameter: {name}" for name in missing],
-                peer=self.name,
-                step="config",
-            )
+        if self.definition is not None:
+            check_config(self.definition, params, peer=self.name)
         reply = await self._post("config", params)
         self._raise_for(reply, "config")
 
@@ -485,34 +477,7 @@ class ProviderPlugin(BasePluginHandle):
         """Check ``action`` against the definition (see :meth:`action`)."""
         if self.definition is None:
             raise ClosedError("provider has not been defined", peer=self.name, step="action")
-        declared = self.definition.find_action(action.command, model_type)
-        if declared is None:
-            known = sorted({a.command for a in self.definition.available_actions})
-            raise ActionRefusedError(
-                f"Unknown action: {action.command} (the provider declares {known})",
-                code=404,
-                key=self.name,
-                messages=[f"Unknown action: {action.command}"],
-                peer=self.name,
-                step=f"action {action.command}",
-            )
-        missing = [p for p in declared.required_params if p not in action.params]
-        if missing:
-            raise ActionRefusedError(
-                f"Missing required params for {action.command}: {', '.join(missing)}",
-                code=400,
-                key=self.name,
-                peer=self.name,
-                step=f"action {action.command}",
-            )
-        if declared.model and action.model is None:
-            raise ActionRefusedError(
-                f"Action {action.command} needs a {declared.model} object",
-                code=400,
-                key=self.name,
-                peer=self.name,
-                step=f"action {action.command}",
-            )
+        check_action(self.definition, action, peer=self.name, model_type=model_type)
 
     async def publish(self, event: Event) -> None:
         """POST ``/publish`` (only for providers with ``HasPublish``)."""
