@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/drp_action.py [--calls N] [--backend asyncio|trio]``
 
-One run, one table. The plugwire :class:`~plugwire.http.drp.ProviderHost` hosts each
+One run, one table. The plugwire :class:`~plugwire.http.drp.ProviderPlugin` hosts each
 provider the way dr-provision does (two unix sockets, READY!, config) and calls
 ``incrstatus`` (a pure round trip) and ``increment`` (which makes the provider call
 back into a dr-provision API stand-in, 2 GETs + 2 POSTs on loopback TCP):
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "drp"))
 
 from plugwire.core.transport import Address  # noqa: E402
 from plugwire.http import HttpServer  # noqa: E402
-from plugwire.http.drp import ProviderHost  # noqa: E402
+from plugwire.http.drp import ProviderPlugin  # noqa: E402
 
 TOKEN = "s3cr3t-token"  # what the FakeApi stand-in accepts
 MACHINE = {"Uuid": "11111111-0000-4000-8000-000000000001", "Name": "bench"}
@@ -44,7 +44,7 @@ async def measure(
 ) -> dict[str, tuple[float, float, float]]:
     results: dict[str, tuple[float, float, float]] = {}
     env = {"PLUGWIRE_ANYIO_BACKEND": backend}
-    async with ProviderHost(command, endpoint=endpoint, token=TOKEN, env=env) as host:
+    async with ProviderPlugin(command, endpoint=endpoint, token=TOKEN, env=env) as host:
         await host.config({})
         for name, kwargs in (
             ("incrstatus", {}),

@@ -63,7 +63,7 @@ def test_listen_without_a_working_server_socket_never_says_ready(tmp_path: Path)
 def test_validate_runs_at_define_with_a_token(tmp_path: Path) -> None:
     script = tmp_path / "validating.py"
     script.write_text(
-        "from plugwire.http.drp import PluginProvider, Provider, run_provider\n"
+        "from plugwire.http.drp import PluginProvider, Provider, serve\n"
         "D = PluginProvider(name='v')\n"
         "class P(Provider):\n"
         "    def config(self, ctx, params): pass\n"
@@ -71,7 +71,7 @@ def test_validate_runs_at_define_with_a_token(tmp_path: Path) -> None:
         "        return PluginProvider(name='v', version='validated-' + ctx.token)\n"
         "    async def unpack(self, ctx, directory):\n"
         "        (directory / 'asset').write_text('async unpack')\n"
-        "run_provider(D, P, version='1')\n"
+        "serve(P, D, version='1')\n"
     )
     subprocess.run(
         [sys.executable, str(script), "unpack", str(tmp_path / "files" / "deep")], check=True

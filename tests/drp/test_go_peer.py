@@ -31,7 +31,7 @@ from plugwire.http.drp import (
     Event,
     LogLine,
     PluginProvider,
-    ProviderHost,
+    ProviderPlugin,
 )
 from plugwire.http.drp.models import parse_time
 
@@ -269,7 +269,7 @@ async def run_script(
     command: list[str], api: FakeApi, env: dict[str, str]
 ) -> list[tuple[int, Any]]:
     seen: list[tuple[int, Any]] = []
-    async with ProviderHost(
+    async with ProviderPlugin(
         command, endpoint=api.endpoint, token=TOKEN, env=env, name="incrementer"
     ) as host:
         for method, path, body, ctype, exact in SCRIPT:

@@ -30,7 +30,7 @@ from plugwire.http.drp import (
     Provider,
     ProviderContext,
     ProviderError,
-    run_provider,
+    serve,
 )
 
 VERSION = "v4.0.0-plugwire"
@@ -143,6 +143,4 @@ class Incrementer(Provider):
 
 
 if __name__ == "__main__":
-    run_provider(
-        DEFINITION, Incrementer, version=VERSION, short="Increments a parameter on a machine"
-    )
+    serve(Incrementer, DEFINITION, version=VERSION, short="Increments a parameter on a machine")

@@ -45,30 +45,32 @@ class MachineParams:
 
 async def main(command: list[str]) -> None:
     api = MachineParams()
-    async with HttpServer(api).serve(Address("tcp", "127.0.0.1:0")) as bound:
-        host = ProviderHost(command, endpoint=f"http://{bound.address}", token=TOKEN)
-        definition = await host.define()
+    async with (
+        HttpServer(api).serve(Address("tcp", "127.0.0.1:0")) as bound,
+        ProviderHost(endpoint=f"http://{bound.address}", token=TOKEN) as drp,
+    ):
+        definition = await drp.define(command)
         print("provider:", definition.name, [a.command for a in definition.available_actions])
-        async with host:
-            await host.config({})
-            machine = {"Uuid": "0b3f1e9a-0000-4000-8000-000000000042", "Name": "example"}
-            print("incrstatus ->", await host.action("incrstatus"))
-            for step in (1, 2):
-                value = await host.action(
-                    "increment", model=machine, params={"incrementer/step": step}
-                )
-                print(f"increment by {step} ->", value)
-            try:
-                await host.action("reset_count", model=machine)
-            except ActionRefusedError as exc:
-                print("refused before the call:", exc.message)
-            print(
-                "reset_count ->",
-                await host.action("reset_count", model=machine, params={"incrementer/touched": 0}),
-            )
-            print("params on the API:", api.values)
-            print("log lines received:", len(host.logs))
-        print("provider exit status:", host.returncode)
+        # listen TO FROM, READY!: the provider's server API runs in the host's task group
+        incr = await drp.launch(command, definition=definition)
+        await incr.config({})
+        machine = {"Uuid": "0b3f1e9a-0000-4000-8000-000000000042", "Name": "example"}
+        print("incrstatus ->", await incr.action("incrstatus"))
+        for step in (1, 2):
+            value = await incr.action("increment", model=machine, params={"incrementer/step": step})
+            print(f"increment by {step} ->", value)
+        try:
+            await incr.action("reset_count", model=machine)
+        except ActionRefusedError as exc:
+            print("refused before the call:", exc.message)
+        print(
+            "reset_count ->",
+            await incr.action("reset_count", model=machine, params={"incrementer/touched": 0}),
+        )
+        print("params on the API:", api.values)
+        print("log lines received:", len(incr.logs))
+        await drp.close(incr)  # POST /stop, then (if need be) SIGTERM, SIGKILL
+        print("provider exit status:", incr.returncode)
 
 
 if __name__ == "__main__":

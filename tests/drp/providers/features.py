@@ -1,8 +1,12 @@
-"""A provider exercising the callbacks: log, publish, objects, leaving, dying."""
+"""A provider exercising the callbacks: log, publish, objects, leaving, dying.
+
+``FEATURES_STOP=hang`` makes it ignore ``/stop`` (never answers it);
+``FEATURES_STOP=hang-and-ignore-sigterm`` ignores SIGTERM as well."""
 
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 import anyio
@@ -13,7 +17,7 @@ from plugwire.http.drp import (
     PluginProvider,
     Provider,
     ProviderContext,
-    run_provider,
+    serve,
 )
 
 DEFINITION = PluginProvider(
@@ -67,6 +71,13 @@ class Features(Provider):
             return action.params
         raise AssertionError(cmd)
 
+    async def stop(self, ctx: ProviderContext) -> None:
+        mode = os.environ.get("FEATURES_STOP", "")
+        if mode == "hang-and-ignore-sigterm":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if mode.startswith("hang"):
+            await anyio.sleep_forever()
+
 
 if __name__ == "__main__":
-    run_provider(DEFINITION, Features, version="1.0")
+    serve(Features, DEFINITION, version="1.0")

@@ -1,4 +1,4 @@
-"""The provider, launched for real by plugwire's ProviderHost the way dr-provision does."""
+"""The provider, launched for real by plugwire's ProviderPlugin the way dr-provision does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from plugwire.http.drp import (
     ActionRefusedError,
     ConfigRefusedError,
     ProviderError,
-    ProviderHost,
+    ProviderPlugin,
 )
 
 from {{ cookiecutter.package_name }}.provider import GREETING_PARAM, SHOUT_PARAM, STATUS_COMMAND
@@ -23,8 +23,8 @@ MACHINE = {"Uuid": "0b3f1e9a-0000-4000-8000-000000000042", "Name": "node-1"}
 async def test_define_and_unpack(
     provider_command: list[str], provider_env: dict[str, str], tmp_path: Path
 ) -> None:
-    host = ProviderHost(provider_command, env=provider_env)
-    definition = await host.define()
+    provider = ProviderPlugin(provider_command, env=provider_env)
+    definition = await provider.define()
     assert definition.name == "{{ cookiecutter.provider_name }}"
     assert definition.version == "{{ cookiecutter.version }}"
     assert definition.required_params == (GREETING_PARAM,)
@@ -32,12 +32,12 @@ async def test_define_and_unpack(
         ("greet", "machines"),
         (STATUS_COMMAND, ""),
     ]
-    files = await host.unpack(tmp_path / "files")
+    files = await provider.unpack(tmp_path / "files")
     assert (files / "{{ cookiecutter.provider_name }}.txt").read_text().strip()
 
 
 async def test_session(provider_command: list[str], provider_env: dict[str, str]) -> None:
-    async with ProviderHost(provider_command, token="test-token", env=provider_env) as host:
+    async with ProviderPlugin(provider_command, token="test-token", env=provider_env) as host:
         # The definition's RequiredParams are checked before anything is sent.
         with pytest.raises(ConfigRefusedError):
             await host.config({})
@@ -63,5 +63,6 @@ async def test_session(provider_command: list[str], provider_env: dict[str, str]
             await host.action("wave", model=MACHINE)
         assert await host.action(STATUS_COMMAND) == {"greeted": 2}  # still serving
 
-        assert await host.stop() == 0
+        await host.aclose()  # POST /stop, then (if need be) SIGTERM, SIGKILL
+        assert host.returncode == 0
     assert host.error is None

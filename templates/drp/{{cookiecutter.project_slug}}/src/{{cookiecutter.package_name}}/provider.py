@@ -27,7 +27,7 @@ from plugwire.http.drp import (
     Provider,
     ProviderContext,
     ProviderError,
-    run_provider,
+    serve,
 )
 
 NAME = "{{ cookiecutter.provider_name }}"
@@ -89,4 +89,4 @@ class Greeter(Provider):
 
 
 def main() -> NoReturn:
-    run_provider(DEFINITION, Greeter, version=VERSION, short=DESCRIPTION)
+    serve(Greeter, DEFINITION, version=VERSION, short=DESCRIPTION)

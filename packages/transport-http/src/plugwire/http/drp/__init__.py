@@ -1,20 +1,30 @@
 """plugwire.http.drp: Digital Rebar Provision plugin providers, both sides.
 
 Provider side: subclass :class:`Provider`, describe it with a
-:class:`PluginProvider` and call :func:`run_provider` from your executable's main.
-Server side: :class:`ProviderHost` runs a provider executable (Python or Go) the
-way dr-provision does and lets you configure it and call its actions.
+:class:`PluginProvider` and call :func:`serve` from your executable's main
+(:func:`serve_async` is what its ``listen TO FROM`` runs).
+Server side: :class:`ProviderPlugin` is one running provider executable (Python or
+Go), run the way dr-provision does — a core plugin handle, so any
+:class:`plugwire.core.host.Host` launches it; :class:`ProviderHost` plays
+dr-provision for several providers (shared ``RS_*`` settings, a core ``Host``).
+What a provider may call back is granted through its controller
+(:data:`DRP_CAPABILITIES`).
 """
 
 from __future__ import annotations
 
-from .app import PLUGIN_API, PluginApi, provider_app, run_provider
+from .app import PLUGIN_API, PluginApi, provider_app, serve, serve_async
+from .command import ProviderCommand
 from .errors import ActionRefusedError, ConfigRefusedError, ProviderError
-from .host import ObjectSource, ProviderHost
+from .host import ProviderHost
 from .models import LOG_LEVELS, Action, AvailableAction, Error, Event, LogLine, PluginProvider
+from .plugin import DRP_SHUTDOWN, ProviderPlugin
 from .provider import SERVER_API, Provider, ProviderContext
+from .server_api import DRP_CAPABILITIES, ObjectSource, ServerApi
 
 __all__ = [
+    "DRP_CAPABILITIES",
+    "DRP_SHUTDOWN",
     "LOG_LEVELS",
     "PLUGIN_API",
     "SERVER_API",
@@ -29,9 +39,13 @@ __all__ = [
     "PluginApi",
     "PluginProvider",
     "Provider",
+    "ProviderCommand",
     "ProviderContext",
     "ProviderError",
     "ProviderHost",
+    "ProviderPlugin",
+    "ServerApi",
     "provider_app",
-    "run_provider",
+    "serve",
+    "serve_async",
 ]

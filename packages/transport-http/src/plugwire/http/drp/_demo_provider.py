@@ -15,7 +15,7 @@ from plugwire.http.drp import (
     Provider,
     ProviderContext,
     ProviderError,
-    run_provider,
+    serve,
 )
 
 DEFINITION = PluginProvider(
@@ -59,4 +59,4 @@ class Counter(Provider):
 
 
 if __name__ == "__main__":
-    run_provider(DEFINITION, Counter, version="0.1.0", short="Counts per machine")
+    serve(Counter, DEFINITION, version="0.1.0", short="Counts per machine")

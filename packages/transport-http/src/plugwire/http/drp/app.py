@@ -1,5 +1,6 @@
-"""The provider side: the click app (``define``, ``unpack``, ``listen``, ``version``)
-and the plugin HTTP API it serves on the ``TO`` socket.
+"""The provider side: :func:`serve` (the executable's command line: ``define``,
+``unpack``, ``listen``, ``version``), :func:`serve_async` (what ``listen TO FROM``
+runs) and the plugin HTTP API it serves on the ``TO`` socket.
 
 The endpoints mirror the Go library (``plugin`` and ``plugin/mux`` packages):
 
@@ -42,7 +43,7 @@ from .errors import ProviderError
 from .models import Action, Error, Event, PluginProvider
 from .provider import Provider, ProviderContext, call_maybe_async
 
-__all__ = ["PLUGIN_API", "PluginApi", "provider_app", "run_provider"]
+__all__ = ["PLUGIN_API", "PluginApi", "provider_app", "serve", "serve_async"]
 
 #: Where the server reaches the provider, on the ``TO`` socket.
 PLUGIN_API = "/api-plugin/v4"
@@ -239,7 +240,7 @@ async def _socket_works(path: str) -> str | None:
     return None
 
 
-async def listen(
+async def serve_async(
     provider: Provider,
     definition: PluginProvider,
     to_path: str,
@@ -248,7 +249,8 @@ async def listen(
     limits: Limits | None = None,
     ready: Callable[[], None] | None = None,
 ) -> int:
-    """Serve the plugin API on ``to_path`` and post back to ``from_path``.
+    """Serve ``provider`` as ``listen TO FROM`` does: the plugin API on
+    ``to_path``, callbacks posted to the server on ``from_path``, until ``/stop``.
 
     ``ready`` is called (printing ``READY!``) once the server listens and the
     ``FROM`` socket accepts a connection. Returns the exit status: 0 after
@@ -293,8 +295,8 @@ def _print_ready(out: Any) -> Callable[[], None]:
 
 
 def provider_app(
-    definition: PluginProvider,
     provider: Provider | Callable[[], Provider],
+    definition: PluginProvider,
     *,
     version: str,
     short: str = "",
@@ -304,6 +306,8 @@ def provider_app(
     ``provider`` is an instance or a factory. The anyio backend of ``listen`` is
     ``asyncio`` unless ``PLUGWIRE_ANYIO_BACKEND=trio``.
     """
+    if isinstance(provider, PluginProvider) or not isinstance(definition, PluginProvider):
+        raise TypeError("provider_app(provider, definition): the provider comes first")
 
     def make() -> Provider:
         return provider if isinstance(provider, Provider) else provider()
@@ -365,7 +369,9 @@ def provider_app(
         sys.stdout = sys.stderr
         backend = os.environ.get("PLUGWIRE_ANYIO_BACKEND", "asyncio")
         status = anyio.run(
-            lambda: listen(prov, definition, to_path, from_path, ready=_print_ready(real_stdout)),
+            lambda: serve_async(
+                prov, definition, to_path, from_path, ready=_print_ready(real_stdout)
+            ),
             backend=backend,
         )
         sys.exit(status)
@@ -373,15 +379,21 @@ def provider_app(
     return app
 
 
-def run_provider(
-    definition: PluginProvider,
+def serve(
     provider: Provider | Callable[[], Provider],
+    definition: PluginProvider,
     *,
     version: str,
     short: str = "",
     argv: list[str] | None = None,
 ) -> NoReturn:
-    """Run the provider executable's command line (the ``main`` of a provider)."""
-    app = provider_app(definition, provider, version=version, short=short)
+    """The ``main`` of a provider executable: run its command line (``define``,
+    ``unpack DIR``, ``listen TO FROM``, ``version``) and exit; ``listen`` runs
+    :func:`serve_async`.
+
+    >>> if __name__ == "__main__":                                   # doctest: +SKIP
+    ...     serve(Incrementer, DEFINITION, version="1.0.0")
+    """
+    app = provider_app(provider, definition, version=version, short=short)
     app.main(args=argv, prog_name=definition.name)
     sys.exit(0)  # pragma: no cover - click exits
