@@ -95,9 +95,28 @@ async def cipd(
     return plugin, call
 
 
+async def drp(
+    host: Host, tmp: Path, stack: contextlib.AsyncExitStack
+) -> tuple[PluginHandle, Call]:
+    from plugwire.http.drp import ProviderPlugin
+
+    command = [sys.executable, "-m", "plugwire.http.drp._demo_provider"]
+    plugin = await host.launch(ProviderPlugin(command, name="drp", token="crossfamily"))
+    machine = {"Uuid": "6f1c0ad0-0000-4000-8000-00000000cf01", "Name": "crossfamily"}
+
+    async def call() -> object:
+        await plugin.config({"counter/enabled": True})
+        value = await plugin.action("bump", model=machine, params={"counter/step": 2})
+        assert value is not None
+        return value
+
+    return plugin, call
+
+
 FAMILIES: dict[str, Launcher] = {
     "goplugin": goplugin,
     "cipd": cipd,
+    "drp": drp,
 }
 
 
