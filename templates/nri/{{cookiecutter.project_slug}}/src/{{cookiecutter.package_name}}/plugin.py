@@ -102,4 +102,4 @@ def main() -> None:
     plugin.name = stub.full_name
     backend = os.environ.get("PLUGWIRE_ANYIO_BACKEND", "asyncio")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C when run by hand
-        anyio.run(stub.run, backend=backend)
+        stub.serve(backend=backend)
