@@ -22,7 +22,6 @@ import logging
 import os
 import sys
 
-import anyio
 from plugwire.ttrpc.nri import Adjustment, Container, ContainerUpdate, PodSandbox, Stub
 
 PLUGIN_NAME = "{{ cookiecutter.plugin_name }}"
