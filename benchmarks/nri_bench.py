@@ -45,7 +45,6 @@ CONTAINER: dict[str, Any] = {"id": "c1", "pod_sandbox_id": "pod0", "name": "c1",
 
 def plugin_main(socket_path: str) -> None:
     """The Python plugin (run in a child process)."""
-    import anyio
 
     from plugwire.ttrpc.nri import Adjustment, Stub
     from plugwire.ttrpc.nri.api import pb
@@ -54,7 +53,7 @@ def plugin_main(socket_path: str) -> None:
         async def create_container(self, pod: pb.PodSandbox, c: pb.Container) -> Adjustment:
             return Adjustment().add_env("BENCH", "1")
 
-    anyio.run(Stub(Bench(), name="bench", idx="10", socket_path=socket_path).run)
+    Stub(Bench(), name="bench", idx="10", socket_path=socket_path).serve()
 
 
 def start_python_plugin(sock: Path) -> subprocess.Popen[bytes]:

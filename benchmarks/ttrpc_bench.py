@@ -196,11 +196,11 @@ async def bench_raw(path: str, calls: int, concurrency: int) -> dict[str, float]
 
 
 async def bench_ttrpc(path: str, calls: int, concurrency: int) -> dict[str, float]:
-    from plugwire.ttrpc import Client, Stub
+    from plugwire.ttrpc import Client, ServiceClient
     from plugwire.ttrpc.example import SERVICE, pb
 
     async with await Client.connect(f"unix:{path}") as client:
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
         req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
 
         async def call() -> object:
@@ -212,12 +212,12 @@ async def bench_ttrpc(path: str, calls: int, concurrency: int) -> dict[str, floa
 def bench_ttrpc_trio(path: str, calls: int, concurrency: int) -> dict[str, float]:
     import anyio
 
-    from plugwire.ttrpc import Client, Stub
+    from plugwire.ttrpc import Client, ServiceClient
     from plugwire.ttrpc.example import SERVICE, pb
 
     async def main() -> dict[str, float]:
         async with await Client.connect(f"unix:{path}") as client:
-            stub = Stub(client, SERVICE)
+            stub = ServiceClient(client, SERVICE)
             req = pb.EchoPayload(seq=MSG_SEQ, msg=MSG_TEXT)
             for _ in range(WARMUP):
                 await stub.Echo(req)

@@ -108,7 +108,7 @@ async def test_oversized_reply_fails_the_request_on_both(
     async def run_stub(sock: Path, body: Any) -> Any:
         stub = Stub(Huge(), name="huge", idx="10", socket_path=sock)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(stub.run)
+            tg.start_soon(stub.serve_async)
             with anyio.fail_after(10):
                 await stub.started.wait()
             try:
@@ -168,7 +168,7 @@ async def test_validator_rejection_matches_upstream(
         # now a plugwire validator under upstream's adaptation
         stub = Stub(PyValidator(), name="pyvalidator", idx="95", socket_path=go_sock)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(stub.run)
+            tg.start_soon(stub.serve_async)
             with anyio.fail_after(10):
                 await stub.synchronized.wait()
             # the adaptation lists a plugin just after its Synchronize reply: retry

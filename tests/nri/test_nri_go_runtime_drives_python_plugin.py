@@ -92,7 +92,7 @@ class Recorder:
 @asynccontextmanager
 async def running(stub: Stub) -> AsyncIterator[Stub]:
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stub.run)
+        tg.start_soon(stub.serve_async)
         with anyio.fail_after(10):
             await stub.started.wait()
         yield stub

@@ -128,7 +128,7 @@ async def test_random_replies_merge_like_upstream(go_runtime: GoRuntime, sockdir
         anyio.create_task_group() as tg,
     ):
         for stub in stubs:
-            tg.start_soon(stub.run)
+            tg.start_soon(stub.serve_async)
         await go_runtime.ok("wait_plugins", count=len(NAMES), timeout=15)
         await rt.wait_for_plugins(len(NAMES))
         outcomes = {"merged": 0, "conflict": 0}

@@ -104,7 +104,7 @@ async def test_plugin_dying_mid_call_is_dropped_and_its_exit_reported(
                     print("[ERROR] giving up on " + ctr.id, file=sys.stderr, flush=True)
                     os._exit(4)
 
-            anyio.run(Stub(Crasher()).run)
+            Stub(Crasher()).serve()
             """
         ),
     )
@@ -148,7 +148,7 @@ async def test_plugin_ignoring_the_closed_connection_is_killed_on_exit(sockdir: 
 
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             try:
-                anyio.run(Stub(Env()).run)
+                Stub(Env()).serve()
             finally:
                 time.sleep(60)
             """

@@ -52,7 +52,7 @@ class EnvPlugin:
 async def plugins(*stubs: Stub) -> AsyncIterator[None]:
     async with anyio.create_task_group() as tg:
         for stub in stubs:
-            tg.start_soon(stub.run)
+            tg.start_soon(stub.serve_async)
         with anyio.fail_after(10):
             for stub in stubs:
                 await stub.started.wait()
@@ -395,7 +395,7 @@ async def test_stub_reconnects_when_the_runtime_restarts(sockdir: Path) -> None:
     )
     async with anyio.create_task_group() as tg:
         async with runtime(sockdir) as rt:
-            tg.start_soon(stub.run)
+            tg.start_soon(stub.serve_async)
             await rt.wait_for_plugins(1)
         # the runtime is gone; the stub keeps dialling until a new one listens
         await anyio.sleep(0.2)
@@ -477,7 +477,7 @@ async def test_stub_gives_up_when_the_runtime_never_configures(sockdir: Path) ->
                 registration_timeout=0.3,
             )
             with pytest.raises(PluginTimeoutError, match="did not configure the plugin"):
-                await stub.run()
+                await stub.serve_async()
 
 
 async def test_errors_propagate_unwrapped(sockdir: Path) -> None:
@@ -606,7 +606,7 @@ async def test_plugin_that_cannot_split_sync_is_refused(sockdir: Path) -> None:
 
 def test_sync_chunk_shrinking_follows_upstream() -> None:
     from plugwire.ttrpc import OversizedMessageError
-    from plugwire.ttrpc.nri.runtime import _shrink
+    from plugwire.ttrpc.nri.registration import _shrink
 
     def too_big(size: int, limit: int = 4 << 20) -> OversizedMessageError:
         return OversizedMessageError("too big", size=size, limit=limit)

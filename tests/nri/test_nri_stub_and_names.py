@@ -74,7 +74,7 @@ def test_plugin_name_rules() -> None:
 async def test_bad_fd_in_environment() -> None:
     stub = Stub(OnlyCreate(), name="n", idx="10", environ={"NRI_PLUGIN_SOCKET": "three"})
     with pytest.raises(ConfigError, match="invalid socket in environment"):
-        await stub.run()
+        await stub.serve_async()
 
 
 @pytest.mark.anyio
@@ -83,4 +83,4 @@ async def test_unreachable_runtime(tmp_path: object) -> None:
 
     stub = Stub(OnlyCreate(), name="n", idx="10", socket_path="/nonexistent/nri.sock", environ={})
     with pytest.raises(ConnectionClosedError, match="failed to connect to NRI service"):
-        await stub.run()
+        await stub.serve_async()

@@ -30,7 +30,7 @@ from plugwire.ttrpc import (
     OversizedMessageError,
     Server,
     ServerContext,
-    Stub,
+    ServiceClient,
     peer_credentials,
     require_same_user,
     require_uid_gid,
@@ -123,7 +123,7 @@ async def test_status_codes_and_details(tclient: Client) -> None:
     with pytest.raises(RemoteError) as info:
         await tclient.unary("/test.Svc/X", b"")
     assert (info.value.code, info.value.message) == (StatusCode.UNIMPLEMENTED, "method X")
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     with pytest.raises(RemoteError) as info:
         await stub.Echo(pb.EchoPayload(), metadata={"fail-code": "9", "fail-message": "nah"})
     assert (info.value.code, info.value.message) == (StatusCode.FAILED_PRECONDITION, "nah")
@@ -139,7 +139,7 @@ async def test_client_deadline_expires(tclient: Client) -> None:
 
 
 async def test_concurrent_calls_on_one_connection(tclient: Client) -> None:
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     results: dict[int, int] = {}
 
     async def one(i: int) -> None:
@@ -235,7 +235,7 @@ async def test_tcp_socket_fd_and_stream(anyio_backend: str) -> None:
         stream_d = await anyio.abc.UNIXSocketStream.from_socket(d)
         tg.start_soon(server.serve_stream, stream_d)
         async with Client.from_stream(stream_c) as c:
-            stub = Stub(c, SERVICE)
+            stub = ServiceClient(c, SERVICE)
             assert (await stub.Echo(pb.EchoPayload(seq=1))).seq == 2
 
 
@@ -324,7 +324,7 @@ async def test_connection_failure_fails_streams(anyio_backend: str) -> None:
 
 
 async def test_stream_deadline_and_status(tclient: Client) -> None:
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     async with await stub.EchoStream(timeout=0.3) as stream:
         await stream.send(pb.EchoPayload(seq=1))
         got = await stream.recv()
@@ -392,7 +392,7 @@ async def test_replies_of_the_wrong_type_answer_internal(sock_path: str) -> None
     server = Server()
     server.add_servicer(_WrongTypes(), SERVICE)
     async with server.listen(sock_path) as bound, await Client.connect(bound) as client:
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
         with pytest.raises(RemoteError) as info:
             await stub.Echo(pb.EchoPayload())
         assert info.value.code == StatusCode.INTERNAL
@@ -413,7 +413,7 @@ async def test_unread_stream_overflows_alone(
     """A server stream nobody reads while another call reads the connection is failed
     once its buffer is full; the connection and other calls are unaffected."""
     monkeypatch.setattr(client_module, "_STREAM_BUFFER", 100)
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     parts = await stub.DivideStream(pb.Sum(sum=1, num=1000))
     # this call reads the connection for 0.5 s, buffering the parts for the stream
     assert await tclient.unary("/test.Svc/Sleep", b"0.5") == b"slept"
@@ -469,7 +469,7 @@ async def test_serve_forms(tmp_path: Path) -> None:
 
 
 async def test_api_misuse_is_typed(tclient: Client) -> None:
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     with pytest.raises(AttributeError, match="no method Nope"):
         stub.Nope  # noqa: B018
     with pytest.raises(ConfigError):
@@ -508,7 +508,7 @@ async def test_flow_control_with_large_streams(tclient: Client) -> None:
     """Two bidirectional streams push 16 MiB each before reading anything: writers
     wait for the peer (write pause/drain, read pause/resume, queued batches) and
     every message arrives intact and in order."""
-    stub = Stub(tclient, SERVICE)
+    stub = ServiceClient(tclient, SERVICE)
     blob = "x" * (128 << 10)
 
     async def one(tag: int) -> None:

@@ -27,7 +27,7 @@ from plugwire.ttrpc import (
     OversizedMessageError,
     Server,
     ServerContext,
-    Stub,
+    ServiceClient,
 )
 from plugwire.ttrpc._envelope import decode_response, encode_request
 from plugwire.ttrpc._frame import encode_frame
@@ -164,7 +164,7 @@ async def test_deadline_expires_against_go_server(go_server: str) -> None:
         with pytest.raises(DeadlineExceededError):
             await client.call(PROBE, "Inspect", _probe_request(sleep_ms=5000), timeout=0.3)
         assert anyio.current_time() - start < 2
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
         assert (await stub.Echo(pb.EchoPayload(seq=1), timeout=5)).seq == 2
 
 
@@ -177,19 +177,19 @@ async def test_oversized_both_ways_against_go_server(go_server: str) -> None:
         # sending: refused locally, nothing written
         with pytest.raises(OversizedMessageError):
             await small.call(PROBE, "Inspect", _probe_request(pad="x" * (2 << 20)))
-        assert (await Stub(small, SERVICE).Echo(pb.EchoPayload(seq=3))).seq == 4
+        assert (await ServiceClient(small, SERVICE).Echo(pb.EchoPayload(seq=3))).seq == 4
     async with await Client.connect(go_server, max_message_size=8 << 20) as big:
         # Go receives 5 MiB: it discards and answers RESOURCE_EXHAUSTED on that stream
         with pytest.raises(RemoteError) as rinfo:
             await big.call(PROBE, "Inspect", _probe_request(pad="x" * (5 << 20)))
         assert rinfo.value.code == StatusCode.RESOURCE_EXHAUSTED
         assert "exceed maximum message size of 4194304" in rinfo.value.message
-        assert (await Stub(big, SERVICE).Echo(pb.EchoPayload(seq=5))).seq == 6
+        assert (await ServiceClient(big, SERVICE).Echo(pb.EchoPayload(seq=5))).seq == 6
 
 
 async def test_concurrent_calls_against_go_server(go_server: str) -> None:
     async with await Client.connect(go_server) as client:
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
         seqs: list[int] = []
 
         async def one(i: int) -> None:

@@ -82,7 +82,7 @@ async def main() -> None:
     stub = Stub(plugin, name=name, idx=idx, socket_path=args.socket)
     plugin.stub = stub
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stub.run)
+        tg.start_soon(stub.serve_async)
         await stub.synchronized.wait()
         if args.update and plugin.first_container:
             failed = await stub.update_containers(

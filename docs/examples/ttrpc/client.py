@@ -11,13 +11,13 @@ import sys
 import anyio
 
 from plugwire.core.errors import RemoteError
-from plugwire.ttrpc import Client, Stub
+from plugwire.ttrpc import Client, ServiceClient
 from plugwire.ttrpc.example import SERVICE, pb
 
 
 async def main(path: str) -> None:
     async with await Client.connect(f"unix:{path}") as client:
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
 
         # unary, with metadata and a deadline (sent as timeout_nano)
         reply = await stub.Echo(pb.EchoPayload(seq=1, msg="hi"), timeout=5, metadata={"who": "me"})

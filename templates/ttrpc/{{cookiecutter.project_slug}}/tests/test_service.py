@@ -10,7 +10,7 @@ import pytest
 from plugwire.core.errors import RemoteError
 from plugwire.core.process import PluginProcess
 from plugwire.core.status import StatusCode
-from plugwire.ttrpc import Client, Stub
+from plugwire.ttrpc import Client, ServiceClient
 
 from {{ cookiecutter.package_name }}.proto import SERVICE, CountRequest, GreetRequest
 
@@ -32,7 +32,7 @@ async def test_serve_and_call(
         assert line is not None and line.startswith("READY"), server.stderr_tail
 
         async with await Client.connect(address) as client:
-            stub = Stub(client, SERVICE)
+            stub = ServiceClient(client, SERVICE)
             reply = await stub.Greet(GreetRequest(name="Ada"), timeout=5)
             assert reply.message == "{{ cookiecutter.default_greeting }}, Ada!"
             hi = await stub.Greet(GreetRequest(name="Ada"), metadata={"greeting": "Hi"})

@@ -21,7 +21,7 @@ Services
 --------
 Messages come from ordinary ``.proto`` files (``protoc --python_out``); services
 are bound from their descriptors: ``server.add_servicer(servicer, descriptor)``
-and ``Stub(client, descriptor)``. Servicers follow the grpc.aio convention, so the
+and ``ServiceClient(client, descriptor)``. Servicers follow the grpc.aio convention, so the
 same class is served by grpc through ``plugwire.grpc.binding``. See docs/ttrpc.md.
 """
 
@@ -31,6 +31,7 @@ from ._frame import MAX_MESSAGE_SIZE
 from .client import Client, ClientStream, Metadata
 from .credentials import (
     CredentialsError,
+    PeerCheck,
     PeerCredentials,
     peer_credentials,
     require_root,
@@ -39,7 +40,7 @@ from .credentials import (
 )
 from .errors import DeadlineExceededError, OversizedMessageError
 from .server import MethodHandler, Server, ServerContext
-from .service import MessageStream, Stub, message_class, method_handlers
+from .service import MessageStream, ServiceClient, message_class, method_handlers
 from .transport import TtrpcTransport
 
 __all__ = [
@@ -52,10 +53,11 @@ __all__ = [
     "Metadata",
     "MethodHandler",
     "OversizedMessageError",
+    "PeerCheck",
     "PeerCredentials",
     "Server",
     "ServerContext",
-    "Stub",
+    "ServiceClient",
     "TtrpcTransport",
     "message_class",
     "method_handlers",

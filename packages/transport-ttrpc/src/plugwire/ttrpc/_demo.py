@@ -16,7 +16,7 @@ from plugwire.core.status import StatusCode
 from .client import Client
 from .errors import DeadlineExceededError, OversizedMessageError
 from .example import SERVICE, exercise, pb
-from .service import Stub
+from .service import ServiceClient
 
 FAMILY = "ttrpc"
 
@@ -47,7 +47,7 @@ async def demo() -> Sequence[DemoRow]:
             async with await Client.connect(address) as client:
                 for name, passed, detail in await exercise(client):
                     rows.append(DemoRow(FAMILY, f"Streaming/{name}", passed, detail))
-                stub = Stub(client, SERVICE)
+                stub = ServiceClient(client, SERVICE)
                 try:
                     await stub.Echo(
                         pb.EchoPayload(), metadata={"fail-code": "5", "fail-message": "no such key"}

@@ -19,7 +19,7 @@ from plugwire.core.errors import HandshakeError
 
 __all__ = [
     "CredentialsError",
-    "Handshake",
+    "PeerCheck",
     "PeerCredentials",
     "peer_credentials",
     "require_root",
@@ -27,8 +27,9 @@ __all__ = [
     "require_uid_gid",
 ]
 
-#: A check run on each accepted socket; raise to refuse the connection.
-Handshake = Callable[[socket.socket], object]
+#: A check run on each accepted socket; raise to refuse the connection (Go's
+#: ``ttrpc.Handshaker``; not to be confused with :class:`plugwire.core.Handshake`).
+PeerCheck = Callable[[socket.socket], object]
 
 _UCRED = struct.Struct("3i")
 
@@ -69,7 +70,7 @@ def peer_credentials(sock: socket.socket) -> PeerCredentials:
     return PeerCredentials(pid, uid, gid)
 
 
-def require_uid_gid(uid: int = -1, gid: int = -1) -> Handshake:
+def require_uid_gid(uid: int = -1, gid: int = -1) -> PeerCheck:
     """Accept only peers with this uid and gid (-1: any), like Go's ``UnixSocketRequireUidGid``."""
 
     def check(sock: socket.socket) -> PeerCredentials:
@@ -86,11 +87,11 @@ def require_uid_gid(uid: int = -1, gid: int = -1) -> Handshake:
     return check
 
 
-def require_root() -> Handshake:
+def require_root() -> PeerCheck:
     """Accept only peers running as root (uid 0, gid 0)."""
     return require_uid_gid(0, 0)
 
 
-def require_same_user() -> Handshake:
+def require_same_user() -> PeerCheck:
     """Accept only peers running as this process's effective uid and gid."""
     return require_uid_gid(os.geteuid(), os.getegid())

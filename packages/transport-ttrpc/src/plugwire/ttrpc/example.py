@@ -23,7 +23,7 @@ from plugwire.core.status import StatusCode
 from ._generated import ttrpc_streaming_pb2 as pb
 from .client import Client
 from .server import Server, ServerContext
-from .service import Stub
+from .service import ServiceClient
 
 __all__ = ["SERVICE", "StreamingServicer", "divide_sum", "exercise", "pb"]
 
@@ -120,7 +120,7 @@ class StreamingServicer:
 
 async def exercise(client: Client) -> list[tuple[str, bool, str]]:
     """Call every Streaming method once; (method, ok, detail) per method."""
-    stub = Stub(client, SERVICE)
+    stub = ServiceClient(client, SERVICE)
     results: list[tuple[str, bool, str]] = []
 
     reply = await stub.Echo(pb.EchoPayload(seq=1, msg="Echo Me"))

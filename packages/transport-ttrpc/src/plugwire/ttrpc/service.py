@@ -4,14 +4,14 @@ Generate messages with ``protoc --python_out --pyi_out`` (no ttrpc plugin needed
 then::
 
     server.add_servicer(MyServicer(), my_pb2.DESCRIPTOR.services_by_name["My"])
-    stub = Stub(client, my_pb2.DESCRIPTOR.services_by_name["My"])
+    stub = ServiceClient(client, my_pb2.DESCRIPTOR.services_by_name["My"])
     reply = await stub.Echo(my_pb2.EchoPayload(msg="hi"))
 
 The servicer convention is grpc.aio's (see :mod:`plugwire.ttrpc.server`), so the
 same class can be served by grpc with :mod:`plugwire.grpc.binding`. A method the
 servicer lacks answers UNIMPLEMENTED.
 
-Client calls through a :class:`Stub`:
+Client calls through a :class:`ServiceClient`:
 
 - unary: ``await stub.M(request) -> reply``
 - server streaming: ``await stub.M(request) -> MessageStream`` (``async for``)
@@ -33,10 +33,10 @@ from google.protobuf.message import DecodeError, Message
 from plugwire.core.errors import ConfigError, ProtocolError, RemoteError
 from plugwire.core.status import StatusCode
 
+from ._connection import MethodHandler, ServerContext
 from .client import Client, ClientStream, Metadata
-from .server import MethodHandler, ServerContext
 
-__all__ = ["MessageStream", "Stub", "message_class", "method_handlers"]
+__all__ = ["MessageStream", "ServiceClient", "message_class", "method_handlers"]
 
 T = TypeVar("T", bound=Message)
 
@@ -219,10 +219,10 @@ class _BoundMethod:
         return self._decode(reply)
 
 
-class Stub:
+class ServiceClient:
     """Calls the methods of a protobuf service over a :class:`Client`.
 
-    ``Stub(client, pb2.DESCRIPTOR.services_by_name["Svc"]).Method(...)``; see the
+    ``ServiceClient(client, pb2.DESCRIPTOR.services_by_name["Svc"]).Method(...)``; see the
     module docstring for each streaming kind. Unknown attribute -> AttributeError.
     """
 

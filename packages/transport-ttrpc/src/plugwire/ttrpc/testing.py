@@ -15,7 +15,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from ._envelope import decode_response, encode_request
 from ._frame import MAX_MESSAGE_SIZE, Frame, FrameDecoder, encode_frame
-from .credentials import Handshake
+from .credentials import PeerCheck
 from .example import SERVICE, StreamingServicer
 from .server import Server
 
@@ -23,7 +23,7 @@ __all__ = ["RawPeer", "make_server", "reference_envelope_classes"]
 
 
 def make_server(
-    *, max_message_size: int = MAX_MESSAGE_SIZE, handshake: Handshake | None = None
+    *, max_message_size: int = MAX_MESSAGE_SIZE, handshake: PeerCheck | None = None
 ) -> Server:
     """A :class:`Server` with the example Streaming service registered."""
     server = Server(max_message_size=max_message_size, handshake=handshake)

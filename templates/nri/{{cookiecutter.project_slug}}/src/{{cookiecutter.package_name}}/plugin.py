@@ -22,7 +22,6 @@ import logging
 import os
 import sys
 
-import anyio
 from plugwire.ttrpc.nri import Adjustment, Container, ContainerUpdate, PodSandbox, Stub
 
 PLUGIN_NAME = "{{ cookiecutter.plugin_name }}"
@@ -102,4 +101,4 @@ def main() -> None:
     plugin.name = stub.full_name
     backend = os.environ.get("PLUGWIRE_ANYIO_BACKEND", "asyncio")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C when run by hand
-        anyio.run(stub.run, backend=backend)
+        stub.serve(backend=backend)

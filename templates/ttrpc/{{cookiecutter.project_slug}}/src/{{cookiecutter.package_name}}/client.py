@@ -9,14 +9,14 @@ from __future__ import annotations
 import sys
 
 import anyio
-from plugwire.ttrpc import Client, Stub
+from plugwire.ttrpc import Client, ServiceClient
 
 from .proto import SERVICE, CountRequest, GreetRequest
 
 
 async def call(address: str, name: str, start: int) -> None:
     async with await Client.connect(address) as client:
-        stub = Stub(client, SERVICE)
+        stub = ServiceClient(client, SERVICE)
         reply = await stub.Greet(GreetRequest(name=name), timeout=5)
         print(reply.message)
         async for tick in await stub.Countdown(CountRequest(start=start), timeout=5):

@@ -70,7 +70,8 @@ def _build() -> ServiceDescriptor:
     return pool.FindServiceByName(f"{PROTO_PACKAGE}.{SERVICE_NAME}")
 
 
-#: The service descriptor: ``Server.add_servicer(servicer, SERVICE)``, ``Stub(client, SERVICE)``.
+#: The service descriptor: ``Server.add_servicer(servicer, SERVICE)``,
+#: ``ServiceClient(client, SERVICE)``.
 SERVICE = _build()
 
 

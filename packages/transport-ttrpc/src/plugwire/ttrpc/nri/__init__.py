@@ -1,5 +1,9 @@
 """containerd NRI for Python: write NRI plugins (:class:`Stub`) and host them (:class:`Runtime`).
 
+On the runtime side each plugin connection is an :class:`NriPlugin`, a core plugin
+handle run by the runtime's :class:`plugwire.core.Host`; what it may call back
+(:data:`CAPABILITIES`) is its :class:`plugwire.core.Controller`'s.
+
 Wire-compatible with ``github.com/containerd/nri`` (see ``NRI_MODULE_VERSION``): one
 socket multiplexed into a Plugin and a Runtime ttrpc service (:mod:`.mux`), upstream's
 adjustment merge with conflict detection (:mod:`.result`), and builders for
@@ -37,16 +41,23 @@ from .api import (
     events_in,
     parse_plugin_name,
 )
+from .discovery import InstalledPlugin
 from .mux import Multiplexer, MuxConn
+from .plugin import NRI_SHUTDOWN, NriPlugin
+from .registration import CAPABILITIES, REGISTER_PLUGIN, UPDATE_CONTAINERS, GrantFn
 from .result import Owners, Result
 from .runtime import PluginInfo, Runtime, SyncCallback, SyncFn, UpdateFn
 from .stub import Stub
 
 __all__ = [
+    "CAPABILITIES",
     "DEFAULT_REGISTRATION_TIMEOUT",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_SOCKET_PATH",
     "NRI_MODULE_VERSION",
+    "NRI_SHUTDOWN",
+    "REGISTER_PLUGIN",
+    "UPDATE_CONTAINERS",
     "VALID_EVENTS",
     "Adjustment",
     "ConflictError",
@@ -56,11 +67,14 @@ __all__ = [
     "CreateContainerRequest",
     "CreateContainerResponse",
     "Event",
+    "GrantFn",
+    "InstalledPlugin",
     "LinuxResources",
     "Mount",
     "Multiplexer",
     "MuxConn",
     "NriError",
+    "NriPlugin",
     "Owners",
     "PluginInfo",
     "PluginRejectedError",

@@ -13,8 +13,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import anyio
-
 from ._generated import api_pb2 as pb
 from .adjust import Adjustment
 from .stub import Stub
@@ -58,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plugin = ExampleAdjuster()
     stub = Stub(plugin, name=args.name, idx=args.idx, socket_path=args.socket)
     plugin.name = stub.full_name
-    anyio.run(stub.run)
+    stub.serve()
 
 
 if __name__ == "__main__":

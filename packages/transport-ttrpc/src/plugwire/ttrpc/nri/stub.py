@@ -41,6 +41,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from plugwire.core.controller import CapabilityDeniedError
 from plugwire.core.errors import (
     ConfigError,
     ConnectionClosedError,
@@ -106,7 +107,7 @@ class Stub:
         socket_path: runtime socket for external plugins.
         connection: an already connected byte stream to use instead.
         reconnect: dial again (every ``reconnect_interval`` s) after the runtime
-            closes the connection, instead of returning from :meth:`run`.
+            closes the connection, instead of returning from :meth:`serve_async`.
         fail_request, keep_connected: the failure policy sent in Configure (upstream
             ``WithFailurePolicy``): fail the runtime's request when this plugin times
             out or disconnects instead of carrying on without it; stay connected after
@@ -241,7 +242,7 @@ class Stub:
                 seen=exc.strerror,
             ) from exc
 
-    async def run(self) -> None:
+    async def serve_async(self) -> None:
         """Connect, register, serve until the runtime disconnects (or :meth:`stop`).
 
         Raises :class:`ConnectionClosedError` if the runtime cannot be reached,
@@ -251,7 +252,7 @@ class Stub:
         while True:
             try:
                 try:
-                    await self._run_once()
+                    await self._serve_once()
                 except BaseExceptionGroup as group:
                     raise sole_error(group) from None
             except ConnectionClosedError:
@@ -265,7 +266,12 @@ class Stub:
             if self._stop.is_set():
                 return
 
-    async def _run_once(self) -> None:
+    def serve(self, *, backend: str = "asyncio") -> None:
+        """Blocking :meth:`serve_async` on its own event loop (``backend``: ``asyncio``
+        or ``trio``): what a plugin's ``main`` calls."""
+        anyio.run(self.serve_async, backend=backend)
+
+    async def _serve_once(self) -> None:
         trunk = await self._connect()
         self._configured = anyio.Event()
         self._config_error = None
@@ -307,13 +313,17 @@ class Stub:
         )
 
     def stop(self) -> None:
-        """Close the connection and make :meth:`run` return."""
+        """Close the connection and make :meth:`serve_async` return."""
         self._stop.set()
 
     async def update_containers(
         self, updates: Sequence[pb.ContainerUpdate | Any]
     ) -> list[pb.ContainerUpdate]:
-        """Ask the runtime for unsolicited updates; returns the updates that failed."""
+        """Ask the runtime for unsolicited updates; returns the updates that failed.
+
+        Raises :class:`~plugwire.core.CapabilityDeniedError` when the runtime did
+        not grant this plugin ``update_containers`` (PERMISSION_DENIED on the wire).
+        """
         session = self._session
         if session is None:
             raise ConnectionClosedError(
@@ -321,9 +331,16 @@ class Stub:
             )
         msgs = [u.build() if hasattr(u, "build") else u for u in updates]
         req = pb.UpdateContainersRequest(update=msgs)
-        rpl = await session.call(
-            api.RUNTIME_SERVICE, "UpdateContainers", req, pb.UpdateContainersResponse
-        )
+        try:
+            rpl = await session.call(
+                api.RUNTIME_SERVICE, "UpdateContainers", req, pb.UpdateContainersResponse
+            )
+        except RemoteError as exc:
+            if exc.code == StatusCode.PERMISSION_DENIED:
+                raise CapabilityDeniedError(
+                    exc.message, peer="runtime", step="UpdateContainers"
+                ) from exc
+            raise
         return list(rpl.failed)
 
     # -- the Plugin service ------------------------------------------------------

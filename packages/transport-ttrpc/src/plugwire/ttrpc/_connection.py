@@ -1,0 +1,493 @@
+"""One served ttrpc connection: method handlers, call contexts and request handling.
+
+:class:`ServerConnection` mirrors upstream ``serverConn.run``: it reads frames,
+dispatches requests to the :class:`MethodHandler` registered for them and writes the
+replies. It knows nothing of :class:`~plugwire.ttrpc.server.Server`: the server hands
+in its service registry and message limit. See :mod:`plugwire.ttrpc.server` for the
+handler conventions and how protocol violations are answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+
+from plugwire.core.errors import ConnectionClosedError, PlugwireError, RemoteError
+from plugwire.core.status import StatusCode
+
+from ._envelope import EnvelopeError, Request, decode_request, encode_response
+from ._frame import (
+    FLAG_NO_DATA,
+    FLAG_REMOTE_CLOSED,
+    TYPE_DATA,
+    TYPE_REQUEST,
+    TYPE_RESPONSE,
+    FrameDecoder,
+    encode_frame,
+)
+from ._writer import FrameWriter
+from .errors import oversize_message
+
+__all__ = ["MethodHandler", "ServerConnection", "ServerContext"]
+
+log = logging.getLogger("plugwire.ttrpc.server")
+
+_STREAM_BUFFER = 4096
+_STREAM_BUFFER_BYTES = 64 << 20
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _to_bytes(data: Any) -> bytes:
+    return bytes(data)
+
+
+@attrs.frozen
+class MethodHandler:
+    """How to run one method: the handler, its streaming kind and (de)serialisers.
+
+    ``func`` receives ``(request_or_iterator, context)``. The default
+    (de)serialisers pass bytes through.
+    """
+
+    func: Callable[..., Any]
+    client_streaming: bool = False
+    server_streaming: bool = False
+    request_deserializer: Callable[[bytes], Any] = _identity
+    response_serializer: Callable[[Any], bytes] = _to_bytes
+
+
+class ServerContext:
+    """What a handler knows about its call.
+
+    ``method`` (``/svc/Method``), ``peer``, ``metadata`` (key -> values, as sent),
+    ``deadline`` (anyio clock, or None), ``stream_id``.
+    """
+
+    __slots__ = ("deadline", "metadata", "method", "peer", "stream_id")
+
+    def __init__(
+        self,
+        method: str,
+        peer: str,
+        metadata: Mapping[str, tuple[str, ...]],
+        deadline: float | None,
+        stream_id: int,
+    ) -> None:
+        self.method = method
+        self.peer = peer
+        self.metadata = metadata
+        self.deadline = deadline
+        self.stream_id = stream_id
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        """(key, value) pairs, like grpc's ``ServicerContext.invocation_metadata()``."""
+        return tuple((k, v) for k, vs in self.metadata.items() for v in vs)
+
+    def metadata_value(self, key: str) -> str | None:
+        """The first value of ``key`` (case-insensitive, like ttrpc ``MD.Get``)."""
+        values = self.metadata.get(key) or self.metadata.get(key.lower())
+        if not values:
+            low = key.lower()
+            for k, vs in self.metadata.items():
+                if k.lower() == low and vs:
+                    return vs[0]
+            return None
+        return values[0]
+
+    def time_remaining(self) -> float | None:
+        """Seconds until the deadline, or None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - anyio.current_time())
+
+    def abort(self, code: int, message: str = "", details: Sequence[bytes] = ()) -> None:
+        """End the call with ``code``: raises :class:`RemoteError`."""
+        raise RemoteError(message, code=int(code), details=details, step=self.method)
+
+
+def _metadata_dict(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    md: dict[str, tuple[str, ...]] = {}
+    for k, v in pairs:
+        md[k] = (*md.get(k, ()), v)
+    return md
+
+
+class _RecvQueue:
+    """Messages a client streams to a handler."""
+
+    __slots__ = ("buffered", "closed", "event", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[bytes] = deque()
+        self.buffered = 0
+        self.closed = False
+        self.event: anyio.Event | None = None
+
+    def push(self, data: bytes) -> str | None:
+        if self.closed:
+            return "ttrpc: stream closed"
+        if len(self.items) >= _STREAM_BUFFER or self.buffered > _STREAM_BUFFER_BYTES:
+            return "ttrpc: stream buffer full"
+        self.items.append(data)
+        self.buffered += len(data)
+        if self.event is not None:
+            self.event.set()
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.event is not None:
+            self.event.set()
+
+    async def iterate(self, deserialize: Callable[[bytes], Any]) -> AsyncIterator[Any]:
+        """The request iterator handed to a client-streaming handler. A message that
+        does not decode raises INTERNAL ``ttrpc: error unmarshalling payload`` (as Go)."""
+        while True:
+            while self.items:
+                data = self.items.popleft()
+                self.buffered -= len(data)
+                try:
+                    message = deserialize(data)
+                except Exception as exc:
+                    raise RemoteError(
+                        f"ttrpc: error unmarshalling payload: {exc}", code=StatusCode.INTERNAL
+                    ) from exc
+                yield message
+            if self.closed:
+                return
+            self.event = anyio.Event()
+            await self.event.wait()
+            self.event = None
+
+
+class ServerConnection:
+    """State of one served connection (mirrors upstream ``serverConn.run``)."""
+
+    def __init__(
+        self,
+        services: Mapping[str, Mapping[str, MethodHandler]],
+        stream: anyio.abc.ByteStream,
+        peer: str,
+        *,
+        max_message_size: int,
+    ) -> None:
+        #: the server's registry (live: services registered later are seen)
+        self.services = services
+        self.max_message_size = max_message_size
+        self.stream = stream
+        self.peer = peer
+        self.writer = FrameWriter(stream, peer)
+        self.decoder = FrameDecoder(max_message_size)
+        self.last_stream_id = 0
+        self.streams: dict[int, _RecvQueue] = {}
+        self.nursery: Any = None  # a trio nursery when running on trio
+        #: Calls being handled (unary and streams); 0 means idle.
+        self.active = 0
+        # On asyncio, handlers run as plain tasks (much cheaper to start than anyio
+        # task-group children); they are cancelled when the connection ends.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        with contextlib.suppress(RuntimeError):
+            self.loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        """Close the connection: its read loop ends and running handlers are cancelled."""
+        with contextlib.suppress(Exception):
+            await self.stream.aclose()
+
+    def spawn(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        self.active += 1
+        loop = self.loop
+        if loop is not None:
+            task = loop.create_task(func(*args))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        else:
+            assert self.nursery is not None
+            self.nursery.start_soon(func, *args)
+
+    async def run(self) -> None:
+        try:
+            if self.loop is not None:
+                await self._read_loop()
+            else:
+                # trio: handlers run in a native nursery (cheaper than anyio's wrapper)
+                import trio
+
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    await self._read_loop()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.writer.fail(ConnectionClosedError("connection closed", peer=self.peer))
+            tasks = list(self.tasks)
+            for task in tasks:
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                if tasks:
+                    await asyncio.wait(tasks, timeout=5)
+                with contextlib.suppress(Exception):
+                    await self.stream.aclose()
+
+    async def _read_loop(self) -> None:
+        stream = self.stream
+        feed = self.decoder.feed
+        handle = self.handle
+        while True:
+            try:
+                data = await stream.receive()
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ) as exc:
+                if self.decoder.pending:
+                    log.debug(
+                        "ttrpc: %s closed mid-frame (%d bytes)", self.peer, self.decoder.pending
+                    )
+                elif not isinstance(exc, anyio.EndOfStream):
+                    log.debug("ttrpc: connection from %s failed: %r", self.peer, exc)
+                return
+            for frame in feed(data):
+                await handle(*frame)
+
+    async def send_status(
+        self, sid: int, code: int, message: str, details: Sequence[bytes] = ()
+    ) -> None:
+        body = encode_response(None, code, message, details)
+        with contextlib.suppress(ConnectionClosedError):
+            await self.writer.write(encode_frame(sid, TYPE_RESPONSE, 0, body))
+
+    async def handle(self, sid: int, typ: int, flags: int, data: bytes, oversized: int) -> None:
+        if oversized:
+            await self.send_status(
+                sid,
+                StatusCode.RESOURCE_EXHAUSTED,
+                oversize_message(oversized, self.max_message_size),
+            )
+            return
+        if sid % 2 != 1:
+            await self.send_status(
+                sid,
+                StatusCode.INVALID_ARGUMENT,
+                "StreamID must be odd for client initiated streams",
+            )
+            return
+        if typ == TYPE_REQUEST:
+            if sid <= self.last_stream_id:
+                await self.send_status(
+                    sid,
+                    StatusCode.INVALID_ARGUMENT,
+                    "StreamID cannot be re-used and must increment",
+                )
+                return
+            self.last_stream_id = sid
+            try:
+                req = decode_request(data)
+            except EnvelopeError as exc:
+                await self.send_status(
+                    sid, StatusCode.INVALID_ARGUMENT, f"unmarshal request error: {exc}"
+                )
+                return
+            methods = self.services.get(req.service)
+            if methods is None:
+                await self.send_status(sid, StatusCode.UNIMPLEMENTED, f"service {req.service}")
+                return
+            handler = methods.get(req.method)
+            if handler is None:
+                await self.send_status(sid, StatusCode.UNIMPLEMENTED, f"method {req.method}")
+                return
+            if not handler.client_streaming and not handler.server_streaming:
+                self.spawn(self.run_unary, sid, handler, req)
+                return
+            queue = _RecvQueue()
+            if req.payload is not None or not handler.client_streaming:
+                queue.push(req.payload or b"")
+            if not handler.client_streaming:
+                queue.close()
+            self.streams[sid] = queue
+            self.spawn(self.run_stream, sid, handler, req, queue)
+        elif typ == TYPE_DATA:
+            queue_or_none = self.streams.get(sid)
+            if queue_or_none is None:
+                await self.send_status(
+                    sid, StatusCode.INVALID_ARGUMENT, "StreamID is no longer active"
+                )
+                return
+            if not flags & FLAG_NO_DATA:
+                err = queue_or_none.push(data)
+                if err is not None:
+                    await self.send_status(
+                        sid, StatusCode.INVALID_ARGUMENT, f"data handling error: {err}"
+                    )
+                    return
+            if flags & FLAG_REMOTE_CLOSED:
+                queue_or_none.close()
+                if data:
+                    await self.send_status(
+                        sid, StatusCode.INVALID_ARGUMENT, "data close message cannot include data"
+                    )
+        else:
+            log.debug(
+                "ttrpc: ignoring frame of unknown type %d on stream %d from %s", typ, sid, self.peer
+            )
+
+    def _context(self, sid: int, req: Request) -> ServerContext:
+        # as Go: any non-zero timeout is a deadline (a negative one has already passed)
+        deadline = anyio.current_time() + req.timeout_nano / 1e9 if req.timeout_nano else None
+        md = _metadata_dict(req.metadata) if req.metadata else {}
+        return ServerContext(f"/{req.service}/{req.method}", self.peer, md, deadline, sid)
+
+    async def _reply(self, sid: int, payload: bytes | None) -> None:
+        if payload is not None and len(payload) > self.max_message_size:
+            await self._fail(
+                sid,
+                StatusCode.RESOURCE_EXHAUSTED,
+                oversize_message(len(payload), self.max_message_size),
+            )
+            return
+        await self.writer.write(
+            encode_frame(sid, TYPE_RESPONSE, 0, encode_response(payload)), len(self.tasks) > 1
+        )
+
+    async def _fail(self, sid: int, code: int, message: str, details: Sequence[bytes] = ()) -> None:
+        await self.writer.write(
+            encode_frame(sid, TYPE_RESPONSE, 0, encode_response(None, code, message, details))
+        )
+
+    async def _fail_from(self, sid: int, exc: BaseException, ctx: ServerContext) -> None:
+        if isinstance(exc, RemoteError):
+            await self._fail(sid, exc.code, exc.message, exc.details)
+        elif isinstance(exc, PlugwireError):
+            await self._fail(sid, StatusCode.UNKNOWN, str(exc))
+        else:
+            log.warning("ttrpc: handler %s raised", ctx.method, exc_info=exc)
+            await self._fail(sid, StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
+
+    async def run_unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
+        ctx = self._context(sid, req)
+        try:
+            try:
+                request = handler.request_deserializer(req.payload or b"")
+            except Exception as exc:
+                await self._fail(
+                    sid, StatusCode.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}"
+                )
+                return
+            if ctx.deadline is None:
+                reply = await handler.func(request, ctx)
+            else:
+                with anyio.CancelScope(deadline=ctx.deadline) as scope:
+                    reply = await handler.func(request, ctx)
+                if scope.cancelled_caught:
+                    await self._fail(sid, StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
+                    return
+            try:
+                payload = handler.response_serializer(reply)
+            except Exception as exc:
+                await self._fail(
+                    sid, StatusCode.INTERNAL, f"ttrpc: error marshaling payload: {exc}"
+                )
+                return
+            await self._reply(sid, payload)
+        except ConnectionClosedError:
+            pass
+        except Exception as exc:
+            with contextlib.suppress(ConnectionClosedError):
+                await self._fail_from(sid, exc, ctx)
+        finally:
+            self.active -= 1
+
+    async def run_stream(
+        self, sid: int, handler: MethodHandler, req: Request, queue: _RecvQueue
+    ) -> None:
+        ctx = self._context(sid, req)
+        try:
+            try:
+                scope = anyio.CancelScope(
+                    deadline=ctx.deadline if ctx.deadline is not None else float("inf")
+                )
+                with scope:
+                    await self._drive(sid, handler, ctx, queue)
+                if scope.cancelled_caught:
+                    await self._fail(sid, StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
+            except ConnectionClosedError:
+                pass
+            except Exception as exc:
+                with contextlib.suppress(ConnectionClosedError):
+                    await self._fail_from(sid, exc, ctx)
+        finally:
+            self.active -= 1
+            self.streams.pop(sid, None)
+            queue.close()
+
+    async def _drive(
+        self, sid: int, handler: MethodHandler, ctx: ServerContext, queue: _RecvQueue
+    ) -> None:
+        deserialize = handler.request_deserializer
+        if handler.client_streaming:
+            arg: Any = queue.iterate(deserialize)
+        else:
+            first = queue.items.popleft() if queue.items else b""
+            try:
+                arg = deserialize(first)
+            except Exception as exc:
+                await self._fail(
+                    sid, StatusCode.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}"
+                )
+                return
+        result = handler.func(arg, ctx)
+        if inspect.isawaitable(result):
+            result = await result
+        serialize = handler.response_serializer
+        if handler.server_streaming:
+            if result is not None:
+                write = self.writer.write
+                limit = self.max_message_size
+                closing = (
+                    contextlib.aclosing(result)
+                    if hasattr(result, "aclose")
+                    else contextlib.nullcontext(result)
+                )
+                async with closing as items:
+                    async for item in items:
+                        try:
+                            data = serialize(item)
+                        except Exception as exc:
+                            await self._fail(
+                                sid, StatusCode.INTERNAL, f"ttrpc: error marshaling payload: {exc}"
+                            )
+                            return
+                        if len(data) > limit:
+                            await self._fail(
+                                sid,
+                                StatusCode.RESOURCE_EXHAUSTED,
+                                oversize_message(len(data), limit),
+                            )
+                            return
+                        await write(encode_frame(sid, TYPE_DATA, 0, data))
+            await self.writer.write(
+                encode_frame(sid, TYPE_DATA, FLAG_REMOTE_CLOSED | FLAG_NO_DATA, b"")
+            )
+        else:
+            try:
+                payload = serialize(result)
+            except Exception as exc:
+                await self._fail(
+                    sid, StatusCode.INTERNAL, f"ttrpc: error marshaling payload: {exc}"
+                )
+                return
+            await self._reply(sid, payload)
