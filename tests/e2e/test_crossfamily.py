@@ -113,7 +113,47 @@ async def drp(
     return plugin, call
 
 
+async def nri(
+    host: Host, tmp: Path, stack: contextlib.AsyncExitStack
+) -> tuple[PluginHandle, Call]:
+    from plugwire.ttrpc.nri import NriPlugin, Runtime
+    from plugwire.ttrpc.nri._generated import api_pb2 as pb
+
+    plugins, conf = tmp / "plugins", tmp / "conf.d"
+    plugins.mkdir()
+    conf.mkdir()
+    launcher = plugins / "10-adjuster"
+    launcher.write_text(
+        f"#!{sys.executable}\nfrom plugwire.ttrpc.nri.example import main\nmain()\n"
+    )
+    launcher.chmod(0o755)
+    (conf / "adjuster.conf").write_text("memory_limit=268435456\n")
+    runtime = await stack.enter_async_context(
+        Runtime(
+            "crossfamily",
+            "0.1",
+            socket_path=tmp / "nri.sock",
+            plugin_path=plugins,
+            config_path=conf,
+            registration_timeout=30,
+            host=host,
+        )
+    )
+    [plugin] = [p for p in host.plugins.values() if isinstance(p, NriPlugin)]
+    pod = pb.PodSandbox(id="pod0", name="pod", namespace="default")
+    ctr = pb.Container(id="ctr0", pod_sandbox_id="pod0", name="ctr", env=["A=1"])
+
+    async def call() -> object:
+        reply = await runtime.create_container(pod, ctr)
+        env = {e.key: e.value for e in reply.adjust.env}
+        assert env.get("ADJUSTED_BY") == "10-adjuster", env
+        return env
+
+    return plugin, call
+
+
 FAMILIES: dict[str, Launcher] = {
+    "nri": nri,
     "goplugin": goplugin,
     "cipd": cipd,
     "drp": drp,

@@ -74,6 +74,9 @@ class Controller(Mapping[str, object]):
     def __getitem__(self, name: str) -> object:
         return self.require(name)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._caps
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._caps)
 

@@ -124,6 +124,10 @@ class Runtime(EventRelay):
         grant: the capabilities a plugin (by ``idx-name``) may call back; all of
             :data:`~plugwire.ttrpc.nri.CAPABILITIES` by default.
         close_timeout: closing every plugin in parallel may take this long.
+        host: a core :class:`~plugwire.core.Host` to share with other families (it
+            runs the listener and the plugins; the caller enters and closes it, and
+            closing the runtime closes only its own plugins). By default the runtime
+            has a host of its own.
     """
 
     def __init__(
@@ -142,8 +146,10 @@ class Runtime(EventRelay):
         nri_version: str = api.NRI_MODULE_VERSION,
         grant: GrantFn | None = None,
         close_timeout: float = 10.0,
+        host: Host | None = None,
     ) -> None:
         super().__init__()
+        self._shared_host = host
         self.name = name
         self.version = version
         self.socket_path = Path(socket_path) if socket_path is not None else None
@@ -176,13 +182,16 @@ class Runtime(EventRelay):
 
     async def __aenter__(self) -> Runtime:
         async with contextlib.AsyncExitStack() as stack:
-            self._host = await stack.enter_async_context(
-                Host(
-                    f"NRI runtime {self.name}",
-                    close_timeout=self.close_timeout,
-                    shutdown=NRI_SHUTDOWN,
+            if self._shared_host is not None:
+                self._host = self._shared_host
+            else:
+                self._host = await stack.enter_async_context(
+                    Host(
+                        f"NRI runtime {self.name}",
+                        close_timeout=self.close_timeout,
+                        shutdown=NRI_SHUTDOWN,
+                    )
                 )
-            )
             stack.push_async_callback(self.aclose)
             await self._start_preinstalled()
             if self.listen:
@@ -213,9 +222,18 @@ class Runtime(EventRelay):
             self._accepting.cancel()
             if self._accept_done is not None:
                 await self._accept_done.wait()
-            self._plugins = []
-            if self._host is not None:
+            mine, self._plugins = self._plugins, []
+            if self._host is not None and self._shared_host is None:
                 await self._host.aclose()
+            elif self._host is not None:
+                host = self._host
+                with anyio.move_on_after(self.close_timeout):
+                    async with anyio.create_task_group() as tg:
+                        for plugin in mine:
+                            if plugin.name in host:
+                                tg.start_soon(host.close, plugin)
+                            else:
+                                tg.start_soon(plugin.aclose)
         self._notify()
 
     @property
