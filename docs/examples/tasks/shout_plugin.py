@@ -24,7 +24,7 @@ from plugwire.core.tasks import (
     TaskPluginOptions,
     object_schema,
 )
-from plugwire.grpc.tasks import serve_task_plugin
+from plugwire.grpc.tasks import serve
 
 
 class ShoutTask(TaskPlugin):
@@ -72,4 +72,4 @@ class ShoutProvider(PluginProvider):
 
 
 if __name__ == "__main__":
-    serve_task_plugin(ShoutProvider())
+    serve(ShoutProvider())

@@ -147,6 +147,13 @@ class PluginProcess:
             only wait, e.g. when the polite request is an RPC or closing stdin).
         new_session: start the child in its own session, so a terminal's Ctrl-C goes
             to the host only, and SIGKILL reaches the child's own children.
+        merge_stderr: send the child's stderr into its stdout pipe (a task log wants
+            both, interleaved as written); nothing is then forwarded to ``logging``.
+        on_output: receive stdout (with ``merge_stderr``, stderr too) as raw byte
+            chunks, exactly as read, instead of decoded lines; :meth:`readline_stdout`
+            then sees nothing.
+        use_setpriv: set PDEATHSIG through util-linux ``setpriv`` when installed (the
+            default); ``False`` forces the in-child ``prctl`` fallback.
     """
 
     def __init__(
@@ -168,6 +175,9 @@ class PluginProcess:
         on_stderr: Callable[[str], None] | None = None,
         stderr_tail: int = 20,
         stdout_buffer: int = 1000,
+        merge_stderr: bool = False,
+        on_output: Callable[[bytes], None] | None = None,
+        use_setpriv: bool = True,
     ) -> None:
         if not argv:
             raise PluginStartError("empty command", peer=name, step="start")
@@ -192,6 +202,9 @@ class PluginProcess:
         self._new_session = new_session
         self._on_stdout = on_stdout
         self._on_stderr = on_stderr
+        self._merge_stderr = merge_stderr
+        self._on_output = on_output
+        self._use_setpriv = use_setpriv
         self._stdout_limit = stdout_buffer
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=stderr_tail)
         self._stdout_lines: collections.deque[str] = collections.deque()
@@ -218,7 +231,7 @@ class PluginProcess:
             raise PluginStartError("already started", peer=self.name, step="start")
         argv = list(self.argv)
         preexec: Callable[[], None] | None = None
-        setpriv = None if self._fd_map else _setpriv_path()
+        setpriv = None if self._fd_map or not self._use_setpriv else _setpriv_path()
         if setpriv is not None:
             program = _resolve_executable(argv[0], self.env)
             if program is None:
@@ -241,7 +254,7 @@ class PluginProcess:
                 cwd=self.cwd,
                 stdin=subprocess.PIPE if self._want_stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self._capture_stdout else subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.STDOUT if self._merge_stderr else subprocess.PIPE,
                 pass_fds=self._pass_fds,
                 start_new_session=self._new_session,
                 preexec_fn=preexec,
@@ -256,19 +269,23 @@ class PluginProcess:
                 seen=" ".join(self.argv),
             ) from exc
         popen = self._popen
-        assert popen.stderr is not None
         if popen.stdin is not None:
             self._stdin_fd = popen.stdin.fileno()
             os.set_blocking(self._stdin_fd, False)
-        stderr_fd = popen.stderr.fileno()
-        os.set_blocking(stderr_fd, False)
-        self._open_fds[stderr_fd] = popen.stderr
-        task_group.start_soon(self._pump, stderr_fd, self._stderr_line, self._stderr_done)
+        if popen.stderr is not None:
+            stderr_fd = popen.stderr.fileno()
+            os.set_blocking(stderr_fd, False)
+            self._open_fds[stderr_fd] = popen.stderr
+            task_group.start_soon(self._pump, stderr_fd, self._stderr_line, self._stderr_done)
+        else:  # merged into stdout
+            self._stderr_done()
         if popen.stdout is not None:
             stdout_fd = popen.stdout.fileno()
             os.set_blocking(stdout_fd, False)
             self._open_fds[stdout_fd] = popen.stdout
-            task_group.start_soon(self._pump, stdout_fd, self._stdout_line, self._stdout_done)
+            task_group.start_soon(
+                self._pump, stdout_fd, self._stdout_line, self._stdout_done, self._on_output
+            )
         else:
             self._stdout_done()
         task_group.start_soon(self._watch_exit)
@@ -435,6 +452,16 @@ class PluginProcess:
                 os.killpg(popen.pid, sig)
         self.send_signal(sig)
 
+    def signal_leftovers(self, sig: int) -> None:
+        """Send ``sig`` to what is left of the child's process group once the child
+        itself has exited (its own children still holding the group), so they end
+        with it. Only with ``new_session``; a no-op otherwise."""
+        popen = self._popen
+        if popen is None or not self._new_session:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, sig)
+
     def expect_exit(self) -> None:
         """Mark the coming exit as asked for, so :attr:`error` stays ``None``."""
         self._stopping = True
@@ -506,7 +533,11 @@ class PluginProcess:
         self._stderr_eof.set()
 
     async def _pump(
-        self, fd: int, on_line: Callable[[str], None], on_eof: Callable[[], None]
+        self,
+        fd: int,
+        on_line: Callable[[str], None],
+        on_eof: Callable[[], None],
+        on_bytes: Callable[[bytes], None] | None = None,
     ) -> None:
         buffer = _LineBuffer()
         try:
@@ -525,6 +556,9 @@ class PluginProcess:
                     raise
                 if not data:
                     break
+                if on_bytes is not None:
+                    on_bytes(data)
+                    continue
                 for line in buffer.feed(data):
                     on_line(line)
             for line in buffer.flush():

@@ -98,6 +98,6 @@ class Provider(PluginProvider):
 
 def main() -> None:
     """Serve the provider to the worker that launched this process."""
-    from plugwire.grpc.tasks import serve_task_plugin  # needs plugwire[grpc]
+    from plugwire.grpc.tasks import serve  # needs plugwire[grpc]
 
-    serve_task_plugin(Provider())
+    serve(Provider())

@@ -25,6 +25,7 @@ from .errors import (
     StageTimeoutError,
     TaskPluginError,
 )
+from .handle import TASK_CAPABILITIES, TaskPluginHandle, task_controller
 from .local import LocalProcessEngine
 from .manager import (
     DEFAULT_STAGE_TIMEOUT,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_STAGE_TIMEOUT",
     "ENTRY_POINT_GROUP",
     "RESERVED_NAMES",
+    "TASK_CAPABILITIES",
     "Engine",
     "ExceptionReason",
     "FatalInternalError",
@@ -89,6 +91,7 @@ __all__ = [
     "TaskInfo",
     "TaskPlugin",
     "TaskPluginError",
+    "TaskPluginHandle",
     "TaskPluginManager",
     "TaskPluginOptions",
     "TaskResult",
@@ -103,5 +106,6 @@ __all__ = [
     "register",
     "run_task",
     "schema_errors",
+    "task_controller",
     "validate_payload",
 ]

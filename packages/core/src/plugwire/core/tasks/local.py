@@ -5,24 +5,22 @@ The engine's payload part is ``command`` (argv, required) and ``workingDir``
 must exist). The environment is explicit: ``PATH``, ``LANG``, ``TASK_ID``, ``RUN_ID``,
 the engine's ``env``, then what plugins set (the ``env`` plugin); the host's own
 environment is passed only with ``inherit_env=True``. stdout and stderr go, line by
-line, to the task log. The process runs in its own session and dies with the host,
-even a SIGKILLed one (PR_SET_PDEATHSIG, set by ``setpriv --pdeathsig`` or a tiny
-Python exec trampoline, forked from the event-loop thread); :meth:`Sandbox.abort`
-signals its whole process group (SIGTERM, then SIGKILL after ``kill_grace``), and
-what it leaves running is killed when it exits.
+line, to the task log. The process is a :class:`~plugwire.core.process.PluginProcess`
+(the one spawn path): it runs in its own session and dies with the host, even a
+SIGKILLed one (PR_SET_PDEATHSIG, set by ``setpriv --pdeathsig`` or, without it or
+with ``use_setpriv=False``, by ``prctl`` in the child); :meth:`Sandbox.abort` signals
+its whole process group (SIGTERM, then SIGKILL after ``kill_grace``), and what it
+leaves running is killed when it exits.
 A command that does not exist or cannot be executed is a
 :class:`~plugwire.core.tasks.errors.MalformedPayloadError` (the payload's fault).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +29,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PluginStartError
+from ..process import PluginProcess
 from .context import TaskContext
 from .engine import Engine, ResultSet, Sandbox, SandboxBuilder, SandboxOptions
 from .errors import FatalInternalError, MalformedPayloadError, NamingConflictError
@@ -80,7 +79,8 @@ class LocalProcessEngine(Engine):
 
     ``root`` holds the per-task directories (default: a ``plugwire-tasks`` folder in
     the temp dir); they are removed when the task is disposed unless
-    ``keep_working_dirs``. ``env`` adds variables to every task.
+    ``keep_working_dirs``. ``env`` adds variables to every task. ``use_setpriv=False``
+    sets PDEATHSIG with ``prctl`` in the child instead of util-linux ``setpriv``.
     """
 
     def __init__(
@@ -91,6 +91,7 @@ class LocalProcessEngine(Engine):
         inherit_env: bool = False,
         kill_grace: float = 2.0,
         keep_working_dirs: bool = False,
+        use_setpriv: bool = True,
     ) -> None:
         if kill_grace < 0:
             raise ConfigError("kill_grace must be >= 0", step="engine", seen=kill_grace)
@@ -101,17 +102,7 @@ class LocalProcessEngine(Engine):
         self.inherit_env = inherit_env
         self.kill_grace = kill_grace
         self.keep_working_dirs = keep_working_dirs
-        self._setpriv = shutil.which("setpriv")
-
-    def launcher(self, path: str, argv: list[str]) -> list[str]:
-        """The argv that runs ``path`` (as ``argv``) with PR_SET_PDEATHSIG set.
-
-        util-linux ``setpriv --pdeathsig`` when installed (a millisecond), else a
-        Python trampoline (tens of milliseconds) that also checks the host is alive.
-        """
-        if self._setpriv is not None:
-            return [self._setpriv, "--pdeathsig", "KILL", "--", path, *argv[1:]]
-        return [*_TRAMPOLINE, str(os.getpid()), path, *argv]
+        self.use_setpriv = use_setpriv
 
     def payload_schema(self) -> JsonSchema:
         return _PAYLOAD
@@ -164,30 +155,34 @@ class _LocalBuilder(SandboxBuilder):
         try:
             cwd = await anyio.to_thread.run_sync(self._working_directory, task_dir)
             env = {**engine.base_env(self._context), **self._env}
-            self._context.task_group  # noqa: B018  (raises ClosedError when not running)
+            task_group = self._context.task_group  # raises ClosedError when not running
             path = await anyio.to_thread.run_sync(_resolve, self._command[0], env, cwd)
+            sandbox = _LocalSandbox(engine, self._context, task_dir, cwd)
+            process = PluginProcess(
+                [path, *self._command[1:]],
+                env=env,
+                name=f"task {self._context.task_id}/{self._context.run_id}",
+                cwd=cwd,
+                merge_stderr=True,
+                on_output=sandbox.feed,
+                new_session=True,
+                use_setpriv=engine.use_setpriv,
+            )
             try:
-                # Forked synchronously from the event-loop thread on purpose: the
-                # trampoline's PR_SET_PDEATHSIG is tied to the forking thread.
-                popen = subprocess.Popen(  # noqa: ASYNC220
-                    engine.launcher(path, self._command),
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                raise _start_error(self._command[0], exc) from None
-            sandbox = _LocalSandbox(engine, self._context, popen, task_dir, cwd)
-            sandbox.start()
+                await process.start(task_group)
+            except PluginStartError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, OSError):
+                    raise _start_error(self._command[0], cause) from None
+                raise MalformedPayloadError(
+                    f"command not found: {self._command[0]!r}", step="start_sandbox"
+                ) from None
+            sandbox.attach(process)
         except BaseException:
             if not engine.keep_working_dirs:
                 await anyio.to_thread.run_sync(lambda: shutil.rmtree(task_dir, ignore_errors=True))
             raise
-        self._context.log(f"started {self._command!r} in {cwd} (pid {popen.pid})")
+        self._context.log(f"started {self._command!r} in {cwd} (pid {process.pid})")
         return sandbox
 
     def _working_directory(self, task_dir: Path) -> Path:
@@ -203,29 +198,6 @@ class _LocalBuilder(SandboxBuilder):
         full = _inside(task_dir, self._working_dir, what="workingDir")
         full.mkdir(parents=True, exist_ok=True)
         return full
-
-
-# Without setpriv the task runs through a tiny exec trampoline: it sets
-# PR_SET_PDEATHSIG (so the task dies with the host, even a SIGKILLed one), checks the
-# host did not die before that, and execs the resolved command. No Python runs
-# between fork and exec in the host (a preexec_fn there can crash when gRPC threads
-# exist).
-_TRAMPOLINE_CODE = """
-import os, sys
-try:
-    import ctypes
-    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
-except (OSError, AttributeError):
-    pass
-if os.getppid() != int(sys.argv[1]):
-    os._exit(1)
-try:
-    os.execv(sys.argv[2], sys.argv[3:])
-except OSError as exc:
-    sys.stderr.write(f"plugwire: cannot execute {sys.argv[2]!r}: {exc.strerror}\\n")
-    os._exit(127)
-"""
-_TRAMPOLINE = (sys.executable, "-I", "-S", "-c", _TRAMPOLINE_CODE)
 
 
 def _resolve(command: str, env: Mapping[str, str], cwd: Path) -> str:
@@ -258,110 +230,73 @@ def _start_error(command: str, cause: OSError) -> Exception:
 
 
 class _LocalSandbox(Sandbox):
-    """The running task: its own session, output pumped into the task log."""
+    """The running task: its own session, output fed into the task log."""
 
     def __init__(
         self,
         engine: LocalProcessEngine,
         context: TaskContext,
-        popen: subprocess.Popen[bytes],
         task_dir: Path,
         cwd: Path,
     ) -> None:
         self._engine = engine
         self._context = context
-        self._popen = popen
+        self._process: PluginProcess | None = None
         self._task_dir = task_dir
         self._cwd = cwd
-        self._exited = anyio.Event()
-        self._drained = anyio.Event()
-        self._pump_scope = anyio.CancelScope()
+        self._buffer = b""
         self._aborted = False
 
-    def start(self) -> None:
-        assert self._popen.stdout is not None
-        os.set_blocking(self._popen.stdout.fileno(), False)
-        self._context.start_soon(self._reap, name=f"reap {self._popen.pid}")
-        self._context.start_soon(self._pump, name=f"pump {self._popen.pid}")
+    def attach(self, process: PluginProcess) -> None:
+        self._process = process
 
-    async def _reap(self) -> None:
-        pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):
-            pidfd = os.pidfd_open(self._popen.pid)
-        try:
-            if pidfd is not None:
-                await anyio.wait_readable(pidfd)
-            while self._popen.poll() is None:  # noqa: ASYNC110  (no pidfd: poll)
-                await anyio.sleep(0.02)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-        self._exited.set()
+    @property
+    def process(self) -> PluginProcess:
+        assert self._process is not None
+        return self._process
 
-    async def _pump(self) -> None:
-        stdout = self._popen.stdout
-        assert stdout is not None
-        fd = stdout.fileno()
-        buffer = b""
-        with self._pump_scope:
-            try:
-                while True:
-                    try:
-                        chunk = os.read(fd, 65536)
-                    except BlockingIOError:
-                        await anyio.wait_readable(fd)
-                        continue
-                    if not chunk:
-                        break
-                    buffer += chunk
-                    while True:  # complete lines; longer ones split at _MAX_LINE bytes
-                        end = buffer.find(b"\n")
-                        if 0 <= end <= _MAX_LINE:
-                            line, buffer = buffer[:end], buffer[end + 1 :]
-                        elif len(buffer) > _MAX_LINE:
-                            line, buffer = buffer[:_MAX_LINE], buffer[_MAX_LINE:]
-                        else:
-                            break
-                        self._write(line)
-                if buffer:
-                    self._write(buffer)
-            finally:
-                self._drained.set()
+    def feed(self, chunk: bytes) -> None:
+        """Raw output (stdout and stderr merged) into task-log lines; lines longer
+        than 64 KiB are split."""
+        buffer = self._buffer + chunk
+        while True:
+            end = buffer.find(b"\n")
+            if 0 <= end <= _MAX_LINE:
+                line, buffer = buffer[:end], buffer[end + 1 :]
+            elif len(buffer) > _MAX_LINE:
+                line, buffer = buffer[:_MAX_LINE], buffer[_MAX_LINE:]
+            else:
+                break
+            self._write(line)
+        self._buffer = buffer
 
     def _write(self, line: bytes) -> None:
         if not self._context.log_closed:
             self._context.write_log(line.decode("utf-8", "replace").rstrip("\r"))
 
-    def _signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._popen.pid, sig)
-
     async def wait_for_result(self) -> ResultSet:
-        await self._exited.wait()
-        with anyio.move_on_after(1.0):  # children may still hold stdout open
-            await self._drained.wait()
-        self._signal_group(signal.SIGKILL)  # what the task left running ends with it
-        if not self._drained.is_set():
-            self._pump_scope.cancel()
-            await self._drained.wait()
-        stdout = self._popen.stdout
-        if stdout is not None and not stdout.closed:
-            anyio.notify_closing(stdout.fileno())
-            stdout.close()
-        return _LocalResult(
-            self._engine, self._popen.returncode, self._aborted, self._task_dir, self._cwd
-        )
+        process = self.process
+        # The process's exit, then its output drained (at most 1 s more: children
+        # may still hold stdout open).
+        returncode = await process.wait()
+        process.signal_leftovers(signal.SIGKILL)  # what the task left running ends with it
+        if self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self._write(rest)
+        return _LocalResult(self._engine, returncode, self._aborted, self._task_dir, self._cwd)
 
     async def abort(self) -> None:
-        if self._exited.is_set():
+        process = self.process
+        if process.done.is_set():
             return
         self._aborted = True
-        self._signal_group(signal.SIGTERM)
+        process.expect_exit()
+        process.signal_group(signal.SIGTERM)
         with anyio.move_on_after(self._engine.kill_grace):
-            await self._exited.wait()
-        if not self._exited.is_set():
-            self._signal_group(signal.SIGKILL)
-            await self._exited.wait()
+            await process.done.wait()
+        if not process.done.is_set():
+            process.signal_group(signal.SIGKILL)
+            await process.done.wait()
 
 
 class _LocalResult(ResultSet):

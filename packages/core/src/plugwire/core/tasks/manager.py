@@ -2,47 +2,42 @@
 
 :class:`PluginManager` enables the plugins named in its configuration (minus those
 listed in ``disabled``), validates each one's configuration against its provider's
-schema, merges their payload schemas, and creates a :class:`TaskPluginManager` per
-task. The task plugin manager fans each stage out to every plugin concurrently (one
-anyio task group per stage) with a per-plugin stage timeout, and aggregates failures
-the upstream way: fatal beats non-fatal beats the merged malformed-payload errors.
-It also enforces the lifecycle: stages in order, never two at once, ``exception`` at
-most once, nothing after ``dispose``.
+schema, merges their payload schemas, and creates a
+:class:`~plugwire.core.tasks.fanout.TaskPluginManager` per task (the per-task
+fan-out lives in :mod:`.fanout`).
+
+The plugins are core plugin handles (family ``tasks``) in a core
+:class:`~plugwire.core.host.Host` the manager composes: an out-of-process plugin is
+launched through it, an in-process one is wrapped in a
+:class:`~plugwire.core.tasks.handle.TaskPluginHandle`; closing the manager closes them
+all in parallel within one close timeout. Each plugin gets a
+:class:`~plugwire.core.Controller` granting what it may use of a task (``grants``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
-import logging
 import math
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Collection, Mapping
+from typing import Any
 
 import anyio
-import anyio.abc
 
+from ..controller import Controller
 from ..errors import ConfigError
-from .context import TaskContext
-from .engine import Engine, ResultSet, Sandbox, SandboxBuilder
-from .errors import (
-    FatalInternalError,
-    MalformedPayloadError,
-    NonFatalInternalError,
-    PluginFailure,
-    StageOrderError,
-    StageTimeoutError,
-    TaskPluginError,
-)
+from ..handle import PluginHandle
+from ..host import Host
+from ..shutdown import ShutdownPolicy
+from .engine import Engine
+from .errors import PluginFailure
+from .fanout import DEFAULT_STAGE_TIMEOUT, TaskPluginManager, _call_with_timeout, aggregate_failures
+from .handle import TaskPluginHandle, task_controller
 from .plugin import Plugin, PluginOptions, TaskPlugin, TaskPluginOptions
-from .reasons import ExceptionReason
 from .registry import Registry, default_registry
 from .schema import (
     JsonSchema,
     check_schema,
-    filter_payload,
     merge_payload_schemas,
     schema_errors,
 )
@@ -54,12 +49,6 @@ __all__ = [
     "aggregate_failures",
     "manager_config_schema",
 ]
-
-_logger = logging.getLogger("plugwire.tasks.manager")
-T = TypeVar("T")
-
-#: Seconds a plugin may spend in one stage before it is cancelled (a fatal error).
-DEFAULT_STAGE_TIMEOUT = 300.0
 
 
 def manager_config_schema(registry: Registry | None = None) -> dict[str, Any]:
@@ -79,75 +68,6 @@ def manager_config_schema(registry: Registry | None = None) -> dict[str, Any]:
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
-def aggregate_failures(stage: str, failures: Sequence[PluginFailure]) -> TaskPluginError | None:
-    """One error for a stage's plugin failures, or None when there are none.
-
-    Fatal (:class:`FatalInternalError`, and any exception that is not a
-    :class:`TaskPluginError`) beats :class:`NonFatalInternalError`, which beats the
-    merged :class:`MalformedPayloadError`. The result keeps every failure in
-    ``failures`` and names each in its message.
-    """
-    if not failures:
-        return None
-    fatal: list[PluginFailure] = []
-    nonfatal: list[PluginFailure] = []
-    malformed: list[PluginFailure] = []
-    for f in failures:
-        if isinstance(f.error, MalformedPayloadError):
-            malformed.append(f)
-        elif isinstance(f.error, NonFatalInternalError):
-            nonfatal.append(f)
-        else:
-            fatal.append(f)
-    if fatal or nonfatal:
-        cls = FatalInternalError if fatal else NonFatalInternalError
-        lines = "\n - ".join(f.describe() for f in failures)
-        return cls(
-            f"stage {stage!r} failed:\n - {lines}",
-            step=stage,
-            peer=", ".join(dict.fromkeys(f.plugin for f in (fatal or nonfatal))),
-            failures=failures,
-        )
-    merged = MalformedPayloadError.merge(
-        [
-            MalformedPayloadError(
-                *(f.error.messages if isinstance(f.error, MalformedPayloadError) else ()),
-                failures=[f],
-            )
-            for f in malformed
-        ],
-        step=stage,
-    )
-    merged.peer = ", ".join(dict.fromkeys(f.plugin for f in malformed))
-    return merged
-
-
-async def _call_with_timeout(
-    name: str, stage: str, timeout: float, fn: Callable[[], Awaitable[T]]
-) -> tuple[T | None, PluginFailure | None]:
-    """Run ``fn`` with a deadline; turn exceptions and the deadline into a PluginFailure."""
-    result: T | None = None
-    failure: PluginFailure | None = None
-    with anyio.move_on_after(timeout) as scope:
-        try:
-            result = await fn()
-        except Exception as exc:
-            failure = PluginFailure(name, stage, exc)
-    if scope.cancel_called and (scope.cancelled_caught or failure is not None):
-        err = StageTimeoutError(
-            f"plugin {name!r} did not finish stage {stage!r} within {timeout:g} s;"
-            " it was cancelled",
-            peer=name,
-            step=stage,
-            expected=f"<= {timeout:g} s",
-            seen="still running",
-        )
-        if failure is not None:
-            err.__cause__ = failure.error
-        return None, PluginFailure(name, stage, err)
-    return result, failure
-
-
 class PluginManager(Plugin):
     """The enabled plugins, behind the :class:`Plugin` interface.
 
@@ -160,6 +80,8 @@ class PluginManager(Plugin):
         plugins: Mapping[str, Plugin],
         *,
         stage_timeout: float = DEFAULT_STAGE_TIMEOUT,
+        host: Host | None = None,
+        grants: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         if not (stage_timeout > 0 and math.isfinite(stage_timeout)):
             raise ConfigError(
@@ -170,6 +92,10 @@ class PluginManager(Plugin):
             )
         self._plugins = dict(plugins)
         self.stage_timeout = stage_timeout
+        self._host = host
+        self._controllers = {
+            name: _controller_of(name, plugin, grants) for name, plugin in self._plugins.items()
+        }
         self._schemas = {name: dict(p.payload_schema()) for name, p in self._plugins.items()}
         self._payload_schema = merge_payload_schemas(self._schemas)
         self._with_engine: dict[str, dict[str, Any]] = {}
@@ -184,11 +110,18 @@ class PluginManager(Plugin):
         engine: Engine | None = None,
         stage_timeout: float = DEFAULT_STAGE_TIMEOUT,
         start_timeout: float | None = None,
+        close_timeout: float | None = None,
+        grants: Mapping[str, Collection[str]] | None = None,
     ) -> AsyncIterator[PluginManager]:
         """Enable, configure and create the plugins ``config`` names; close them on exit.
 
         Each plugin gets ``start_timeout`` seconds to be created (default: the larger
-        of ``stage_timeout`` and 60 s: starting a plugin process takes a while).
+        of ``stage_timeout`` and 60 s: starting a plugin process takes a while). On
+        exit every plugin is closed in parallel within ``close_timeout`` (default: the
+        stage timeout); what is still running then is killed.
+
+        ``grants`` maps a plugin name to the capabilities it may use of a task (see
+        :mod:`plugwire.core.tasks.handle`); a plugin not listed gets all of them.
 
         ``config`` maps plugin names to their configuration; ``disabled`` lists plugins
         to leave out. Raises :class:`~plugwire.core.errors.ConfigError` (or its
@@ -199,61 +132,30 @@ class PluginManager(Plugin):
         """
         reg = registry or default_registry
         enabled = _enabled(config, reg)
-        # The plugins' background work runs in this group. It is entered by hand so
-        # that errors (ours and the body's) propagate as they are, not in an
-        # ExceptionGroup; its tasks are only pipe readers and watchers.
-        plugin_tg = anyio.create_task_group()
-        await plugin_tg.__aenter__()
-        try:
-            start = start_timeout if start_timeout is not None else max(stage_timeout, 60.0)
-            async with cls._open(
-                config, enabled, reg, engine, stage_timeout, start, plugin_tg
-            ) as m:
-                yield m
-        finally:
-            plugin_tg.cancel_scope.cancel()
-            await plugin_tg.__aexit__(None, None, None)
+        start = start_timeout if start_timeout is not None else max(stage_timeout, 60.0)
+        close = close_timeout if close_timeout is not None else stage_timeout
+        host = Host("task plugins", close_timeout=close, shutdown=ShutdownPolicy(grace=close))
+        # The host's task group runs the plugins' background work (pipe readers,
+        # watchers); errors (ours and the body's) propagate as they are.
+        async with host:
+            plugins: dict[str, Plugin] = {}
+            failures: list[PluginFailure] = []
 
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def _open(
-        cls,
-        config: Mapping[str, Any],
-        enabled: list[str],
-        reg: Registry,
-        engine: Engine | None,
-        stage_timeout: float,
-        start_timeout: float,
-        plugin_tg: anyio.abc.TaskGroup,
-    ) -> AsyncIterator[PluginManager]:
-        plugins: dict[str, Plugin] = {}
-        failures: list[PluginFailure] = []
-
-        async def create(name: str) -> None:
-            provider = reg.get(name)
-            plugin, failure = await _call_with_timeout(
-                name,
-                "new_plugin",
-                start_timeout,
-                lambda: provider.new_plugin(PluginOptions(name, config[name], engine, plugin_tg)),
-            )
-            if failure is not None:
-                failures.append(failure)
-            elif not isinstance(plugin, Plugin):
-                failures.append(
-                    PluginFailure(
-                        name,
-                        "new_plugin",
-                        TypeError(f"new_plugin returned {type(plugin).__name__}, not a Plugin"),
-                    )
+            async def create(name: str) -> None:
+                plugin, failure = await _call_with_timeout(
+                    name,
+                    "new_plugin",
+                    start,
+                    lambda: _launch(host, reg, name, config, engine, grants),
                 )
-            else:
-                plugins[name] = plugin
+                if failure is not None:
+                    failures.append(failure)
+                elif plugin is not None:
+                    plugins[name] = plugin
 
-        async with anyio.create_task_group() as tg:
-            for name in enabled:
-                tg.start_soon(create, name)
-        try:
+            async with anyio.create_task_group() as tg:
+                for name in enabled:
+                    tg.start_soon(create, name)
             if failures:
                 lines = "\n - ".join(f.describe() for f in sorted(failures, key=lambda f: f.plugin))
                 raise ConfigError(
@@ -261,14 +163,20 @@ class PluginManager(Plugin):
                     step="new_plugin",
                     peer=", ".join(sorted(f.plugin for f in failures)),
                 )
-            manager = cls({n: plugins[n] for n in enabled}, stage_timeout=stage_timeout)
-        except BaseException:
-            await _close_all(plugins, stage_timeout)
-            raise
-        try:
-            yield manager
-        finally:
-            await manager.aclose()
+            manager = cls(
+                {n: plugins[n] for n in enabled},
+                stage_timeout=stage_timeout,
+                host=host,
+                grants=grants,
+            )
+            try:
+                yield manager
+            finally:
+                await manager.aclose()
+
+    def controller(self, name: str) -> Controller:
+        """What plugin ``name`` may use of a task."""
+        return self._controllers[name]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -319,21 +227,58 @@ class PluginManager(Plugin):
         return tpm
 
     async def aclose(self) -> None:
-        """Close every plugin (concurrently, each bounded by the stage timeout)."""
+        """Close every plugin: in parallel through the manager's host, within its close
+        timeout (a manager built without :meth:`open` closes them the same way)."""
         plugins, self._plugins = self._plugins, {}
-        await _close_all(plugins, self.stage_timeout)
-
-
-async def _close_all(plugins: Mapping[str, Plugin], timeout: float) -> None:
-    async def close(name: str, plugin: Plugin) -> None:
-        _, failure = await _call_with_timeout(name, "close", timeout, plugin.aclose)
-        if failure is not None:
-            _logger.error("closing task plugin failed: %s", failure.describe())
-
-    with anyio.CancelScope(shield=True):
-        async with anyio.create_task_group() as tg:
+        if self._host is not None:
+            await self._host.aclose()
+            return
+        async with Host("task plugins", close_timeout=self.stage_timeout) as host:
             for name, plugin in plugins.items():
-                tg.start_soon(close, name, plugin)
+                await host.launch(_as_handle(name, plugin, self._controllers[name]))
+
+
+def _controller_of(
+    name: str, plugin: Plugin, grants: Mapping[str, Collection[str]] | None
+) -> Controller:
+    if isinstance(plugin, PluginHandle):  # its own (granted when it was launched)
+        return plugin.controller
+    return task_controller(name, (grants or {}).get(name))
+
+
+def _as_handle(name: str, plugin: Plugin, controller: Controller) -> PluginHandle:
+    if isinstance(plugin, PluginHandle):
+        return plugin
+    return TaskPluginHandle(name, plugin, controller=controller)
+
+
+async def _launch(
+    host: Host,
+    reg: Registry,
+    name: str,
+    config: Mapping[str, Any],
+    engine: Engine | None,
+    grants: Mapping[str, Collection[str]] | None,
+) -> Plugin:
+    """Create plugin ``name`` and have ``host`` track it (launched when it is a handle
+    that the provider did not start itself)."""
+    controller = task_controller(name, (grants or {}).get(name))
+    options = PluginOptions(
+        name, config[name], engine, host.task_group, host=host, controller=controller
+    )
+    plugin = await reg.get(name).new_plugin(options)
+    if not isinstance(plugin, Plugin):
+        if isinstance(plugin, PluginHandle) and plugin.name not in host:
+            await plugin.aclose()
+        raise TypeError(f"new_plugin returned {type(plugin).__name__}, not a Plugin")
+    if name in host:  # launched through options.host by its provider
+        return plugin
+    handle = _as_handle(name, plugin, controller)
+    if isinstance(plugin, PluginHandle) and getattr(plugin, "started", True):
+        host.track(handle)
+    else:
+        await host.launch(handle)
+    return plugin
 
 
 def _enabled(config: Mapping[str, Any], reg: Registry) -> list[str]:
@@ -376,189 +321,3 @@ def _enabled(config: Mapping[str, Any], reg: Registry) -> list[str]:
                 seen=config[name],
             )
     return enabled
-
-
-class _State(enum.IntEnum):
-    CREATED = 0
-    NEW_TASK_PLUGIN = 1
-    BUILD_SANDBOX = 2
-    STARTED = 3
-    STOPPED = 4
-    FINISHED = 5
-
-
-_STATE_OF = {
-    "new_task_plugin": _State.NEW_TASK_PLUGIN,
-    "build_sandbox": _State.BUILD_SANDBOX,
-    "started": _State.STARTED,
-    "stopped": _State.STOPPED,
-    "finished": _State.FINISHED,
-}
-
-
-class TaskPluginManager(TaskPlugin):
-    """Every enabled plugin's task plugin for one task, behind the :class:`TaskPlugin` interface.
-
-    Each stage method calls that stage on every plugin concurrently and raises the
-    aggregated :class:`~plugwire.core.tasks.errors.TaskPluginError` when any plugin
-    failed (the other plugins still ran it). A plugin whose ``new_task_plugin`` failed
-    (its payload part invalid, or it raised) takes no further part. Calling a stage out
-    of order, while another runs, or after ``dispose`` raises
-    :class:`~plugwire.core.tasks.errors.StageOrderError`.
-    """
-
-    def __init__(self, manager: PluginManager, options: TaskPluginOptions) -> None:
-        self._manager = manager
-        self._options = options
-        self._names = manager.names
-        self._task_plugins: list[TaskPlugin] = [TaskPlugin() for _ in self._names]
-        self._state = _State.CREATED
-        self._busy: str | None = None
-        self._exception_done = False
-        self._disposed = False
-        #: Seconds each stage took, by stage name (for reports).
-        self.timings: dict[str, float] = {}
-
-    @property
-    def context(self) -> TaskContext:
-        return self._options.context
-
-    @property
-    def disposed(self) -> bool:
-        return self._disposed
-
-    def _enter(self, stage: str) -> None:
-        if self._busy is not None:
-            raise StageOrderError(
-                f"stage {stage!r} called while stage {self._busy!r} is running",
-                step=stage,
-                expected="one stage at a time",
-                seen=f"{self._busy} running",
-            )
-        if self._disposed:
-            raise StageOrderError(
-                f"stage {stage!r} called after dispose",
-                step=stage,
-                expected="nothing after dispose",
-            )
-        if stage in _STATE_OF:
-            want = _State(self._state + 1) if self._state < _State.FINISHED else None
-            if self._exception_done or want is None or _STATE_OF[stage] != want:
-                raise StageOrderError(
-                    f"stage {stage!r} called out of order",
-                    step=stage,
-                    expected=want.name.lower() if want and not self._exception_done else "dispose",
-                    seen=stage,
-                )
-            self._state = want
-        elif stage == "exception":
-            if self._exception_done or self._state == _State.CREATED:
-                raise StageOrderError(
-                    "stage 'exception' called "
-                    + ("twice" if self._exception_done else "before new_task_plugin"),
-                    step=stage,
-                    expected="exception at most once, after new_task_plugin",
-                )
-            self._exception_done = True
-        self._busy = stage
-
-    async def _fan_out(
-        self, stage: str, call: Callable[[int, TaskPlugin], Awaitable[T]]
-    ) -> list[T | None]:
-        self._enter(stage)
-        if stage == "dispose":
-            self._disposed = True
-        started = time.monotonic()
-        try:
-            n = len(self._names)
-            results: list[T | None] = [None] * n
-            failures: list[PluginFailure | None] = [None] * n
-            timeout = self._manager.stage_timeout
-
-            async def one(i: int) -> None:
-                plugin = self._task_plugins[i]
-                results[i], failures[i] = await _call_with_timeout(
-                    self._names[i], stage, timeout, lambda: call(i, plugin)
-                )
-
-            async with anyio.create_task_group() as tg:
-                for i in range(n):
-                    tg.start_soon(one, i, name=f"{self._names[i]}.{stage}")
-            found = [f for f in failures if f is not None]
-            for f in found:
-                if isinstance(f.error, MalformedPayloadError):  # the task's fault
-                    _logger.info("task %s: %s", self.context.task_id, f.describe())
-                else:
-                    _logger.warning("task %s: %s", self.context.task_id, f.describe())
-                    self.context.log_error(f"unhandled worker error: {f.describe()}")
-            error = aggregate_failures(stage, found)
-            if error is not None:
-                raise error
-            return results
-        finally:
-            self.timings[stage] = time.monotonic() - started
-            self._busy = None
-
-    async def new_task_plugin(self) -> None:
-        """Create every plugin's task plugin from its own part of the payload."""
-        payload = self._options.payload
-        plugins = self._manager.plugins
-
-        async def create(i: int, _base: TaskPlugin) -> None:
-            name = self._names[i]
-            schema = self._manager.payload_schemas()[name]
-            part = filter_payload(schema, payload)
-            messages = schema_errors(schema, part)
-            if messages:
-                raise MalformedPayloadError(*messages, peer=name, step="new_task_plugin")
-            tp = await plugins[name].new_task_plugin(
-                TaskPluginOptions(self._options.info, self._options.context, part)
-            )
-            if not isinstance(tp, TaskPlugin):
-                raise TypeError(f"new_task_plugin returned {type(tp).__name__}, not a TaskPlugin")
-            self._task_plugins[i] = tp
-
-        await self._fan_out("new_task_plugin", create)
-
-    async def build_sandbox(self, builder: SandboxBuilder) -> None:
-        await self._fan_out("build_sandbox", lambda _i, tp: tp.build_sandbox(builder))
-
-    async def started(self, sandbox: Sandbox) -> None:
-        await self._fan_out("started", lambda _i, tp: tp.started(sandbox))
-
-    async def stopped(self, result: ResultSet) -> bool:
-        """True only if every plugin returned True (a plugin that failed counts as False)."""
-        verdicts: list[bool] = [False] * len(self._names)
-
-        async def call(i: int, tp: TaskPlugin) -> None:
-            verdict = await tp.stopped(result)
-            if not isinstance(verdict, bool):
-                raise TypeError(f"stopped() returned {verdict!r}, not a bool")
-            verdicts[i] = verdict
-
-        await self._fan_out("stopped", call)
-        return all(verdicts)
-
-    async def finished(self, success: bool) -> None:
-        await self._fan_out("finished", lambda _i, tp: tp.finished(success))
-
-    async def exception(self, reason: ExceptionReason) -> None:
-        await self._fan_out("exception", lambda _i, tp: tp.exception(reason))
-
-    async def dispose(self) -> None:
-        """Dispose every task plugin; after this no stage may be called.
-
-        Any failure here is fatal (upstream: dispose may not return errors other than
-        internal ones); a :class:`NonFatalInternalError` stays non-fatal.
-        """
-        if self._disposed:
-            raise StageOrderError("dispose called twice", step="dispose", expected="once")
-        try:
-            await self._fan_out("dispose", lambda _i, tp: tp.dispose())
-        except MalformedPayloadError as exc:
-            raise FatalInternalError(
-                f"dispose may not report a malformed payload: {exc}",
-                step="dispose",
-                peer=exc.peer,
-                failures=exc.failures,
-            ) from exc

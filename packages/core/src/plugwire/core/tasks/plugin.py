@@ -22,6 +22,8 @@ from typing import Any
 import anyio.abc
 import attrs
 
+from ..controller import Controller
+from ..host import Host
 from .context import TaskContext, TaskInfo
 from .engine import Engine, ResultSet, Sandbox, SandboxBuilder
 from .reasons import ExceptionReason
@@ -35,13 +37,18 @@ class PluginOptions:
     """What :meth:`PluginProvider.new_plugin` gets: its name, its validated config, the engine.
 
     ``task_group`` runs the plugin's worker-wide background work (a plugin process's
-    pipe readers...); the manager owns it and cancels it after every plugin is closed.
+    pipe readers...); it is ``host``'s, the core :class:`~plugwire.core.host.Host` the
+    manager composes: a provider whose plugin is a core handle (an out-of-process
+    plugin) launches it there. ``controller`` is what the plugin may use of a task
+    (see :mod:`plugwire.core.tasks.handle`).
     """
 
     name: str
     config: Any
     engine: Engine | None = None
     task_group: anyio.abc.TaskGroup | None = None
+    host: Host | None = None
+    controller: Controller | None = None
 
 
 @attrs.frozen

@@ -7,8 +7,8 @@ Host side — register a provider whose plugin runs in another process::
 
 Plugin side — serve any provider from a process the host launches::
 
-    from plugwire.grpc.tasks import serve_task_plugin
-    serve_task_plugin(ShoutProvider())          # or: python -m plugwire.grpc.tasks mod:Provider
+    from plugwire.grpc.tasks import serve
+    serve(ShoutProvider())          # or: python -m plugwire.grpc.tasks mod:Provider
 
 The wire is ``plugwire.tasks.v1.TaskPluginService`` (``_proto/task_plugin.proto``)
 over a unix socket, announced go-plugin style on stdout. See docs/task-plugins.md.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from ._demo import demo_rows
 from ._wire import HANDSHAKE, PROTOCOL_VERSIONS, SERVICE
 from .client import RemotePlugin, RemoteProvider, RemoteTaskPlugin
-from .server import serve_task_plugin, serve_task_plugin_async
+from .server import serve, serve_async
 
 __all__ = [
     "HANDSHAKE",
@@ -29,6 +29,6 @@ __all__ = [
     "RemoteProvider",
     "RemoteTaskPlugin",
     "demo_rows",
-    "serve_task_plugin",
-    "serve_task_plugin_async",
+    "serve",
+    "serve_async",
 ]

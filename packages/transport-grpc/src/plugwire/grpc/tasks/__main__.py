@@ -12,7 +12,7 @@ import sys
 
 from plugwire.core.tasks.plugin import PluginProvider
 
-from .server import serve_task_plugin
+from .server import serve
 
 
 def main(argv: list[str]) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     if not isinstance(provider, PluginProvider):
         print(f"{argv[0]} is not a PluginProvider", file=sys.stderr)
         return 2
-    serve_task_plugin(provider)
+    serve(provider)
     return 0
 
 

@@ -1,10 +1,15 @@
 """Host side: a :class:`~plugwire.core.tasks.PluginProvider` whose plugin runs in another process.
 
 Register a :class:`RemoteProvider` under a name like any provider; when the manager
-enables it, the plugin process is launched as a go-plugin plugin
+enables it, a :class:`RemotePlugin` — a core plugin handle, family ``tasks`` — is
+launched through the manager's core :class:`~plugwire.core.host.Host`: the plugin
+process starts as a go-plugin plugin
 (:class:`plugwire.grpc.goplugin.PluginClient`: cookie, version negotiation, announce line, optional
 AutoMTLS), the ``task_plugin`` service dispensed, and the plugin configured over
-gRPC. The plugin validates its own configuration.
+gRPC. The plugin validates its own configuration. Closing it is the core shutdown
+sequence whose graceful step is the task-plugin protocol's ``Dispose`` (of every task
+still open, then of the plugin itself: an empty task reference) followed by go-plugin's
+shutdown.
 Every stage call carries a gRPC deadline equal to what is left of the manager's
 stage timeout, so a hanging plugin ends as a ``StageTimeoutError``; a plugin process
 that dies makes its calls fail with its exit status and last stderr lines.
@@ -26,6 +31,7 @@ import anyio.abc
 from google.protobuf.message import Message
 
 import grpc
+from plugwire.core.controller import Controller
 from plugwire.core.errors import (
     ConfigError,
     PluginExitedError,
@@ -35,6 +41,7 @@ from plugwire.core.errors import (
     RemoteError,
     TransportNotAvailableError,
 )
+from plugwire.core.handle import BasePluginHandle
 from plugwire.core.status import StatusCode
 from plugwire.core.tasks.context import TaskContext
 from plugwire.core.tasks.engine import ResultSet, Sandbox, SandboxBuilder
@@ -127,50 +134,99 @@ class RemoteProvider(PluginProvider):
                 expected="the asyncio backend",
                 seen="no running asyncio loop (trio?)",
             ) from None
-        client = PluginClient(
-            ClientConfig(
-                handshake=_wire.HANDSHAKE,
-                plugins={_wire.PLUGIN_NAME: _TaskChannel()},
-                cmd=self.argv,
-                env=self.env,
-                inherit_env=self.inherit_env,
-                cwd=self.cwd,
-                auto_mtls=self.auto_mtls,
-                start_timeout=self.start_timeout,
-                kill_grace=self.kill_grace,
-                name=options.name,
-            )
+        plugin = RemotePlugin(
+            options.name,
+            PluginClient(
+                ClientConfig(
+                    handshake=_wire.HANDSHAKE,
+                    plugins={_wire.PLUGIN_NAME: _TaskChannel()},
+                    cmd=self.argv,
+                    env=self.env,
+                    inherit_env=self.inherit_env,
+                    cwd=self.cwd,
+                    auto_mtls=self.auto_mtls,
+                    start_timeout=self.start_timeout,
+                    kill_grace=self.kill_grace,
+                    name=options.name,
+                )
+            ),
+            config=options.config,
+            start_timeout=self.start_timeout,
+            controller=options.controller,
         )
-        try:
-            await client.start()
-            plugin = RemotePlugin(options.name, client, client.dispense(_wire.PLUGIN_NAME))
-            try:
-                with anyio.fail_after(self.start_timeout):
-                    await plugin.configure(options.config)
-            except TimeoutError:
-                raise PluginTimeoutError(
-                    f"plugin did not answer its configuration within {self.start_timeout:g} s",
-                    peer=options.name,
-                    step="new_plugin",
-                ) from None
-            return plugin
-        except BaseException:
-            await client.kill()
-            raise
+        if options.host is not None:
+            return await options.host.launch(plugin)
+        await plugin.start(options.task_group)
+        return plugin
 
 
-class RemotePlugin(Plugin):
-    """The host's handle on a plugin process: a :class:`Plugin` like any other."""
+class RemotePlugin(BasePluginHandle, Plugin):
+    """The host's handle on a plugin process: a core plugin handle (family ``tasks``)
+    and a :class:`Plugin` like any other.
 
-    def __init__(self, name: str, client: PluginClient, channel: grpc.aio.Channel) -> None:
-        self.name = name
+    :meth:`start` launches the go-plugin process and configures the plugin
+    (``Describe``, ``NewPlugin``); :meth:`aclose` runs the core shutdown sequence
+    whose graceful step is ``Dispose`` (open tasks, then the plugin) and the go-plugin
+    shutdown.
+    """
+
+    family = "tasks"
+
+    def __init__(
+        self,
+        name: str,
+        client: PluginClient,
+        *,
+        config: Any = None,
+        start_timeout: float = 30.0,
+        controller: Controller | None = None,
+    ) -> None:
+        super().__init__(name, controller=controller)
         self.client = client
-        self._channel = channel
+        self._config = config
+        self._start_timeout = start_timeout
+        self._channel: grpc.aio.Channel | None = None
         self._payload_schema: JsonSchema = {"type": "object", "properties": {}}
+        self._open_tasks: dict[tuple[str, int], pb.TaskRef] = {}
         self.provider = "?"
+
+    async def _start(self, task_group: anyio.abc.TaskGroup | None) -> None:
+        await self.client.start()
+        self._process = self.client.process
+        self._channel = self.client.dispense(_wire.PLUGIN_NAME)
+        try:
+            with anyio.fail_after(self._start_timeout):
+                await self.configure(self._config)
+        except TimeoutError:
+            raise PluginTimeoutError(
+                f"plugin did not answer its configuration within {self._start_timeout:g} s",
+                peer=self.name,
+                step="new_plugin",
+            ) from None
+
+    async def _graceful_stop(self) -> None:
+        if self._channel is not None:
+            for ref in list(self._open_tasks.values()):
+                await self._dispose(ref)
+            await self._dispose(pb.TaskRef())  # the plugin itself
+        await self.client.aclose()
+
+    async def _dispose(self, ref: pb.TaskRef) -> None:
+        try:
+            await self.call("Dispose", ref, pb.StageResponse, step="dispose")
+        except PlugwireError as exc:  # best effort: go-plugin's shutdown follows
+            logging.getLogger(f"plugwire.plugin.{self.name}").debug("Dispose failed: %s", exc)
+        self._open_tasks.pop((ref.task_id, ref.run_id), None)
+
+    async def _release(self) -> None:
+        self._channel = None
 
     async def call(self, method: str, request: Message, reply: type[M], *, step: str) -> M:
         """Call ``method`` with a deadline of what is left of the current stage's timeout."""
+        if self._channel is None:
+            raise FatalInternalError(
+                f"out-of-process plugin {self.name!r} is not running", peer=self.name, step=step
+            )
         timeout: float | None = None
         deadline = anyio.current_effective_deadline()
         if math.isfinite(deadline):
@@ -255,15 +311,11 @@ class RemotePlugin(Plugin):
             pb.StageResponse,
             step="new_task_plugin",
         )
-        task = RemoteTaskPlugin(
-            self, options.context, pb.TaskRef(task_id=info.task_id, run_id=info.run_id)
-        )
+        ref = pb.TaskRef(task_id=info.task_id, run_id=info.run_id)
+        task = RemoteTaskPlugin(self, options.context, ref)
         task.handle(res, "new_task_plugin")
+        self._open_tasks[(info.task_id, info.run_id)] = ref
         return task
-
-    async def aclose(self) -> None:
-        """Stop the plugin process (go-plugin's Shutdown RPC, grace, SIGKILL)."""
-        await self.client.kill()
 
 
 class RemoteTaskPlugin(TaskPlugin):
@@ -291,7 +343,7 @@ class RemoteTaskPlugin(TaskPlugin):
         res = await self._stage("BuildSandbox", self._ref, "build_sandbox")
         for var in res.set_env:
             try:
-                builder.set_environment_variable(var.name, var.value)
+                builder.set_environment_variable(var.name, var.value)  # guarded: "env"
             except (NamingConflictError, FeatureNotSupportedError) as exc:
                 raise MalformedPayloadError(
                     f"cannot set environment variable {var.name!r}: {exc.message}",
@@ -332,5 +384,8 @@ class RemoteTaskPlugin(TaskPlugin):
         self.handle(res, "exception")
 
     async def dispose(self) -> None:
-        res = await self._stage("Dispose", self._ref, "dispose")
+        try:
+            res = await self._stage("Dispose", self._ref, "dispose")
+        finally:
+            self._plugin._open_tasks.pop((self._ref.task_id, self._ref.run_id), None)
         self.handle(res, "dispose")

@@ -1,6 +1,6 @@
 """Plugin side: serve a :class:`~plugwire.core.tasks.PluginProvider` from its own process.
 
-:func:`serve_task_plugin` is a go-plugin plugin (:func:`plugwire.grpc.goplugin.serve`): the
+:func:`serve` is a go-plugin plugin (:func:`plugwire.grpc.goplugin.serve`): the
 cookie check (a friendly message and exit status 1 without it), version negotiation,
 the announce line, AutoMTLS when the host asks, health, stdio and the controller's
 Shutdown all come from there; it serves ``plugwire.tasks.v1.TaskPluginService`` as
@@ -49,13 +49,14 @@ from plugwire.core.tasks.plugin import (
 from plugwire.core.tasks.reasons import ExceptionReason
 from plugwire.core.tasks.schema import check_schema, schema_errors
 
+from ..goplugin import server as _goplugin_server
 from ..goplugin.broker import GrpcBroker
 from ..goplugin.plugin import GrpcPlugin
-from ..goplugin.server import ServeConfig, serve_async
+from ..goplugin.server import ServeConfig
 from . import _wire
 from ._generated import task_plugin_pb2 as pb
 
-__all__ = ["serve_task_plugin", "serve_task_plugin_async"]
+__all__ = ["serve", "serve_async"]
 
 _logger = logging.getLogger("plugwire.grpc.tasks.plugin")
 
@@ -297,12 +298,33 @@ class _Servicer:
     async def dispose(
         self, req: pb.TaskRef, ctx: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.StageResponse:
+        if not req.task_id:  # the plugin itself: the host is about to stop it
+            return await self._dispose_plugin()
         task = self._task(req)
         try:
             return await self._stage(task, task.plugin.dispose, pb.StageResponse())
         finally:
             self.tasks.pop((req.task_id, req.run_id), None)
             task.done.set()
+
+    async def _dispose_plugin(self) -> pb.StageResponse:
+        response = pb.StageResponse()
+        for task_id, run_id in list(self.tasks):
+            task = self.tasks[(task_id, run_id)]
+            try:
+                res = await self._stage(task, task.plugin.dispose, pb.StageResponse())
+            finally:
+                self.tasks.pop((task_id, run_id), None)
+                task.done.set()
+            response.log.extend(res.log)
+        plugin, self.plugin = self.plugin, None
+        if plugin is not None:
+            try:
+                await plugin.aclose()
+            except Exception as exc:
+                _logger.exception("closing the plugin failed")
+                response.error.CopyFrom(_wire.error_to_pb(exc))
+        return response
 
     def handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         def unary(fn: Any, req_type: Any) -> grpc.RpcMethodHandler[Any, Any]:
@@ -344,9 +366,7 @@ class _ServedTaskPlugin(GrpcPlugin):
         server.add_generic_rpc_handlers((self._servicer.handler(),))
 
 
-async def serve_task_plugin_async(
-    provider: PluginProvider, *, config: ServeConfig | None = None
-) -> int:
+async def serve_async(provider: PluginProvider, *, config: ServeConfig | None = None) -> int:
     """Serve ``provider`` as a go-plugin plugin until the host stops it; the exit status.
 
     ``config`` may override the :class:`~plugwire.grpc.goplugin.ServeConfig` (its handshake and
@@ -362,15 +382,13 @@ async def serve_task_plugin_async(
             plugins={_wire.PLUGIN_NAME: _ServedTaskPlugin(servicer)},
             versioned_plugins={},
         )
-        code = await serve_async(cfg)
+        code = await _goplugin_server.serve_async(cfg)
         tg.cancel_scope.cancel()  # every task's background work ends with the plugin
     return code
 
 
-def serve_task_plugin(provider: PluginProvider, *, config: ServeConfig | None = None) -> NoReturn:
-    """Blocking :func:`serve_task_plugin_async`; exits the process with its status."""
-    code = anyio.run(
-        functools.partial(serve_task_plugin_async, provider, config=config), backend="asyncio"
-    )
+def serve(provider: PluginProvider, *, config: ServeConfig | None = None) -> NoReturn:
+    """Blocking :func:`serve_async`; exits the process with its status."""
+    code = anyio.run(functools.partial(serve_async, provider, config=config), backend="asyncio")
     sys.stdout.flush()
     sys.exit(code)
