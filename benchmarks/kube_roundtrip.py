@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/kube_roundtrip.py [--calls 300] [--rounds 3]`
 
 Starts the test control plane (tests/support/kubecluster.py: etcd, kube-apiserver,
 controller-manager, scheduler, kwok; binaries from the build cache), deploys the Go
-KV plugin (tests/interop/kube/cmd/kvplugin) with :class:`plugwire.kube.KubeClient`,
+KV plugin (tests/interop/kube/cmd/kvplugin) with :class:`plugwire.kube.KubePlugin`,
 and times sequential ``Get`` calls
 
 - through the client's port-forward (local listener -> WebSocket ``pods/portforward``
@@ -16,7 +16,7 @@ and times sequential ``Get`` calls
 
 both with and without AutoMTLS, in alternating slices (``--rounds``) so load changes
 on a shared machine hit both alike. Also reports the time to deploy (create, ready,
-announce, connect) and to kill (delete and wait until gone). The ratio column is
+announce, connect) and to close (Shutdown RPC, delete and wait until gone). The ratio column is
 port-forward p50 / direct p50.
 """
 
@@ -41,7 +41,7 @@ from plugwire.core.handshake import Handshake  # noqa: E402
 from plugwire.core.transport import Address  # noqa: E402
 from plugwire.grpc.goplugin import ClientConfig, PluginClient, ReattachConfig, ServicePlugin  # noqa: E402
 from plugwire.grpc.mtls import TLSConfig, der_to_pem  # noqa: E402
-from plugwire.kube import KubeClient, PluginSpec  # noqa: E402
+from plugwire.kube import KubePlugin, PluginSpec  # noqa: E402
 from plugwire.kube.kv_example import GetRequest, KVStub, PutRequest  # noqa: E402
 
 HANDSHAKE = Handshake("BASIC_PLUGIN", "hello")
@@ -71,7 +71,7 @@ async def _case(
     cluster: KubeCluster, name: str, mtls: bool, calls: int, rounds: int
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    plugin = KubeClient(
+    plugin = KubePlugin(
         handshake=HANDSHAKE,
         plugins={"kv_grpc": KVStub},
         spec=PluginSpec(name=name, image=IMAGE),
@@ -112,10 +112,10 @@ async def _case(
         for _ in range(rounds):
             via_pf += await _time_calls(kv, per)
             via_direct += await _time_calls(dkv, per)
-        await direct.kill()
+        await direct.aclose()
         t1 = time.perf_counter()
-    kill = time.perf_counter() - t1
-    return {"deploy": deploy, "kill": kill, "pf": via_pf, "direct": via_direct}
+    close = time.perf_counter() - t1
+    return {"deploy": deploy, "close": close, "pf": via_pf, "direct": via_direct}
 
 
 def _p(values: list[float], q: float) -> float:
@@ -152,7 +152,7 @@ async def main(calls: int, rounds: int) -> None:
     for mtls, r in rows:
         print(
             f"mTLS={'yes' if mtls else 'no '}: deploy (create, ready, announce, connect) "
-            f"{r['deploy']:.2f}s, kill (shutdown, delete, gone) {r['kill']:.2f}s"
+            f"{r['deploy']:.2f}s, close (shutdown, delete, gone) {r['close']:.2f}s"
         )
 
 

@@ -28,7 +28,7 @@ from plugwire.kube import (
     LABEL_PLUGIN,
     KubeAPI,
     KubeAPIError,
-    KubeClient,
+    KubePlugin,
     PluginAnnounceError,
     PluginNotReadyError,
     PluginSpec,
@@ -42,10 +42,10 @@ HANDSHAKE = Handshake("BASIC_PLUGIN", "hello", protocol_versions=(1,))
 PLUGINS = {"kv_grpc": KVStub}
 
 
-def kv_client(cluster: KubeCluster, name: str, **kwargs: Any) -> KubeClient:
+def kv_client(cluster: KubeCluster, name: str, **kwargs: Any) -> KubePlugin:
     kwargs.setdefault("spec", PluginSpec(name=name, image=KV_IMAGE))
     kwargs.setdefault("start_timeout", 60.0)
-    return KubeClient(
+    return KubePlugin(
         handshake=HANDSHAKE,
         plugins=PLUGINS,
         api_client=cluster.api_client(),
@@ -188,7 +188,7 @@ async def test_pods_that_never_become_ready_fail_with_the_reason(
 async def test_wrong_cookie_reports_the_plugin_log(
     kube_cluster: KubeCluster, unique_name: str
 ) -> None:
-    client = KubeClient(
+    client = KubePlugin(
         handshake=Handshake("BASIC_PLUGIN", "not-hello"),
         plugins=PLUGINS,
         api_client=kube_cluster.api_client(),

@@ -1,4 +1,5 @@
-"""Managed clients: cleanup_clients() kills them; what is left at interpreter exit is deleted."""
+"""KubePlugin as a core handle: a core Host launches and closes it, core's managed
+registry closes it (cleanup_plugins) and, at interpreter exit, deletes its objects."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from kube_images import KV_IMAGE  # type: ignore[import-not-found,unused-ignore]
 from kubernetes import client as k8s
 from support.kubecluster import KubeCluster  # type: ignore[import-not-found,unused-ignore]
 
+from plugwire.core import Host, PluginHandle, cleanup_plugins, live_plugins
 from plugwire.core.handshake import Handshake
-from plugwire.kube import KubeClient, PluginSpec, cleanup_clients
-from plugwire.kube.kv_example import KVStub
+from plugwire.kube import KubePlugin, PluginSpec
+from plugwire.kube.kv_example import GetRequest, KVStub, PutRequest
 
 pytestmark = pytest.mark.interop
 
@@ -32,43 +34,91 @@ def exists(api: Any, name: str) -> tuple[bool, bool]:
     return found[0], found[1]
 
 
+def kv_plugin(api: Any, name: str) -> KubePlugin:
+    return KubePlugin(
+        handshake=Handshake("BASIC_PLUGIN", "hello"),
+        plugins={"kv_grpc": KVStub},
+        spec=PluginSpec(name=name, image=KV_IMAGE),
+        api_client=api,
+        access="port-forward",
+    )
+
+
 @pytest.mark.anyio
-async def test_cleanup_clients_kills_managed_clients(
+async def test_cleanup_plugins_closes_live_kube_plugins(
     kube_cluster: KubeCluster, unique_name: str
 ) -> None:
     api = kube_cluster.api_client()
-    async with KubeClient(
-        handshake=Handshake("BASIC_PLUGIN", "hello"),
-        plugins={"kv_grpc": KVStub},
-        spec=PluginSpec(name=unique_name, image=KV_IMAGE),
-        api_client=api,
-        access="port-forward",
-    ) as plugin:
+    async with kv_plugin(api, unique_name) as plugin:
         assert exists(api, unique_name) == (True, True)
-        await cleanup_clients()
+        assert plugin in live_plugins(KubePlugin)
+        await cleanup_plugins(KubePlugin)
         assert exists(api, unique_name) == (False, False)
+        assert plugin.closed and plugin not in live_plugins()
         with pytest.raises(Exception, match="not connected"):
             plugin.dispense("kv_grpc")
 
 
-def test_objects_of_live_managed_clients_are_deleted_at_exit(
+@pytest.mark.anyio
+async def test_a_core_host_launches_and_closes_a_kube_plugin(
     kube_cluster: KubeCluster, unique_name: str
 ) -> None:
+    api = kube_cluster.api_client()
+    other = f"{unique_name}-b"
+    async with Host("kube-test") as host:
+        plugin = await host.launch(kv_plugin(api, unique_name))
+        second = await host.launch(kv_plugin(api, other))
+        assert isinstance(plugin, PluginHandle)
+        assert plugin.family == "kube" and plugin.process is None
+        assert sorted(host.plugins) == sorted([unique_name, other])
+        kv = plugin.dispense("kv_grpc")
+        await kv.Put(PutRequest(key="k", value=b"v"))
+        assert (await kv.Get(GetRequest(key="k"))).value == b"v"
+        assert exists(api, unique_name) == (True, True)
+
+        # one plugin closed on its own, through the host
+        await host.close(unique_name)
+        assert plugin.closed and unique_name not in host.plugins
+        assert exists(api, unique_name) == (False, False)
+        assert exists(api, other) == (True, True)
+        await second.ping()
+    # leaving the host closed the other one
+    assert second.closed
+    assert exists(api, other) == (False, False)
+    assert second not in live_plugins()
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "host = Host('leaky'); await host.__aenter__(); await host.launch(plugin)",
+        "await plugin.__aenter__()",
+    ],
+    ids=["host", "async-with"],
+)
+def test_objects_of_live_plugins_are_deleted_at_exit(
+    kube_cluster: KubeCluster, unique_name: str, start: str
+) -> None:
+    """A host process that exits without closing its plugin (started by a core Host or
+    by 'async with', never left): core's managed registry runs KubePlugin.kill_now at
+    exit, which deletes the Deployment and Service."""
     script = textwrap.dedent(
         f"""
         import asyncio, sys
+        from plugwire.core import Host, live_plugins
         from plugwire.core.handshake import Handshake
-        from plugwire.kube import KubeClient, PluginSpec, load_api_client
+        from plugwire.kube import KubePlugin, PluginSpec, load_api_client
         from plugwire.kube.kv_example import KVStub
 
         async def main():
-            client = KubeClient(
+            plugin = KubePlugin(
                 handshake=Handshake("BASIC_PLUGIN", "hello"), plugins={{"kv_grpc": KVStub}},
                 spec=PluginSpec(name={unique_name!r}, image={KV_IMAGE!r}),
                 api_client=load_api_client({str(kube_cluster.kubeconfig)!r}),
                 access="port-forward",
             )
-            await client.__aenter__()  # never left: the program just ends
+            {start}  # never left: the program just ends
+            assert live_plugins(KubePlugin) == [plugin]
             print("started", flush=True)
             sys.exit(3)
 

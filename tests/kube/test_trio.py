@@ -7,7 +7,7 @@ from kubernetes import client as k8s
 
 from plugwire.core.errors import TransportNotAvailableError
 from plugwire.core.handshake import Handshake
-from plugwire.kube import KubeClient, PluginSpec
+from plugwire.kube import KubePlugin, PluginSpec
 from plugwire.kube.kv_example import KVStub
 
 
@@ -20,7 +20,7 @@ def anyio_backend() -> str:
 async def test_trio_is_refused_clearly() -> None:
     config = k8s.Configuration()
     config.host = "https://127.0.0.1:1"  # nothing may be contacted
-    plugin = KubeClient(
+    plugin = KubePlugin(
         handshake=Handshake("BASIC_PLUGIN", "hello"),
         plugins={"kv_grpc": KVStub},
         spec=PluginSpec(name="kv", image="example/kv:1"),

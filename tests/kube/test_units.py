@@ -85,8 +85,8 @@ def test_explain_not_ready_collects_conditions_states_and_events() -> None:
 
 
 def test_access_is_direct_only_inside_a_pod(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    from plugwire.kube import client as kube_client
     from plugwire.kube import in_cluster, resolve_access
+    from plugwire.kube import plugin as kube_plugin
 
     token = tmp_path / "token"
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -96,8 +96,8 @@ def test_access_is_direct_only_inside_a_pod(monkeypatch: pytest.MonkeyPatch, tmp
     assert not in_cluster(str(token))  # no service account token
     token.write_text("t")
     assert in_cluster(str(token))
-    monkeypatch.setattr(kube_client, "SERVICE_ACCOUNT_TOKEN", str(token))
-    monkeypatch.setattr(kube_client, "in_cluster", lambda: True)
+    monkeypatch.setattr(kube_plugin, "SERVICE_ACCOUNT_TOKEN", str(token))
+    monkeypatch.setattr(kube_plugin, "in_cluster", lambda: True)
     assert resolve_access("auto") == "direct"
     assert resolve_access("port-forward") == "port-forward"
     assert resolve_access("direct") == "direct"

@@ -17,12 +17,12 @@ import asyncio
 import logging
 
 from plugwire.core.handshake import Handshake
-from plugwire.kube import KubeClient, PluginSpec, load_api_client
+from plugwire.kube import KubePlugin, PluginSpec, load_api_client
 from plugwire.kube.kv_example import GetRequest, KVStub, PutRequest
 
 
 async def main(image: str, kubeconfig: str | None, namespace: str, name: str) -> None:
-    async with KubeClient(
+    async with KubePlugin(
         handshake=Handshake("BASIC_PLUGIN", "hello", protocol_versions=(1,)),
         plugins={"kv_grpc": KVStub},
         spec=PluginSpec(name=name, image=image, labels={"example": "deploy-kv"}),

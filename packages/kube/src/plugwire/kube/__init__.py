@@ -1,27 +1,21 @@
 """plugwire.kube: go-plugin plugins deployed to Kubernetes, hosted from Python.
 
-``async with KubeClient(handshake=..., plugins=..., spec=PluginSpec(...)) as client``
-deploys the plugin as a Deployment + owner-referenced Service, waits for a ready pod,
-reads the announce line from its log, reaches it through the API server's
-port-forward (or directly in-cluster), connects over gRPC with AutoMTLS, and deletes
-what it created on exit. :func:`discover` lists deployed plugins. asyncio only
-(grpc.aio).
+``async with KubePlugin(handshake=..., plugins=..., spec=PluginSpec(...)) as plugin``
+(or ``await host.launch(KubePlugin(...))`` on a :class:`plugwire.core.Host`) deploys
+the plugin as a Deployment + owner-referenced Service, waits for a ready pod, reads
+the announce line from its log, reaches it through the API server's port-forward (or
+directly in-cluster), connects over gRPC with AutoMTLS, and deletes what it created
+when closed. :func:`discover` lists deployed plugins. asyncio only (grpc.aio).
 """
 
 from __future__ import annotations
 
 from .api import DEFAULT_TIMEOUT, KubeAPI, load_api_client
-from .client import (
-    Access,
-    CreatedObject,
-    KubeClient,
-    cleanup_clients,
-    in_cluster,
-    resolve_access,
-)
 from .discover import DiscoveredPlugin, discover
 from .errors import KubeAPIError, KubeValidationError, PluginAnnounceError, PluginNotReadyError
 from .goplugin import PluginFactory, as_grpc_plugins, looks_like_announce, parse_announce
+from .objects import CreatedObject
+from .plugin import DEFAULT_SHUTDOWN, Access, KubePlugin, in_cluster, resolve_access
 from .portforward import PortForwarder, port_forward
 from .readiness import explain_not_ready, wait_ready
 from .retry import DEFAULT_BACKOFF, Backoff, is_retryable
@@ -31,6 +25,7 @@ from .validation import validate_deployment, validate_service
 __all__ = [
     "DEFAULT_BACKOFF",
     "DEFAULT_PORT",
+    "DEFAULT_SHUTDOWN",
     "DEFAULT_TIMEOUT",
     "LABEL_PLUGIN",
     "Access",
@@ -39,7 +34,7 @@ __all__ = [
     "DiscoveredPlugin",
     "KubeAPI",
     "KubeAPIError",
-    "KubeClient",
+    "KubePlugin",
     "KubeValidationError",
     "PluginAnnounceError",
     "PluginFactory",
@@ -48,7 +43,6 @@ __all__ = [
     "PortForwarder",
     "PreparedPlugin",
     "as_grpc_plugins",
-    "cleanup_clients",
     "discover",
     "explain_not_ready",
     "host_env",

@@ -110,11 +110,11 @@ async def demo() -> Sequence[DemoRow]:
 async def _deploy(api_client: Any, namespace: str, image: str) -> DemoRow:
     from plugwire.core.handshake import Handshake
 
-    from .client import KubeClient
     from .kv_example import GetRequest, KVStub, PutRequest
+    from .plugin import KubePlugin
 
     t0 = time.monotonic()
-    async with KubeClient(
+    async with KubePlugin(
         handshake=Handshake("BASIC_PLUGIN", "hello"),
         plugins={"kv_grpc": KVStub},
         spec=PluginSpec(name=f"plugwire-demo-{os.getpid()}", image=image),
