@@ -95,9 +95,7 @@ async def cipd(
     return plugin, call
 
 
-async def drp(
-    host: Host, tmp: Path, stack: contextlib.AsyncExitStack
-) -> tuple[PluginHandle, Call]:
+async def drp(host: Host, tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[PluginHandle, Call]:
     from plugwire.http.drp import ProviderPlugin
 
     command = [sys.executable, "-m", "plugwire.http.drp._demo_provider"]
@@ -113,9 +111,7 @@ async def drp(
     return plugin, call
 
 
-async def nri(
-    host: Host, tmp: Path, stack: contextlib.AsyncExitStack
-) -> tuple[PluginHandle, Call]:
+async def nri(host: Host, tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[PluginHandle, Call]:
     from plugwire.ttrpc.nri import NriPlugin, Runtime
     from plugwire.ttrpc.nri._generated import api_pb2 as pb
 
@@ -152,7 +148,42 @@ async def nri(
     return plugin, call
 
 
+async def tasks(
+    host: Host, tmp: Path, stack: contextlib.AsyncExitStack
+) -> tuple[PluginHandle, Call]:
+    import json
+
+    from plugwire.core.tasks.context import TaskContext, TaskInfo
+    from plugwire.core.tasks.plugin import PluginOptions, TaskPluginOptions
+    from plugwire.grpc.tasks import RemoteProvider
+
+    record = tmp / "records.jsonl"
+    provider = RemoteProvider(
+        [
+            sys.executable,
+            "-m",
+            "plugwire.grpc.tasks",
+            "plugwire.core.tasks.testing:RecorderProvider",
+        ]
+    )
+    plugin = await provider.new_plugin(
+        PluginOptions(name="tasks", config={"record_file": str(record)}, host=host)
+    )
+    assert isinstance(plugin, PluginHandle)
+
+    async def call() -> object:
+        info = TaskInfo("crossfamily-task")
+        task = await plugin.new_task_plugin(TaskPluginOptions(info, TaskContext(info), {}))
+        await task.dispose()
+        stages = [json.loads(line)["stage"] for line in record.read_text().splitlines()]
+        assert "new_task_plugin" in stages or "NewTaskPlugin" in stages, stages
+        return stages
+
+    return plugin, call
+
+
 FAMILIES: dict[str, Launcher] = {
+    "tasks": tasks,
     "nri": nri,
     "goplugin": goplugin,
     "cipd": cipd,
@@ -218,22 +249,21 @@ async def test_a_plugin_that_ignores_its_graceful_step_is_killed_within_the_boun
     tmp_path: Path,
 ) -> None:
     """SIGSTOP: the plugin answers neither its graceful step nor SIGTERM."""
-    async with Host("crossfamily") as host:
-        async with launched(host, tmp_path, FAMILIES) as plugins:
-            for name, (handle, call) in plugins.items():
-                await call()
-                process = handle.process
-                assert process is not None, name
-                bound = handle.shutdown.bound  # type: ignore[attr-defined]
-                process.signal_group(signal.SIGSTOP)
-                started = time.monotonic()
-                await host.close(handle)
-                elapsed = time.monotonic() - started
-                assert process.returncode == -signal.SIGKILL, (name, process.returncode)
-                # the grace, then SIGTERM's grace, then SIGKILL (plus reaping)
-                assert elapsed <= bound + 1.5, (name, elapsed, bound)
-                assert elapsed >= bound - 0.5, (name, elapsed, bound)
-                assert handle.closed and name not in host.plugins
+    async with Host("crossfamily") as host, launched(host, tmp_path, FAMILIES) as plugins:
+        for name, (handle, call) in plugins.items():
+            await call()
+            process = handle.process
+            assert process is not None, name
+            bound = handle.shutdown.bound  # type: ignore[attr-defined]
+            process.signal_group(signal.SIGSTOP)
+            started = time.monotonic()
+            await host.close(handle)
+            elapsed = time.monotonic() - started
+            assert process.returncode == -signal.SIGKILL, (name, process.returncode)
+            # the grace, then SIGTERM's grace, then SIGKILL (plus reaping)
+            assert elapsed <= bound + 1.5, (name, elapsed, bound)
+            assert elapsed >= bound - 0.5, (name, elapsed, bound)
+            assert handle.closed and name not in host.plugins
 
 
 ORPHAN_HOST = textwrap.dedent(
