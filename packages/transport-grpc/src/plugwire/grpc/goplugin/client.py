@@ -33,13 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import grp
 import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 from typing import Any
 
@@ -67,12 +64,12 @@ from .._backend import require_asyncio
 from .._errors_map import MappedChannel, rpc_error
 from .._listen import ListenConfig
 from .._wire import open_channel
-from ..mtls import Certificate, TLSConfig, der_to_pem, generate_cert
+from ..mtls import Certificate, TLSConfig
+from ._launch import check_binary, child_env, pid_alive, tls_for
 from .announce import Announce, parse_announce
 from .broker import GrpcBroker, capability_interceptor, open_client_stream
 from .config import BROKER, ClientConfig, ReattachConfig, SecureConfig
 from .controller import shutdown as controller_shutdown
-from .errors import ChecksumMismatchError
 from .health import check_health
 from .plugin import GrpcPlugin
 from .stdio import pump_stdio
@@ -212,59 +209,16 @@ class PluginClient(BasePluginHandle):
         await self._connect()
         self._ready = True
 
-    def _child_env(self) -> dict[str, str]:
-        cfg = self.config
-        versions = ",".join(str(v) for v in sorted(cfg.plugin_sets()))
-        env = dict(os.environ) if cfg.inherit_env else {}
-        env.update(cfg.env)
-        env.update(cfg.handshake.cookie_env())
-        env["PLUGIN_MIN_PORT"] = str(cfg.min_port)
-        env["PLUGIN_MAX_PORT"] = str(cfg.max_port)
-        env["PLUGIN_PROTOCOL_VERSIONS"] = versions
-        if cfg.multiplex:
-            env["PLUGIN_MULTIPLEX_GRPC"] = "true"
-        self._socket_dir = tempfile.mkdtemp(prefix="plugin-dir")
-        if cfg.unix_socket_group:
-            gid = _gid(cfg.unix_socket_group)
-            os.chown(self._socket_dir, -1, gid)
-            os.chmod(self._socket_dir, 0o770)
-            env["PLUGIN_UNIX_SOCKET_GROUP"] = cfg.unix_socket_group
-        env["PLUGIN_UNIX_SOCKET_DIR"] = self._socket_dir
-        if cfg.auto_mtls:
-            _log.debug("configuring client automatic mTLS")
-            self._own_cert = generate_cert()
-            env["PLUGIN_CLIENT_CERT"] = self._own_cert.cert_pem.decode("ascii")
-        return env
-
-    def _check_binary(self, argv0: str) -> None:
-        assert self.config.secure_config is not None
-        path = argv0 if os.sep in argv0 else shutil.which(argv0)
-        if path is None or not os.path.isfile(path):
-            raise PluginStartError(
-                "error verifying checksum: plugin binary not found",
-                peer=self.name,
-                step="secure config",
-                seen=argv0,
-            )
-        if not self.config.secure_config.check(path):
-            raise ChecksumMismatchError(
-                "checksums did not match",
-                peer=self.name,
-                step="secure config",
-                expected=self.config.secure_config.checksum.hex(),
-                seen=path,
-            )
-
     async def _launch(self, task_group: anyio.abc.TaskGroup | None) -> None:
         cfg = self.config
         assert cfg.cmd is not None
         if cfg.secure_config is not None:
-            self._check_binary(cfg.cmd[0])
+            check_binary(cfg.secure_config, cfg.cmd[0], peer=self.name)
         if cfg.multiplex:
             from . import _mux
 
             self._muxer = _mux.client_muxer(None)
-        env = self._child_env()
+        env, self._socket_dir, self._own_cert = child_env(cfg)
         argv = list(cfg.cmd)
         if os.sep not in argv[0]:
             # Like Go's exec.Command: look the command up in the host's PATH (the
@@ -299,7 +253,7 @@ class PluginClient(BasePluginHandle):
         self._negotiated = self._announce.app_version
         self._plugins = cfg.plugin_sets()[self._negotiated]
         self._address = Address(self._announce.network, self._announce.address)  # type: ignore[arg-type]
-        self._tls = self._tls_for(self._announce)
+        self._tls = tls_for(self.config, self._own_cert, self._announce, peer=self.name)
 
     async def _first_line(self, proc: PluginProcess, deadline: float) -> str:
         timeout = max(0.0, deadline - time.monotonic())
@@ -351,37 +305,6 @@ class PluginClient(BasePluginHandle):
                     PluginStartError("plugin runner ended", peer=self.name, step="start")
                 )
 
-    def _tls_for(self, announce: Announce) -> TLSConfig | None:
-        cfg = self.config
-        if cfg.tls is not None:
-            return cfg.tls
-        if cfg.auto_mtls:
-            assert self._own_cert is not None
-            if announce.server_cert is None:
-                raise HandshakeError(
-                    "AutoMTLS was requested but the plugin announced no server certificate",
-                    peer=self.name,
-                    step="announce",
-                    expected="a base64 DER certificate in field 6",
-                    seen=announce.format(),
-                )
-            try:
-                server_pem = der_to_pem(announce.server_cert)
-            except ConfigError as exc:
-                raise HandshakeError(
-                    "error parsing server cert", peer=self.name, step="announce", seen=exc.seen
-                ) from None
-            return TLSConfig.mutual(self._own_cert, server_pem)
-        if announce.server_cert is not None:
-            raise HandshakeError(
-                "the plugin serves TLS (it announced a certificate) but this host has no TLS "
-                "config: set auto_mtls=True or tls=",
-                peer=self.name,
-                step="announce",
-                seen=announce.format()[:80],
-            )
-        return None
-
     async def _reattach(self, rc: ReattachConfig) -> None:
         if rc.protocol not in self.config.allowed_protocols:
             raise HandshakeError(
@@ -406,7 +329,7 @@ class PluginClient(BasePluginHandle):
         self._tls = self.config.tls
         self._reattached_pid = rc.pid
         if rc.pid is not None:
-            if not _pid_alive(rc.pid):
+            if not pid_alive(rc.pid):
                 raise PluginExitedError(
                     "reattach: the plugin process is not running",
                     returncode=None,
@@ -417,7 +340,7 @@ class PluginClient(BasePluginHandle):
 
     async def _watch_pid(self, pid: int) -> None:
         # A process we did not start: poll, there is nothing to wait on.
-        while _pid_alive(pid):  # noqa: ASYNC110
+        while pid_alive(pid):  # noqa: ASYNC110
             await anyio.sleep(0.2)
         assert self._exited is not None
         self._exited.set()
@@ -488,7 +411,7 @@ class PluginClient(BasePluginHandle):
 
     async def _process_gone_soon(self) -> bool:
         # The connection usually breaks a moment before the exit is reaped.
-        if self._reattached_pid is not None and not _pid_alive(self._reattached_pid):
+        if self._reattached_pid is not None and not pid_alive(self._reattached_pid):
             return True
         return await self.wait_exited(0.5)
 
@@ -589,7 +512,7 @@ class PluginClient(BasePluginHandle):
             or (self.config.reattach is not None and self.config.reattach.test)
         ):
             return
-        if _pid_alive(pid):
+        if pid_alive(pid):
             _log.warning("plugin %s failed to exit gracefully", self.name)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -600,33 +523,6 @@ class PluginClient(BasePluginHandle):
         super().kill_now()
         if self._process is None:
             self._kill_reattached()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    # A zombie child of ours still "exists": look at its state.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _gid(group: str) -> int:
-    try:
-        return int(group)
-    except ValueError:
-        try:
-            return grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise ConfigError(f"failed to find gid from {group!r}", step="client config") from None
 
 
 async def cleanup_clients(*, grace: float | None = None) -> None:
