@@ -151,7 +151,7 @@ async def test_plugin_dies_mid_call(tmp_path: Path) -> None:
     await _host_still_works(tmp_path)
 
 
-async def test_plugin_ignoring_shutdown_is_killed_after_grace(tmp_path: Path) -> None:
+async def test_plugin_ignoring_shutdown_gets_sigterm_after_grace(tmp_path: Path) -> None:
     # It announces an address where nothing listens: Shutdown cannot reach it.
     line = f"1|1|unix|{tmp_path / 'nothing.sock'}|grpc|"
     cfg = _config(
@@ -160,9 +160,33 @@ async def test_plugin_ignoring_shutdown_is_killed_after_grace(tmp_path: Path) ->
     client = PluginClient(cfg)
     await client.start()
     started = time.monotonic()
-    await client.kill()
+    await client.aclose()
     elapsed = time.monotonic() - started
     assert client.exited
-    assert client._proc is not None and client._proc.returncode == -9  # SIGKILL
+    assert client.process is not None and client.process.returncode == -15  # SIGTERM
     assert 0.5 <= elapsed < 5
+    await _host_still_works(tmp_path)
+
+
+@pytest.mark.goplugin
+async def test_plugin_ignoring_shutdown_and_sigterm_is_sigkilled_within_bound(
+    tmp_path: Path,
+) -> None:
+    line = f"1|1|unix|{tmp_path / 'nothing.sock'}|grpc|"
+    cfg = _config(
+        plugin_script("raw_announce.py"),
+        tmp_path,
+        env={"RAW_ANNOUNCE": line, "IGNORE_SIGTERM": "1"},
+        kill_grace=0.5,
+    )
+    client = PluginClient(cfg)
+    assert client.shutdown.grace == 0.5
+    bound = client.shutdown.bound  # grace + term_grace
+    await client.start()
+    started = time.monotonic()
+    await client.aclose()
+    elapsed = time.monotonic() - started
+    assert client.closed and client.exited
+    assert client.process is not None and client.process.returncode == -9  # SIGKILL
+    assert bound <= elapsed < bound + 2
     await _host_still_works(tmp_path)

@@ -155,10 +155,10 @@ async def test_reattach_to_running_go_plugin(go: GoBinaries, tmp_path: Path) -> 
         await second.start()
         value = await second.dispense("kv_grpc").Get(kv_pb2.GetRequest(key="kept"))
         assert value.value == b"state"
-        await second.kill()
+        await second.aclose()
         assert await first.wait_exited(5)
     finally:
-        await first.kill()
+        await first.aclose()
 
 
 @pytest.mark.interop
@@ -194,7 +194,7 @@ async def test_python_kv_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:
         assert info.value.code == 5  # NOT_FOUND
     assert out.getvalue() == b"kv stdout: put alpha\nkv stdout: put beta\n"
     assert client.exited
-    assert client._proc is not None and client._proc.returncode == 0  # exited on its own
+    assert client.process is not None and client.process.returncode == 0  # exited on its own
 
 
 @pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
@@ -225,11 +225,11 @@ async def test_reattach_python_plugin_then_kill(tmp_path: Path) -> None:
         second = PluginClient(ClientConfig(handshake=HANDSHAKE, plugins=PLUGINS, reattach=again))
         await second.start()
         await second.ping()
-        await second.kill()
+        await second.aclose()
         assert await first.wait_exited(5)
-        assert first._proc is not None and first._proc.returncode == 0
+        assert first.process is not None and first.process.returncode == 0
     finally:
-        await first.kill()
+        await first.aclose()
 
 
 def test_client_config_errors() -> None:

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plugwire.grpc import TLSConfig, generate_cert
+from plugwire.grpc._listen import ListenConfig
 from plugwire.grpc._wire import open_channel, start_server
 from plugwire.grpc.goplugin.health import add_health, check_health
 
@@ -34,11 +35,11 @@ def test_certificate_matches_go_plugin() -> None:
 @pytest.mark.parametrize("network", ["unix", "tcp"])
 async def test_mutual_tls_roundtrip(tmp_path: object, network: str) -> None:
     plugin, host = generate_cert(), generate_cert()
-    env = {"PLUGIN_UNIX_SOCKET_DIR": str(tmp_path)}
+    listen = ListenConfig(socket_dir=str(tmp_path))
     server = grpc.aio.server()
     await add_health(server)
     listening = await start_server(
-        server, network=network, environ=env, tls=TLSConfig.mutual(plugin, host.cert_pem)
+        server, network=network, listen=listen, tls=TLSConfig.mutual(plugin, host.cert_pem)
     )
     try:
         channel = await open_channel(listening.address, TLSConfig.mutual(host, plugin.cert_pem))

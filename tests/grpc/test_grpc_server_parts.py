@@ -11,6 +11,7 @@ import pytest
 from plugwire.core.errors import ConfigError
 from plugwire.core.handshake import Handshake
 from plugwire.grpc.goplugin import GrpcPlugin, ServeConfig
+from plugwire.grpc.goplugin.config import PluginEnv
 from plugwire.grpc.goplugin.server import negotiate_plugin_set
 from plugwire.grpc.goplugin.stdio import STDERR, STDOUT, StdioCapture
 
@@ -23,7 +24,9 @@ SETS = {1: {"p": A}, 2: {"p": B}, 3: {"p": C}}
     [("1", 1), ("1,2", 2), ("3,1,2", 3), ("2, 9", 2), ("7,8", 1), ("", 1), ("x,2", 2)],
 )
 def test_negotiate_plugin_set(offered: str, version: int) -> None:
-    got, plugins = negotiate_plugin_set(SETS, {"PLUGIN_PROTOCOL_VERSIONS": offered})
+    got, plugins = negotiate_plugin_set(
+        SETS, PluginEnv.from_env({"PLUGIN_PROTOCOL_VERSIONS": offered}).protocol_versions
+    )
     assert got == version
     assert plugins is SETS[version]
 

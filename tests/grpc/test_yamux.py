@@ -828,3 +828,23 @@ async def test_accepted_stream_sends_ack_with_its_first_frame() -> None:
         await stream.send(b"hi")
         header, payload = await read_frame(rx)
         assert (header.type, header.flags, payload) == (FrameType.DATA, Flag.NONE, b"hi")
+
+
+def test_stream_module_does_not_import_session() -> None:
+    # No import circle: the session hands the stream what it needs (a SessionLink).
+    import ast
+    import inspect
+
+    from plugwire.grpc.yamux import Session, _stream
+
+    tree = ast.parse(inspect.getsource(_stream))
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    }
+    assert not any(name.endswith("_session") for name in imported)
+    assert "_session" not in vars(_stream)
+    # ...and a Session is what a stream is given.
+    link: _stream.SessionLink = Session.__new__(Session)
+    assert isinstance(link, Session)

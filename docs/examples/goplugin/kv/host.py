@@ -6,7 +6,7 @@
 
 Without ``--plugin`` it runs plugin.py next to this file. It launches the plugin with
 AutoMTLS, dispenses ``kv_grpc``, makes the call, prints what the plugin printed and
-the result, then kills the plugin (Shutdown RPC, 2 s grace, SIGKILL).
+the result, then closes the plugin (Shutdown RPC, 2 s grace, SIGTERM, SIGKILL).
 """
 
 from __future__ import annotations

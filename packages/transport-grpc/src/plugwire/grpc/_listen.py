@@ -6,8 +6,9 @@ import contextlib
 import grp
 import os
 import tempfile
-from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 import grpc
 from plugwire.core.errors import ConfigError, PluginStartError
@@ -16,9 +17,9 @@ from plugwire.core.transport import Address
 __all__ = [
     "CHANNEL_OPTIONS",
     "SERVER_OPTIONS",
+    "ListenConfig",
     "add_port",
     "remove_socket",
-    "socket_config_from_env",
 ]
 
 _MAX = 2**31 - 1
@@ -36,31 +37,30 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
-def socket_config_from_env(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """``(PLUGIN_UNIX_SOCKET_DIR, PLUGIN_UNIX_SOCKET_GROUP)``, empty values as None."""
-    return (
-        environ.get("PLUGIN_UNIX_SOCKET_DIR") or None,
-        environ.get("PLUGIN_UNIX_SOCKET_GROUP") or None,
-    )
+@attrs.frozen(kw_only=True)
+class ListenConfig:
+    """Where a server listens, parsed once (go-plugin's side of it:
+    :meth:`plugwire.grpc.goplugin.config.PluginEnv.from_env`).
 
+    Attributes:
+        socket_dir: directory for unix sockets (``None``: the temp dir).
+        socket_group: group (name or gid) given the sockets, mode 0660.
+        min_port, max_port: the TCP port range on 127.0.0.1 (both 0: any port).
+    """
 
-def port_range(environ: Mapping[str, str]) -> tuple[int, int]:
-    try:
-        low = int(environ.get("PLUGIN_MIN_PORT") or 0)
-        high = int(environ.get("PLUGIN_MAX_PORT") or 0)
-    except ValueError:
-        raise ConfigError(
-            "couldn't parse PLUGIN_MIN_PORT/PLUGIN_MAX_PORT",
-            step="listen",
-            expected="integers",
-            seen=f"{environ.get('PLUGIN_MIN_PORT')!r}..{environ.get('PLUGIN_MAX_PORT')!r}",
-        ) from None
-    if low > high:
-        raise ConfigError(
-            f"PLUGIN_MIN_PORT value of {low} is greater than PLUGIN_MAX_PORT value of {high}",
-            step="listen",
-        )
-    return low, high
+    socket_dir: str | None = None
+    socket_group: str | None = None
+    min_port: int = 0
+    max_port: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_port > self.max_port:
+            raise ConfigError(
+                f"min port {self.min_port} is greater than max port {self.max_port}",
+                step="listen",
+                expected="min_port <= max_port",
+                seen=f"{self.min_port}..{self.max_port}",
+            )
 
 
 def _add(server: grpc.aio.Server, target: str, creds: grpc.ServerCredentials | None) -> int:
@@ -73,21 +73,18 @@ def add_port(
     server: grpc.aio.Server,
     *,
     network: str,
-    environ: Mapping[str, str],
+    listen: ListenConfig,
     credentials: grpc.ServerCredentials | None = None,
 ) -> Address:
     """Bind ``server`` the way go-plugin's ``serverListener`` does and return the address.
 
-    ``unix``: a fresh socket path in ``PLUGIN_UNIX_SOCKET_DIR`` (or the temp dir);
-    ``tcp``: the first free port of ``PLUGIN_MIN_PORT``..``PLUGIN_MAX_PORT`` on
-    127.0.0.1 (any port when both are unset). Call :func:`fix_socket_mode` after the
-    server started to apply ``PLUGIN_UNIX_SOCKET_GROUP``.
+    ``unix``: a fresh socket path in ``listen.socket_dir`` (or the temp dir);
+    ``tcp``: the first free port of ``listen.min_port``..``listen.max_port`` on
+    127.0.0.1 (any port when both are 0). Call :func:`fix_socket_mode` after the
+    server started to apply ``listen.socket_group``.
     """
     if network == "unix":
-        sock_dir, _group = socket_config_from_env(environ)
-        fd, path = tempfile.mkstemp(prefix="plugin", dir=sock_dir)
-        os.close(fd)
-        os.unlink(path)
+        path = new_socket_path(listen)
         try:
             _add(server, f"unix:{path}", credentials)
         except RuntimeError as exc:
@@ -96,7 +93,7 @@ def add_port(
             ) from None
         return Address("unix", path)
     if network == "tcp":
-        low, high = port_range(environ)
+        low, high = listen.min_port, listen.max_port
         for port in range(low, high + 1):
             try:
                 bound = _add(server, f"127.0.0.1:{port}", credentials)
@@ -112,9 +109,17 @@ def add_port(
     raise ConfigError("unknown network", step="listen", expected="unix or tcp", seen=network)
 
 
-def fix_socket_mode(address: Address, environ: Mapping[str, str]) -> None:
-    """Give a unix socket to ``PLUGIN_UNIX_SOCKET_GROUP`` with mode 0660 when it is set."""
-    _dir, group = socket_config_from_env(environ)
+def new_socket_path(listen: ListenConfig) -> str:
+    """A fresh (not yet existing) socket path in ``listen.socket_dir``."""
+    fd, path = tempfile.mkstemp(prefix="plugin", dir=listen.socket_dir)
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+
+def fix_socket_mode(address: Address, listen: ListenConfig) -> None:
+    """Give a unix socket to ``listen.socket_group`` with mode 0660 when it is set."""
+    group = listen.socket_group
     if address.network != "unix" or not group:
         return
     try:

@@ -23,13 +23,13 @@ import shutil
 import socket
 import ssl
 import tempfile
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from plugwire.core.errors import ConfigError
 from plugwire.core.transport import Address
 
-from ._listen import port_range
+from ._listen import ListenConfig, new_socket_path
 
 __all__ = ["TLSOriginator", "TLSTerminator", "private_socket_path"]
 
@@ -120,20 +120,17 @@ class TLSTerminator(_Proxy):
     def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track(self._handle(reader, writer))
 
-    async def listen(self, network: str, environ: Mapping[str, str]) -> Address:
+    async def listen(self, network: str, listen: ListenConfig) -> Address:
         """Listen like go-plugin's ``serverListener`` (see :func:`._listen.add_port`)."""
         if network == "unix":
-            sock_dir = environ.get("PLUGIN_UNIX_SOCKET_DIR") or None
-            fd, path = tempfile.mkstemp(prefix="plugin", dir=sock_dir)
-            os.close(fd)
-            os.unlink(path)
+            path = new_socket_path(listen)
             self._server = await asyncio.start_unix_server(
                 self._on_conn, path, ssl=self._context, ssl_handshake_timeout=10
             )
             self.address = Address("unix", path)
             return self.address
         if network == "tcp":
-            low, high = port_range(environ)
+            low, high = listen.min_port, listen.max_port
             for port in range(low, high + 1):
                 try:
                     self._server = await asyncio.start_server(

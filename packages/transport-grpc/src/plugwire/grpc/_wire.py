@@ -7,13 +7,20 @@ private socket and :mod:`._tlsproxy` does the TLS (see there for why).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 from plugwire.core.transport import Address
 
-from ._listen import CHANNEL_OPTIONS, add_port, channel_target, fix_socket_mode, remove_socket
+from ._listen import (
+    CHANNEL_OPTIONS,
+    ListenConfig,
+    add_port,
+    channel_target,
+    fix_socket_mode,
+    remove_socket,
+)
 from ._tlsproxy import TLSOriginator, TLSTerminator, private_socket_path
 from .mtls import TLSConfig
 
@@ -47,26 +54,26 @@ async def start_server(
     server: grpc.aio.Server,
     *,
     network: str,
-    environ: Mapping[str, str],
+    listen: ListenConfig,
     tls: TLSConfig | None,
 ) -> Listening:
     """Bind and start ``server`` as go-plugin would; TLS through a terminator."""
     if tls is None:
-        address = add_port(server, network=network, environ=environ)
+        address = add_port(server, network=network, listen=listen)
         await server.start()
-        fix_socket_mode(address, environ)
+        fix_socket_mode(address, listen)
         return Listening(address)
     private_dir, inner = private_socket_path("plugwire-srv")
     server.add_insecure_port(f"unix:{inner}")
     await server.start()
     terminator = TLSTerminator(tls.server_context(), inner)
     try:
-        address = await terminator.listen(network, environ)
+        address = await terminator.listen(network, listen)
     except BaseException:
         await terminator.aclose()
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
-    fix_socket_mode(address, environ)
+    fix_socket_mode(address, listen)
     return Listening(address, terminator, private_dir)
 
 

@@ -22,7 +22,8 @@ Host side — launch any go-plugin gRPC plugin (Go or not); a :class:`PluginClie
         await kv.Put(PutRequest(key="a", value=b"1"))
 
 Concepts, one module each (as in go-plugin): :mod:`.server` (``serve``),
-:mod:`.client` (``PluginClient``), :mod:`.broker` (``GrpcBroker``), :mod:`.stdio`,
+:mod:`.client` (``PluginClient``), :mod:`.config` (``ClientConfig``, ``PluginEnv``:
+go-plugin's environment parsed once), :mod:`.broker` (``GrpcBroker``), :mod:`.stdio`,
 :mod:`.controller`, :mod:`.health`, :mod:`.announce`, :mod:`.logs`; AutoMTLS
 certificates come from :mod:`plugwire.grpc.mtls`.
 """
@@ -31,7 +32,16 @@ from __future__ import annotations
 
 from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
 from .broker import BrokerServer, GrpcBroker
-from .client import ClientConfig, PluginClient, ReattachConfig, SecureConfig, cleanup_clients
+from .client import PluginClient, cleanup_clients
+from .config import (
+    BROKER,
+    ClientConfig,
+    EnvValueError,
+    ListenConfig,
+    PluginEnv,
+    ReattachConfig,
+    SecureConfig,
+)
 from .errors import (
     AnnounceError,
     ChecksumMismatchError,
@@ -45,6 +55,7 @@ from .plugin import GrpcPlugin, ServicePlugin
 from .server import ServeConfig, serve, serve_async
 
 __all__ = [
+    "BROKER",
     "CORE_PROTOCOL_VERSION",
     "GRPC_SERVICE_NAME",
     "Announce",
@@ -53,10 +64,13 @@ __all__ = [
     "ChecksumMismatchError",
     "ClientConfig",
     "CoreVersionError",
+    "EnvValueError",
     "GrpcBroker",
     "GrpcPlugin",
+    "ListenConfig",
     "MultiplexNotSupportedError",
     "PluginClient",
+    "PluginEnv",
     "ReattachConfig",
     "SecureConfig",
     "ServeConfig",

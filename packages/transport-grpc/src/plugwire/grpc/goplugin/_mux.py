@@ -28,7 +28,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -39,7 +39,7 @@ from plugwire.core.errors import ClosedError, ConfigError, ConnectionClosedError
 from plugwire.core.transport import Address
 
 from .._generated.plugin import grpc_broker_pb2
-from .._listen import SERVER_OPTIONS, port_range
+from .._listen import ListenConfig, new_socket_path
 from .._wire import Listening, open_channel, start_server
 from .._yamux_bridge import GoPluginMuxer
 from ..mtls import TLSConfig
@@ -125,8 +125,8 @@ class _Muxer:
         return muxer
 
     async def _private_server(self, server: grpc.aio.Server) -> Listening:
-        env = {"PLUGIN_UNIX_SOCKET_DIR": self._private_dir}
-        return await start_server(server, network="unix", environ=env, tls=self._tls)
+        listen = ListenConfig(socket_dir=self._private_dir)
+        return await start_server(server, network="unix", listen=listen, tls=self._tls)
 
     # -- broker hooks (called by GrpcBroker) -----------------------------------
 
@@ -134,7 +134,7 @@ class _Muxer:
         from .broker import BrokerServer
 
         muxer = self._muxer_or_raise("broker accept")
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = broker.new_server()
         register(server)
         listening = await self._private_server(server)
         muxer.listen(service_id, listening.address.address)
@@ -238,11 +238,11 @@ class ServerMuxer(_Muxer):
     """The plugin's side: one yamux server session over the host's connection."""
 
     async def listen(
-        self, server: grpc.aio.Server, environ: Mapping[str, str], network: str
+        self, server: grpc.aio.Server, listen: ListenConfig, network: str
     ) -> Listening:
         """Start ``server`` privately and listen publicly for the host's connection."""
         inner = await self._private_server(server)
-        listener, address = _public_listener(network, environ)
+        listener, address = _public_listener(network, listen)
         main_target = inner.address.address
 
         async def body(stop: asyncio.Event, entered: asyncio.Future[Any]) -> None:
@@ -320,19 +320,16 @@ async def _first_connection(
     return await anyio.abc.SocketStream.from_socket(conn)
 
 
-def _public_listener(network: str, environ: Mapping[str, str]) -> tuple[socket.socket, Address]:
+def _public_listener(network: str, listen: ListenConfig) -> tuple[socket.socket, Address]:
     if network == "unix":
-        sock_dir = environ.get("PLUGIN_UNIX_SOCKET_DIR") or None
-        fd, path = tempfile.mkstemp(prefix="plugin", dir=sock_dir)
-        os.close(fd)
-        os.unlink(path)
+        path = new_socket_path(listen)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(path)
         sock.listen(1)
         sock.setblocking(False)
         return sock, Address("unix", path)
     if network == "tcp":
-        low, high = port_range(environ)
+        low, high = listen.min_port, listen.max_port
         for port in range(low, high + 1):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
 
 import grpc
+from plugwire.core.controller import CapabilityDeniedError, Controller
 from plugwire.core.errors import (
     ClosedError,
     ConnectionClosedError,
@@ -33,11 +34,18 @@ from plugwire.core.errors import (
 from plugwire.core.transport import Address
 
 from .._generated.plugin import grpc_broker_pb2, grpc_broker_pb2_grpc
-from .._listen import SERVER_OPTIONS
+from .._listen import SERVER_OPTIONS, ListenConfig
 from .._wire import Listening, open_channel, start_server
 from ..mtls import TLSConfig
 
-__all__ = ["BrokerServer", "BrokerServicer", "ConnInfo", "GrpcBroker", "Register"]
+__all__ = [
+    "BrokerServer",
+    "BrokerServicer",
+    "ConnInfo",
+    "GrpcBroker",
+    "Register",
+    "capability_interceptor",
+]
 
 ConnInfo = grpc_broker_pb2.ConnInfo
 #: Registers services on a fresh broker server, e.g.
@@ -123,22 +131,25 @@ class BrokerServer:
 class GrpcBroker:
     """One side of go-plugin's GRPCBroker (see the module docstring).
 
-    ``tls`` is this side's TLS (``None``: plaintext); ``environ`` supplies
-    ``PLUGIN_UNIX_SOCKET_DIR``/``GROUP`` for broker sockets; ``muxer`` enables
-    multiplexing over the main connection.
+    ``tls`` is this side's TLS (``None``: plaintext); ``listen`` says where broker
+    sockets go (go-plugin: ``PLUGIN_UNIX_SOCKET_DIR``/``GROUP``); ``muxer`` enables
+    multiplexing over the main connection; ``interceptors`` run on every broker
+    server this side starts (the host's capability check).
     """
 
     def __init__(
         self,
         *,
         tls: TLSConfig | None = None,
-        environ: Mapping[str, str] | None = None,
+        listen: ListenConfig | None = None,
         network: str = "unix",
         muxer: Any = None,
         peer: str | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     ) -> None:
+        self._interceptors = tuple(interceptors)
         self._tls = tls
-        self._environ = dict(environ or {})
+        self._listen = listen if listen is not None else ListenConfig()
         self._network = network
         self._muxer = muxer
         self._peer = peer
@@ -151,6 +162,10 @@ class GrpcBroker:
         self._servers: set[BrokerServer] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
+
+    def new_server(self) -> grpc.aio.Server:
+        """A gRPC server for one broker id (with this side's interceptors)."""
+        return grpc.aio.server(options=SERVER_OPTIONS, interceptors=self._interceptors)
 
     @property
     def multiplexed(self) -> bool:
@@ -238,10 +253,10 @@ class GrpcBroker:
             raise ClosedError("broker closed", peer=self._peer, step=f"broker accept {service_id}")
         if self._muxer is not None:
             return cast(BrokerServer, await self._muxer.accept(self, service_id, register))
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = self.new_server()
         register(server)
         listening = await start_server(
-            server, network=self._network, environ=self._environ, tls=self._tls
+            server, network=self._network, listen=self._listen, tls=self._tls
         )
         address = listening.address
         handle = BrokerServer(service_id, address, server, listening)
@@ -367,6 +382,60 @@ class BrokerServicer(grpc_broker_pb2_grpc.GRPCBrokerServicer):
         finally:
             reader.cancel()
             closer.cancel()
+
+
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # not subscriptable at run time
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+
+
+class _CapabilityInterceptor(_ServerInterceptor):
+    """Refuses every call with ``PERMISSION_DENIED`` unless the controller grants
+    ``capability``; the status details are the :class:`CapabilityDeniedError` message."""
+
+    def __init__(self, controller: Controller, capability: str) -> None:
+        self._controller = controller
+        self._capability = capability
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        try:
+            self._controller.require(self._capability)
+        except CapabilityDeniedError as exc:
+            _log.warning("%s (%s)", exc, handler_call_details.method)
+            denied: grpc.RpcMethodHandler[Any, Any] = _denied(handler, str(exc))
+            return denied
+        return handler
+
+
+def _denied(handler: grpc.RpcMethodHandler[Any, Any] | None, details: str) -> Any:
+    async def deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, details)
+
+    req = getattr(handler, "request_deserializer", None)
+    resp = getattr(handler, "response_serializer", None)
+    if handler is None or not (handler.request_streaming or handler.response_streaming):
+        return grpc.unary_unary_rpc_method_handler(deny, req, resp)
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(deny, req, resp)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(deny, req, resp)
+    return grpc.unary_stream_rpc_method_handler(deny, req, resp)
+
+
+def capability_interceptor(
+    controller: Controller, capability: str
+) -> grpc.aio.ServerInterceptor[Any, Any]:
+    """A server interceptor for broker servers: calls need ``capability`` granted by
+    ``controller`` (checked at each call), else fail with ``PERMISSION_DENIED``."""
+    return _CapabilityInterceptor(controller, capability)
 
 
 def open_client_stream(channel: grpc.aio.Channel) -> _ClientSideStream:

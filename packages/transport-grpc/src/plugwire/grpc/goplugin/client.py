@@ -17,35 +17,34 @@ What :meth:`PluginClient.start` does, in go-plugin's order:
    (what the plugin prints reaches ``sync_stdout``/``sync_stderr``).
 
 :meth:`PluginClient.dispense` returns the plugin's client object, :meth:`PluginClient.ping`
-checks health, :meth:`PluginClient.kill` stops it: broker closed,
-``GRPCController.Shutdown``, connection closed, 2 s grace, SIGKILL. Unary calls of
-dispensed stubs raise :class:`~plugwire.core.errors.RemoteError`, or
+checks health, :meth:`PluginClient.aclose` stops it with core's shutdown sequence
+(:mod:`plugwire.core.shutdown`): broker closed and ``GRPCController.Shutdown`` (the
+graceful step), ``kill_grace`` (2 s), SIGTERM, SIGKILL. Unary calls of dispensed
+stubs raise :class:`~plugwire.core.errors.RemoteError`, or
 :class:`~plugwire.core.errors.PluginExitedError` when the plugin died.
+
+A :class:`PluginClient` is a :class:`plugwire.core.BasePluginHandle`: a
+:class:`plugwire.core.Host` launches it (``await host.launch(PluginClient(config))``),
+and every started client is in core's managed registry (:func:`cleanup_clients`,
+killed at interpreter exit). Its configuration lives in :mod:`.config`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import errno
-import grp
-import hashlib
-import hmac
 import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
-import weakref
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-import attrs
+import anyio.abc
 
 import grpc
+from plugwire.core.controller import Controller
 from plugwire.core.errors import (
     ClosedError,
     ConfigError,
@@ -56,167 +55,41 @@ from plugwire.core.errors import (
     PluginTimeoutError,
     PlugwireError,
 )
-from plugwire.core.handshake import Handshake
+from plugwire.core.handle import BasePluginHandle
+from plugwire.core.managed import cleanup_plugins
 from plugwire.core.process import PluginProcess
 from plugwire.core.transport import Address
 
 from .._backend import require_asyncio
 from .._errors_map import MappedChannel, rpc_error
+from .._listen import ListenConfig
 from .._wire import open_channel
-from ..mtls import Certificate, TLSConfig, der_to_pem, generate_cert
+from ..mtls import Certificate, TLSConfig
+from ._launch import check_binary, child_env, pid_alive, tls_for
 from .announce import Announce, parse_announce
-from .broker import GrpcBroker, open_client_stream
+from .broker import GrpcBroker, capability_interceptor, open_client_stream
+from .config import BROKER, ClientConfig, ReattachConfig, SecureConfig
 from .controller import shutdown as controller_shutdown
-from .errors import ChecksumMismatchError
 from .health import check_health
 from .plugin import GrpcPlugin
-from .stdio import BytesWriter, pump_stdio
+from .stdio import pump_stdio
 
 __all__ = ["ClientConfig", "PluginClient", "ReattachConfig", "SecureConfig", "cleanup_clients"]
 
 _log = logging.getLogger("plugwire.grpc.goplugin.client")
 
 
-@attrs.frozen
-class SecureConfig:
-    """Check the plugin binary before launch: ``checksum`` is its ``hash_name`` digest."""
-
-    checksum: bytes
-    hash_name: str = "sha256"
-
-    def check(self, path: str | os.PathLike[str]) -> bool:
-        """Whether the file's digest equals :attr:`checksum` (constant-time compare)."""
-        if not self.checksum:
-            raise ConfigError("SecureConfig has no checksum", step="secure config")
-        try:
-            digest = hashlib.new(self.hash_name)
-        except ValueError:
-            raise ConfigError(
-                "unknown hash", step="secure config", expected="a hashlib name", seen=self.hash_name
-            ) from None
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return hmac.compare_digest(digest.digest(), self.checksum)
-
-
-@attrs.frozen
-class ReattachConfig:
-    """Enough to reconnect to a running plugin: what :meth:`PluginClient.reattach_config` returns.
-
-    ``test``: the plugin is not ours to kill (only the Shutdown RPC is sent).
-    """
-
-    protocol_version: int
-    address: Address
-    protocol: str = "grpc"
-    pid: int | None = None
-    test: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON shape Terraform-style tools pass around (``TF_REATTACH_PROVIDERS``):
-        ``{"Protocol", "ProtocolVersion", "Pid", "Test", "Addr": {"Network", "String"}}``."""
-        return {
-            "Protocol": self.protocol,
-            "ProtocolVersion": self.protocol_version,
-            "Pid": self.pid or 0,
-            "Test": self.test,
-            "Addr": {"Network": self.address.network, "String": self.address.address},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ReattachConfig:
-        """Parse :meth:`to_json`'s shape; raises :class:`ConfigError` when it does not fit."""
-        try:
-            addr = data["Addr"]
-            network, address = str(addr["Network"]), str(addr["String"])
-            if network not in ("unix", "tcp"):
-                raise ValueError(f"network {network!r}")
-            return cls(
-                protocol_version=int(data.get("ProtocolVersion", 1)),
-                address=Address(network, address),  # type: ignore[arg-type]
-                protocol=str(data.get("Protocol", "grpc")),
-                pid=int(data["Pid"]) or None if data.get("Pid") else None,
-                test=bool(data.get("Test", False)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                "malformed reattach config",
-                step="reattach",
-                expected='{"Protocol", "ProtocolVersion", "Pid", "Addr": {"Network", "String"}}',
-                seen=f"{exc!r} in {dict(data)!r}",
-            ) from None
-
-
-def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[str, GrpcPlugin]]:
-    return {int(k): dict(v) for k, v in value.items()}
-
-
-def _plugins(value: Mapping[str, GrpcPlugin]) -> dict[str, GrpcPlugin]:
-    return dict(value)
-
-
-def _strings(value: Mapping[str, str]) -> dict[str, str]:
-    return dict(value)
-
-
-def _argv(value: Sequence[str] | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(value)
-
-
-@attrs.frozen(kw_only=True)
-class ClientConfig:
-    """How :class:`PluginClient` launches and talks to a plugin (see the module docstring).
-
-    Exactly one of ``cmd`` and ``reattach``. ``plugins`` are offered at every version
-    of ``handshake.protocol_versions`` unless ``versioned_plugins`` is given.
-    ``inherit_env``: also pass the host's environment (go-plugin does by default;
-    plugwire starts plugins with a clean one). ``managed``: killed by
-    :func:`cleanup_clients` and at interpreter exit.
-    """
-
-    handshake: Handshake
-    plugins: Mapping[str, GrpcPlugin] = attrs.field(factory=dict, converter=_plugins)
-    versioned_plugins: Mapping[int, Mapping[str, GrpcPlugin]] = attrs.field(
-        factory=dict, converter=_versioned
-    )
-    cmd: Sequence[str] | None = attrs.field(default=None, converter=_argv)
-    reattach: ReattachConfig | None = None
-    secure_config: SecureConfig | None = None
-    tls: TLSConfig | None = None
-    auto_mtls: bool = False
-    multiplex: bool = False
-    start_timeout: float = 60.0
-    kill_grace: float = 2.0
-    min_port: int = 10000
-    max_port: int = 25000
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=_strings)
-    inherit_env: bool = False
-    cwd: str | None = None
-    sync_stdout: BytesWriter | None = None
-    sync_stderr: BytesWriter | None = None
-    allowed_protocols: tuple[str, ...] = ("grpc",)
-    unix_socket_group: str | None = None
-    name: str | None = None
-    managed: bool = False
-    grpc_options: Sequence[tuple[str, Any]] = ()
-
-    def plugin_sets(self) -> dict[int, dict[str, GrpcPlugin]]:
-        sets = {v: dict(p) for v, p in self.versioned_plugins.items()}
-        for version in self.handshake.protocol_versions:
-            sets.setdefault(version, dict(self.plugins))
-        return sets
-
-
-_managed: weakref.WeakSet[PluginClient] = weakref.WeakSet()
-
-
-class PluginClient:
+class PluginClient(BasePluginHandle):
     """One plugin, launched or reattached (see the module docstring).
 
-    Use ``async with PluginClient(config) as client:`` (start on enter, kill on exit) or
-    call :meth:`start` and :meth:`kill`. asyncio only.
+    ``await host.launch(PluginClient(config))`` (a :class:`plugwire.core.Host`),
+    ``async with PluginClient(config) as client:`` (start on enter, close on exit), or
+    go-plugin style ``await client.start()`` ... ``await client.aclose()``: the client
+    runs its background work in asyncio tasks of its own, so no task group is needed.
+    asyncio only.
     """
+
+    family = "goplugin"
 
     def __init__(self, config: ClientConfig) -> None:
         if (config.cmd is None) == (config.reattach is None):
@@ -231,11 +104,14 @@ class PluginClient:
             raise ConfigError(
                 "gRPC broker multiplexing is not supported with reattach", step="client config"
             )
-        self.config = config
-        self.name = config.name or (
+        name = config.name or (
             os.path.basename(config.cmd[0]) if config.cmd else f"reattached-{config.reattach.pid}"  # type: ignore[union-attr]
         )
-        self._proc: PluginProcess | None = None
+        controller = config.controller
+        if controller is None:
+            controller = Controller(name, {BROKER: True})
+        super().__init__(name, controller=controller, shutdown=config.shutdown_policy)
+        self.config = config
         self._proc_task: asyncio.Task[None] | None = None
         self._socket_dir: str | None = None
         self._own_cert: Certificate | None = None
@@ -250,11 +126,8 @@ class PluginClient:
         self._negotiated: int | None = None
         self._address: Address | None = None
         self._reattached_pid: int | None = None
-        self._exited = asyncio.Event() if _loop_running() else None
-        self._killed = False
-        self._started = False
-        if config.managed:
-            _managed.add(self)
+        self._exited: anyio.Event | None = None
+        self._ready = False
 
     # -- state -----------------------------------------------------------------
 
@@ -279,9 +152,9 @@ class PluginClient:
     @property
     def pid(self) -> int | None:
         """The plugin's process id (``None`` before it was started)."""
-        if self._proc is not None:
+        if self._process is not None:
             try:
-                return self._proc.pid
+                return self._process.pid
             except ClosedError:
                 return None
         return self._reattached_pid
@@ -289,8 +162,8 @@ class PluginClient:
     @property
     def exited(self) -> bool:
         """Whether the plugin process has exited."""
-        if self._proc is not None:
-            return self._proc.done.is_set()
+        if self._process is not None:
+            return self._process.done.is_set()
         return self._exited is not None and self._exited.is_set()
 
     @property
@@ -318,97 +191,34 @@ class PluginClient:
 
     # -- start -----------------------------------------------------------------
 
-    async def __aenter__(self) -> PluginClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.kill()
-
-    async def start(self) -> Address:
-        """Launch (or reattach), handshake and connect; return the plugin's address.
+    async def _start(self, task_group: anyio.abc.TaskGroup | None) -> None:
+        """Launch (or reattach), handshake and connect (go-plugin's ``Client.Start``).
 
         Raises :class:`PluginStartError` (cannot execute, checksum mismatch),
         :class:`PluginTimeoutError` (no announce line within ``start_timeout``),
         :class:`PluginExitedError` (exited before announcing), and the announce
         errors of :func:`~plugwire.grpc.goplugin.announce.parse_announce`. On failure the
-        plugin is killed.
+        plugin is stopped. :attr:`address` is where it listens.
         """
         require_asyncio("plugwire.grpc.goplugin.PluginClient")
-        if self._killed:
-            raise ClosedError("client was killed", peer=self.name, step="start")
-        if self._started:
-            assert self._address is not None
-            return self._address
-        self._started = True
-        if self._exited is None:
-            self._exited = asyncio.Event()
-        try:
-            if self.config.reattach is not None:
-                await self._reattach(self.config.reattach)
-            else:
-                await self._launch()
-            await self._connect()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._force_stop()
-            raise
-        assert self._address is not None
-        return self._address
+        self._exited = anyio.Event()
+        if self.config.reattach is not None:
+            await self._reattach(self.config.reattach)
+        else:
+            await self._launch(task_group)
+        await self._connect()
+        self._ready = True
 
-    def _child_env(self) -> dict[str, str]:
-        cfg = self.config
-        versions = ",".join(str(v) for v in sorted(cfg.plugin_sets()))
-        env = dict(os.environ) if cfg.inherit_env else {}
-        env.update(cfg.env)
-        env.update(cfg.handshake.cookie_env())
-        env["PLUGIN_MIN_PORT"] = str(cfg.min_port)
-        env["PLUGIN_MAX_PORT"] = str(cfg.max_port)
-        env["PLUGIN_PROTOCOL_VERSIONS"] = versions
-        if cfg.multiplex:
-            env["PLUGIN_MULTIPLEX_GRPC"] = "true"
-        self._socket_dir = tempfile.mkdtemp(prefix="plugin-dir")
-        if cfg.unix_socket_group:
-            gid = _gid(cfg.unix_socket_group)
-            os.chown(self._socket_dir, -1, gid)
-            os.chmod(self._socket_dir, 0o770)
-            env["PLUGIN_UNIX_SOCKET_GROUP"] = cfg.unix_socket_group
-        env["PLUGIN_UNIX_SOCKET_DIR"] = self._socket_dir
-        if cfg.auto_mtls:
-            _log.debug("configuring client automatic mTLS")
-            self._own_cert = generate_cert()
-            env["PLUGIN_CLIENT_CERT"] = self._own_cert.cert_pem.decode("ascii")
-        return env
-
-    def _check_binary(self, argv0: str) -> None:
-        assert self.config.secure_config is not None
-        path = argv0 if os.sep in argv0 else shutil.which(argv0)
-        if path is None or not os.path.isfile(path):
-            raise PluginStartError(
-                "error verifying checksum: plugin binary not found",
-                peer=self.name,
-                step="secure config",
-                seen=argv0,
-            )
-        if not self.config.secure_config.check(path):
-            raise ChecksumMismatchError(
-                "checksums did not match",
-                peer=self.name,
-                step="secure config",
-                expected=self.config.secure_config.checksum.hex(),
-                seen=path,
-            )
-
-    async def _launch(self) -> None:
+    async def _launch(self, task_group: anyio.abc.TaskGroup | None) -> None:
         cfg = self.config
         assert cfg.cmd is not None
         if cfg.secure_config is not None:
-            self._check_binary(cfg.cmd[0])
+            check_binary(cfg.secure_config, cfg.cmd[0], peer=self.name)
         if cfg.multiplex:
             from . import _mux
 
             self._muxer = _mux.client_muxer(None)
-        env = self._child_env()
+        env, self._socket_dir, self._own_cert = child_env(cfg)
         argv = list(cfg.cmd)
         if os.sep not in argv[0]:
             # Like Go's exec.Command: look the command up in the host's PATH (the
@@ -422,10 +232,14 @@ class PluginClient:
             polite_signal=None,
             logger=logging.getLogger(f"plugwire.plugin.{self.name}"),
         )
-        self._proc = proc
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._proc_task = asyncio.ensure_future(self._run_process(proc, ready))
-        await ready
+        self._process = proc
+        if task_group is not None:
+            await proc.start(task_group)
+            self._spawn(self._watch_process(proc))
+        else:
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._proc_task = asyncio.ensure_future(self._run_process(proc, ready))
+            await ready
         deadline = time.monotonic() + cfg.start_timeout
         _log.debug("waiting for the announce line of %s", self.name)
         line = await self._first_line(proc, deadline)
@@ -439,7 +253,7 @@ class PluginClient:
         self._negotiated = self._announce.app_version
         self._plugins = cfg.plugin_sets()[self._negotiated]
         self._address = Address(self._announce.network, self._announce.address)  # type: ignore[arg-type]
-        self._tls = self._tls_for(self._announce)
+        self._tls = tls_for(self.config, self._own_cert, self._announce, peer=self.name)
 
     async def _first_line(self, proc: PluginProcess, deadline: float) -> str:
         timeout = max(0.0, deadline - time.monotonic())
@@ -465,6 +279,11 @@ class PluginClient:
             )
         return line
 
+    async def _watch_process(self, proc: PluginProcess) -> None:
+        await proc.done.wait()
+        if self._exited is not None:
+            self._exited.set()
+
     async def _run_process(self, proc: PluginProcess, ready: asyncio.Future[None]) -> None:
         try:
             async with anyio.create_task_group() as tg:
@@ -485,37 +304,6 @@ class PluginClient:
                 ready.set_exception(
                     PluginStartError("plugin runner ended", peer=self.name, step="start")
                 )
-
-    def _tls_for(self, announce: Announce) -> TLSConfig | None:
-        cfg = self.config
-        if cfg.tls is not None:
-            return cfg.tls
-        if cfg.auto_mtls:
-            assert self._own_cert is not None
-            if announce.server_cert is None:
-                raise HandshakeError(
-                    "AutoMTLS was requested but the plugin announced no server certificate",
-                    peer=self.name,
-                    step="announce",
-                    expected="a base64 DER certificate in field 6",
-                    seen=announce.format(),
-                )
-            try:
-                server_pem = der_to_pem(announce.server_cert)
-            except ConfigError as exc:
-                raise HandshakeError(
-                    "error parsing server cert", peer=self.name, step="announce", seen=exc.seen
-                ) from None
-            return TLSConfig.mutual(self._own_cert, server_pem)
-        if announce.server_cert is not None:
-            raise HandshakeError(
-                "the plugin serves TLS (it announced a certificate) but this host has no TLS "
-                "config: set auto_mtls=True or tls=",
-                peer=self.name,
-                step="announce",
-                seen=announce.format()[:80],
-            )
-        return None
 
     async def _reattach(self, rc: ReattachConfig) -> None:
         if rc.protocol not in self.config.allowed_protocols:
@@ -541,7 +329,7 @@ class PluginClient:
         self._tls = self.config.tls
         self._reattached_pid = rc.pid
         if rc.pid is not None:
-            if not _pid_alive(rc.pid):
+            if not pid_alive(rc.pid):
                 raise PluginExitedError(
                     "reattach: the plugin process is not running",
                     returncode=None,
@@ -552,8 +340,8 @@ class PluginClient:
 
     async def _watch_pid(self, pid: int) -> None:
         # A process we did not start: poll, there is nothing to wait on.
-        while _pid_alive(pid):  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
+        while pid_alive(pid):  # noqa: ASYNC110
+            await anyio.sleep(0.2)
         assert self._exited is not None
         self._exited.set()
 
@@ -567,10 +355,16 @@ class PluginClient:
             raw = await open_channel(self._address, self._tls, options=self.config.grpc_options)
         self._raw_channel = raw
         self._channel = MappedChannel(raw, self._map_error)
-        env = {"PLUGIN_UNIX_SOCKET_DIR": self._socket_dir} if self._socket_dir else {}
-        if self.config.unix_socket_group:
-            env["PLUGIN_UNIX_SOCKET_GROUP"] = self.config.unix_socket_group
-        broker = GrpcBroker(tls=self._tls, environ=env, muxer=self._muxer, peer=self.name)
+        listen = ListenConfig(
+            socket_dir=self._socket_dir, socket_group=self.config.unix_socket_group or None
+        )
+        broker = GrpcBroker(
+            tls=self._tls,
+            listen=listen,
+            muxer=self._muxer,
+            peer=self.name,
+            interceptors=[capability_interceptor(self.controller, BROKER)],
+        )
         self._broker = broker
         self._spawn(broker.run_stream(open_client_stream(raw)))
         self._spawn(
@@ -598,7 +392,7 @@ class PluginClient:
             )
             and await self._process_gone_soon()
         ):
-            proc = self._proc
+            proc = self._process
             return PluginExitedError(
                 "the plugin exited during the call",
                 returncode=proc.returncode if proc is not None else None,
@@ -617,7 +411,7 @@ class PluginClient:
 
     async def _process_gone_soon(self) -> bool:
         # The connection usually breaks a moment before the exit is reaped.
-        if self._reattached_pid is not None and not _pid_alive(self._reattached_pid):
+        if self._reattached_pid is not None and not pid_alive(self._reattached_pid):
             return True
         return await self.wait_exited(0.5)
 
@@ -665,67 +459,41 @@ class PluginClient:
 
     # -- stop ------------------------------------------------------------------
 
-    async def kill(self) -> None:
-        """Stop the plugin: broker closed, Shutdown RPC, connection closed, grace, SIGKILL.
+    async def _graceful_stop(self) -> None:
+        """Broker closed, ``GRPCController.Shutdown``, connection closed.
 
-        Idempotent; never raises for a plugin that is already gone.
+        Like go-plugin, the reply does not matter: a Go plugin stops its server
+        inside the handler, which often cuts the reply off. A reattached plugin
+        (no process of ours) is then waited for here.
         """
-        if self._killed:
-            return
-        self._killed = True
-        _managed.discard(self)
-        with anyio.CancelScope(shield=True):
-            graceful = False
-            if self._broker is not None:
-                await self._broker.aclose()
-            if self._raw_channel is not None and not self.exited:
-                # Like go-plugin, the reply does not matter: a Go plugin stops its
-                # server inside the handler, which often cuts the reply off.
-                graceful = True
-                try:
-                    await controller_shutdown(self._raw_channel, timeout=self.config.kill_grace)
-                except grpc.aio.AioRpcError as exc:
-                    _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
-            if self._raw_channel is not None:
-                await self._raw_channel.close(0)
-            if self._muxer is not None:
-                await self._muxer.aclose()
-            await self._stop_process(self.config.kill_grace if graceful else 0.0)
-            await self._cleanup()
+        if self._broker is not None:
+            await self._broker.aclose()
+        if self._raw_channel is not None and not self.exited:
+            try:
+                await controller_shutdown(self._raw_channel, timeout=self.shutdown.grace)
+            except grpc.aio.AioRpcError as exc:
+                _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
+        await self._close_connection()
+        if self._process is None and self._reattached_pid is not None:
+            await self.wait_exited()
 
-    async def _stop_process(self, grace: float) -> None:
-        if self._proc is not None:
-            if not await self.wait_exited(grace):
-                _log.warning("plugin %s failed to exit gracefully", self.name)
-            await self._proc.terminate(0)
-            if self._proc_task is not None:
-                with contextlib.suppress(BaseException):
-                    await self._proc_task
-        elif self._reattached_pid is not None and not (
-            self.config.reattach and self.config.reattach.test
-        ):
-            pid = self._reattached_pid
-            if not await self.wait_exited(grace) and _pid_alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-
-    async def _force_stop(self) -> None:
+    async def _close_connection(self) -> None:
         if self._broker is not None:
             await self._broker.aclose()
         if self._raw_channel is not None:
             await self._raw_channel.close(0)
         if self._muxer is not None:
             await self._muxer.aclose()
-        if self._proc is not None:
-            await self._proc.kill()
-            if self._proc_task is not None:
-                with contextlib.suppress(BaseException):
-                    await self._proc_task
-        await self._cleanup()
-        self._killed = True
-        _managed.discard(self)
 
-    async def _cleanup(self) -> None:
+    async def _release(self) -> None:
+        """Channel, muxer, background tasks, socket directory; a reattached plugin
+        that is still running (and not a test reattach) is SIGKILLed."""
+        await self._close_connection()
+        if self._process is None:
+            self._kill_reattached()
+        if self._proc_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._proc_task
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -735,58 +503,29 @@ class PluginClient:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
 
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    # A zombie child of ours still "exists": look at its state.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _gid(group: str) -> int:
-    try:
-        return int(group)
-    except ValueError:
-        try:
-            return grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise ConfigError(f"failed to find gid from {group!r}", step="client config") from None
-
-
-async def cleanup_clients() -> None:
-    """Kill every managed client, in parallel (go-plugin's ``CleanupClients``)."""
-    clients = list(_managed)
-    if clients:
-        await asyncio.gather(*(c.kill() for c in clients), return_exceptions=True)
-
-
-@atexit.register
-def _kill_managed_at_exit() -> None:
-    # No event loop at exit: make sure no managed plugin outlives us.
-    for client in list(_managed):
-        pid = client.pid
+    def _kill_reattached(self) -> None:
+        # Only a plugin we reattached to successfully is ours to kill.
+        pid = self._reattached_pid
         if (
-            pid is not None
-            and not client.exited
-            and not (client.config.reattach is not None and client.config.reattach.test)
+            pid is None
+            or not self._ready
+            or (self.config.reattach is not None and self.config.reattach.test)
         ):
+            return
+        if pid_alive(pid):
+            _log.warning("plugin %s failed to exit gracefully", self.name)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+    def kill_now(self) -> None:
+        """SIGKILL the plugin without waiting (no event loop needed): our child, or a
+        reattached pid unless the reattach is a test one."""
+        super().kill_now()
+        if self._process is None:
+            self._kill_reattached()
+
+
+async def cleanup_clients(*, grace: float | None = None) -> None:
+    """Close every live :class:`PluginClient`, in parallel (go-plugin's ``CleanupClients``;
+    :func:`plugwire.core.cleanup_plugins` for this family)."""
+    await cleanup_plugins(PluginClient, grace=grace)

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TextIO
 
 import attrs
@@ -41,6 +41,7 @@ from .._wire import Listening, start_server
 from ..mtls import TLSConfig, check_pem, generate_cert
 from .announce import Announce
 from .broker import BrokerServicer, GrpcBroker
+from .config import PluginEnv
 from .controller import ControllerServicer
 from .health import add_health
 from .logs import configure_plugin_logging
@@ -105,28 +106,15 @@ class ServeConfig:
         return sets
 
 
-def _offered_versions(environ: Mapping[str, str]) -> list[int]:
-    offered = []
-    for part in environ.get("PLUGIN_PROTOCOL_VERSIONS", "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            offered.append(int(part))
-        except ValueError:
-            _log.warning("host sent invalid plugin version %r", part)
-    return offered
-
-
 def negotiate_plugin_set(
-    sets: Mapping[int, Mapping[str, GrpcPlugin]], environ: Mapping[str, str]
+    sets: Mapping[int, Mapping[str, GrpcPlugin]], offered_versions: Iterable[int]
 ) -> tuple[int, Mapping[str, GrpcPlugin]]:
     """go-plugin's ``protocolVersion``: the highest version the host also lists.
 
     With none in common it returns the lowest version; the host then fails the
     handshake with "incompatible API version" naming both lists.
     """
-    offered = set(_offered_versions(environ))
+    offered = set(offered_versions)
     for version in sorted(sets, reverse=True):
         if version in offered:
             return version, sets[version]
@@ -138,11 +126,6 @@ def negotiate_plugin_set(
         lowest,
     )
     return lowest, sets[lowest]
-
-
-def _truthy(value: str | None) -> bool:
-    """Go's ``strconv.ParseBool`` true values."""
-    return value in ("1", "t", "T", "TRUE", "true", "True")
 
 
 def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
@@ -183,7 +166,8 @@ async def serve_async(
     if stdout is None:
         sys.stdout = sys.stderr
     try:
-        return await _serve(config, env, out, stop or asyncio.Event())
+        plugin_env = PluginEnv.from_env(env)
+        return await _serve(config, plugin_env, out, stop or asyncio.Event())
     except PlugwireError as exc:
         _log.error("plugin init error: %s", exc)
         return 1
@@ -192,16 +176,14 @@ async def serve_async(
             sys.stdout = saved_stdout
 
 
-async def _serve(
-    config: ServeConfig, env: Mapping[str, str], out: TextIO, stop: asyncio.Event
-) -> int:
+async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio.Event) -> int:
     if config.configure_logging:
         configure_plugin_logging(config.log_level)
-    version, plugin_set = negotiate_plugin_set(config.plugin_sets(), env)
+    version, plugin_set = negotiate_plugin_set(config.plugin_sets(), env.protocol_versions)
 
     tls = config.tls
     server_cert: bytes | None = None
-    client_pem = env.get("PLUGIN_CLIENT_CERT", "")
+    client_pem = env.client_cert
     if tls is None and client_pem:
         _log.debug("configuring server automatic mTLS")
         peer = check_pem(client_pem.encode(), what="PLUGIN_CLIENT_CERT")
@@ -211,15 +193,15 @@ async def _serve(
 
     # go-plugin answers the 7th field whenever the variable is set, and multiplexes
     # when it parses as a true Go bool.
-    multiplex_asked = bool(env.get("PLUGIN_MULTIPLEX_GRPC"))
+    multiplex_asked = env.multiplex_asked
     muxer = None
-    if multiplex_asked and _truthy(env.get("PLUGIN_MULTIPLEX_GRPC")):
+    if env.multiplex:
         from . import _mux
 
         muxer = _mux.server_muxer(tls)
 
     server = grpc.aio.server(options=[*SERVER_OPTIONS, *config.server_options])
-    broker = GrpcBroker(tls=tls, environ=env, muxer=muxer, peer="host")
+    broker = GrpcBroker(tls=tls, listen=env.listen, muxer=muxer, peer="host")
     capture = StdioCapture()
     await add_health(server)
     grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(BrokerServicer(broker), server)
@@ -236,9 +218,11 @@ async def _serve(
     listening: Listening | None = None
     try:
         if muxer is not None:
-            listening = await muxer.listen(server, env, config.network)
+            listening = await muxer.listen(server, env.listen, config.network)
         else:
-            listening = await start_server(server, network=config.network, environ=env, tls=tls)
+            listening = await start_server(
+                server, network=config.network, listen=env.listen, tls=tls
+            )
         address = listening.address
         _log.debug("plugin address network=%s address=%s", address.network, address.address)
         line = Announce(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 import anyio
 import anyio.abc
@@ -12,16 +13,39 @@ import anyio.lowlevel
 
 from plugwire.core.errors import ProtocolError
 
+from ._config import YamuxConfig
 from ._errors import StreamClosedError, StreamResetError
 from ._frame import Flag, FrameType, encode_header
 
-if TYPE_CHECKING:
-    from ._session import Session
-
-__all__ = ["StreamState", "YamuxStream"]
+__all__ = ["SessionLink", "StreamState", "YamuxStream"]
 
 #: The largest Data frame this side sends, whatever window the peer grants.
 MAX_FRAME_PAYLOAD = 256 * 1024
+
+
+class SessionLink(Protocol):
+    """What a stream needs of the session that carries it, handed in at creation.
+
+    :class:`~plugwire.grpc.yamux.Session` satisfies it; the stream module does not
+    import the session module (no import circle).
+    """
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def _config(self) -> YamuxConfig: ...
+    @property
+    def _initial_window(self) -> int: ...
+    @property
+    def _closed(self) -> bool: ...
+    @property
+    def _streams(self) -> Mapping[int, YamuxStream]: ...
+    def _closed_exception(self) -> BaseException: ...
+    def _enqueue_quiet(self, part: bytes) -> None: ...
+    async def _send_frame(self, header: bytes, payload: bytes) -> bool: ...
+    def _forget(self, stream: YamuxStream) -> None: ...
+    def _established(self, stream: YamuxStream) -> None: ...
+    def _start_close_timer(self, stream: YamuxStream) -> None: ...
 
 
 class StreamState(enum.Enum):
@@ -89,7 +113,7 @@ class YamuxStream(anyio.abc.ByteStream):
     :meth:`send` may have sent a prefix of its bytes, as with any socket.
     """
 
-    def __init__(self, session: Session, stream_id: int, state: StreamState) -> None:
+    def __init__(self, session: SessionLink, stream_id: int, state: StreamState) -> None:
         self._session = session
         self._id = stream_id
         self._state = state
@@ -117,7 +141,7 @@ class YamuxStream(anyio.abc.ByteStream):
         return self._id
 
     @property
-    def session(self) -> Session:
+    def session(self) -> SessionLink:
         return self._session
 
     @property
