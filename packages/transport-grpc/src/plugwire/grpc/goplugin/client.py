@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -469,8 +470,15 @@ class PluginClient(BasePluginHandle):
         if self._broker is not None:
             await self._broker.aclose()
         if self._raw_channel is not None and not self.exited:
+            # The gRPC deadline must fire before the shutdown sequence's cancel scope:
+            # grpc.aio can leak a CancelledError out of a call an anyio scope cancels
+            # (grpc/grpc#43502, seen with a plugin that never answers).
             try:
-                await controller_shutdown(self._raw_channel, timeout=self.shutdown.grace)
+                timeout = self.shutdown.grace * 0.8
+                deadline = anyio.current_effective_deadline()
+                if math.isfinite(deadline):
+                    timeout = min(timeout, deadline - anyio.current_time() - 0.1)
+                await controller_shutdown(self._raw_channel, timeout=max(0.05, timeout))
             except grpc.aio.AioRpcError as exc:
                 _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
         await self._close_connection()

@@ -206,9 +206,12 @@ class RemotePlugin(BasePluginHandle, Plugin):
 
     async def _graceful_stop(self) -> None:
         if self._channel is not None:
-            for ref in list(self._open_tasks.values()):
-                await self._dispose(ref)
-            await self._dispose(pb.TaskRef())  # the plugin itself
+            # Dispose gets half of what is left; go-plugin's shutdown the rest.
+            left = anyio.current_effective_deadline() - anyio.current_time()
+            with anyio.move_on_after(left / 2 if math.isfinite(left) else self.shutdown.grace):
+                for ref in list(self._open_tasks.values()):
+                    await self._dispose(ref)
+                await self._dispose(pb.TaskRef())  # the plugin itself
         await self.client.aclose()
 
     async def _dispose(self, ref: pb.TaskRef) -> None:
@@ -231,7 +234,7 @@ class RemotePlugin(BasePluginHandle, Plugin):
         deadline = anyio.current_effective_deadline()
         if math.isfinite(deadline):
             # expire just before the manager's own timeout, so gRPC ends the call
-            timeout = max(deadline - anyio.current_time() - 0.02, 0.001)
+            timeout = max(deadline - anyio.current_time() - 0.05, 0.001)
         rpc = self._channel.unary_unary(
             _wire.method(method),
             request_serializer=lambda m: m.SerializeToString(),
