@@ -28,7 +28,15 @@ import pytest
 
 from plugwire.core import Host, PluginHandle, live_plugins
 
-pytestmark = [pytest.mark.crossfamily, pytest.mark.anyio]
+pytestmark = [
+    pytest.mark.crossfamily,
+    pytest.mark.goplugin,
+    pytest.mark.cipd,
+    pytest.mark.nri,
+    pytest.mark.drp,
+    pytest.mark.tasks,
+    pytest.mark.anyio,
+]
 
 Call = Callable[[], Awaitable[object]]
 Launcher = Callable[[Host, Path, contextlib.AsyncExitStack], Awaitable[tuple[PluginHandle, Call]]]

@@ -148,19 +148,38 @@ class BlockingHost:
         return self._portal
 
     def call(self, func: Callable[..., Awaitable[T]], *args: object) -> T:
-        """Run ``func(*args)`` on the host's loop and return its result."""
-        return self.portal.call(func, *args)
+        """Run ``func(*args)`` on the host's loop and return its result (wrapped
+        objects among ``args`` are handed over unwrapped)."""
+        return self.portal.call(func, *(_unwrap(a) for a in args))
 
     def launch(self, plugin: H) -> BlockingPlugin[H]:
         """:meth:`Host.launch` from blocking code; the plugin comes back wrapped."""
         self.call(self._host.launch, plugin)
         return BlockingPlugin(plugin, self.portal)
 
-    def enter(self, resource: AbstractAsyncContextManager[T]) -> Any:
+    def enter(
+        self,
+        resource: AbstractAsyncContextManager[T] | Callable[[], AbstractAsyncContextManager[T]],
+    ) -> Any:
         """Enter an async context manager (a family host such as ``CipdHost`` or the
         NRI ``Runtime``) on the host's loop until this ``BlockingHost`` exits; returns
-        what it yields, wrapped so its coroutine methods are plain methods."""
-        value = self._stack.enter_context(self.portal.wrap_async_context_manager(resource))
+        what it yields, wrapped so its coroutine methods are plain methods.
+
+        Objects that need a running loop to be built (anyio locks and events in their
+        ``__init__``) can be given as a factory, called on the loop:
+        ``host.enter(lambda: Runtime(...))``.
+        """
+        if not hasattr(resource, "__aenter__") and callable(resource):
+            factory = resource
+
+            async def build() -> AbstractAsyncContextManager[T]:
+                return factory()
+
+            resource = self.portal.call(build)
+        assert not callable(resource) or hasattr(resource, "__aenter__")
+        value = self._stack.enter_context(
+            self.portal.wrap_async_context_manager(resource)  # type: ignore[arg-type]
+        )
         return _Blocking(value, self.portal) if _wrappable(value) else value
 
     def wrap(self, obj: object) -> Any:
