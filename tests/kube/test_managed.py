@@ -131,3 +131,19 @@ def test_objects_of_live_plugins_are_deleted_at_exit(
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "started" in proc.stdout
     assert exists(kube_cluster.api_client(), unique_name) == (False, False)
+
+
+def test_blocking_host_launches_a_kube_plugin(kube_cluster: KubeCluster, unique_name: str) -> None:
+    """The blocking façade: plain calls deploy, call and delete a kube plugin."""
+    from plugwire.core.blocking import BlockingHost
+
+    api = kube_cluster.api_client()
+    with BlockingHost() as host:
+        plugin = host.launch(kv_plugin(api, unique_name))
+        kv = plugin.dispense("kv_grpc")  # runs on the loop; the stub comes back wrapped
+        kv = host.wrap(kv)
+        kv.Put(PutRequest(key="k", value=b"blocking"))
+        assert kv.Get(GetRequest(key="k")).value == b"blocking"
+        assert exists(api, unique_name) == (True, True)
+    assert plugin.handle.closed
+    assert exists(api, unique_name) == (False, False)
