@@ -34,3 +34,40 @@ def test_names_mean_one_thing() -> None:
     assert nri.Stub.__module__ == "plugwire.ttrpc.nri.stub"
     assert not hasattr(ttrpc.credentials, "Handshake")  # core.Handshake is the handshake
     assert ttrpc.PeerCheck is ttrpc.credentials.PeerCheck
+
+
+def test_split_modules_are_lower_than_their_drivers() -> None:
+    # client -> _client_stream -> _calls: streams and call bookkeeping never import the client
+    assert "client" not in _imported_modules(PKG / "_client_stream.py")
+    assert {"client", "_client_stream"}.isdisjoint(_imported_modules(PKG / "_calls.py"))
+    assert {"_calls", "_client_stream"} <= _imported_modules(PKG / "client.py")
+    # nri: result -> _result_fields -> owners; stub -> _plugin_service
+    nri_dir = PKG / "nri"
+    assert "result" not in _imported_modules(nri_dir / "_result_fields.py")
+    owners_imports = _imported_modules(nri_dir / "owners.py")
+    assert {"result", "_result_fields", "adjust"}.isdisjoint(owners_imports)
+    assert "owners" in _imported_modules(nri_dir / "adjust.py")
+    assert "result" not in _imported_modules(nri_dir / "adjust.py")
+    assert {"_result_fields", "owners"} <= _imported_modules(nri_dir / "result.py")
+    assert "stub" not in _imported_modules(nri_dir / "_plugin_service.py")
+    assert "_plugin_service" in _imported_modules(nri_dir / "stub.py")
+
+
+def test_public_paths_survive_the_split() -> None:
+    from plugwire.ttrpc import client
+    from plugwire.ttrpc.nri import result, stub
+
+    assert ttrpc.ClientStream is client.ClientStream
+    assert set(client.__all__) == {
+        "Client",
+        "ClientStream",
+        "Metadata",
+        "normalize_metadata",
+        "split_method",
+    }
+    assert nri.Owners is result.Owners
+    assert nri.Result.__module__ == "plugwire.ttrpc.nri.result"
+    assert set(result.__all__) == {"Owners", "Result", "is_marked_for_removal", "mark_for_removal"}
+    assert all(hasattr(result, name) for name in result.__all__)
+    assert set(stub.__all__) == {"HANDLER_EVENTS", "Stub"}
+    assert "create_container" in stub.HANDLER_EVENTS

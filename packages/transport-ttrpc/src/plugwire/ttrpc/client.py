@@ -4,7 +4,9 @@ A :class:`Client` owns no background task. The first caller waiting for a reply
 reads the connection and dispatches every frame it sees to the call it belongs to;
 when it has its own reply it hands the reading over to another waiter. So a client
 can be created anywhere (``Client.from_stream(stream)``, ``await Client.connect(...)``)
-without a task group, and a lone call costs one send and one receive.
+without a task group, and a lone call costs one send and one receive. The
+receive side of each call is a :class:`~plugwire.ttrpc._calls.Call`; streaming
+calls are :class:`~plugwire.ttrpc._client_stream.ClientStream` objects.
 
 Errors: a peer's error status raises :class:`~plugwire.core.errors.RemoteError`
 (``code``, message, encoded ``details``); an expired deadline raises
@@ -20,9 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import anyio
 import anyio.abc
@@ -32,15 +33,14 @@ from plugwire.core.errors import (
     ConnectionClosedError,
     PlugwireError,
     ProtocolError,
-    RemoteError,
 )
-from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, Channel
 
 from . import _sockets
+from ._calls import Call, new_event, remote_error, running_loop
+from ._client_stream import ClientStream
 from ._envelope import EnvelopeError, decode_response, encode_request
 from ._frame import (
-    FLAG_NO_DATA,
     FLAG_REMOTE_CLOSED,
     FLAG_REMOTE_OPEN,
     MAX_MESSAGE_SIZE,
@@ -95,64 +95,6 @@ def split_method(method: str) -> tuple[str, str]:
     return service, name
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | Literal[False]:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-
-
-class _Event(Protocol):
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
-
-
-def _new_event() -> _Event:
-    """An event for the non-asyncio backend (trio's own: anyio's wrapper costs more)."""
-    import trio
-
-    return trio.Event()
-
-
-class _Call:
-    """Receive side of one stream: a queue of (type, flags, data) or an error."""
-
-    __slots__ = ("buffered", "done", "error", "event", "future", "items", "sid")
-
-    def __init__(self, sid: int) -> None:
-        self.sid = sid
-        self.items: deque[tuple[int, int, bytes]] = deque()
-        self.buffered = 0  # payload bytes in items
-        self.error: BaseException | None = None
-        # A waiting caller parks on an asyncio future (asyncio) or an anyio Event.
-        self.future: asyncio.Future[None] | None = None
-        self.event: _Event | None = None
-        self.done = False
-
-    @property
-    def parked(self) -> bool:
-        return self.future is not None or self.event is not None
-
-    def wake(self) -> None:
-        f = self.future
-        if f is not None:
-            if not f.done():
-                f.set_result(None)
-        elif self.event is not None:
-            self.event.set()
-
-
-def _remote_error(
-    status_code: int, message: str, details: Sequence[bytes], peer: str, step: str
-) -> RemoteError:
-    if status_code == StatusCode.DEADLINE_EXCEEDED:
-        err: RemoteError = DeadlineExceededError(message, peer=peer, step=step)
-        err.details = tuple(details)
-        return err
-    return RemoteError(message, code=status_code, details=details, peer=peer, step=step)
-
-
 class Client(Channel):
     """A ttrpc client over one byte stream (unix or TCP socket, socketpair, or any
     :class:`anyio.abc.ByteStream`, e.g. one side of a multiplexer).
@@ -175,10 +117,10 @@ class Client(Channel):
         self.max_message_size = max_message_size
         self._decoder = FrameDecoder(max_message_size)
         self._writer = FrameWriter(stream, peer)
-        self._calls: dict[int, _Call] = {}
+        self._calls: dict[int, Call] = {}
         self._next_id = 1
         self._reading = False
-        self._waiting: dict[int, _Call] = {}
+        self._waiting: dict[int, Call] = {}
         self._error: PlugwireError | None = None
         self._closed = False
         # The asyncio loop (False under trio), found on first use.
@@ -325,7 +267,7 @@ class Client(Channel):
                 f"malformed response: {exc}", peer=self.peer, step=step, seen=data[:64]
             ) from exc
         if status.code:
-            raise _remote_error(status.code, status.message, status.details, self.peer, step)
+            raise remote_error(status.code, status.message, status.details, self.peer, step)
         return reply
 
     # -- streams ------------------------------------------------------------------
@@ -377,7 +319,7 @@ class Client(Channel):
                 step=step,
             )
 
-    async def _start(self, body: bytes, flags: int, step: str) -> _Call:
+    async def _start(self, body: bytes, flags: int, step: str) -> Call:
         self._check_open(step)
         self._check_size(len(body), step)
         sid = self._next_id
@@ -390,7 +332,7 @@ class Client(Channel):
                 seen=sid,
             )
         self._next_id += 2
-        call = _Call(sid)
+        call = Call(sid)
         self._calls[sid] = call
         try:
             await self._writer.write(
@@ -427,7 +369,7 @@ class Client(Channel):
             call.done = True
             call.wake()
 
-    async def _wait(self, call: _Call) -> None:
+    async def _wait(self, call: Call) -> None:
         """Return once ``call`` has an item or an error, reading the connection if
         nobody else is."""
         while not call.items and call.error is None:
@@ -436,12 +378,12 @@ class Client(Channel):
                 try:
                     loop = self._loop
                     if loop is None:
-                        loop = self._loop = _running_loop()
+                        loop = self._loop = running_loop()
                     if loop:
                         call.future = loop.create_future()
                         await call.future
                     else:
-                        call.event = _new_event()
+                        call.event = new_event()
                         await call.event.wait()
                 finally:
                     self._waiting.pop(call.sid, None)
@@ -464,7 +406,7 @@ class Client(Channel):
                 other.wake()
                 return
 
-    async def _read_until(self, call: _Call) -> None:
+    async def _read_until(self, call: Call) -> None:
         stream = self._stream
         feed = self._feed
         while not call.items and call.error is None:
@@ -528,126 +470,3 @@ class Client(Channel):
                 call.done = True
                 del calls[sid]
             call.wake()
-
-
-class ClientStream:
-    """The client side of a streaming call.
-
-    ``send(payload)`` / ``close_send()`` when the method streams from the client;
-    ``recv()`` returns the next message's bytes or ``None`` at the end; ``async for``
-    iterates until the end. A non-OK final status raises :class:`RemoteError`.
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        call: _Call,
-        step: str,
-        client_streaming: bool,
-        server_streaming: bool,
-        deadline: float | None,
-    ) -> None:
-        self._client = client
-        self._call = call
-        self.method = step
-        self.client_streaming = client_streaming
-        self.server_streaming = server_streaming
-        self._deadline = deadline
-        self._local_closed = not client_streaming
-        self._remote_closed = False
-
-    @property
-    def stream_id(self) -> int:
-        return self._call.sid
-
-    async def send(self, payload: bytes) -> None:
-        """Send one message. Raises :class:`ClosedError` after :meth:`close_send`."""
-        if not self.client_streaming:
-            raise ProtocolError(
-                "cannot send data from non-streaming client",
-                peer=self._client.peer,
-                step=self.method,
-            )
-        if self._local_closed:
-            raise ClosedError("stream closed for sending", peer=self._client.peer, step=self.method)
-        await self._client._send(self._call.sid, 0, payload, self.method)
-
-    async def close_send(self) -> None:
-        """Tell the server no more messages follow (idempotent)."""
-        if self._local_closed:
-            return
-        self._local_closed = True
-        await self._client._send(
-            self._call.sid, FLAG_REMOTE_CLOSED | FLAG_NO_DATA, b"", self.method
-        )
-
-    async def recv(self) -> bytes | None:
-        """The next message's bytes, or ``None`` when the server finished the stream."""
-        if self._remote_closed:
-            return None
-        call = self._call
-        client = self._client
-        if not call.items and call.error is None:
-            if self._deadline is None:
-                await client._wait(call)
-            else:
-                with anyio.CancelScope(deadline=self._deadline):
-                    await client._wait(call)
-                if not call.items and call.error is None:
-                    self._finish()
-                    raise DeadlineExceededError(peer=client.peer, step=self.method)
-        if not call.items:
-            self._finish()
-            assert call.error is not None
-            raise call.error
-        typ, flags, data = call.items.popleft()
-        call.buffered -= len(data)
-        if typ == TYPE_RESPONSE:
-            self._remote_closed = True
-            try:
-                status, reply = decode_response(data)
-            except EnvelopeError as exc:
-                raise ProtocolError(
-                    f"malformed response: {exc}", peer=client.peer, step=self.method
-                ) from exc
-            if status.code:
-                raise _remote_error(
-                    status.code, status.message, status.details, client.peer, self.method
-                )
-            return reply
-        if not self.server_streaming:
-            self._finish()
-            raise ProtocolError(
-                "received data from non-streaming server", peer=client.peer, step=self.method
-            )
-        if flags & FLAG_REMOTE_CLOSED:
-            self._remote_closed = True
-            if flags & FLAG_NO_DATA:
-                return None
-        return data
-
-    def _finish(self) -> None:
-        self._remote_closed = True
-        if not self._call.done:
-            self._call.done = True
-            self._client._calls.pop(self._call.sid, None)
-
-    async def aclose(self) -> None:
-        """Stop listening to this stream (the server is not told; late frames are dropped)."""
-        self._finish()
-
-    async def __aenter__(self) -> ClientStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        while True:
-            item = await self.recv()
-            if item is None:
-                return
-            yield item

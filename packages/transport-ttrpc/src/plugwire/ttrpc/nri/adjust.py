@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Self
 
 from ._generated import api_pb2 as pb
-from .result import mark_for_removal
+from .owners import mark_for_removal
 
 __all__ = ["Adjustment", "Update"]
 
