@@ -1,4 +1,4 @@
-"""The plugin, launched for real by plugwire's go-plugin host (``plugwire.grpc.goplugin.PluginClient``)."""
+"""The plugin, launched for real by plugwire's go-plugin host (``PluginClient``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import anyio
 import pytest
 from plugwire.core.errors import RemoteError
 from plugwire.core.status import StatusCode
-from plugwire.grpc.goplugin import PluginClient, ClientConfig, ServicePlugin
+from plugwire.grpc.goplugin import ClientConfig, PluginClient, ServicePlugin
 
 from {{ cookiecutter.package_name }}.contract import HANDSHAKE, PLUGIN_KEY, kv_pb2, kv_pb2_grpc
 

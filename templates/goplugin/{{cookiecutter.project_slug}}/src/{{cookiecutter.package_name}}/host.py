@@ -19,7 +19,7 @@ import shlex
 import sys
 
 from plugwire.core.errors import PlugwireError
-from plugwire.grpc.goplugin import PluginClient, ClientConfig, ServicePlugin
+from plugwire.grpc.goplugin import ClientConfig, PluginClient, ServicePlugin
 
 from .contract import HANDSHAKE, PLUGIN_KEY, kv_pb2, kv_pb2_grpc
 
