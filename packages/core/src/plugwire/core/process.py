@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
-import errno
 import fcntl
 import logging
 import os
@@ -40,11 +39,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import anyio
 import anyio.abc
 
+from ._exit import describe_exit, wait_exit
+from ._pipes import ChildOutput, write_all
 from .errors import ClosedError, PluginExitedError, PluginStartError, PluginTimeoutError
 from .logs import forward_log_line
 
@@ -107,22 +107,6 @@ def _child_setup(parent_pid: int, fd_map: Mapping[int, int]) -> Callable[[], Non
                 os.dup2(src, child, inheritable=True)
 
     return setup
-
-
-class _LineBuffer:
-    """Splits a byte stream into decoded lines."""
-
-    def __init__(self) -> None:
-        self._partial = b""
-
-    def feed(self, data: bytes) -> list[str]:
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
-
-    def flush(self) -> list[str]:
-        rest, self._partial = self._partial, b""
-        return [rest.decode("utf-8", "replace").rstrip("\r")] if rest else []
 
 
 class PluginProcess:
@@ -205,20 +189,14 @@ class PluginProcess:
         self._merge_stderr = merge_stderr
         self._on_output = on_output
         self._use_setpriv = use_setpriv
-        self._stdout_limit = stdout_buffer
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=stderr_tail)
-        self._stdout_lines: collections.deque[str] = collections.deque()
-        self._stdout_event = anyio.Event()
-        self._stdout_eof = False
-        self._stdout_eof_event = anyio.Event()
+        self._output = ChildOutput(stdout_buffer=stdout_buffer)
         self._popen: subprocess.Popen[bytes] | None = None
         self._stdin_fd: int | None = None
         self._done = anyio.Event()
-        self._stderr_eof = anyio.Event()
         self._returncode: int | None = None
         self._stopping = False
         self._own_tg: anyio.abc.TaskGroup | None = None
-        self._open_fds: dict[int, IO[bytes]] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -272,22 +250,12 @@ class PluginProcess:
         if popen.stdin is not None:
             self._stdin_fd = popen.stdin.fileno()
             os.set_blocking(self._stdin_fd, False)
-        if popen.stderr is not None:
-            stderr_fd = popen.stderr.fileno()
-            os.set_blocking(stderr_fd, False)
-            self._open_fds[stderr_fd] = popen.stderr
-            task_group.start_soon(self._pump, stderr_fd, self._stderr_line, self._stderr_done)
-        else:  # merged into stdout
-            self._stderr_done()
-        if popen.stdout is not None:
-            stdout_fd = popen.stdout.fileno()
-            os.set_blocking(stdout_fd, False)
-            self._open_fds[stdout_fd] = popen.stdout
-            task_group.start_soon(
-                self._pump, stdout_fd, self._stdout_line, self._stdout_done, self._on_output
-            )
-        else:
-            self._stdout_done()
+        output = self._output
+        # No stderr pipe when merged into stdout: stderr is then done at once.
+        output.watch(task_group, popen.stderr, self._stderr_line, output.stderr_done)
+        output.watch(
+            task_group, popen.stdout, self._stdout_line, output.stdout_done, self._on_output
+        )
         task_group.start_soon(self._watch_exit)
         self.logger.debug("started %s (pid %d)", " ".join(self.argv), popen.pid)
 
@@ -363,17 +331,8 @@ class PluginProcess:
     def exit_error(self, step: str | None = None) -> PluginExitedError:
         """A :class:`PluginExitedError` describing the exit (status and stderr tail)."""
         rc = self._returncode
-        if rc is None:
-            how = "is still running"
-        elif rc < 0:
-            try:
-                how = f"was killed by {_signal.Signals(-rc).name}"
-            except ValueError:
-                how = f"was killed by signal {-rc}"
-        else:
-            how = f"exited with status {rc}"
         return PluginExitedError(
-            f"plugin {self.name!r} {how}",
+            f"plugin {self.name!r} {describe_exit(rc)}",
             returncode=rc,
             stderr_tail=self.stderr_tail,
             peer=self.name,
@@ -394,11 +353,7 @@ class PluginProcess:
         Raises :class:`PluginTimeoutError` when no line arrives within ``timeout``.
         """
         with anyio.move_on_after(timeout) as scope:
-            while not self._stdout_lines:
-                if self._stdout_eof:
-                    return None
-                await self._stdout_event.wait()
-            return self._stdout_lines.popleft()
+            return await self._output.next_stdout_line()
         assert scope.cancelled_caught
         raise PluginTimeoutError(
             f"no output line from plugin {self.name!r} within {timeout} s",
@@ -415,16 +370,10 @@ class PluginProcess:
         fd = self._stdin_fd
         if fd is None:
             raise ClosedError("plugin stdin is not open", peer=self.name, step="write stdin")
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                await anyio.wait_writable(fd)
-                continue
-            except BrokenPipeError:
-                raise self.exit_error("write stdin") from None
-            view = view[n:]
+        try:
+            await write_all(fd, data)
+        except BrokenPipeError:
+            raise self.exit_error("write stdin") from None
 
     async def close_stdin(self) -> None:
         """Close the child's stdin: it reads EOF (a polite stop for some protocols)."""
@@ -514,90 +463,22 @@ class PluginProcess:
         if self._on_stdout is not None:
             self._on_stdout(line)
             return
-        if len(self._stdout_lines) >= self._stdout_limit:
-            dropped = self._stdout_lines.popleft()
+        dropped = self._output.push_stdout(line)
+        if dropped is not None:
             self.logger.debug("stdout (unread, dropped): %s", dropped)
-        self._stdout_lines.append(line)
-        self._wake_stdout_readers()
-
-    def _stdout_done(self) -> None:
-        self._stdout_eof = True
-        self._stdout_eof_event.set()
-        self._wake_stdout_readers()
-
-    def _wake_stdout_readers(self) -> None:
-        event, self._stdout_event = self._stdout_event, anyio.Event()
-        event.set()
-
-    def _stderr_done(self) -> None:
-        self._stderr_eof.set()
-
-    async def _pump(
-        self,
-        fd: int,
-        on_line: Callable[[str], None],
-        on_eof: Callable[[], None],
-        on_bytes: Callable[[bytes], None] | None = None,
-    ) -> None:
-        buffer = _LineBuffer()
-        try:
-            while fd in self._open_fds:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    try:
-                        await anyio.wait_readable(fd)
-                    except anyio.ClosedResourceError:
-                        break
-                    continue
-                except OSError as exc:
-                    if exc.errno in (errno.EBADF, errno.EIO):
-                        break
-                    raise
-                if not data:
-                    break
-                if on_bytes is not None:
-                    on_bytes(data)
-                    continue
-                for line in buffer.feed(data):
-                    on_line(line)
-            for line in buffer.flush():
-                on_line(line)
-        finally:
-            self._close_fd(fd)
-            on_eof()
-
-    def _close_fd(self, fd: int, *, notify: bool = False) -> None:
-        stream = self._open_fds.pop(fd, None)
-        if stream is not None:
-            if notify:
-                anyio.notify_closing(fd)
-            with contextlib.suppress(OSError):
-                stream.close()
 
     async def _watch_exit(self) -> None:
         popen = self._popen
         assert popen is not None
-        pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):
-            pidfd = os.pidfd_open(popen.pid)
-        try:
-            if pidfd is not None:
-                await anyio.wait_readable(pidfd)
-            while popen.poll() is None:  # noqa: ASYNC110  (no pidfd before Linux 5.3: poll)
-                await anyio.sleep(0.02)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        await wait_exit(popen.pid, popen.poll)
         self._returncode = popen.returncode
         # Drain what the plugin wrote last, so errors carry its final words. A
         # grandchild holding a pipe open must not stall us: stop reading after 1 s.
         with anyio.move_on_after(1.0):
-            await self._stderr_eof.wait()
-            await self._stdout_eof_event.wait()
+            await self._output.stderr_eof.wait()
+            await self._output.stdout_eof.wait()
         await self.close_stdin()
-        for fd in list(self._open_fds):
-            self._close_fd(fd, notify=True)
+        self._output.close_all()
         self.logger.debug("plugin %r exited with %s", self.name, self._returncode)
         self._done.set()
 

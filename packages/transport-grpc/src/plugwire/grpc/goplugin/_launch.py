@@ -1,24 +1,72 @@
-"""How :class:`~.client.PluginClient` launches a plugin: environment, binary check, TLS."""
+"""How :class:`~.client.PluginClient` launches a plugin: configuration checks, command,
+environment, binary check, the process runner, the announce line, TLS."""
 
 from __future__ import annotations
 
-import errno
+import asyncio
 import grp
 import logging
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Sequence
 
-from plugwire.core.errors import ConfigError, HandshakeError, PluginStartError
+import anyio
+
+from plugwire.core.errors import (
+    ConfigError,
+    HandshakeError,
+    PluginExitedError,
+    PluginStartError,
+    PluginTimeoutError,
+    PlugwireError,
+)
+from plugwire.core.process import PluginProcess
 
 from ..mtls import Certificate, TLSConfig, der_to_pem, generate_cert
 from .announce import Announce
 from .config import ClientConfig, SecureConfig
 from .errors import ChecksumMismatchError
 
-__all__ = ["check_binary", "child_env", "gid_of", "pid_alive", "tls_for"]
+__all__ = [
+    "check_binary",
+    "child_env",
+    "client_name",
+    "first_line",
+    "gid_of",
+    "resolve_command",
+    "run_process",
+    "tls_for",
+]
 
 _log = logging.getLogger("plugwire.grpc.goplugin.client")
+
+
+def client_name(config: ClientConfig) -> str:
+    """Check that ``config`` describes one plugin to launch or reattach to, and name it."""
+    if (config.cmd is None) == (config.reattach is None):
+        raise ConfigError("exactly one of cmd and reattach must be set", step="client config")
+    if config.cmd is not None and not config.cmd:
+        raise ConfigError("empty plugin command", step="client config")
+    if config.secure_config is not None and config.reattach is not None:
+        raise ConfigError("only one of reattach or secure_config can be set", step="client config")
+    if config.multiplex and config.reattach is not None:
+        raise ConfigError(
+            "gRPC broker multiplexing is not supported with reattach", step="client config"
+        )
+    return config.name or (
+        os.path.basename(config.cmd[0]) if config.cmd else f"reattached-{config.reattach.pid}"  # type: ignore[union-attr]
+    )
+
+
+def resolve_command(cmd: Sequence[str]) -> list[str]:
+    """Like Go's exec.Command: a bare command name is looked up in the host's PATH (the
+    plugin's clean environment may have none)."""
+    argv = list(cmd)
+    if os.sep not in argv[0]:
+        argv[0] = shutil.which(argv[0]) or argv[0]
+    return argv
 
 
 def child_env(cfg: ClientConfig) -> tuple[dict[str, str], str, Certificate | None]:
@@ -102,23 +150,6 @@ def tls_for(
     return None
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
-    # A zombie child of ours still "exists": look at its state.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def gid_of(group: str) -> int:
     try:
         return int(group)
@@ -127,3 +158,59 @@ def gid_of(group: str) -> int:
             return grp.getgrnam(group).gr_gid
         except KeyError:
             raise ConfigError(f"failed to find gid from {group!r}", step="client config") from None
+
+
+async def run_process(
+    proc: PluginProcess,
+    ready: asyncio.Future[None],
+    exited: anyio.Event | None,
+    *,
+    peer: str,
+) -> None:
+    """Run ``proc`` in a task group of its own (a client started without one): ``ready``
+    resolves once it started (or with the start error), ``exited`` is set when it ends."""
+    try:
+        async with anyio.create_task_group() as tg:
+            try:
+                await proc.start(tg)
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                raise
+            ready.set_result(None)
+            await proc.wait()
+    except PlugwireError:
+        pass
+    finally:
+        if exited is not None:
+            exited.set()
+        if not ready.done():
+            ready.set_exception(PluginStartError("plugin runner ended", peer=peer, step="start"))
+
+
+async def first_line(
+    proc: PluginProcess, deadline: float, start_timeout: float, *, peer: str
+) -> str:
+    """The plugin's first stdout line (its announce line), by ``deadline``."""
+    timeout = max(0.0, deadline - time.monotonic())
+    try:
+        line = await proc.readline_stdout(timeout=timeout)
+    except PluginTimeoutError:
+        raise PluginTimeoutError(
+            "timeout while waiting for plugin to start",
+            peer=peer,
+            step="announce",
+            expected=f"an announce line within {start_timeout} s",
+            seen="; ".join(proc.stderr_tail[-3:]) or "nothing on stdout",
+        ) from None
+    if line is None:
+        with anyio.move_on_after(max(0.1, min(2.0, deadline - time.monotonic()))):
+            await proc.wait()
+        raise PluginExitedError(
+            "plugin exited before we could connect",
+            returncode=proc.returncode,
+            stderr_tail=proc.stderr_tail,
+            peer=peer,
+            step="announce",
+        )
+    return line

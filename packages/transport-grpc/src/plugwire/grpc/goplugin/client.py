@@ -35,9 +35,7 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import shutil
-import signal
 import time
 from typing import Any
 
@@ -50,10 +48,7 @@ from plugwire.core.errors import (
     ClosedError,
     ConfigError,
     ConnectionClosedError,
-    HandshakeError,
     PluginExitedError,
-    PluginStartError,
-    PluginTimeoutError,
     PlugwireError,
 )
 from plugwire.core.handle import BasePluginHandle
@@ -62,11 +57,21 @@ from plugwire.core.process import PluginProcess
 from plugwire.core.transport import Address
 
 from .._backend import require_asyncio
-from .._errors_map import MappedChannel, rpc_error
+from .._errors_map import MappedChannel
 from .._listen import ListenConfig
 from .._wire import open_channel
 from ..mtls import Certificate, TLSConfig
-from ._launch import check_binary, child_env, pid_alive, tls_for
+from ._call_errors import map_call_error
+from ._launch import (
+    check_binary,
+    child_env,
+    client_name,
+    first_line,
+    resolve_command,
+    run_process,
+    tls_for,
+)
+from ._reattach import kill_pid, pid_alive, reattach_plugins, watch_pid
 from .announce import Announce, parse_announce
 from .broker import GrpcBroker, capability_interceptor, open_client_stream
 from .config import BROKER, ClientConfig, ReattachConfig, SecureConfig
@@ -93,21 +98,7 @@ class PluginClient(BasePluginHandle):
     family = "goplugin"
 
     def __init__(self, config: ClientConfig) -> None:
-        if (config.cmd is None) == (config.reattach is None):
-            raise ConfigError("exactly one of cmd and reattach must be set", step="client config")
-        if config.cmd is not None and not config.cmd:
-            raise ConfigError("empty plugin command", step="client config")
-        if config.secure_config is not None and config.reattach is not None:
-            raise ConfigError(
-                "only one of reattach or secure_config can be set", step="client config"
-            )
-        if config.multiplex and config.reattach is not None:
-            raise ConfigError(
-                "gRPC broker multiplexing is not supported with reattach", step="client config"
-            )
-        name = config.name or (
-            os.path.basename(config.cmd[0]) if config.cmd else f"reattached-{config.reattach.pid}"  # type: ignore[union-attr]
-        )
+        name = client_name(config)
         controller = config.controller
         if controller is None:
             controller = Controller(name, {BROKER: True})
@@ -220,13 +211,8 @@ class PluginClient(BasePluginHandle):
 
             self._muxer = _mux.client_muxer(None)
         env, self._socket_dir, self._own_cert = child_env(cfg)
-        argv = list(cfg.cmd)
-        if os.sep not in argv[0]:
-            # Like Go's exec.Command: look the command up in the host's PATH (the
-            # plugin's clean environment may have none).
-            argv[0] = shutil.which(argv[0]) or argv[0]
         proc = PluginProcess(
-            argv,
+            resolve_command(cfg.cmd),
             env=env,
             name=self.name,
             cwd=cfg.cwd,
@@ -239,11 +225,13 @@ class PluginClient(BasePluginHandle):
             self._spawn(self._watch_process(proc))
         else:
             ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._proc_task = asyncio.ensure_future(self._run_process(proc, ready))
+            self._proc_task = asyncio.ensure_future(
+                run_process(proc, ready, self._exited, peer=self.name)
+            )
             await ready
         deadline = time.monotonic() + cfg.start_timeout
         _log.debug("waiting for the announce line of %s", self.name)
-        line = await self._first_line(proc, deadline)
+        line = await first_line(proc, deadline, cfg.start_timeout, peer=self.name)
         self._announce = parse_announce(
             line,
             versions=cfg.plugin_sets().keys(),
@@ -256,76 +244,14 @@ class PluginClient(BasePluginHandle):
         self._address = Address(self._announce.network, self._announce.address)  # type: ignore[arg-type]
         self._tls = tls_for(self.config, self._own_cert, self._announce, peer=self.name)
 
-    async def _first_line(self, proc: PluginProcess, deadline: float) -> str:
-        timeout = max(0.0, deadline - time.monotonic())
-        try:
-            line = await proc.readline_stdout(timeout=timeout)
-        except PluginTimeoutError:
-            raise PluginTimeoutError(
-                "timeout while waiting for plugin to start",
-                peer=self.name,
-                step="announce",
-                expected=f"an announce line within {self.config.start_timeout} s",
-                seen="; ".join(proc.stderr_tail[-3:]) or "nothing on stdout",
-            ) from None
-        if line is None:
-            with anyio.move_on_after(max(0.1, min(2.0, deadline - time.monotonic()))):
-                await proc.wait()
-            raise PluginExitedError(
-                "plugin exited before we could connect",
-                returncode=proc.returncode,
-                stderr_tail=proc.stderr_tail,
-                peer=self.name,
-                step="announce",
-            )
-        return line
-
     async def _watch_process(self, proc: PluginProcess) -> None:
         await proc.done.wait()
         if self._exited is not None:
             self._exited.set()
 
-    async def _run_process(self, proc: PluginProcess, ready: asyncio.Future[None]) -> None:
-        try:
-            async with anyio.create_task_group() as tg:
-                try:
-                    await proc.start(tg)
-                except BaseException as exc:
-                    if not ready.done():
-                        ready.set_exception(exc)
-                    raise
-                ready.set_result(None)
-                await proc.wait()
-        except PlugwireError:
-            pass
-        finally:
-            if self._exited is not None:
-                self._exited.set()
-            if not ready.done():
-                ready.set_exception(
-                    PluginStartError("plugin runner ended", peer=self.name, step="start")
-                )
-
     async def _reattach(self, rc: ReattachConfig) -> None:
-        if rc.protocol not in self.config.allowed_protocols:
-            raise HandshakeError(
-                f"unsupported plugin protocol {rc.protocol!r}",
-                peer=self.name,
-                step="reattach",
-                expected=f"one of {list(self.config.allowed_protocols)}",
-                seen=rc.protocol,
-            )
-        sets = self.config.plugin_sets()
-        if rc.protocol_version not in sets:
-            raise HandshakeError(
-                "incompatible API version with plugin",
-                peer=self.name,
-                step="reattach",
-                expected=f"one of {sorted(sets)}",
-                seen=rc.protocol_version,
-            )
+        self._plugins = reattach_plugins(rc, self.config, peer=self.name)
         self._negotiated = rc.protocol_version
-        self._plugins = sets[rc.protocol_version]
         self._address = rc.address
         self._tls = self.config.tls
         self._reattached_pid = rc.pid
@@ -337,14 +263,8 @@ class PluginClient(BasePluginHandle):
                     peer=self.name,
                     step="reattach",
                 )
-            self._spawn(self._watch_pid(rc.pid))
-
-    async def _watch_pid(self, pid: int) -> None:
-        # A process we did not start: poll, there is nothing to wait on.
-        while pid_alive(pid):  # noqa: ASYNC110
-            await anyio.sleep(0.2)
-        assert self._exited is not None
-        self._exited.set()
+            assert self._exited is not None
+            self._spawn(watch_pid(rc.pid, self._exited))
 
     async def _connect(self) -> None:
         assert self._address is not None
@@ -385,30 +305,9 @@ class PluginClient(BasePluginHandle):
     # -- errors ----------------------------------------------------------------
 
     async def _map_error(self, exc: grpc.aio.AioRpcError, method: str) -> PlugwireError:
-        if (
-            exc.code()
-            in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.CANCELLED,
-            )
-            and await self._process_gone_soon()
-        ):
-            proc = self._process
-            return PluginExitedError(
-                "the plugin exited during the call",
-                returncode=proc.returncode if proc is not None else None,
-                stderr_tail=proc.stderr_tail if proc is not None else (),
-                peer=self.name,
-                step=method,
-            )
-        if exc.code() == grpc.StatusCode.UNAVAILABLE:
-            return ConnectionClosedError(
-                "the connection to the plugin failed",
-                peer=self.name,
-                step=method,
-                seen=exc.details(),
-            )
-        return rpc_error(exc, peer=self.name, step=method)
+        return await map_call_error(
+            exc, method, peer=self.name, process=self._process, gone_soon=self._process_gone_soon
+        )
 
     async def _process_gone_soon(self) -> bool:
         # The connection usually breaks a moment before the exit is reaped.
@@ -520,10 +419,7 @@ class PluginClient(BasePluginHandle):
             or (self.config.reattach is not None and self.config.reattach.test)
         ):
             return
-        if pid_alive(pid):
-            _log.warning("plugin %s failed to exit gracefully", self.name)
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        kill_pid(pid, peer=self.name)
 
     def kill_now(self) -> None:
         """SIGKILL the plugin without waiting (no event loop needed): our child, or a

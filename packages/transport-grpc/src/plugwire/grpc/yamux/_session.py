@@ -13,7 +13,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from plugwire.core.errors import ClosedError, ConnectionClosedError, ProtocolError
+from plugwire.core.errors import ClosedError, ProtocolError
 
 from ._config import YamuxConfig
 from ._errors import (
@@ -23,40 +23,28 @@ from ._errors import (
     YamuxTimeoutError,
 )
 from ._frame import (
-    HEADER_SIZE,
     INITIAL_STREAM_WINDOW,
     MAX_UINT32,
-    PROTOCOL_VERSION,
     Flag,
     FrameType,
     GoAwayCode,
-    check_header,
     encode_header,
-    unpack_header_from,
 )
-from ._sockets import shutdown_socket
+from ._reader import SessionReader
 from ._stream import StreamState, YamuxStream
+from ._tracking import StreamTracking
+from ._writer import SessionWriter
 
 __all__ = ["Session", "client", "server"]
 
 logger = logging.getLogger("plugwire.grpc.yamux")
 
-_RECV_SIZE = 256 * 1024
-_WRITE_BATCH = 512 * 1024
-_NO_COPY_SIZE = 64 * 1024
-_DATA = int(FrameType.DATA)
 _WINDOW_UPDATE = int(FrameType.WINDOW_UPDATE)
 _PING = int(FrameType.PING)
 _GO_AWAY = int(FrameType.GO_AWAY)
 
 
-class _PeerEOF(Exception):
-    def __init__(self, mid_frame: bool) -> None:
-        super().__init__()
-        self.mid_frame = mid_frame
-
-
-class Session:
+class Session(SessionReader, SessionWriter, StreamTracking):
     """A yamux session over ``transport`` (any :class:`anyio.abc.ByteStream`: a TCP or
     unix socket, a TLS stream, a pipe pair).
 
@@ -278,6 +266,44 @@ class Session:
             stream._send_window_update()  # carries ACK
         return stream
 
+    def _incoming(self, stream_id: int) -> YamuxStream | None:
+        """A SYN from the peer: register the stream and queue it for accept_stream."""
+        peer_parity_ok = stream_id != 0 and (stream_id % 2 == 0) == self._client
+        if not peer_parity_ok:
+            role = "server" if self._client else "client"
+            raise ProtocolError(
+                "peer opened a stream with an id of the wrong parity (are both ends "
+                f"{'clients' if self._client else 'servers'}?)",
+                peer=self._name,
+                step="yamux stream open",
+                expected=f"{'even' if role == 'server' else 'odd'} non-zero ids from the {role}",
+                seen=f"SYN for stream {stream_id}",
+            )
+        if self._local_go_away:
+            self._enqueue_quiet(encode_header(_WINDOW_UPDATE, Flag.RST, stream_id, 0))
+            return None
+        if stream_id in self._streams:
+            raise ProtocolError(
+                "duplicate yamux stream",
+                peer=self._name,
+                step="yamux stream open",
+                expected="a SYN for a new stream id",
+                seen=f"SYN for stream {stream_id}, which is open",
+            )
+        stream = YamuxStream(self, stream_id, StreamState.SYN_RECEIVED)
+        stream._pending_flags = Flag.ACK
+        self._streams[stream_id] = stream
+        try:
+            self._accept_tx.send_nowait(stream)
+        except anyio.WouldBlock:
+            logger.warning("yamux: accept backlog exceeded, resetting stream %d", stream_id)
+            del self._streams[stream_id]
+            stream._state = StreamState.RESET
+            stream._done.set()
+            self._enqueue_quiet(encode_header(_WINDOW_UPDATE, Flag.RST, stream_id, 0))
+            return None
+        return stream
+
     def __aiter__(self) -> AsyncIterator[YamuxStream]:
         return self._iter_accept()
 
@@ -351,136 +377,6 @@ class Session:
         err.__cause__ = cause
         return err
 
-    def _enqueue(self, *parts: bytes) -> None:
-        try:
-            for part in parts:
-                self._send_tx.send_nowait(part)
-                self._pending += 1
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise self._closed_exception() from None
-
-    def _enqueue_quiet(self, part: bytes) -> None:
-        try:
-            self._send_tx.send_nowait(part)
-            self._pending += 1
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
-
-    async def _send_frame(self, header: bytes, payload: bytes) -> bool:
-        """Write a data frame. When nothing is queued or being written, the calling
-        task writes it itself (saving a hand-off to the writer task) and this returns
-        True; otherwise the frame is queued behind the others and this returns False.
-        Either way frames keep their order."""
-        if self._pending or self._writing or self._closed:
-            self._enqueue(header, payload)
-            return False
-        self._writing = True
-        try:
-            # Shielded: a write cancelled halfway would corrupt the framing for every
-            # stream. The write timeout still bounds it.
-            with anyio.CancelScope(shield=True):
-                with anyio.fail_after(self._config.connection_write_timeout):
-                    await self._write_parts(self._transport, [header, payload])
-        except Exception as exc:
-            self._begin_shutdown(self._write_failure(exc), go_away=None)
-            raise self._closed_exception() from None
-        finally:
-            self._writing = False
-            self._notify_write_idle()
-        return True
-
-    def _notify_write_idle(self) -> None:
-        event = self._write_idle
-        if event is not None:
-            self._write_idle = None
-            event.set()
-
-    async def _wait_write_idle(self) -> None:
-        while self._writing:
-            if self._write_idle is None:
-                self._write_idle = anyio.Event()
-            await self._write_idle.wait()
-
-    @staticmethod
-    async def _write_parts(transport: anyio.abc.ByteStream, parts: list[bytes]) -> None:
-        if len(parts) == 1:
-            await transport.send(parts[0])
-        elif len(parts) == 2 and len(parts[1]) >= _NO_COPY_SIZE:
-            # A large payload goes out as is rather than copied behind its header.
-            await transport.send(parts[0])
-            await transport.send(parts[1])
-        else:
-            await transport.send(b"".join(parts))
-
-    def _write_failure(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, TimeoutError):
-            timeout = self._config.connection_write_timeout
-            return YamuxTimeoutError(
-                "yamux connection write timed out",
-                peer=self._name,
-                step="yamux write",
-                expected=f"each write to finish within {timeout} s",
-            )
-        if isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)):
-            return ConnectionClosedError(
-                "connection lost while writing", peer=self._name, step="yamux write", seen=exc
-            )
-        logger.error("yamux write failed", exc_info=exc)
-        return exc
-
-    def _forget(self, stream: YamuxStream) -> None:
-        if self._streams.get(stream._id) is stream:
-            del self._streams[stream._id]
-        self._established(stream)
-        stream._done.set()
-
-    def _established(self, stream: YamuxStream) -> None:
-        if stream._inflight:
-            stream._inflight = False
-            self._inflight_count -= 1
-            self._wake_openers()
-        stream._acked.set()
-
-    def _wake_openers(self) -> None:
-        event = self._open_waiter_event
-        if event is not None:
-            self._open_waiter_event = None
-            event.set()
-
-    def _start_close_timer(self, stream: YamuxStream) -> None:
-        if self._config.stream_close_timeout > 0 and self._tg is not None and not self._closed:
-            self._tg.start_soon(self._close_timer, stream)
-
-    async def _open_timer(self, stream: YamuxStream) -> None:
-        with anyio.move_on_after(self._config.stream_open_timeout):
-            await stream._acked.wait()
-        if not stream._acked.is_set() and not self._closed and not stream._done.is_set():
-            logger.error(
-                "yamux: stream %d not acknowledged within %s s, closing the session",
-                stream._id,
-                self._config.stream_open_timeout,
-            )
-            self._begin_shutdown(
-                YamuxTimeoutError(
-                    "yamux stream open not acknowledged",
-                    peer=self._name,
-                    step=f"yamux stream {stream._id}",
-                    expected=f"an ACK within {self._config.stream_open_timeout} s",
-                ),
-                go_away=None,
-            )
-
-    async def _close_timer(self, stream: YamuxStream) -> None:
-        with anyio.move_on_after(self._config.stream_close_timeout):
-            await stream._done.wait()
-        if not stream._done.is_set() and not self._closed:
-            logger.warning(
-                "yamux: stream %d half-closed for %s s without the peer's FIN, resetting it",
-                stream._id,
-                self._config.stream_close_timeout,
-            )
-            stream.reset()
-
     # -- shutdown -------------------------------------------------------------
 
     def _begin_shutdown(self, error: BaseException | None, *, go_away: GoAwayCode | None) -> None:
@@ -508,88 +404,7 @@ class Session:
         if error is not None:
             logger.debug("yamux session ended: %s", error)
 
-    # -- background tasks -----------------------------------------------------
-
-    async def _run_writer(self) -> None:
-        rx = self._send_rx
-        transport = self._transport
-        timeout = self._config.connection_write_timeout
-        try:
-            with self._writer_scope:
-                while True:
-                    try:
-                        first = await rx.receive()
-                    except anyio.EndOfStream:
-                        break
-                    parts = [first]
-                    size = len(first)
-                    while size < _WRITE_BATCH:
-                        try:
-                            part = rx.receive_nowait()
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                        parts.append(part)
-                        size += len(part)
-                    await self._wait_write_idle()  # a stream task may be writing directly
-                    self._writing = True
-                    try:
-                        with anyio.fail_after(timeout):
-                            await self._write_parts(transport, parts)
-                    finally:
-                        self._writing = False
-                        self._pending -= len(parts)
-        except Exception as exc:
-            self._begin_shutdown(self._write_failure(exc), go_away=None)
-        finally:
-            self._begin_shutdown(None, go_away=None)
-            rx.close()
-            with anyio.CancelScope(shield=True):
-                await self._wait_write_idle()
-                # End the reader's pending receive before closing the transport.
-                if shutdown_socket(transport):
-                    with anyio.move_on_after(1):
-                        await self._reader_done.wait()
-            await anyio.aclose_forcefully(transport)
-            self._writer_done.set()
-
-    async def _run_reader(self) -> None:
-        try:
-            await self._run_reader_loop()
-        finally:
-            self._reader_done.set()
-
-    async def _run_reader_loop(self) -> None:
-        with self._reader_scope:
-            try:
-                await self._read_loop()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                if self._closed:
-                    return  # the writer closed the transport: the session is over
-                self._begin_shutdown(
-                    ConnectionClosedError(
-                        "connection lost while reading",
-                        peer=self._name,
-                        step="yamux read",
-                        seen=exc,
-                    ),
-                    go_away=None,
-                )
-            except ProtocolError as exc:
-                logger.warning("yamux: %s", exc)
-                self._begin_shutdown(exc, go_away=GoAwayCode.PROTOCOL_ERROR)
-            except RemoteGoAwayError as exc:
-                self._begin_shutdown(exc, go_away=None)
-            except _PeerEOF as exc:
-                message = "peer closed the connection"
-                if exc.mid_frame:
-                    message += " in the middle of a frame"
-                self._begin_shutdown(
-                    ConnectionClosedError(message, peer=self._name, step="yamux read"),
-                    go_away=None,
-                )
-            except Exception as exc:  # a bug: keep the host alive, end the session
-                logger.exception("yamux reader failed")
-                self._begin_shutdown(exc, go_away=GoAwayCode.INTERNAL_ERROR)
+    # -- keepalive ------------------------------------------------------------
 
     async def _run_keepalive(self) -> None:
         with self._keepalive_scope:
@@ -613,135 +428,6 @@ class Session:
                     return
                 except SessionClosedError:
                     return
-
-    async def _read_loop(self) -> None:
-        transport = self._transport
-        buf = bytearray()
-        pos = 0
-        max_frame = self._config.max_stream_window_size
-        while not self._closed:
-            if len(buf) - pos < HEADER_SIZE:
-                if pos:
-                    del buf[:pos]
-                    pos = 0
-                try:
-                    buf += await transport.receive(_RECV_SIZE)
-                except anyio.EndOfStream:
-                    raise _PeerEOF(mid_frame=bool(buf)) from None
-                continue
-            version, type_, flags, stream_id, length = unpack_header_from(buf, pos)
-            if version != PROTOCOL_VERSION or type_ > _GO_AWAY:
-                check_header(version, type_, bytes(buf[pos : pos + HEADER_SIZE]), peer=self._name)
-            pos += HEADER_SIZE
-            if type_ == _DATA:
-                payload = b""
-                if length:
-                    if length > max_frame:
-                        raise ProtocolError(
-                            "yamux data frame larger than any window this side grants",
-                            peer=self._name,
-                            step=f"yamux stream {stream_id}",
-                            expected=f"<= {max_frame} bytes",
-                            seen=f"a {length}-byte data frame",
-                        )
-                    while len(buf) - pos < length:
-                        if self._closed:
-                            return
-                        if pos:
-                            del buf[:pos]
-                            pos = 0
-                        try:
-                            buf += await transport.receive(max(_RECV_SIZE, length - len(buf)))
-                        except anyio.EndOfStream:
-                            raise _PeerEOF(mid_frame=True) from None
-                    with memoryview(buf) as view, view[pos : pos + length] as part:
-                        payload = part.tobytes()
-                    pos += length
-                self._on_stream_frame(type_, flags, stream_id, length, payload)
-            elif type_ == _WINDOW_UPDATE:
-                self._on_stream_frame(type_, flags, stream_id, length, b"")
-            elif type_ == _PING:
-                self._on_ping(flags, length)
-            else:
-                self._on_go_away(length)
-
-    def _on_stream_frame(
-        self, type_: int, flags: int, stream_id: int, length: int, payload: bytes
-    ) -> None:
-        stream: YamuxStream | None
-        if flags & Flag.SYN:
-            stream = self._incoming(stream_id)
-        else:
-            stream = self._streams.get(stream_id)
-            if stream is None and logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "yamux: frame type %d for unknown stream %d (%d bytes) ignored",
-                    type_,
-                    stream_id,
-                    length,
-                )
-        if stream is None:
-            return
-        stream._process_flags(flags)
-        if type_ == _WINDOW_UPDATE:
-            if length:
-                stream._on_window_update(length)
-        elif payload:
-            stream._on_data(payload)
-
-    def _incoming(self, stream_id: int) -> YamuxStream | None:
-        peer_parity_ok = stream_id != 0 and (stream_id % 2 == 0) == self._client
-        if not peer_parity_ok:
-            role = "server" if self._client else "client"
-            raise ProtocolError(
-                "peer opened a stream with an id of the wrong parity (are both ends "
-                f"{'clients' if self._client else 'servers'}?)",
-                peer=self._name,
-                step="yamux stream open",
-                expected=f"{'even' if role == 'server' else 'odd'} non-zero ids from the {role}",
-                seen=f"SYN for stream {stream_id}",
-            )
-        if self._local_go_away:
-            self._enqueue_quiet(encode_header(_WINDOW_UPDATE, Flag.RST, stream_id, 0))
-            return None
-        if stream_id in self._streams:
-            raise ProtocolError(
-                "duplicate yamux stream",
-                peer=self._name,
-                step="yamux stream open",
-                expected="a SYN for a new stream id",
-                seen=f"SYN for stream {stream_id}, which is open",
-            )
-        stream = YamuxStream(self, stream_id, StreamState.SYN_RECEIVED)
-        stream._pending_flags = Flag.ACK
-        self._streams[stream_id] = stream
-        try:
-            self._accept_tx.send_nowait(stream)
-        except anyio.WouldBlock:
-            logger.warning("yamux: accept backlog exceeded, resetting stream %d", stream_id)
-            del self._streams[stream_id]
-            stream._state = StreamState.RESET
-            stream._done.set()
-            self._enqueue_quiet(encode_header(_WINDOW_UPDATE, Flag.RST, stream_id, 0))
-            return None
-        return stream
-
-    def _on_ping(self, flags: int, ping_id: int) -> None:
-        if flags & Flag.SYN:
-            self._enqueue_quiet(encode_header(_PING, Flag.ACK, 0, ping_id))
-            return
-        event = self._pings.pop(ping_id, None)
-        if event is not None:
-            event.set()
-
-    def _on_go_away(self, code: int) -> None:
-        if code == GoAwayCode.NORMAL:
-            self._remote_go_away = True
-            self._wake_openers()
-            return
-        raise RemoteGoAwayError(
-            "the peer ended the yamux session with an error GoAway", code=code, peer=self._name
-        )
 
 
 def client(
