@@ -755,6 +755,10 @@ class Invoker(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: Seconds past a call's timeout before the stub gives up on its own.
+_BACKSTOP = 1.0
+
+
 def _deadline_error(method: RpcMethod, peer: str) -> RpcError:
     return RpcError(
         "context deadline exceeded",
@@ -799,7 +803,9 @@ class StreamCall:
     ) -> None:
         self._invoker = invoker
         self._method = method
-        self._deadline = anyio.current_time() + timeout if timeout is not None else None
+        self._deadline = (
+            anyio.current_time() + timeout + _BACKSTOP if timeout is not None else None
+        )
         self._timeout = timeout
         self._metadata = metadata
         self._first = first
@@ -951,8 +957,12 @@ class _StubMethod:
 
         async def run_unary(call: UnaryCall) -> Any:
             data = method.encode(request, method.request_type)
+            # The wire enforces ``timeout`` (and answers DEADLINE_EXCEEDED); this local
+            # deadline, a little later, only backs up a peer that never answers.
             with anyio.CancelScope(
-                deadline=anyio.current_time() + timeout if timeout is not None else float("inf")
+                deadline=anyio.current_time() + timeout + _BACKSTOP
+                if timeout is not None
+                else float("inf")
             ) as scope:
                 try:
                     reply, call._initial, call._trailing = await invoker.unary(

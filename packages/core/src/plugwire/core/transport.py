@@ -378,6 +378,8 @@ class _InprocStream:
 
     async def aclose(self) -> None:
         self._req_send.close()
+        if not self._ctx.done():
+            self._ctx._cancelled = True  # before the cancel, so `finally:` blocks see it
         self._scope.cancel()
         self._resp_recv.close()
 

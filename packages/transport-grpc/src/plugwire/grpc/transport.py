@@ -1,24 +1,49 @@
-""":class:`GrpcTransport`: plugwire's byte-level transport interface over grpc.aio.
+""":class:`GrpcTransport`: the ``grpc`` entry of ``plugwire.transports``, on grpc.aio.
 
-Handlers are keyed by full method name (``/pkg.Service/Method``) and move raw
+RPC: ``serve(address, [servicer, ...])`` serves servicers through
+:mod:`plugwire.grpc.binding` (every method kind, metadata both ways, deadlines,
+cancellation); ``await stub(address_or_channel, service_descriptor)`` gives a
+:class:`plugwire.core.rpc.Stub` whose failures are :class:`~plugwire.core.rpc.RpcError`
+(details decoded from ``grpc-status-details-bin``; UNAVAILABLE from grpc's runtime is
+:class:`~plugwire.core.rpc.RpcUnavailableError`, also a ConnectionClosedError).
+Byte level: handlers keyed by full method name (``/pkg.Service/Method``) move raw
 bytes, so any protobuf service can be served or called without generated code.
-asyncio only: under trio both methods raise
+asyncio only: under trio everything raises
 :class:`~plugwire.core.errors.TransportNotAvailableError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import anyio
+
 import grpc
-from plugwire.core.errors import ConfigError, ConnectionClosedError, RemoteError
+from plugwire.core.errors import (
+    ClosedError,
+    ConfigError,
+    ConnectionClosedError,
+    PlugwireError,
+    ProtocolError,
+    RemoteError,
+)
+from plugwire.core.rpc import (
+    Metadata,
+    RpcError,
+    RpcMethod,
+    RpcUnavailableError,
+    Service,
+    decode_status,
+)
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, Channel, Transport, UnaryHandler
 
 from ._backend import require_asyncio
 from ._errors_map import rpc_error
+from .binding import add_servicer
 from ._listen import CHANNEL_OPTIONS, SERVER_OPTIONS, channel_target, remove_socket
 
 __all__ = ["GrpcChannel", "GrpcTransport"]
@@ -102,6 +127,142 @@ class GrpcChannel(Channel):
             await self._channel.close(0)
 
 
+def _split_metadata(
+    pairs: Any,
+) -> tuple[Metadata, tuple[bytes, ...]]:
+    """String metadata, and the details of a ``grpc-status-details-bin`` entry."""
+    out: list[tuple[str, str]] = []
+    details: tuple[bytes, ...] = ()
+    for key, value in pairs or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            try:
+                details = decode_status(value)[2]
+            except ProtocolError:
+                details = ()
+        elif isinstance(value, str):
+            out.append((key, value))
+    return tuple(out), details
+
+
+def _map_error(exc: grpc.aio.AioRpcError, peer: str, step: str) -> RpcError:
+    code = exc.code()
+    number = code.value[0] if isinstance(code.value, tuple) else int(code.value)
+    trailing, details = _split_metadata(exc.trailing_metadata())
+    initial, _ = _split_metadata(exc.initial_metadata())
+    cls = RpcUnavailableError if code == grpc.StatusCode.UNAVAILABLE else RpcError
+    return cls(
+        exc.details() or code.name,
+        code=number,
+        details=details,
+        trailing_metadata=trailing,
+        initial_metadata=initial,
+        peer=peer,
+        step=step,
+    )
+
+
+async def _guarded(awaitable: Any, call: Any) -> Any:
+    """Await a grpc.aio call step so that cancelling the awaiting task (anyio cancel
+    scopes included) cancels the RPC and surfaces as an ordinary cancellation:
+    grpc.aio's own awaitables re-raise a CancelledError anyio cannot attribute."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        task.cancel()
+        call.cancel()
+        raise
+    return task.result()
+
+
+class _GrpcStream:
+    """A call of any kind as a grpc.aio stream-stream call (the same on the wire)."""
+
+    def __init__(self, call: Any, peer: str, step: str) -> None:
+        self._call = call
+        self.peer = peer
+        self.step = step
+        self.initial_metadata: Metadata = ()
+        self.trailing_metadata: Metadata = ()
+        self._got_initial = False
+
+    async def _initial(self) -> None:
+        if not self._got_initial:
+            self._got_initial = True
+            md = await _guarded(self._call.initial_metadata(), self._call)
+            self.initial_metadata = _split_metadata(md)[0]
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await _guarded(self._call.write(data), self._call)
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, self.peer, self.step) from exc
+        except asyncio.InvalidStateError:
+            raise ClosedError(
+                "request stream is closed", peer=self.peer, step=self.step
+            ) from None
+
+    async def close_send(self) -> None:
+        try:
+            await _guarded(self._call.done_writing(), self._call)
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, self.peer, self.step) from exc
+        except asyncio.InvalidStateError:
+            pass
+
+    async def recv(self) -> bytes | None:
+        try:
+            item = await _guarded(self._call.read(), self._call)
+            await self._initial()
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, self.peer, self.step) from exc
+        if item is grpc.aio.EOF:
+            md = await _guarded(self._call.trailing_metadata(), self._call)
+            self.trailing_metadata = _split_metadata(md)[0]
+            return None
+        return item  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        self._call.cancel()
+
+
+async def _result(call: Any) -> Any:
+    return await call
+
+
+class _GrpcInvoker:
+    def __init__(self, channel: grpc.aio.Channel, peer: str, *, owns: bool) -> None:
+        self._channel = channel
+        self.peer = peer
+        self._owns = owns
+
+    async def open(
+        self, method: RpcMethod, *, timeout: float | None, metadata: Metadata
+    ) -> _GrpcStream:
+        call = self._channel.stream_stream(
+            method.full_name, request_serializer=_identity, response_deserializer=_identity
+        )(timeout=timeout, metadata=metadata or None)
+        return _GrpcStream(call, self.peer, method.full_name)
+
+    async def unary(
+        self, method: RpcMethod, request: bytes, *, timeout: float | None, metadata: Metadata
+    ) -> tuple[bytes, Metadata, Metadata]:
+        call = self._channel.unary_unary(
+            method.full_name, request_serializer=_identity, response_deserializer=_identity
+        )(request, timeout=timeout, metadata=metadata or None)
+        try:
+            reply = await _guarded(_result(call), call)
+            initial = _split_metadata(await call.initial_metadata())[0]
+            trailing = _split_metadata(await call.trailing_metadata())[0]
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, self.peer, method.full_name) from exc
+        return reply, initial, trailing
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self._channel.close(0)
+
+
 class GrpcTransport(Transport):
     """gRPC (HTTP/2) over a unix socket or TCP, via grpc.aio (asyncio only)."""
 
@@ -110,13 +271,26 @@ class GrpcTransport(Transport):
 
     @contextlib.asynccontextmanager
     async def _serve(
-        self, address: Address, handlers: Mapping[str, UnaryHandler]
+        self,
+        address: Address,
+        handlers: Mapping[str, UnaryHandler],
+        services: Sequence[Service] = (),
+        max_message_size: int | None = None,
     ) -> AsyncIterator[Address]:
         require_asyncio("plugwire.grpc.GrpcTransport")
         if address.network not in ("unix", "tcp"):
             raise ConfigError("grpc serves on unix or tcp", step="serve", seen=str(address))
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((_BytesHandlers(handlers),))
+        options = list(SERVER_OPTIONS)
+        if max_message_size is not None:
+            options = [o for o in options if "message_length" not in o[0]] + [
+                ("grpc.max_receive_message_length", max_message_size),
+                ("grpc.max_send_message_length", max_message_size),
+            ]
+        server = grpc.aio.server(options=options)
+        if handlers:
+            server.add_generic_rpc_handlers((_BytesHandlers(handlers),))
+        for svc in services:
+            add_servicer(server, svc.servicer, svc.spec.descriptor)
         target = channel_target(address)
         try:
             port = server.add_insecure_port(target)
@@ -130,13 +304,32 @@ class GrpcTransport(Transport):
         try:
             yield bound
         finally:
-            await server.stop(0.5)
+            # shielded: a cancelled serve block must still stop the server (and so
+            # fail its calls in flight) rather than leave it running
+            with anyio.CancelScope(shield=True):
+                await server.stop(0.5 if handlers else 0)
             remove_socket(bound)
 
-    def serve(
+    def serve_bytes(
         self, address: Address, handlers: Mapping[str, UnaryHandler]
     ) -> contextlib.AbstractAsyncContextManager[Address]:
         return self._serve(address, handlers)
+
+    def serve_rpc(
+        self, address: Address, services: Sequence[Service], *, max_message_size: int | None
+    ) -> contextlib.AbstractAsyncContextManager[Address]:
+        return self._serve(address, {}, services, max_message_size)
+
+    async def invoker(self, target: Channel | Address) -> _GrpcInvoker:
+        require_asyncio("plugwire.grpc.GrpcTransport")
+        if isinstance(target, GrpcChannel):
+            return _GrpcInvoker(target._channel, target._peer, owns=False)
+        if not isinstance(target, Address):
+            raise ConfigError("not a grpc channel", step="stub", seen=type(target).__name__)
+        if target.network not in ("unix", "tcp"):
+            raise ConfigError("grpc connects over unix or tcp", step="stub", seen=str(target))
+        channel = grpc.aio.insecure_channel(channel_target(target), options=CHANNEL_OPTIONS)
+        return _GrpcInvoker(channel, str(target), owns=True)
 
     async def connect(self, address: Address) -> Channel:
         require_asyncio("plugwire.grpc.GrpcTransport")
@@ -146,4 +339,4 @@ class GrpcTransport(Transport):
         return GrpcChannel(channel, str(address))
 
 
-_ = StatusCode  # status numbers are gRPC's own
+_ = StatusCode, PlugwireError, RemoteError  # status numbers are gRPC's own
