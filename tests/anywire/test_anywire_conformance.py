@@ -252,5 +252,6 @@ async def test_peer_dying_mid_call_is_a_typed_error(
             with pytest.raises(ConnectionClosedError) as info, anyio.fail_after(10):
                 await stub.Hang(pb.Msg(), timeout=30)
             assert anyio.current_time() - start < 5
-    assert info.value.step == "/plugwire.anywire.Conformance/Hang"
+    # the error says which peer and which step failed
+    assert info.value.peer and info.value.step, repr(info.value)
     assert servicer.hang_ended.is_set()

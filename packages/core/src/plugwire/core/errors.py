@@ -116,7 +116,13 @@ class ProtocolError(PlugwireError):
 
 
 class MessageTooLargeError(ProtocolError):
-    """A message is larger than the configured limit."""
+    """A message is larger than the configured limit.
+
+    ``code`` is RESOURCE_EXHAUSTED, the status a peer answers for it, so a caller can
+    test ``err.code`` alike whether the sender or the receiver refused the message.
+    """
+
+    code: int = 8  # StatusCode.RESOURCE_EXHAUSTED
 
     def __init__(self, message: str, *, size: int, limit: int, **context: str | None) -> None:
         super().__init__(message, expected=f"<= {limit} bytes", seen=f"{size} bytes", **context)

@@ -22,6 +22,7 @@ import anyio.abc
 import attrs
 
 from plugwire.core.errors import ConnectionClosedError, PlugwireError, RemoteError
+from plugwire.core.rpc import RpcContext, status_of
 from plugwire.core.status import StatusCode
 
 from ._envelope import EnvelopeError, Request, decode_request, encode_response
@@ -68,14 +69,16 @@ class MethodHandler:
     response_serializer: Callable[[Any], bytes] = _to_bytes
 
 
-class ServerContext:
-    """What a handler knows about its call.
+class ServerContext(RpcContext):
+    """What a handler knows about its call: ttrpc's
+    :class:`plugwire.core.rpc.ServicerContext`.
 
     ``method`` (``/svc/Method``), ``peer``, ``metadata`` (key -> values, as sent),
-    ``deadline`` (anyio clock, or None), ``stream_id``.
+    ``deadline`` (anyio clock, or None), ``stream_id``. Initial and trailing metadata
+    set by a servicer are kept but not sent: a ttrpc ``Response`` has no metadata field.
     """
 
-    __slots__ = ("deadline", "metadata", "method", "peer", "stream_id")
+    __slots__ = ("stream_id",)
 
     def __init__(
         self,
@@ -85,36 +88,8 @@ class ServerContext:
         deadline: float | None,
         stream_id: int,
     ) -> None:
-        self.method = method
-        self.peer = peer
-        self.metadata = metadata
-        self.deadline = deadline
+        super().__init__(method, peer, metadata, deadline)
         self.stream_id = stream_id
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        """(key, value) pairs, like grpc's ``ServicerContext.invocation_metadata()``."""
-        return tuple((k, v) for k, vs in self.metadata.items() for v in vs)
-
-    def metadata_value(self, key: str) -> str | None:
-        """The first value of ``key`` (case-insensitive, like ttrpc ``MD.Get``)."""
-        values = self.metadata.get(key) or self.metadata.get(key.lower())
-        if not values:
-            low = key.lower()
-            for k, vs in self.metadata.items():
-                if k.lower() == low and vs:
-                    return vs[0]
-            return None
-        return values[0]
-
-    def time_remaining(self) -> float | None:
-        """Seconds until the deadline, or None without one."""
-        if self.deadline is None:
-            return None
-        return max(0.0, self.deadline - anyio.current_time())
-
-    def abort(self, code: int, message: str = "", details: Sequence[bytes] = ()) -> None:
-        """End the call with ``code``: raises :class:`RemoteError`."""
-        raise RemoteError(message, code=int(code), details=details, step=self.method)
 
 
 def _metadata_dict(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
@@ -374,8 +349,12 @@ class ServerConnection:
         elif isinstance(exc, PlugwireError):
             await self._fail(sid, StatusCode.UNKNOWN, str(exc))
         else:
-            log.warning("ttrpc: handler %s raised", ctx.method, exc_info=exc)
-            await self._fail(sid, StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
+            # a code set with context.set_code (grpcio-tools' generated defaults),
+            # NotImplementedError (UNIMPLEMENTED), or UNKNOWN with the text
+            code, message, details = status_of(exc, ctx)
+            if code == StatusCode.UNKNOWN:
+                log.warning("ttrpc: handler %s raised", ctx.method, exc_info=exc)
+            await self._fail(sid, code, message, details)
 
     async def run_unary(self, sid: int, handler: MethodHandler, req: Request) -> None:
         ctx = self._context(sid, req)
@@ -395,6 +374,9 @@ class ServerConnection:
                 if scope.cancelled_caught:
                     await self._fail(sid, StatusCode.DEADLINE_EXCEEDED, "context deadline exceeded")
                     return
+            if ctx._code:  # set with context.set_code and returned
+                await self._fail(sid, ctx._code, ctx._details)
+                return
             try:
                 payload = handler.response_serializer(reply)
             except Exception as exc:
@@ -408,6 +390,9 @@ class ServerConnection:
         except Exception as exc:
             with contextlib.suppress(ConnectionClosedError):
                 await self._fail_from(sid, exc, ctx)
+        except BaseException:
+            ctx._finish(cancelled=True)  # the connection ended under the call
+            raise
         finally:
             self.active -= 1
 
@@ -429,6 +414,9 @@ class ServerConnection:
             except Exception as exc:
                 with contextlib.suppress(ConnectionClosedError):
                     await self._fail_from(sid, exc, ctx)
+            except BaseException:
+                ctx._finish(cancelled=True)  # the connection ended under the call
+                raise
         finally:
             self.active -= 1
             self.streams.pop(sid, None)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plugwire.core.errors import MessageTooLargeError, RemoteError
+from plugwire.core.errors import MessageTooLargeError
+from plugwire.core.rpc import RpcError
 from plugwire.core.status import StatusCode
 
 __all__ = ["DeadlineExceededError", "OversizedMessageError", "oversize_message"]
@@ -23,7 +24,7 @@ class OversizedMessageError(MessageTooLargeError):
     code = StatusCode.RESOURCE_EXHAUSTED
 
 
-class DeadlineExceededError(RemoteError, TimeoutError):
+class DeadlineExceededError(RpcError, TimeoutError):
     """A call's deadline passed (locally, or the server answered DEADLINE_EXCEEDED)."""
 
     def __init__(
