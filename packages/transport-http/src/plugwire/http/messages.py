@@ -47,6 +47,12 @@ class Request:
     target: str
     headers: Headers = attrs.field(default=(), converter=_headers)
     body: bytes = b""
+    #: Called (no arguments) when the client closes its connection while this request
+    #: is being answered, before the handler is cancelled; only on a server made with
+    #: ``watch_disconnect=True``. Not part of equality.
+    on_disconnect: list[Callable[[], None]] = attrs.field(
+        factory=list, eq=False, repr=False
+    )
 
     @property
     def path(self) -> str:
@@ -80,6 +86,11 @@ class Response:
     #: Awaited by the server once the response has been written (used e.g. to
     #: shut down after answering a stop request). Not part of equality.
     then: Callable[[], Awaitable[None]] | None = attrs.field(default=None, eq=False, repr=False)
+    #: A streamed body: awaited with a ``write(chunk)`` function once the head is sent
+    #: (chunked transfer encoding; ``body`` is ignored). Not part of equality.
+    stream: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, *, newline: bool = True) -> Response:

@@ -134,15 +134,26 @@ class HttpServer:
 
     Every request body is read in full (bounded by ``limits.max_body_size``) before
     the handler runs. Malformed HTTP gets ``400``, an oversized head ``431``, an
-    oversized body ``413``, each followed by closing that connection only.
+    oversized body ``413``, each followed by closing that connection only. A
+    :class:`Response` with ``stream`` set is sent with chunked transfer encoding.
+
+    With ``watch_disconnect`` the connection is watched while a request is answered:
+    when the client closes it, the request's ``on_disconnect`` callbacks run and the
+    handler (or the streamed body) is cancelled.
     """
 
     def __init__(
-        self, handler: Handler, *, limits: Limits = DEFAULT_LIMITS, name: str = "http"
+        self,
+        handler: Handler,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        name: str = "http",
+        watch_disconnect: bool = False,
     ) -> None:
         self.handler = handler
         self.limits = limits
         self.name = name
+        self.watch_disconnect = watch_disconnect
         self.connections = 0
 
     @contextlib.asynccontextmanager
@@ -183,6 +194,9 @@ class HttpServer:
     async def _send(
         self, conn: h11.Connection, stream: anyio.abc.ByteStream, response: Response
     ) -> None:
+        if response.stream is not None:
+            await self._send_streamed(conn, stream, response)
+            return
         headers = [
             (k, v) for k, v in response.headers if k not in ("content-length", "transfer-encoding")
         ]
@@ -195,6 +209,29 @@ class HttpServer:
         )
         out = (out or b"") + (conn.send(h11.EndOfMessage()) or b"")
         await stream.send(out)
+
+    async def _send_streamed(
+        self, conn: h11.Connection, stream: anyio.abc.ByteStream, response: Response
+    ) -> None:
+        assert response.stream is not None
+        headers = [
+            (k, v) for k, v in response.headers if k not in ("content-length", "transfer-encoding")
+        ]
+        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
+
+        async def write(chunk: bytes) -> None:
+            if chunk:
+                await stream.send(conn.send(h11.Data(data=chunk)) or b"")
+
+        try:
+            await response.stream(write)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+            raise
+        except Exception as exc:
+            # the head is out: all that is left is to cut the body short
+            _log.exception("%s: streamed body failed: %s", self.name, exc)
+            raise anyio.BrokenResourceError from exc
+        await stream.send(conn.send(h11.EndOfMessage()) or b"")
 
     async def _refuse(
         self, conn: h11.Connection, stream: anyio.abc.ByteStream, status: int, reason: str
@@ -270,12 +307,56 @@ class HttpServer:
             headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers),
             body=b"".join(chunks),
         )
+        if self.watch_disconnect:
+            if not await self._answer_watched(conn, stream, request):
+                return False
+        else:
+            response = await self._respond(request)
+            await self._send(conn, stream, response)
+            if response.then is not None:
+                await response.then()
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _respond(self, request: Request) -> Response:
         try:
-            response = await self.handler(request)
+            return await self.handler(request)
         except Exception as exc:
             _log.exception("%s: handler failed on %s %s", self.name, request.method, request.path)
-            response = Response.text(f"internal error: {type(exc).__name__}: {exc}\n", 500)
-        await self._send(conn, stream, response)
+            return Response.text(f"internal error: {type(exc).__name__}: {exc}\n", 500)
+
+    async def _answer_watched(
+        self, conn: h11.Connection, stream: anyio.abc.ByteStream, request: Request
+    ) -> bool:
+        """Answer ``request`` while watching for the client to go away; False when it
+        did (the handler was cancelled)."""
+        gone = False
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                nonlocal gone
+                try:
+                    data = await _receive(stream)
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    data = b""
+                except OSError:
+                    data = b""
+                if data:  # the next request, pipelined: keep it for the next cycle
+                    conn.receive_data(data)
+                    return
+                gone = True
+                for callback in request.on_disconnect:
+                    callback()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            response = await self._respond(request)
+            try:
+                await self._send(conn, stream, response)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+                gone = True  # the client left while the reply was being written
+            tg.cancel_scope.cancel()
+        if gone:
+            return False
         if response.then is not None:
             await response.then()
-        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+        return True

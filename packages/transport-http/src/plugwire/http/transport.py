@@ -6,21 +6,26 @@ payload as an ``application/octet-stream`` body; metadata travels as
 ``plugwire-md-<key>`` headers. Success is ``200`` with the reply bytes. An error
 is a non-2xx status with a JSON body ``{"code": <gRPC code>, "message": ...}``
 (unknown method: ``404``, code UNIMPLEMENTED).
+
+RPC (servicers and stubs, unary and server streaming): see :mod:`plugwire.http.rpc`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import ClassVar
 
 from plugwire.core.errors import ProtocolError, RemoteError
+from plugwire.core.rpc import Service
 from plugwire.core.status import StatusCode
 from plugwire.core.transport import Address, Channel, Transport, UnaryHandler
 
 from .client import HttpClient
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import Request, Response
+from .rpc import HttpInvoker, RpcDispatcher
 from .server import HttpServer
 
 __all__ = ["HttpChannel", "HttpTransport"]
@@ -116,15 +121,53 @@ class HttpTransport(Transport):
     """The ``http`` transport: unary calls as HTTP/1.1 POSTs over unix or TCP."""
 
     name = "http"
+    rpc_unsupported: ClassVar[Mapping[str, str]] = {
+        "stream_unary": "HTTP/1.1 request bodies are read whole before the servicer runs: "
+        "no client streaming",
+        "stream_stream": "HTTP/1.1 request bodies are read whole before the servicer runs: "
+        "no bidirectional streaming",
+    }
 
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS, timeout: float | None = 30.0) -> None:
         self.limits = limits
         self.timeout = timeout
 
-    def serve(
+    def serve_bytes(
         self, address: Address, handlers: Mapping[str, UnaryHandler]
     ) -> contextlib.AbstractAsyncContextManager[Address]:
         return self._serve(address, handlers)
+
+    def serve_rpc(
+        self, address: Address, services: Sequence[Service], *, max_message_size: int | None
+    ) -> contextlib.AbstractAsyncContextManager[Address]:
+        return self._serve_rpc(address, services, max_message_size)
+
+    @contextlib.asynccontextmanager
+    async def _serve_rpc(
+        self, address: Address, services: Sequence[Service], max_message_size: int | None
+    ) -> AsyncIterator[Address]:
+        limits = self.limits
+        if max_message_size is not None:
+            limits = Limits(
+                max_body_size=max_message_size, max_header_size=limits.max_header_size
+            )
+        dispatcher = RpcDispatcher(services, max_message_size=max_message_size)
+        server = HttpServer(
+            dispatcher, limits=limits, name=f"http rpc {address}", watch_disconnect=True
+        )
+        async with server.serve(address) as bound:
+            yield bound
+
+    async def invoker(self, target: Channel | Address) -> HttpInvoker:
+        if isinstance(target, HttpChannel):
+            return HttpInvoker(target.client, owns=False)
+        if isinstance(target, Address):
+            return HttpInvoker(
+                HttpClient(target, limits=self.limits, timeout=None), owns=True
+            )
+        from plugwire.core.errors import ConfigError
+
+        raise ConfigError("not an http channel", step="stub", seen=type(target).__name__)
 
     @contextlib.asynccontextmanager
     async def _serve(
