@@ -16,10 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
-from google.protobuf import any_pb2
-
 from anywire._generated import conformance_pb2 as pb
 from anywire._generated import conformance_pb2_grpc as pb_grpc
+from google.protobuf import any_pb2
+
 from plugwire.core.rpc import Stub
 from plugwire.core.transport import Address, Transport, available_transports, load_transport
 
@@ -156,10 +156,10 @@ def serving(transport: Transport, new_address: Callable[[], Address]) -> Serving
         servicer: object, *, max_message_size: int | None = None
     ) -> AsyncIterator[tuple[Address, Stub]]:
         address = new_address()
-        async with transport.serve(
-            address, [servicer], max_message_size=max_message_size
-        ) as bound:
-            async with await transport.stub(bound, SERVICE) as stub:
-                yield bound, stub
+        async with (
+            transport.serve(address, [servicer], max_message_size=max_message_size) as bound,
+            await transport.stub(bound, SERVICE) as stub,
+        ):
+            yield bound, stub
 
     return serve

@@ -12,10 +12,10 @@ from typing import Any
 
 import anyio
 import pytest
-from google.protobuf import any_pb2
-
 from anywire._generated import conformance_pb2 as pb
 from anywire.conftest import SERVICE, ConformanceServicer, Serving, requires
+from google.protobuf import any_pb2
+
 from plugwire.core.errors import ConnectionClosedError, MessageTooLargeError
 from plugwire.core.rpc import RpcError, StatusCode, bind
 from plugwire.core.transport import Address, Transport

@@ -38,6 +38,7 @@ import contextlib
 import inspect
 import sys
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -339,9 +340,7 @@ class ServiceSpec:
             return cached
         try:
             name = descriptor.full_name
-            methods = {
-                m.name: RpcMethod.from_descriptor(name, m) for m in descriptor.methods
-            }
+            methods = {m.name: RpcMethod.from_descriptor(name, m) for m in descriptor.methods}
         except AttributeError as exc:
             raise ConfigError(
                 "not a service descriptor",
@@ -623,7 +622,7 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-async def _iterate(result: Any) -> AsyncIterator[Any]:
+async def _iterate(result: Any) -> AsyncGenerator[Any, None]:
     result = await _maybe_await(result)
     if result is None:
         return
@@ -803,9 +802,7 @@ class StreamCall:
     ) -> None:
         self._invoker = invoker
         self._method = method
-        self._deadline = (
-            anyio.current_time() + timeout + _BACKSTOP if timeout is not None else None
-        )
+        self._deadline = anyio.current_time() + timeout + _BACKSTOP if timeout is not None else None
         self._timeout = timeout
         self._metadata = metadata
         self._first = first
@@ -828,6 +825,7 @@ class StreamCall:
                 raise _deadline_error(self._method, self._invoker.peer)
             if self._requests is not None:
                 await self._start_sender()
+        assert self._raw is not None
         return self._raw
 
     def _scope(self) -> anyio.CancelScope:
@@ -995,9 +993,7 @@ class Stub:
         self._invoker = invoker
         self._spec = ServiceSpec.from_descriptor(service)
         self._owns = owns
-        self._methods = {
-            name: _StubMethod(invoker, m) for name, m in self._spec.methods.items()
-        }
+        self._methods = {name: _StubMethod(invoker, m) for name, m in self._spec.methods.items()}
 
     @property
     def service(self) -> ServiceSpec:

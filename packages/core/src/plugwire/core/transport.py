@@ -264,9 +264,7 @@ class _InprocStream:
         self.initial_metadata: Metadata = ()
         self.trailing_metadata: Metadata = ()
         self._server = server
-        self._req_send, self._req_recv = anyio.create_memory_object_stream[bytes](
-            float("inf")
-        )
+        self._req_send, self._req_recv = anyio.create_memory_object_stream[bytes](float("inf"))
         self._resp_send, self._resp_recv = anyio.create_memory_object_stream[tuple[Any, ...]](
             float("inf")
         )
@@ -463,9 +461,7 @@ class InProcessTransport(Transport):
         if address.address in self._servers:
             raise ConfigError("address in use", step="serve", seen=str(address))
         async with anyio.create_task_group() as tg:
-            self._servers[address.address] = _InprocServer(
-                handlers, services, max_message_size, tg
-            )
+            self._servers[address.address] = _InprocServer(handlers, services, max_message_size, tg)
             try:
                 yield address
             finally:

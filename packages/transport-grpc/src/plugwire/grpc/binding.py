@@ -42,7 +42,6 @@ from plugwire.core.rpc import (
     RpcError,
     coerce_code,
     encode_status,
-    normalize_metadata,
     status_of,
 )
 from plugwire.core.status import StatusCode
@@ -85,7 +84,7 @@ class PortableContext(RpcContext):
         super().__init__(method, "", md, deadline)
         self._context = context
 
-    @property  # type: ignore[override]
+    @property
     def peer(self) -> str:
         return str(self._context.peer())
 
@@ -129,7 +128,7 @@ class PortableContext(RpcContext):
         return bool(self._context.done())
 
     def add_done_callback(self, callback: Callable[[Any], None]) -> None:
-        self._context.add_done_callback(lambda _ctx: callback(self))
+        self._context.add_done_callback(lambda _ctx: callback(self))  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> Any:
         if name == "_context":

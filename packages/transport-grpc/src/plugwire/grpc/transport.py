@@ -43,8 +43,8 @@ from plugwire.core.transport import Address, Channel, Transport, UnaryHandler
 
 from ._backend import require_asyncio
 from ._errors_map import rpc_error
-from .binding import add_servicer
 from ._listen import CHANNEL_OPTIONS, SERVER_OPTIONS, channel_target, remove_socket
+from .binding import add_servicer
 
 __all__ = ["GrpcChannel", "GrpcTransport"]
 
@@ -198,9 +198,7 @@ class _GrpcStream:
         except grpc.aio.AioRpcError as exc:
             raise _map_error(exc, self.peer, self.step) from exc
         except asyncio.InvalidStateError:
-            raise ClosedError(
-                "request stream is closed", peer=self.peer, step=self.step
-            ) from None
+            raise ClosedError("request stream is closed", peer=self.peer, step=self.step) from None
 
     async def close_send(self) -> None:
         try:
@@ -216,7 +214,7 @@ class _GrpcStream:
             await self._initial()
         except grpc.aio.AioRpcError as exc:
             raise _map_error(exc, self.peer, self.step) from exc
-        if item is grpc.aio.EOF:
+        if item is grpc.aio.EOF:  # type: ignore[attr-defined]
             md = await _guarded(self._call.trailing_metadata(), self._call)
             self.trailing_metadata = _split_metadata(md)[0]
             return None
@@ -241,7 +239,7 @@ class _GrpcInvoker:
     ) -> _GrpcStream:
         call = self._channel.stream_stream(
             method.full_name, request_serializer=_identity, response_deserializer=_identity
-        )(timeout=timeout, metadata=metadata or None)
+        )(timeout=timeout, metadata=metadata or None)  # type: ignore[call-arg]
         return _GrpcStream(call, self.peer, method.full_name)
 
     async def unary(

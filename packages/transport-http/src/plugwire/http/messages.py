@@ -50,9 +50,7 @@ class Request:
     #: Called (no arguments) when the client closes its connection while this request
     #: is being answered, before the handler is cancelled; only on a server made with
     #: ``watch_disconnect=True``. Not part of equality.
-    on_disconnect: list[Callable[[], None]] = attrs.field(
-        factory=list, eq=False, repr=False
-    )
+    on_disconnect: list[Callable[[], None]] = attrs.field(factory=list, eq=False, repr=False)
 
     @property
     def path(self) -> str:

@@ -160,9 +160,7 @@ class RpcDispatcher:
         self, code: int, message: str, details: Sequence[bytes] = (), headers: Metadata = ()
     ) -> Response:
         body = json.dumps(_status_doc(code, message, details)).encode()
-        return Response(
-            http_status(code), body, (("content-type", "application/json"), *headers)
-        )
+        return Response(http_status(code), body, (("content-type", "application/json"), *headers))
 
     async def __call__(self, request: Request) -> Response:
         entry = self.methods.get(request.path)
@@ -230,9 +228,7 @@ class RpcDispatcher:
             await write(_frame(FRAME_MESSAGE, data))
 
         try:
-            await serve_call(
-                method, func, ctx, body, emit, max_message_size=self.max_message_size
-            )
+            await serve_call(method, func, ctx, body, emit, max_message_size=self.max_message_size)
             end = _status_doc(0, "", (), ctx.trailing_metadata_out)
         except Exception as exc:
             code, message, details = status_of(exc, ctx)
@@ -332,9 +328,9 @@ class _HttpStream:
             )
             response = await inv.client.send(request, stream=True)
         self._response = response
-        if response.status_code != 200 or not response.headers.get(
-            "content-type", ""
-        ).startswith(STREAM_TYPE):
+        if response.status_code != 200 or not response.headers.get("content-type", "").startswith(
+            STREAM_TYPE
+        ):
             with inv.errors(step):
                 body = await response.aread()
             await response.aclose()
@@ -493,7 +489,7 @@ class HttpInvoker:
             await self._http.aclose()
 
 
-class _map_httpx:  # noqa: N801 - used as a context manager
+class _map_httpx:
     def __init__(self, peer: str, step: str) -> None:
         self.peer = peer
         self.step = step
@@ -501,9 +497,9 @@ class _map_httpx:  # noqa: N801 - used as a context manager
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> None:
         if exc is None or not isinstance(exc, httpx.HTTPError):
-            return False
+            return
         if isinstance(exc, httpx.TimeoutException):
             raise PluginTimeoutError(
                 f"no answer in time: {type(exc).__name__}", peer=self.peer, step=self.step
@@ -515,4 +511,3 @@ class _map_httpx:  # noqa: N801 - used as a context manager
                 f"connection failed: {exc or type(exc).__name__}", peer=self.peer, step=self.step
             ) from exc
         raise ProtocolError(f"HTTP failure: {exc}", peer=self.peer, step=self.step) from exc
-

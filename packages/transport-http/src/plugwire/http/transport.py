@@ -148,9 +148,7 @@ class HttpTransport(Transport):
     ) -> AsyncIterator[Address]:
         limits = self.limits
         if max_message_size is not None:
-            limits = Limits(
-                max_body_size=max_message_size, max_header_size=limits.max_header_size
-            )
+            limits = Limits(max_body_size=max_message_size, max_header_size=limits.max_header_size)
         dispatcher = RpcDispatcher(services, max_message_size=max_message_size)
         server = HttpServer(
             dispatcher, limits=limits, name=f"http rpc {address}", watch_disconnect=True
@@ -162,9 +160,7 @@ class HttpTransport(Transport):
         if isinstance(target, HttpChannel):
             return HttpInvoker(target.client, owns=False)
         if isinstance(target, Address):
-            return HttpInvoker(
-                HttpClient(target, limits=self.limits, timeout=None), owns=True
-            )
+            return HttpInvoker(HttpClient(target, limits=self.limits, timeout=None), owns=True)
         from plugwire.core.errors import ConfigError
 
         raise ConfigError("not an http channel", step="stub", seen=type(target).__name__)
