@@ -463,9 +463,12 @@ class PluginClient(BasePluginHandle):
                 seen=name,
             )
         if self._ttrpc is not None:
-            return MappedStub(
-                plugin.ttrpc_client(self._broker, self._ttrpc.client), self._map_ttrpc_error
-            )
+            from plugwire.ttrpc import ServiceClient
+
+            stub = plugin.ttrpc_client(self._broker, self._ttrpc.client)
+            if isinstance(stub, ServiceClient):
+                return MappedStub(stub, self._map_ttrpc_error)
+            return stub
         assert self._channel is not None
         return plugin.grpc_client(self._broker, self._channel)
 
