@@ -1,0 +1,223 @@
+"""go-plugin wire negotiation: the same plugwire host/plugin pair over ttrpc and gRPC. Not a test.
+
+Run: ``.venv/bin/python benchmarks/goplugin_wire_bench.py [--quick] [--rounds N]``
+
+A plugwire ``PluginClient`` launches the plugwire KV plugin of
+docs/examples/goplugin/wires (one servicer object, served on whichever wire the
+handshake picks) and calls ``KV.Get`` (a 16-byte value) through the dispensed stub:
+
+* ttrpc pair -- the default ``wires=("ttrpc", "grpc")``: negotiated ttrpc
+* grpc pair  -- ``wires=("grpc",)``: plain go-plugin gRPC (grpc.aio both sides)
+* raw echo   -- an asyncio unix-socket echo of the same request bytes, length-prefixed,
+  server in its own process (the floor: no RPC framework at all)
+
+p50/p99 at 1 call in flight and calls/s at 64 in flight, all in one run; each
+configuration is measured ``--rounds`` times, interleaved, and the median round is
+reported. Targets (issue 14): ttrpc p50 <= 0.3x grpc pair and <= 1.5x raw echo at
+1 in flight; ttrpc calls/s at 64 in flight >= 3x grpc pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = [sys.executable, str(ROOT / "docs" / "examples" / "goplugin" / "wires" / "plugin.py")]
+QUICK = "--quick" in sys.argv
+N = {1: 1000 if QUICK else 3000, 64: 3200 if QUICK else 12800}
+WARMUP = 300
+VALUE = b"0123456789abcdef"
+Row = dict[str, float]
+
+
+# ---- the raw echo server (child process) ---------------------------------------------
+
+
+async def _serve_raw(path: str) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(struct.unpack(">I", head)[0])
+                writer.write(head + body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_unix_server(handle, path)
+    print("READY", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# ---- measuring ------------------------------------------------------------------------
+
+
+async def measure(call: Callable[[], Awaitable[object]], conc: int) -> Row:
+    for _ in range(WARMUP):
+        await call()
+    per = N[conc] // conc
+    lat: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(per):
+            t = time.perf_counter()
+            await call()
+            lat.append(time.perf_counter() - t)
+
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    lat.sort()
+    return {
+        "p50_us": statistics.median(lat) * 1e6,
+        "p99_us": lat[int(len(lat) * 0.99)] * 1e6,
+        "calls_per_s": len(lat) / elapsed,
+        "host_cpu_us": cpu / len(lat) * 1e6,
+    }
+
+
+async def bench_pair(wires: tuple[str, ...], conc: int) -> Row:
+    from plugwire.grpc.goplugin import ClientConfig, PluginClient, ServicePlugin
+    from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
+
+    service = kv_pb2.DESCRIPTOR.services_by_name["KV"]
+    config = ClientConfig(
+        handshake=HANDSHAKE,
+        plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub, service=service)},
+        cmd=PLUGIN,
+        wires=wires,
+        start_timeout=60,
+    )
+    async with PluginClient(config) as client:
+        assert client.protocol == wires[0], (client.protocol, wires)
+        kv = client.dispense("kv_grpc")
+        await kv.Put(kv_pb2.PutRequest(key="bench", value=VALUE))
+        request = kv_pb2.GetRequest(key="bench")
+
+        async def call() -> object:
+            reply = await kv.Get(request)
+            assert reply.value == VALUE
+            return reply
+
+        return await measure(call, conc)
+
+
+async def bench_raw(path: str, conc: int) -> Row:
+    from plugwire.grpc.goplugin.examples import kv_pb2
+
+    reader, writer = await asyncio.open_unix_connection(path)
+    payload = kv_pb2.GetRequest(key="bench").SerializeToString()
+    frame = struct.pack(">I", len(payload)) + payload
+    waiters: deque[asyncio.Future[bytes]] = deque()
+    loop = asyncio.get_running_loop()
+
+    async def read_loop() -> None:
+        while True:
+            head = await reader.readexactly(4)
+            body = await reader.readexactly(struct.unpack(">I", head)[0])
+            waiters.popleft().set_result(body)
+
+    task = asyncio.create_task(read_loop())
+
+    async def call() -> object:
+        fut: asyncio.Future[bytes] = loop.create_future()
+        waiters.append(fut)
+        writer.write(frame)
+        return kv_pb2.GetRequest.FromString(await fut)
+
+    try:
+        return await measure(call, conc)
+    finally:
+        task.cancel()
+        writer.close()
+
+
+# ---- main -------------------------------------------------------------------------------
+
+
+def _median_row(rows: list[Row]) -> Row:
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def main() -> None:
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve-raw":
+        asyncio.run(_serve_raw(sys.argv[2]))
+        return
+    rounds = 3
+    if "--rounds" in sys.argv:
+        rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
+    tmp = tempfile.mkdtemp(prefix="wirebench")
+    path = os.path.join(tmp, "echo.sock")
+    echo = subprocess.Popen([sys.executable, __file__, "--serve-raw", path], stdout=subprocess.PIPE)
+    assert echo.stdout is not None
+    if not echo.stdout.readline().startswith(b"READY"):
+        raise SystemExit("raw echo server did not start")
+    names = ("ttrpc pair", "grpc pair", "raw echo")
+    results: dict[tuple[str, int], list[Row]] = {}
+    try:
+        for r in range(rounds):
+            for conc in (1, 64):
+                for name in names:
+                    if name == "raw echo":
+                        row = asyncio.run(bench_raw(path, conc))
+                    else:
+                        wires = ("ttrpc",) if name == "ttrpc pair" else ("grpc",)
+                        row = asyncio.run(bench_pair(wires, conc))
+                    results.setdefault((name, conc), []).append(row)
+                    print(
+                        f"round {r + 1} {name:10s} x{conc:<2d} p50 {row['p50_us']:8.1f} us"
+                        f"  calls/s {row['calls_per_s']:8.0f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        echo.terminate()
+        echo.wait(5)
+        if not os.listdir(tmp):
+            os.rmdir(tmp)
+
+    table = {key: _median_row(rows) for key, rows in results.items()}
+    print(f"\nKV Get, plugwire host <-> plugwire plugin, median of {rounds} rounds")
+    print(
+        f"{'configuration':14s} {'inflight':>8s} {'p50 us':>9s} {'p99 us':>9s}"
+        f" {'calls/s':>9s} {'host cpu us':>11s}"
+    )
+    for conc in (1, 64):
+        for name in names:
+            row = table[(name, conc)]
+            print(
+                f"{name:14s} {conc:8d} {row['p50_us']:9.1f} {row['p99_us']:9.1f}"
+                f" {row['calls_per_s']:9.0f} {row['host_cpu_us']:11.1f}"
+            )
+    t1, g1, r1 = (table[(n, 1)] for n in names)
+    t64, g64, r64 = (table[(n, 64)] for n in names)
+    checks = [
+        ("ttrpc p50 / grpc p50 (1 in flight)", t1["p50_us"] / g1["p50_us"], "<=", 0.3),
+        ("ttrpc p50 / raw echo p50 (1 in flight)", t1["p50_us"] / r1["p50_us"], "<=", 1.5),
+        ("ttrpc calls/s / grpc calls/s (64)", t64["calls_per_s"] / g64["calls_per_s"], ">=", 3.0),
+    ]
+    print("\nratio                                       value  target  verdict")
+    for label, value, op, target in checks:
+        ok = value <= target if op == "<=" else value >= target
+        print(f"{label:42s} {value:6.2f}  {op}{target:<5}  {'met' if ok else 'MISSED'}")
+    print(
+        f"(also: ttrpc calls/s / raw echo calls/s at 64: "
+        f"{t64['calls_per_s'] / r64['calls_per_s']:.2f}; "
+        f"ttrpc p50 / grpc p50 at 64: {t64['p50_us'] / g64['p50_us']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
