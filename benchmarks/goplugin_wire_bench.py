@@ -8,8 +8,14 @@ handshake picks) and calls ``KV.Get`` (a 16-byte value) through the dispensed st
 
 * ttrpc pair -- the default ``wires=("ttrpc", "grpc")``: negotiated ttrpc
 * grpc pair  -- ``wires=("grpc",)``: plain go-plugin gRPC (grpc.aio both sides)
+* bare ttrpc -- the same servicer on a bare ``plugwire.ttrpc.Server`` in its own process,
+  called through ``plugwire.ttrpc.ServiceClient`` (no go-plugin around it: shows what
+  the go-plugin layer adds over ttrpc itself)
 * raw echo   -- an asyncio unix-socket echo of the same request bytes, length-prefixed,
   server in its own process (the floor: no RPC framework at all)
+
+``cpu us`` is the CPU time per call of both processes together (from ``/proc``); unlike
+wall-clock latency it hardly depends on what else the machine runs.
 
 p50/p99 at 1 call in flight and calls/s at 64 in flight, all in one run; each
 configuration is measured ``--rounds`` times, interleaved, and the median round is
@@ -59,10 +65,30 @@ async def _serve_raw(path: str) -> None:
         await server.serve_forever()
 
 
+async def _serve_ttrpc(path: str) -> None:
+    sys.path.insert(0, str(ROOT / "docs" / "examples" / "goplugin" / "wires"))
+    from plugin import KV, SERVICE  # the docs example's servicer
+
+    from plugwire.ttrpc import Server
+
+    server = Server()
+    server.add_servicer(KV(), SERVICE)
+    async with server.listen(f"unix:{path}"):
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---- measuring ------------------------------------------------------------------------
 
 
-async def measure(call: Callable[[], Awaitable[object]], conc: int) -> Row:
+async def measure(call: Callable[[], Awaitable[object]], conc: int, peer_pid: int) -> Row:
     for _ in range(WARMUP):
         await call()
     per = N[conc] // conc
@@ -75,16 +101,17 @@ async def measure(call: Callable[[], Awaitable[object]], conc: int) -> Row:
             lat.append(time.perf_counter() - t)
 
     cpu0 = time.process_time()
+    peer0 = _proc_cpu(peer_pid)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(conc)))
     elapsed = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
+    cpu = time.process_time() - cpu0 + _proc_cpu(peer_pid) - peer0
     lat.sort()
     return {
         "p50_us": statistics.median(lat) * 1e6,
         "p99_us": lat[int(len(lat) * 0.99)] * 1e6,
         "calls_per_s": len(lat) / elapsed,
-        "host_cpu_us": cpu / len(lat) * 1e6,
+        "cpu_us": cpu / len(lat) * 1e6,
     }
 
 
@@ -111,10 +138,29 @@ async def bench_pair(wires: tuple[str, ...], conc: int) -> Row:
             assert reply.value == VALUE
             return reply
 
-        return await measure(call, conc)
+        assert client.pid is not None
+        return await measure(call, conc, client.pid)
 
 
-async def bench_raw(path: str, conc: int) -> Row:
+async def bench_ttrpc(path: str, pid: int, conc: int) -> Row:
+    from plugwire.grpc.goplugin.examples import kv_pb2
+    from plugwire.ttrpc import Client, ServiceClient
+
+    service = kv_pb2.DESCRIPTOR.services_by_name["KV"]
+    async with await Client.connect(f"unix:{path}") as client:
+        kv = ServiceClient(client, service)
+        await kv.Put(kv_pb2.PutRequest(key="bench", value=VALUE))
+        request = kv_pb2.GetRequest(key="bench")
+
+        async def call() -> object:
+            reply = await kv.Get(request)
+            assert reply.value == VALUE
+            return reply
+
+        return await measure(call, conc, pid)
+
+
+async def bench_raw(path: str, pid: int, conc: int) -> Row:
     from plugwire.grpc.goplugin.examples import kv_pb2
 
     reader, writer = await asyncio.open_unix_connection(path)
@@ -138,7 +184,7 @@ async def bench_raw(path: str, conc: int) -> Row:
         return kv_pb2.GetRequest.FromString(await fut)
 
     try:
-        return await measure(call, conc)
+        return await measure(call, conc, pid)
     finally:
         task.cancel()
         writer.close()
@@ -155,23 +201,33 @@ def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve-raw":
         asyncio.run(_serve_raw(sys.argv[2]))
         return
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve-ttrpc":
+        asyncio.run(_serve_ttrpc(sys.argv[2]))
+        return
     rounds = 3
     if "--rounds" in sys.argv:
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
     tmp = tempfile.mkdtemp(prefix="wirebench")
     path = os.path.join(tmp, "echo.sock")
-    echo = subprocess.Popen([sys.executable, __file__, "--serve-raw", path], stdout=subprocess.PIPE)
-    assert echo.stdout is not None
-    if not echo.stdout.readline().startswith(b"READY"):
-        raise SystemExit("raw echo server did not start")
-    names = ("ttrpc pair", "grpc pair", "raw echo")
+    tpath = os.path.join(tmp, "ttrpc.sock")
+    servers = []
+    for flag, where in (("--serve-raw", path), ("--serve-ttrpc", tpath)):
+        child = subprocess.Popen([sys.executable, __file__, flag, where], stdout=subprocess.PIPE)
+        servers.append(child)
+        assert child.stdout is not None
+        if not child.stdout.readline().startswith(b"READY"):
+            raise SystemExit(f"{flag} server did not start")
+    echo, bare = servers
+    names = ("ttrpc pair", "grpc pair", "bare ttrpc", "raw echo")
     results: dict[tuple[str, int], list[Row]] = {}
     try:
         for r in range(rounds):
             for conc in (1, 64):
                 for name in names:
                     if name == "raw echo":
-                        row = asyncio.run(bench_raw(path, conc))
+                        row = asyncio.run(bench_raw(path, echo.pid, conc))
+                    elif name == "bare ttrpc":
+                        row = asyncio.run(bench_ttrpc(tpath, bare.pid, conc))
                     else:
                         wires = ("ttrpc",) if name == "ttrpc pair" else ("grpc",)
                         row = asyncio.run(bench_pair(wires, conc))
@@ -183,8 +239,9 @@ def main() -> None:
                         flush=True,
                     )
     finally:
-        echo.terminate()
-        echo.wait(5)
+        for child in servers:
+            child.terminate()
+            child.wait(5)
         if not os.listdir(tmp):
             os.rmdir(tmp)
 
@@ -192,17 +249,17 @@ def main() -> None:
     print(f"\nKV Get, plugwire host <-> plugwire plugin, median of {rounds} rounds")
     print(
         f"{'configuration':14s} {'inflight':>8s} {'p50 us':>9s} {'p99 us':>9s}"
-        f" {'calls/s':>9s} {'host cpu us':>11s}"
+        f" {'calls/s':>9s} {'cpu us':>7s}"
     )
     for conc in (1, 64):
         for name in names:
             row = table[(name, conc)]
             print(
                 f"{name:14s} {conc:8d} {row['p50_us']:9.1f} {row['p99_us']:9.1f}"
-                f" {row['calls_per_s']:9.0f} {row['host_cpu_us']:11.1f}"
+                f" {row['calls_per_s']:9.0f} {row['cpu_us']:7.1f}"
             )
-    t1, g1, r1 = (table[(n, 1)] for n in names)
-    t64, g64, r64 = (table[(n, 64)] for n in names)
+    t1, g1, b1, r1 = (table[(n, 1)] for n in names)
+    t64, g64, b64, r64 = (table[(n, 64)] for n in names)
     checks = [
         ("ttrpc p50 / grpc p50 (1 in flight)", t1["p50_us"] / g1["p50_us"], "<=", 0.3),
         ("ttrpc p50 / raw echo p50 (1 in flight)", t1["p50_us"] / r1["p50_us"], "<=", 1.5),
@@ -213,7 +270,11 @@ def main() -> None:
         ok = value <= target if op == "<=" else value >= target
         print(f"{label:42s} {value:6.2f}  {op}{target:<5}  {'met' if ok else 'MISSED'}")
     print(
-        f"(also: ttrpc calls/s / raw echo calls/s at 64: "
+        f"(also: ttrpc pair p50 / bare ttrpc p50 at 1: {t1['p50_us'] / b1['p50_us']:.2f}; "
+        f"cpu per call ttrpc pair / bare ttrpc / raw echo at 1: {t1['cpu_us']:.0f} / "
+        f"{b1['cpu_us']:.0f} / {r1['cpu_us']:.0f} us; "
+        f"ttrpc pair calls/s / bare ttrpc at 64: {t64['calls_per_s'] / b64['calls_per_s']:.2f};\n"
+        f" ttrpc calls/s / raw echo calls/s at 64: "
         f"{t64['calls_per_s'] / r64['calls_per_s']:.2f}; "
         f"ttrpc p50 / grpc p50 at 64: {t64['p50_us'] / g64['p50_us']:.2f})"
     )

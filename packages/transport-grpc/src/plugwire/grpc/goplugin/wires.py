@@ -214,17 +214,25 @@ class _ClientBrokerStream:
 
 
 class TtrpcConnection:
-    """The host's ttrpc connection to a plugin: the core services as calls."""
+    """The host's ttrpc connections to a plugin: the core services as calls.
 
-    def __init__(self, client: TtrpcClient, *, peer: str) -> None:
+    Two connections to the one socket: ``client`` carries the dispensed services,
+    health and Shutdown; ``control`` carries the two long-lived streams (broker,
+    stdio). A plugwire ttrpc client reads its connection from whichever call is
+    waiting, so an idle stream on the calls' connection would read every reply and
+    hand it over, one more task switch per call.
+    """
+
+    def __init__(self, client: TtrpcClient, control: TtrpcClient, *, peer: str) -> None:
         from plugwire.ttrpc import ServiceClient
 
         self.client = client
+        self.control = control
         self.peer = peer
         self._health = ServiceClient(client, HEALTH)
-        self._broker = ServiceClient(client, BROKER_SERVICE)
         self._controller = ServiceClient(client, CONTROLLER)
-        self._stdio = ServiceClient(client, STDIO)
+        self._broker = ServiceClient(control, BROKER_SERVICE)
+        self._stdio = ServiceClient(control, STDIO)
 
     @classmethod
     async def connect(cls, path: str, *, peer: str, timeout: float) -> TtrpcConnection:
@@ -237,11 +245,15 @@ class TtrpcConnection:
         from plugwire.ttrpc import Client
 
         client = await Client.connect(Address("unix", path))
-        conn = cls(client, peer=peer)
+        control: TtrpcClient | None = None
         try:
+            control = await Client.connect(Address("unix", path))
+            conn = cls(client, control, peer=peer)
             status = await conn.check_health(timeout=timeout)
         except BaseException as exc:
             await client.aclose()
+            if control is not None:
+                await control.aclose()
             if isinstance(exc, (PlugwireError, TimeoutError)):
                 raise WireMismatchError(
                     "the plugin announced ttrpc but its endpoint does not speak ttrpc",
@@ -252,7 +264,7 @@ class TtrpcConnection:
                 ) from exc
             raise
         if status != health_pb2.HealthCheckResponse.SERVING:
-            await client.aclose()
+            await conn.aclose()
             raise ConnectionClosedError(
                 "plugin is not serving", peer=peer, step="connect ttrpc", seen=status
             )
@@ -312,6 +324,7 @@ class TtrpcConnection:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.control.aclose()
 
 
 class MappedStub:
@@ -333,6 +346,7 @@ class MappedStub:
                 raise await mapper(exc) from exc
 
         call.__name__ = name
+        setattr(self, name, call)  # later lookups skip __getattr__
         return call
 
 
