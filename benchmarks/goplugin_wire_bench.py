@@ -18,14 +18,16 @@ handshake picks) and calls ``KV.Get`` (a 16-byte value) through the dispensed st
 wall-clock latency it hardly depends on what else the machine runs.
 
 p50/p99 at 1 call in flight and calls/s at 64 in flight, all in one run; each
-configuration is measured ``--rounds`` times, interleaved, and the median round is
-reported. Targets (issue 14): ttrpc p50 <= 0.3x grpc pair and <= 1.5x raw echo at
+configuration is measured ``--rounds`` times, interleaved, each measurement in a fresh
+client process (grpc.aio, once used, keeps threads running in a process), and the
+median round is reported. Targets (issue 14): ttrpc p50 <= 0.3x grpc pair and <= 1.5x raw echo at
 1 in flight; ttrpc calls/s at 64 in flight >= 3x grpc pair.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import struct
@@ -204,6 +206,17 @@ def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve-ttrpc":
         asyncio.run(_serve_ttrpc(sys.argv[2]))
         return
+    if len(sys.argv) >= 6 and sys.argv[1] == "--one":
+        name, conc, where, pid = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+        if name == "raw echo":
+            row = asyncio.run(bench_raw(where, pid, conc))
+        elif name == "bare ttrpc":
+            row = asyncio.run(bench_ttrpc(where, pid, conc))
+        else:
+            wires = ("ttrpc",) if name == "ttrpc pair" else ("grpc",)
+            row = asyncio.run(bench_pair(wires, conc))
+        print(json.dumps(row), flush=True)
+        return
     rounds = 3
     if "--rounds" in sys.argv:
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
@@ -219,18 +232,20 @@ def main() -> None:
             raise SystemExit(f"{flag} server did not start")
     echo, bare = servers
     names = ("ttrpc pair", "grpc pair", "bare ttrpc", "raw echo")
+    children = {"raw echo": (path, echo.pid), "bare ttrpc": (tpath, bare.pid)}
     results: dict[tuple[str, int], list[Row]] = {}
     try:
         for r in range(rounds):
             for conc in (1, 64):
                 for name in names:
-                    if name == "raw echo":
-                        row = asyncio.run(bench_raw(path, echo.pid, conc))
-                    elif name == "bare ttrpc":
-                        row = asyncio.run(bench_ttrpc(tpath, bare.pid, conc))
-                    else:
-                        wires = ("ttrpc",) if name == "ttrpc pair" else ("grpc",)
-                        row = asyncio.run(bench_pair(wires, conc))
+                    where, pid = children.get(name, ("-", 0))
+                    argv = [sys.executable, __file__, "--one", name, str(conc), where, str(pid)]
+                    if QUICK:
+                        argv.append("--quick")
+                    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+                    if done.returncode != 0:
+                        raise SystemExit(f"{name} x{conc} failed: {done.stderr[-2000:]}")
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
                     results.setdefault((name, conc), []).append(row)
                     print(
                         f"round {r + 1} {name:10s} x{conc:<2d} p50 {row['p50_us']:8.1f} us"
