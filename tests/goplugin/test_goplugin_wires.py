@@ -334,3 +334,27 @@ async def _sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
+
+
+async def test_reattach_reconnects_over_ttrpc() -> None:
+    async with PluginClient(_kv_config(WIRES_PLUGIN)) as first:
+        rc = first.reattach_config()
+        assert rc is not None and rc.protocol == "ttrpc"
+        await first.dispense("kv_grpc").Put(kv_pb2.PutRequest(key="shared", value=b"1"))
+        config = ClientConfig(
+            handshake=HANDSHAKE,
+            plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub, service=KV_SERVICE)},
+            reattach=attrs.evolve(rc, test=True),
+        )
+        second = PluginClient(config)
+        await second.start()
+        try:
+            assert second.protocol == "ttrpc"
+            kv = second.dispense("kv_grpc")
+            assert (await kv.Get(kv_pb2.GetRequest(key="shared"))).value == b"1"
+        finally:
+            # A test reattach is not ours to kill: only the Shutdown RPC (over ttrpc)
+            # is sent, and the plugin stops by itself.
+            await second.aclose()
+        assert await first.wait_exited(10)
+        assert first.process is not None and first.process.returncode == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 from pathlib import Path
 
@@ -25,13 +26,14 @@ SERVICE = kv_pb2.DESCRIPTOR.services_by_name["KV"]
 
 
 async def run(plugin: list[str], wires: tuple[str, ...]) -> int:
+    printed = io.BytesIO()  # what the plugin prints arrives here (GRPCStdio, any wire)
     config = ClientConfig(
         handshake=HANDSHAKE,
         # stub: the gRPC client; service: lets dispense() build the ttrpc one.
         plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub, service=SERVICE)},
         cmd=plugin,
         wires=wires,
-        sync_stdout=sys.stdout.buffer,
+        sync_stdout=printed,
         start_timeout=30,
     )
     try:
@@ -45,7 +47,12 @@ async def run(plugin: list[str], wires: tuple[str, ...]) -> int:
                 await kv.Get(kv_pb2.GetRequest(key="missing"))
             except RemoteError as err:
                 print(f"get missing -> code {err.code}", flush=True)
-            await asyncio.sleep(0.1)  # let the plugin's stdout arrive
+            for _ in range(50):  # let the plugin's stdout arrive
+                if printed.getvalue().endswith(b"\n"):
+                    break
+                await asyncio.sleep(0.02)
+        for line in printed.getvalue().decode(errors="replace").splitlines():
+            print(f"plugin printed: {line}")
     except PlugwireError as err:  # typed: UnsupportedProtocolError, WireMismatchError, ...
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
