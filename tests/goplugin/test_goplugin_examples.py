@@ -52,3 +52,31 @@ def test_host_example_with_upstream_go_plugin(go: GoBinaries, tmp_path: Path) ->
     get = _run([*host, "get", "k"], tmp_path)
     assert get.returncode == 0, get.stderr
     assert get.stdout == "v\n\nWritten from plugin-go-grpc\n"
+
+
+WIRES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "goplugin" / "wires"
+WIRES_OUT = "get hello -> world\nget missing -> code 5\nplugin printed: plugin stdout: put hello\n"
+
+
+def test_wires_example_negotiates_ttrpc_and_can_refuse_it(tmp_path: Path) -> None:
+    host = [sys.executable, str(WIRES / "host.py")]
+    for args, wire in (
+        ([], "ttrpc"),
+        (["--wires", "grpc"], "grpc"),
+        (["--wires", "ttrpc"], "ttrpc"),
+    ):
+        run = _run([*host, *args], tmp_path)
+        assert run.returncode == 0, run.stderr
+        # the last line is what the plugin printed, synced over GRPCStdio on either wire
+        assert run.stdout == f"protocol={wire}\n{WIRES_OUT}", run.stdout
+
+
+@pytest.mark.interop
+def test_wires_example_with_upstream_go_plugin(go: GoBinaries, tmp_path: Path) -> None:
+    host = [sys.executable, str(WIRES / "host.py"), "--plugin", str(go.upstream_kv_plugin)]
+    run = _run(host, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("protocol=grpc\nget hello -> world"), run.stdout
+    forced = _run([*host, "--wires", "ttrpc"], tmp_path)
+    assert forced.returncode == 1
+    assert "UnsupportedProtocolError" in forced.stderr and "seen=grpc" in forced.stderr

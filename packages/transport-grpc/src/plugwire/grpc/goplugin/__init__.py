@@ -24,7 +24,9 @@ Host side — launch any go-plugin gRPC plugin (Go or not); a :class:`PluginClie
 Concepts, one module each (as in go-plugin): :mod:`.server` (``serve``),
 :mod:`.client` (``PluginClient``), :mod:`.config` (``ClientConfig``, ``PluginEnv``:
 go-plugin's environment parsed once), :mod:`.broker` (``GrpcBroker``), :mod:`.stdio`,
-:mod:`.controller`, :mod:`.health`, :mod:`.announce`, :mod:`.logs`; AutoMTLS
+:mod:`.controller`, :mod:`.health`, :mod:`.announce`, :mod:`.logs`,
+:mod:`.wires` (ttrpc negotiated between plugwire peers: ``client.protocol``,
+``ClientConfig(wires=...)``); AutoMTLS
 certificates come from :mod:`plugwire.grpc.mtls`.
 """
 
@@ -47,7 +49,9 @@ from .errors import (
     ChecksumMismatchError,
     CoreVersionError,
     MultiplexNotSupportedError,
+    NegotiationError,
     UnsupportedProtocolError,
+    WireMismatchError,
 )
 from .health import GRPC_SERVICE_NAME
 from .logs import configure_plugin_logging
@@ -69,6 +73,7 @@ __all__ = [
     "GrpcPlugin",
     "ListenConfig",
     "MultiplexNotSupportedError",
+    "NegotiationError",
     "PluginClient",
     "PluginEnv",
     "ReattachConfig",
@@ -76,6 +81,7 @@ __all__ = [
     "ServeConfig",
     "ServicePlugin",
     "UnsupportedProtocolError",
+    "WireMismatchError",
     "cleanup_clients",
     "configure_plugin_logging",
     "parse_announce",

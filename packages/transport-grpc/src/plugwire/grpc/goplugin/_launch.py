@@ -69,9 +69,12 @@ def resolve_command(cmd: Sequence[str]) -> list[str]:
     return argv
 
 
-def child_env(cfg: ClientConfig) -> tuple[dict[str, str], str, Certificate | None]:
+def child_env(
+    cfg: ClientConfig, offer: Sequence[str] = ("grpc",)
+) -> tuple[dict[str, str], str, Certificate | None]:
     """The plugin's clean environment, its private socket directory (created here)
-    and, with AutoMTLS, the host's throwaway certificate."""
+    and, with AutoMTLS, the host's throwaway certificate. ``offer``: the wires this
+    host accepts; anything beyond plain gRPC is offered in ``PLUGWIRE_WIRES``."""
     own_cert: Certificate | None = None
     versions = ",".join(str(v) for v in sorted(cfg.plugin_sets()))
     env = dict(os.environ) if cfg.inherit_env else {}
@@ -82,6 +85,9 @@ def child_env(cfg: ClientConfig) -> tuple[dict[str, str], str, Certificate | Non
     env["PLUGIN_PROTOCOL_VERSIONS"] = versions
     if cfg.multiplex:
         env["PLUGIN_MULTIPLEX_GRPC"] = "true"
+    env.pop("PLUGWIRE_WIRES", None)
+    if any(w != "grpc" for w in offer):
+        env["PLUGWIRE_WIRES"] = ",".join(offer)
     socket_dir = tempfile.mkdtemp(prefix="plugin-dir")
     if cfg.unix_socket_group:
         gid = gid_of(cfg.unix_socket_group)

@@ -26,12 +26,12 @@ def reattach_plugins(
 ) -> dict[str, GrpcPlugin]:
     """The plugin set for ``rc``'s protocol version; raises :class:`HandshakeError` when
     this host does not speak its protocol or version."""
-    if rc.protocol not in config.allowed_protocols:
+    if rc.protocol not in config.wires:
         raise HandshakeError(
             f"unsupported plugin protocol {rc.protocol!r}",
             peer=peer,
             step="reattach",
-            expected=f"one of {list(config.allowed_protocols)}",
+            expected=f"one of {list(config.wires)}",
             seen=rc.protocol,
         )
     sets = config.plugin_sets()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Collection
 
 import attrs
@@ -20,6 +21,7 @@ from .errors import (
     AnnounceError,
     CoreVersionError,
     MultiplexNotSupportedError,
+    NegotiationError,
     UnsupportedProtocolError,
 )
 
@@ -27,6 +29,9 @@ __all__ = ["CORE_PROTOCOL_VERSION", "Announce", "parse_announce"]
 
 #: go-plugin's CoreProtocolVersion.
 CORE_PROTOCOL_VERSION = 1
+
+# What a protocol (wire) name may look like (see :mod:`.wires`).
+_WIRE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 
 
 def b64_der(der: bytes) -> str:
@@ -140,6 +145,14 @@ def parse_announce(
     if not address:
         raise AnnounceError("empty plugin address", peer=peer, step="announce", seen=text)
     protocol = parts[4] if len(parts) >= 5 else "netrpc"
+    if not _WIRE_NAME.fullmatch(protocol):
+        raise NegotiationError(
+            "the plugin's protocol field does not parse",
+            peer=peer,
+            step="announce protocol",
+            expected=f"a wire name, one of {sorted(allowed_protocols)}",
+            seen=protocol if protocol else "(empty)",
+        )
     if protocol not in allowed_protocols:
         raise UnsupportedProtocolError(
             f"unsupported plugin protocol {protocol!r}",

@@ -16,6 +16,12 @@ What :meth:`PluginClient.start` does, in go-plugin's order:
 5. dials (through mTLS when set up), opens the broker stream and the stdio stream
    (what the plugin prints reaches ``sync_stdout``/``sync_stderr``).
 
+Between plugwire peers the wire is negotiated in step 3/4 (:mod:`.wires`): the host
+offers ``PLUGWIRE_WIRES=ttrpc,grpc`` and a plugwire plugin may answer ``ttrpc`` in the
+announce line; :attr:`PluginClient.protocol` shows the outcome and ``dispense`` gives a
+stub with the same call interface on either wire. ``ClientConfig(wires=...)`` forces or
+refuses a wire.
+
 :meth:`PluginClient.dispense` returns the plugin's client object, :meth:`PluginClient.ping`
 checks health, :meth:`PluginClient.aclose` stops it with core's shutdown sequence
 (:mod:`plugwire.core.shutdown`): broker closed and ``GRPCController.Shutdown`` (the
@@ -79,6 +85,14 @@ from .controller import shutdown as controller_shutdown
 from .health import check_health
 from .plugin import GrpcPlugin
 from .stdio import pump_stdio
+from .wires import (
+    GRPC,
+    TTRPC,
+    MappedStub,
+    TtrpcConnection,
+    WireMismatchError,
+    host_offer,
+)
 
 __all__ = ["ClientConfig", "PluginClient", "ReattachConfig", "SecureConfig", "cleanup_clients"]
 
@@ -120,6 +134,8 @@ class PluginClient(BasePluginHandle):
         self._reattached_pid: int | None = None
         self._exited: anyio.Event | None = None
         self._ready = False
+        self._offer: tuple[str, ...] = (GRPC,)
+        self._ttrpc: TtrpcConnection | None = None
 
     # -- state -----------------------------------------------------------------
 
@@ -135,6 +151,7 @@ class PluginClient(BasePluginHandle):
 
     @property
     def protocol(self) -> str | None:
+        """The wire in use: ``"grpc"`` or ``"ttrpc"`` (after :meth:`start`)."""
         return (
             self._announce.protocol
             if self._announce
@@ -160,10 +177,26 @@ class PluginClient(BasePluginHandle):
 
     @property
     def channel(self) -> grpc.aio.Channel:
-        """The connection to the plugin (unary calls raise plugwire errors)."""
+        """The gRPC connection to the plugin (unary calls raise plugwire errors).
+
+        Raises :class:`ConfigError` when the negotiated wire is ttrpc
+        (:attr:`ttrpc_client` is the connection then)."""
         if self._channel is None:
+            if self._ttrpc is not None:
+                raise ConfigError(
+                    "no gRPC channel: the negotiated wire is ttrpc",
+                    peer=self.name,
+                    step="channel",
+                    expected="grpc",
+                    seen=TTRPC,
+                )
             raise ClosedError("client is not started", peer=self.name, step="channel")
         return self._channel
+
+    @property
+    def ttrpc_client(self) -> Any:
+        """The :class:`plugwire.ttrpc.Client` when the negotiated wire is ttrpc, else ``None``."""
+        return None if self._ttrpc is None else self._ttrpc.client
 
     @property
     def broker(self) -> GrpcBroker:
@@ -178,7 +211,10 @@ class PluginClient(BasePluginHandle):
         if self.config.reattach is not None:
             return self.config.reattach
         return ReattachConfig(
-            protocol_version=self._negotiated, address=self._address, protocol="grpc", pid=self.pid
+            protocol_version=self._negotiated,
+            address=self._address,
+            protocol=self.protocol or GRPC,
+            pid=self.pid,
         )
 
     # -- start -----------------------------------------------------------------
@@ -210,7 +246,8 @@ class PluginClient(BasePluginHandle):
             from . import _mux
 
             self._muxer = _mux.client_muxer(None)
-        env, self._socket_dir, self._own_cert = child_env(cfg)
+        self._offer = host_offer(cfg, peer=self.name)
+        env, self._socket_dir, self._own_cert = child_env(cfg, self._offer)
         proc = PluginProcess(
             resolve_command(cfg.cmd),
             env=env,
@@ -235,7 +272,7 @@ class PluginClient(BasePluginHandle):
         self._announce = parse_announce(
             line,
             versions=cfg.plugin_sets().keys(),
-            allowed_protocols=cfg.allowed_protocols,
+            allowed_protocols=self._offer,
             want_multiplex=cfg.multiplex,
             peer=self.name,
         )
@@ -268,6 +305,9 @@ class PluginClient(BasePluginHandle):
 
     async def _connect(self) -> None:
         assert self._address is not None
+        if self.protocol == TTRPC:
+            await self._connect_ttrpc()
+            return
         if self._muxer is not None:
             self._muxer.set_tls(self._tls)
             await self._muxer.connect(self._address)
@@ -276,6 +316,8 @@ class PluginClient(BasePluginHandle):
             raw = await open_channel(self._address, self._tls, options=self.config.grpc_options)
         self._raw_channel = raw
         self._channel = MappedChannel(raw, self._map_error)
+        if TTRPC in self._offer:
+            await self._probe_grpc(raw)
         listen = ListenConfig(
             socket_dir=self._socket_dir, socket_group=self.config.unix_socket_group or None
         )
@@ -296,6 +338,84 @@ class PluginClient(BasePluginHandle):
                 logger=logging.getLogger(f"plugwire.plugin.{self.name}.stdio"),
             )
         )
+
+    async def _connect_ttrpc(self) -> None:
+        assert self._address is not None
+        if self._address.network != "unix" or self._tls is not None:
+            raise WireMismatchError(
+                "ttrpc runs only on a unix socket without TLS",
+                peer=self.name,
+                step="connect ttrpc",
+                expected="network unix and no TLS",
+                seen=f"{self._address.network} tls={self._tls is not None}",
+            )
+        try:
+            conn = await TtrpcConnection.connect(
+                self._address.address, peer=self.name, timeout=self._probe_timeout()
+            )
+        except WireMismatchError:
+            if await self._process_gone_soon():
+                raise self._exited_error("connect ttrpc") from None
+            raise
+        self._ttrpc = conn
+        listen = ListenConfig(
+            socket_dir=self._socket_dir, socket_group=self.config.unix_socket_group or None
+        )
+        broker = GrpcBroker(
+            tls=None,
+            listen=listen,
+            muxer=None,
+            peer=self.name,
+            interceptors=[capability_interceptor(self.controller, BROKER)],
+        )
+        self._broker = broker
+        self._spawn(conn.run_broker(broker))
+        self._spawn(
+            conn.pump_stdio(
+                self.config.sync_stdout,
+                self.config.sync_stderr,
+                logger=logging.getLogger(f"plugwire.plugin.{self.name}.stdio"),
+            )
+        )
+
+    def _probe_timeout(self) -> float:
+        return max(0.5, min(3.0, self.config.start_timeout))
+
+    async def _probe_grpc(self, raw: grpc.aio.Channel) -> None:
+        """After a negotiation answered ``grpc``: check that the endpoint speaks gRPC
+        (a ttrpc endpoint never completes the HTTP/2 handshake)."""
+        try:
+            await check_health(raw, timeout=self._probe_timeout())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            ):
+                return  # it answered in gRPC (UNIMPLEMENTED, ...): the wire is right
+            if await self._process_gone_soon():
+                raise self._exited_error("connect grpc") from None
+            raise WireMismatchError(
+                "the plugin announced grpc but its endpoint does not speak gRPC",
+                peer=self.name,
+                step="connect grpc",
+                expected="an HTTP/2 gRPC answer to grpc.health.v1.Health/Check",
+                seen=f"{exc.code().name}: {exc.details()}",
+            ) from None
+
+    def _exited_error(self, step: str, message: str = "the plugin exited") -> PluginExitedError:
+        proc = self._process
+        return PluginExitedError(
+            message,
+            returncode=proc.returncode if proc is not None else None,
+            stderr_tail=proc.stderr_tail if proc is not None else (),
+            peer=self.name,
+            step=step,
+        )
+
+    async def _map_ttrpc_error(self, exc: PlugwireError) -> PlugwireError:
+        if await self._process_gone_soon():
+            return self._exited_error(exc.step or "call", "the plugin exited during the call")
+        return exc
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -331,7 +451,7 @@ class PluginClient(BasePluginHandle):
 
         Raises :class:`ConfigError` for a name the negotiated plugin set lacks.
         """
-        if self._channel is None or self._broker is None:
+        if (self._channel is None and self._ttrpc is None) or self._broker is None:
             raise ClosedError("client is not started", peer=self.name, step="dispense")
         plugin = self._plugins.get(name)
         if plugin is None:
@@ -342,10 +462,28 @@ class PluginClient(BasePluginHandle):
                 expected=f"one of {sorted(self._plugins)}",
                 seen=name,
             )
+        if self._ttrpc is not None:
+            from plugwire.ttrpc import ServiceClient
+
+            stub = plugin.ttrpc_client(self._broker, self._ttrpc.client)
+            if isinstance(stub, ServiceClient):
+                return MappedStub(stub, self._map_ttrpc_error)
+            return stub
+        assert self._channel is not None
         return plugin.grpc_client(self._broker, self._channel)
 
     async def ping(self, timeout: float | None = 5.0) -> None:
         """Health-check the plugin (``Health.Check("plugin")``); raises on failure."""
+        if self._ttrpc is not None:
+            try:
+                status = await self._ttrpc.check_health(timeout=timeout)
+            except ConnectionClosedError as exc:
+                raise await self._map_ttrpc_error(exc) from exc
+            if status != 1:
+                raise ConnectionClosedError(
+                    "plugin is not serving", peer=self.name, step="ping", seen=status
+                )
+            return
         if self._raw_channel is None:
             raise ClosedError("client is not started", peer=self.name, step="ping")
         try:
@@ -368,6 +506,11 @@ class PluginClient(BasePluginHandle):
         """
         if self._broker is not None:
             await self._broker.aclose()
+        if self._ttrpc is not None and not self.exited:
+            try:
+                await self._ttrpc.shutdown(timeout=max(0.05, self.shutdown.grace * 0.8))
+            except PlugwireError as exc:
+                _log.debug("shutdown RPC to %s: %s", self.name, exc)
         if self._raw_channel is not None and not self.exited:
             # The gRPC deadline must fire before the shutdown sequence's cancel scope:
             # grpc.aio can leak a CancelledError out of a call an anyio scope cancels
@@ -389,6 +532,8 @@ class PluginClient(BasePluginHandle):
             await self._broker.aclose()
         if self._raw_channel is not None:
             await self._raw_channel.close(0)
+        if self._ttrpc is not None:
+            await self._ttrpc.aclose()
         if self._muxer is not None:
             await self._muxer.aclose()
 

@@ -95,6 +95,8 @@ class PluginEnv:
         multiplex_asked: ``PLUGIN_MULTIPLEX_GRPC`` was set (the announce line then
             answers its 7th field).
         multiplex: it parsed as a true Go bool (broker multiplexing on).
+        wires: the wires a plugwire host offered in ``PLUGWIRE_WIRES``, preferred
+            first (``()``: no offer, a Go host; see :mod:`.wires`).
     """
 
     listen: ListenConfig = attrs.field(factory=ListenConfig)
@@ -102,6 +104,7 @@ class PluginEnv:
     client_cert: str | None = None
     multiplex_asked: bool = False
     multiplex: bool = False
+    wires: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PluginEnv:
@@ -130,7 +133,10 @@ class PluginEnv:
             except ValueError:
                 _log.warning("host sent invalid plugin version %r", part)
         mux = env.get("PLUGIN_MULTIPLEX_GRPC") or ""
+        from .wires import offered_wires
+
         return cls(
+            wires=offered_wires(env),
             listen=ListenConfig(
                 socket_dir=env.get("PLUGIN_UNIX_SOCKET_DIR") or None,
                 socket_group=env.get("PLUGIN_UNIX_SOCKET_GROUP") or None,
@@ -227,6 +233,20 @@ def _strings(value: Mapping[str, str]) -> dict[str, str]:
     return dict(value)
 
 
+def _wires(value: Sequence[str]) -> tuple[str, ...]:
+    from .wires import KNOWN_WIRES
+
+    wires = tuple(value)
+    if not wires or isinstance(value, str) or any(w not in KNOWN_WIRES for w in wires):
+        raise ConfigError(
+            "bad wires",
+            step="client config",
+            expected=f"a non-empty tuple of {list(KNOWN_WIRES)}, preferred first",
+            seen=value,
+        )
+    return wires
+
+
 def _argv(value: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
@@ -245,6 +265,15 @@ class ClientConfig:
     ``broker``, the plugin's calls into broker servers of this host fail with
     ``PERMISSION_DENIED``. ``kill_grace``: the grace of the shutdown sequence
     (Shutdown RPC, then SIGTERM, then SIGKILL), 2 s like go-plugin.
+
+    ``wires``: the wires this host accepts, preferred first (see :mod:`.wires`).
+    The default ``("ttrpc", "grpc")`` offers ttrpc to plugwire plugins and takes
+    gRPC from everyone else; ``("grpc",)`` refuses ttrpc (no offer is sent: plain
+    go-plugin); ``("ttrpc",)`` forces it (a plugin answering ``grpc`` fails the
+    handshake). ttrpc is only offered when ``plugwire-ttrpc`` is installed, without
+    TLS (``auto_mtls``/``tls``), without ``multiplex``, and when every plugin in
+    ``plugins``/``versioned_plugins`` can be dispensed over it; forcing it where it
+    cannot be offered raises :class:`ConfigError` at start.
     """
 
     handshake: Handshake
@@ -273,6 +302,7 @@ class ClientConfig:
     managed: bool = False
     grpc_options: Sequence[tuple[str, Any]] = ()
     controller: Controller | None = None
+    wires: tuple[str, ...] = attrs.field(default=("ttrpc", "grpc"), converter=_wires)
 
     @property
     def shutdown_policy(self) -> ShutdownPolicy:

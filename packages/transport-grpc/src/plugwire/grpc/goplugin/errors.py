@@ -13,7 +13,9 @@ __all__ = [
     "ChecksumMismatchError",
     "CoreVersionError",
     "MultiplexNotSupportedError",
+    "NegotiationError",
     "UnsupportedProtocolError",
+    "WireMismatchError",
 ]
 
 
@@ -31,6 +33,16 @@ class CoreVersionError(HandshakeError):
 
 class UnsupportedProtocolError(HandshakeError):
     """The plugin speaks a protocol (``netrpc``, ...) the host does not allow."""
+
+
+class NegotiationError(HandshakeError):
+    """A wire negotiation value does not parse: the announce line's protocol field, or
+    the ``PLUGWIRE_WIRES`` offer (see :mod:`.wires`)."""
+
+
+class WireMismatchError(ProtocolError):
+    """The plugin's endpoint does not speak the wire its announce line named (a ttrpc
+    endpoint answering with gRPC/HTTP2 bytes, or the reverse)."""
 
 
 class MultiplexNotSupportedError(HandshakeError):

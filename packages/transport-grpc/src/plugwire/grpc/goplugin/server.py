@@ -15,6 +15,11 @@ What it does, in go-plugin's order:
    through ``GRPCStdio`` (logging goes to the real stderr as hclog JSON);
 6. runs until ``GRPCController.Shutdown`` (or SIGTERM), then stops and returns.
    SIGINT is ignored, as go-plugin plugins do, so the host decides when to stop.
+
+When a plugwire host offers ``PLUGWIRE_WIRES`` (see :mod:`.wires`) and ttrpc can run
+(no TLS, no broker multiplexing, a unix socket, every plugin of the set serves over
+ttrpc, ``ServeConfig.wires`` allows it), step 4 serves the same services over ttrpc
+instead, with the protocol field ``ttrpc`` in the announce line.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from .health import add_health
 from .logs import configure_plugin_logging
 from .plugin import GrpcPlugin
 from .stdio import StdioCapture, StdioServicer
+from .wires import GRPC, KNOWN_WIRES, TTRPC, add_core_services, ttrpc_available
 
 __all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
 
@@ -67,6 +73,18 @@ def _versioned(value: Mapping[int, Mapping[str, GrpcPlugin]]) -> dict[int, dict[
     return {int(k): dict(v) for k, v in value.items()}
 
 
+def _wires(value: Sequence[str]) -> tuple[str, ...]:
+    wires = tuple(value)
+    if not wires or isinstance(value, str) or any(w not in KNOWN_WIRES for w in wires):
+        raise ConfigError(
+            "bad wires",
+            step="serve config",
+            expected=f"a non-empty tuple of {list(KNOWN_WIRES)}",
+            seen=value,
+        )
+    return wires
+
+
 @attrs.frozen
 class ServeConfig:
     """How :func:`serve` runs the plugin.
@@ -78,7 +96,8 @@ class ServeConfig:
     ``unix`` (go-plugin's choice on every OS but Windows) or ``tcp``.
     ``configure_logging``: install the hclog JSON handler at ``log_level``.
     ``sync_stdio``: route ``sys.stdout``/``sys.stderr`` to the host after the
-    handshake.
+    handshake. ``wires``: the wires this plugin agrees to when a plugwire host offers
+    them (``("grpc",)`` refuses ttrpc); Go hosts always get gRPC.
     """
 
     handshake: Handshake
@@ -92,6 +111,7 @@ class ServeConfig:
     configure_logging: bool = True
     log_level: int = logging.DEBUG
     sync_stdio: bool = True
+    wires: tuple[str, ...] = attrs.field(default=(TTRPC, GRPC), converter=_wires)
 
     def plugin_sets(self) -> dict[int, dict[str, GrpcPlugin]]:
         """Version -> plugin set, as served."""
@@ -200,6 +220,10 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
 
         muxer = _mux.server_muxer(tls)
 
+    wire = choose_wire(config, env, plugin_set, tls=tls)
+    if wire == TTRPC:
+        return await _serve_ttrpc(config, env, version, plugin_set, out, stop)
+
     server = grpc.aio.server(options=[*SERVER_OPTIONS, *config.server_options])
     broker = GrpcBroker(tls=tls, listen=env.listen, muxer=muxer, peer="host")
     capture = StdioCapture()
@@ -250,6 +274,100 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
         await server.stop(0.5)
         if listening is not None:
             await listening.aclose()
+
+
+def choose_wire(
+    config: ServeConfig,
+    env: PluginEnv,
+    plugin_set: Mapping[str, GrpcPlugin],
+    *,
+    tls: TLSConfig | None,
+) -> str:
+    """The wire to serve: the host's most preferred offered wire this plugin can run;
+    ``grpc`` without an offer (a Go host) or when nothing else fits."""
+    for wire in env.wires:
+        if wire == GRPC:
+            return GRPC
+        if wire == TTRPC and TTRPC in config.wires:
+            why = _ttrpc_obstacle(config, env, plugin_set, tls=tls)
+            if why is None:
+                return TTRPC
+            _log.debug("host offered ttrpc; answering grpc: %s", why)
+    return GRPC
+
+
+def _ttrpc_obstacle(
+    config: ServeConfig,
+    env: PluginEnv,
+    plugin_set: Mapping[str, GrpcPlugin],
+    *,
+    tls: TLSConfig | None,
+) -> str | None:
+    if not ttrpc_available():
+        return "plugwire-ttrpc is not installed"
+    if tls is not None:
+        return "TLS is on (AutoMTLS or ServeConfig.tls)"
+    if env.multiplex_asked:
+        return "the host asked for broker multiplexing"
+    if config.network != "unix":
+        return "ttrpc is served on unix sockets only"
+    for name, plugin in plugin_set.items():
+        if TTRPC not in plugin.wires:
+            return f"plugin {name!r} cannot be served over ttrpc"
+    return None
+
+
+async def _serve_ttrpc(
+    config: ServeConfig,
+    env: PluginEnv,
+    version: int,
+    plugin_set: Mapping[str, GrpcPlugin],
+    out: TextIO,
+    stop: asyncio.Event,
+) -> int:
+    """Step 4-6 over ttrpc: one unix socket carries the plugin's services, health,
+    controller, stdio and the broker's control stream (brokered connections stay gRPC)."""
+    from plugwire.core.transport import Address
+    from plugwire.ttrpc import Server, require_same_user
+
+    from .._listen import fix_socket_mode, new_socket_path
+
+    # The socket lives in the host's private directory; without a shared group only
+    # this user may connect (SO_PEERCRED), as the directory's 0700 already implies.
+    server = Server(handshake=None if env.listen.socket_group else require_same_user())
+    broker = GrpcBroker(tls=None, listen=env.listen, muxer=None, peer="host")
+    capture = StdioCapture()
+    add_core_services(
+        server, broker=broker, controller=ControllerServicer(stop), stdio=StdioServicer(capture)
+    )
+    for name, plugin in plugin_set.items():
+        try:
+            plugin.ttrpc_server(broker, server)
+        except PlugwireError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"error registering {name!r}", step="serve", seen=repr(exc)) from exc
+    path = new_socket_path(env.listen)
+    try:
+        async with server.listen(Address("unix", path), grace=0.5) as bound:
+            fix_socket_mode(bound, env.listen)
+            _log.debug("plugin address network=unix address=%s wire=ttrpc", bound.address)
+            line = Announce(
+                app_version=version, network="unix", address=bound.address, protocol=TTRPC
+            ).format()
+            out.write(line + "\n")
+            out.flush()
+            if config.sync_stdio:
+                capture.install()
+            try:
+                with _signals(stop):
+                    await stop.wait()
+            finally:
+                capture.restore()
+            _log.debug("plugin shutting down")
+        return 0
+    finally:
+        await broker.aclose()
 
 
 @contextlib.contextmanager
