@@ -292,7 +292,7 @@ class RemotePlugin(BasePluginHandle, Plugin):
             )
         try:
             schema = json.loads(res.payload_schema_json)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise PluginStartError(
                 "plugin sent a payload schema that is not JSON",
                 peer=self.name,

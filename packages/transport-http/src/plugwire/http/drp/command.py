@@ -131,7 +131,7 @@ def parse_definition(out: str, *, peer: str) -> PluginProvider:
     declared twice)."""
     try:
         doc: Any = json.loads(out)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(
             f"define printed something that is not JSON: {exc}",
             peer=peer,
