@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from support.fuzzing import EXECUTIONS
 
 HERE = Path(__file__).parent.resolve()

@@ -7,11 +7,11 @@ import json
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.fuzzing import fuzz_settings, ran
+from support.fuzzing_json import DEEP, json_text, json_values
 
 from plugwire.core.errors import HandshakeError
 from plugwire.grpc.cipd.handshake import PluginHandshake
-from support.fuzzing import fuzz_settings, ran
-from support.fuzzing_json import DEEP, json_text, json_values
 
 pytestmark = pytest.mark.cipd
 

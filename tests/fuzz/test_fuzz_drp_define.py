@@ -12,13 +12,13 @@ import anyio.abc
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.fuzzing import fuzz_settings, ran
+from support.fuzzing_json import DEEP, json_text, json_values
 
 from plugwire.core.errors import ProtocolError
 from plugwire.http.drp.command import parse_definition
 from plugwire.http.messages import Request, Response, decode_json
 from plugwire.http.server import HttpServer
-from support.fuzzing import fuzz_settings, ran
-from support.fuzzing_json import DEEP, json_text, json_values
 
 pytestmark = pytest.mark.drp
 
@@ -90,8 +90,9 @@ async def _serve_raw(data: bytes) -> bytes:
         with contextlib.suppress(anyio.BrokenResourceError, OSError):
             await raw.send(data)
             await raw.send_eof()
-        with anyio.fail_after(5), contextlib.suppress(
-            anyio.EndOfStream, anyio.BrokenResourceError, OSError
+        with (
+            anyio.fail_after(5),
+            contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError),
         ):
             while True:
                 out += await raw.receive()

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.fuzzing import fuzz_settings, ran
 
 from plugwire.core.errors import ConfigError, PlugwireError
 from plugwire.core.handshake import Handshake, parse_versions
 from plugwire.grpc.goplugin import PluginEnv
 from plugwire.grpc.goplugin.announce import parse_announce
-from support.fuzzing import fuzz_settings, ran
 
 pytestmark = pytest.mark.goplugin
 

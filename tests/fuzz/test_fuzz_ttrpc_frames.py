@@ -11,12 +11,12 @@ import anyio.abc
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.fuzzing import fuzz_settings, ran
 
 from plugwire.core.errors import PlugwireError
 from plugwire.ttrpc import Client
 from plugwire.ttrpc._envelope import EnvelopeError, decode_request, decode_response
 from plugwire.ttrpc._frame import HEADER_LENGTH, MAX_MESSAGE_SIZE, FrameDecoder, encode_frame
-from support.fuzzing import fuzz_settings, ran
 
 pytestmark = pytest.mark.ttrpc
 
@@ -82,20 +82,22 @@ async def _client_against(answer: bytes) -> BaseException | None:
     raw = await anyio.abc.SocketStream.from_socket(b)
     stream = await anyio.abc.SocketStream.from_socket(a)
     outcome: BaseException | None = None
-    async with Client.from_stream(stream, peer="fuzz", max_message_size=1024) as client:
-        async with anyio.create_task_group() as tg:
+    async with (
+        Client.from_stream(stream, peer="fuzz", max_message_size=1024) as client,
+        anyio.create_task_group() as tg,
+    ):
 
-            async def server() -> None:
-                await raw.receive()  # the request
-                await raw.send(answer)
-                await raw.aclose()  # then hang up
+        async def server() -> None:
+            await raw.receive()  # the request
+            await raw.send(answer)
+            await raw.aclose()  # then hang up
 
-            tg.start_soon(server)
-            try:
-                with anyio.fail_after(5):
-                    await client.call("svc", "M", b"payload")
-            except PlugwireError as exc:
-                outcome = exc
+        tg.start_soon(server)
+        try:
+            with anyio.fail_after(5):
+                await client.call("svc", "M", b"payload")
+        except PlugwireError as exc:
+            outcome = exc
     return outcome
 
 

@@ -15,11 +15,11 @@ import anyio.abc
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.fuzzing import fuzz_settings, ran
 
 from plugwire.core.errors import ConnectionClosedError, ProtocolError
 from plugwire.grpc import yamux
 from plugwire.grpc.yamux import Flag, FrameType, YamuxConfig, YamuxTimeoutError
-from support.fuzzing import fuzz_settings, ran
 
 pytestmark = pytest.mark.goplugin
 
