@@ -23,7 +23,7 @@ __all__ = ["MAX_LINE_BYTES", "TRUNCATED_MARKER", "ChildOutput", "LineBuffer", "w
 #: The longest line kept from a plugin's output; the rest of a longer line is dropped
 #: and the kept part ends with :data:`TRUNCATED_MARKER` (a flooding plugin cannot grow
 #: the host's memory).
-MAX_LINE_BYTES = 64 * 1024
+MAX_LINE_BYTES = 256 * 1024
 TRUNCATED_MARKER = " [plugwire: line truncated, {n} bytes dropped]"
 
 
@@ -73,8 +73,9 @@ class ChildOutput:
     """The child's stdout and stderr pipes: the pump tasks, the queue of unread stdout
     lines (at most ``stdout_buffer``; the oldest is dropped) and when each pipe ended."""
 
-    def __init__(self, *, stdout_buffer: int) -> None:
+    def __init__(self, *, stdout_buffer: int, max_line: int = MAX_LINE_BYTES) -> None:
         self._stdout_limit = stdout_buffer
+        self._max_line = max_line
         self._stdout_lines: collections.deque[str] = collections.deque()
         self._stdout_event = anyio.Event()
         self._stdout_eof = False
@@ -142,7 +143,7 @@ class ChildOutput:
         on_eof: Callable[[], None],
         on_bytes: Callable[[bytes], None] | None = None,
     ) -> None:
-        buffer = LineBuffer()
+        buffer = LineBuffer(self._max_line)
         try:
             while fd in self._open_fds:
                 try:
