@@ -321,8 +321,14 @@ class AdmissionPlugin(BasePluginHandle):
         error = await session.connect(process)
         if error is not None:
             self._session = None
+            restart = self._error is None and self._may_restart_after(error)
+            if not restart:
+                # fail the waiting checks now, not after the process's graceful stop
+                if self._error is None:
+                    self.logger.warning("the admission plugin failed to start: %s", error)
+                self._fail(error)
             await session.stop()
-            if self._error is None and self._may_restart_after(error):
+            if restart:
                 self.restarts += 1
                 self.logger.warning(
                     "the admission plugin failed to start (%s); restart %d of %d",
@@ -331,9 +337,6 @@ class AdmissionPlugin(BasePluginHandle):
                     self.max_restarts,
                 )
                 return await self._start_session()
-            if self._error is None:
-                self.logger.warning("the admission plugin failed to start: %s", error)
-            self._fail(error)
             return None
         return session
 
