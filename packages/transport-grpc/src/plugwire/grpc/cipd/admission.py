@@ -87,8 +87,9 @@ class AdmissionPlugin(BasePluginHandle):
         argv: the plugin's command line.
         name: names the plugin in logs (``plugwire.plugin.<name>``) and errors;
             defaults to the executable's base name.
-        env: extra environment (the host's own is inherited unless
-            ``inherit_env=False``, as the Go host does).
+        env: the plugin's environment. The host's own is not passed (a clean,
+            explicit environment: no host secret leaks) unless ``inherit_env=True``,
+            which is what the Go host does.
         connect_timeout: how long the plugin may take to call ``ListAdmissions``.
         max_restarts: relaunch a plugin that dies this many times, re-sending its
             undecided checks (0, the default, is upstream's behaviour).
@@ -111,7 +112,7 @@ class AdmissionPlugin(BasePluginHandle):
         *,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        inherit_env: bool = True,
+        inherit_env: bool = False,
         connect_timeout: float = 30.0,
         max_restarts: int = 0,
         capabilities: Iterable[str] = CAPABILITIES,
