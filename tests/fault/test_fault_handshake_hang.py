@@ -73,7 +73,7 @@ async def test_goplugin_announce_never_printed() -> None:
         assert not host.plugins
     assert TIMEOUT <= elapsed < TIMEOUT + SLACK, elapsed
     assert isinstance(info.value, TimeoutError), repr(info.value)
-    assert info.value.step and "announce" in info.value.step.lower() or "start" in str(
+    assert (info.value.step and "announce" in info.value.step.lower()) or "start" in str(
         info.value.step
     ), info.value
     assert await gone(marker)

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from e2e.test_crossfamily import FAMILIES, launched
 
@@ -140,7 +141,7 @@ async def test_secure_config_checksum_mismatch_refuses_the_launch(tmp_path: Path
         client = await host.launch(PluginClient(config(good)))
         kv = client.dispense("kv_grpc")
         await kv.Put(kv_pb2.PutRequest(key="k", value=b"v"))
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 def _cmdline_has(proc: Path, needle: bytes) -> bool:
