@@ -59,7 +59,7 @@ async def test_flooding_plugin_output_is_bounded_and_marked(
         # stderr: the flood line truncated, the hostile JSON line survived as text,
         # and the log record after it still parsed
         with anyio.fail_after(10):
-            while not any("still logging" in r.getMessage() for r in caplog.records):
+            while not any("still logging" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110 - polling log records
                 await anyio.sleep(0.05)
         messages = [r.getMessage() for r in caplog.records]
         assert any(m.endswith("bytes dropped]") for m in messages)

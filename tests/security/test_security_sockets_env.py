@@ -99,7 +99,7 @@ async def test_no_family_leaks_a_host_secret_into_its_plugin(
         for family, (handle, call) in plugins.items():
             await call()
             assert handle.process is not None
-            environ = Path(f"/proc/{handle.process.pid}/environ").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{handle.process.pid}/environ").read_bytes().split(b"\0")  # noqa: ASYNC240
             names = {e.split(b"=", 1)[0].decode() for e in environ if e}
             if CANARY in names or any(secret.encode() in e for e in environ):
                 leaks[family] = sorted(names)
@@ -134,7 +134,7 @@ async def test_secure_config_checksum_mismatch_refuses_the_launch(tmp_path: Path
         # nothing was started
         assert not [
             p
-            for p in Path("/proc").iterdir()
+            for p in Path("/proc").iterdir()  # noqa: ASYNC240
             if p.name.isdigit() and _cmdline_has(p, marker.encode())
         ]
         # the right checksum launches it
