@@ -10,7 +10,17 @@ from plugwire.ttrpc.nri import api
 
 pytestmark = pytest.mark.nri
 
-NAMES = ["../evil", "/etc/passwd", "a/b", "a\nlevel=error msg=forged", "a\rb", "a b", "", "é", "a\0b"]
+NAMES = [
+    "../evil",
+    "/etc/passwd",
+    "a/b",
+    "a\nlevel=error msg=forged",
+    "a\rb",
+    "a b",
+    "",
+    "é",
+    "a\0b",
+]
 INDICES = ["../", "1/", "/1", "1\n", "١٢", "123", "", " 1", "0x"]
 
 

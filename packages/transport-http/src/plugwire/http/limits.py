@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from plugwire.core.errors import ConfigError
@@ -9,7 +11,7 @@ from plugwire.core.errors import ConfigError
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
 
-def _positive(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+def _positive(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ConfigError(
             f"{attr.name} must be positive", step="limits", expected="> 0", seen=value
