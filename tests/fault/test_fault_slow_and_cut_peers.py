@@ -134,7 +134,10 @@ async def test_http_slow_loris_request_gets_408_at_the_request_deadline() -> Non
                     await anyio.sleep(1)
 
         tg.start_soon(trickle)
-        with anyio.fail_after(10), contextlib.suppress(anyio.EndOfStream, OSError):
+        with (
+            anyio.fail_after(10),
+            contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError),
+        ):
             while True:
                 answer += await theirs.receive()
         elapsed = time.monotonic() - started
