@@ -17,31 +17,65 @@ from typing import IO
 import anyio
 import anyio.abc
 
-__all__ = ["ChildOutput", "LineBuffer", "write_all"]
+__all__ = ["MAX_LINE_BYTES", "TRUNCATED_MARKER", "ChildOutput", "LineBuffer", "write_all"]
+
+
+#: The longest line kept from a plugin's output; the rest of a longer line is dropped
+#: and the kept part ends with :data:`TRUNCATED_MARKER` (a flooding plugin cannot grow
+#: the host's memory).
+MAX_LINE_BYTES = 256 * 1024
+TRUNCATED_MARKER = " [plugwire: line truncated, {n} bytes dropped]"
 
 
 class LineBuffer:
-    """Splits a byte stream into decoded lines."""
+    """Splits a byte stream into decoded lines of at most ``max_line`` bytes each.
 
-    def __init__(self) -> None:
+    A longer line is cut: its first ``max_line`` bytes are kept, the rest up to the
+    next newline is counted and dropped, and the line ends with the truncation marker.
+    Buffered bytes never exceed ``max_line`` whatever the stream holds.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._max = max_line
         self._partial = b""
+        self._dropped = 0  # bytes dropped from the current (over-long) line
+
+    def _line(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if self._dropped:
+            text += TRUNCATED_MARKER.format(n=self._dropped)
+            self._dropped = 0
+        return text
+
+    def _keep(self, raw: bytes) -> bytes:
+        if len(raw) > self._max:
+            self._dropped += len(raw) - self._max
+            return raw[: self._max]
+        return raw
 
     def feed(self, data: bytes) -> list[str]:
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+        *lines, rest = data.split(b"\n")
+        out: list[str] = []
+        if lines:
+            first, lines = lines[0], lines[1:]
+            out.append(self._line(self._keep(self._partial + first)))
+            self._partial = b""
+            out.extend(self._line(self._keep(line)) for line in lines)
+        self._partial = self._keep(self._partial + rest)
+        return out
 
     def flush(self) -> list[str]:
         rest, self._partial = self._partial, b""
-        return [rest.decode("utf-8", "replace").rstrip("\r")] if rest else []
+        return [self._line(rest)] if rest or self._dropped else []
 
 
 class ChildOutput:
     """The child's stdout and stderr pipes: the pump tasks, the queue of unread stdout
     lines (at most ``stdout_buffer``; the oldest is dropped) and when each pipe ended."""
 
-    def __init__(self, *, stdout_buffer: int) -> None:
+    def __init__(self, *, stdout_buffer: int, max_line: int = MAX_LINE_BYTES) -> None:
         self._stdout_limit = stdout_buffer
+        self._max_line = max_line
         self._stdout_lines: collections.deque[str] = collections.deque()
         self._stdout_event = anyio.Event()
         self._stdout_eof = False
@@ -109,7 +143,7 @@ class ChildOutput:
         on_eof: Callable[[], None],
         on_bytes: Callable[[bytes], None] | None = None,
     ) -> None:
-        buffer = LineBuffer()
+        buffer = LineBuffer(self._max_line)
         try:
             while fd in self._open_fds:
                 try:

@@ -47,7 +47,7 @@ def parse_log_line(line: str) -> tuple[int, str, dict[str, Any]]:
     if stripped.startswith("{"):
         try:
             obj = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting: not a log record
             obj = None
         if isinstance(obj, dict) and ("@message" in obj or "@level" in obj):
             fields = {k: v for k, v in obj.items() if k not in _RESERVED}

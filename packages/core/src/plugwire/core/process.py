@@ -44,7 +44,7 @@ import anyio
 import anyio.abc
 
 from ._exit import describe_exit, wait_exit
-from ._pipes import ChildOutput, write_all
+from ._pipes import MAX_LINE_BYTES, ChildOutput, write_all
 from .errors import ClosedError, PluginExitedError, PluginStartError, PluginTimeoutError
 from .logs import forward_log_line
 
@@ -138,6 +138,10 @@ class PluginProcess:
             then sees nothing.
         use_setpriv: set PDEATHSIG through util-linux ``setpriv`` when installed (the
             default); ``False`` forces the in-child ``prctl`` fallback.
+        max_line: the longest stdout/stderr line kept, in bytes (default 256 KiB); the
+            rest of a longer line is dropped and the kept part ends with a
+            ``[plugwire: line truncated, N bytes dropped]`` marker, so a plugin
+            flooding its output cannot grow the host's memory.
     """
 
     def __init__(
@@ -162,6 +166,7 @@ class PluginProcess:
         merge_stderr: bool = False,
         on_output: Callable[[bytes], None] | None = None,
         use_setpriv: bool = True,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         if not argv:
             raise PluginStartError("empty command", peer=name, step="start")
@@ -190,7 +195,7 @@ class PluginProcess:
         self._on_output = on_output
         self._use_setpriv = use_setpriv
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=stderr_tail)
-        self._output = ChildOutput(stdout_buffer=stdout_buffer)
+        self._output = ChildOutput(stdout_buffer=stdout_buffer, max_line=max_line)
         self._popen: subprocess.Popen[bytes] | None = None
         self._stdin_fd: int | None = None
         self._done = anyio.Event()

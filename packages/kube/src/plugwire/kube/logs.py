@@ -20,6 +20,8 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from plugwire.core._pipes import LineBuffer
+
 from .api import KubeAPI
 from .errors import KubeAPIError
 
@@ -115,16 +117,16 @@ class _Follower:
             self.opened += 1
             delay = self.retry_interval
             try:
-                pending = b""
+                # bounded lines: a pod printing megabytes without a newline cannot
+                # grow the host's memory (the rest of the line is dropped, marked)
+                buffer = LineBuffer()
                 for chunk in resp.stream(4096, decode_content=True):
                     if self.stopped.is_set():
                         return
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for raw in lines:
-                        self._deliver(raw, send)
-                if pending:
-                    self._deliver(pending, send)
+                    for line in buffer.feed(chunk):
+                        self._deliver(line.encode(), send)
+                for line in buffer.flush():
+                    self._deliver(line.encode(), send)
             except Exception as exc:
                 self.last_error = exc
             finally:

@@ -33,7 +33,7 @@ def decode_json(body: bytes, *, peer: str | None = None, step: str | None = None
     """Parse ``body`` as JSON; raise :class:`ProtocolError` saying where it broke."""
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(
             f"body is not valid JSON: {exc}", peer=peer, step=step, expected="JSON", seen=body
         ) from None

@@ -180,13 +180,26 @@ class HttpServer:
             except h11.LocalProtocolError as exc:  # pragma: no cover - our own bug
                 _log.error("%s: HTTP state error: %s", self.name, exc)
 
-    async def _next_event(self, conn: h11.Connection, stream: anyio.abc.ByteStream) -> object:
+    async def _next_event(
+        self, conn: h11.Connection, stream: anyio.abc.ByteStream, deadline: list[float]
+    ) -> object:
+        """The next h11 event. ``deadline`` is empty until the request's first bytes
+        arrive, then holds when the whole request must have arrived."""
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
             try:
-                data = await _receive(stream)
+                if not deadline:
+                    data = await _receive(stream)
+                    deadline.append(anyio.current_time() + self.limits.request_timeout)
+                else:
+                    with anyio.fail_after(max(0.0, deadline[0] - anyio.current_time())):
+                        data = await _receive(stream)
+            except TimeoutError:
+                raise _TooLarge(
+                    408, f"request not received within {self.limits.request_timeout} s"
+                ) from None
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 data = b""
             conn.receive_data(data)
@@ -253,8 +266,9 @@ class HttpServer:
                     await stream.send(data)
 
     async def _one_exchange(self, conn: h11.Connection, stream: anyio.abc.ByteStream) -> bool:
+        deadline: list[float] = []
         try:
-            event = await self._next_event(conn, stream)
+            event = await self._next_event(conn, stream, deadline)
             if isinstance(event, h11.ConnectionClosed):
                 return False
             assert isinstance(event, h11.Request), event
@@ -278,7 +292,7 @@ class HttpServer:
             chunks: list[bytes] = []
             size = 0
             while True:
-                part = await self._next_event(conn, stream)
+                part = await self._next_event(conn, stream, deadline)
                 if isinstance(part, h11.Data):
                     size += len(part.data)
                     if size > self.limits.max_body_size:

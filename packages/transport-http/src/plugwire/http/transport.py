@@ -103,7 +103,7 @@ class HttpChannel(Channel):
         try:
             doc = json.loads(resp.body)
             code, message = int(doc["code"]), str(doc["message"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ProtocolError(
                 "error reply is not a plugwire error document",
                 peer=self.client.peer,

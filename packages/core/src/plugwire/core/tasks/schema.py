@@ -64,8 +64,17 @@ def check_schema(schema: object, *, owner: str, what: str = "schema") -> dict[st
             expected="a JSON Schema object",
             seen=type(schema).__name__,
         )
-    canonical = _canonical(schema)
-    problem = _schema_problem(canonical)
+    try:
+        canonical = _canonical(schema)
+        problem = _schema_problem(canonical)
+    except (RecursionError, ValueError) as exc:  # nested too deep / a cycle
+        raise ConfigError(
+            f"{what} of {owner!r} cannot be checked: {exc}",
+            peer=owner,
+            step=what,
+            expected="a JSON Schema of sane depth",
+            seen=type(exc).__name__,
+        ) from None
     if problem is not None:
         raise ConfigError(
             f"{what} of {owner!r} is not a valid JSON Schema: {problem}",

@@ -87,8 +87,9 @@ class AdmissionPlugin(BasePluginHandle):
         argv: the plugin's command line.
         name: names the plugin in logs (``plugwire.plugin.<name>``) and errors;
             defaults to the executable's base name.
-        env: extra environment (the host's own is inherited unless
-            ``inherit_env=False``, as the Go host does).
+        env: the plugin's environment. The host's own is not passed (a clean,
+            explicit environment: no host secret leaks) unless ``inherit_env=True``,
+            which is what the Go host does.
         connect_timeout: how long the plugin may take to call ``ListAdmissions``.
         max_restarts: relaunch a plugin that dies this many times, re-sending its
             undecided checks (0, the default, is upstream's behaviour).
@@ -111,7 +112,7 @@ class AdmissionPlugin(BasePluginHandle):
         *,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        inherit_env: bool = True,
+        inherit_env: bool = False,
         connect_timeout: float = 30.0,
         max_restarts: int = 0,
         capabilities: Iterable[str] = CAPABILITIES,
@@ -321,8 +322,14 @@ class AdmissionPlugin(BasePluginHandle):
         error = await session.connect(process)
         if error is not None:
             self._session = None
+            restart = self._error is None and self._may_restart_after(error)
+            if not restart:
+                # fail the waiting checks now, not after the process's graceful stop
+                if self._error is None:
+                    self.logger.warning("the admission plugin failed to start: %s", error)
+                self._fail(error)
             await session.stop()
-            if self._error is None and self._may_restart_after(error):
+            if restart:
                 self.restarts += 1
                 self.logger.warning(
                     "the admission plugin failed to start (%s); restart %d of %d",
@@ -331,9 +338,6 @@ class AdmissionPlugin(BasePluginHandle):
                     self.max_restarts,
                 )
                 return await self._start_session()
-            if self._error is None:
-                self.logger.warning("the admission plugin failed to start: %s", error)
-            self._fail(error)
             return None
         return session
 

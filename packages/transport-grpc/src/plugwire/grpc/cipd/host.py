@@ -191,7 +191,7 @@ class CipdHost:
         *,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        inherit_env: bool = True,
+        inherit_env: bool = False,
         connect_timeout: float = 30.0,
         max_restarts: int = 0,
         capabilities: Iterable[str] = CAPABILITIES,

@@ -83,8 +83,9 @@ class _TaskChannel(GrpcPlugin):
 class RemoteProvider(PluginProvider):
     """A plugin served by the go-plugin plugin process ``argv`` (see :mod:`.server`).
 
-    ``env`` is added to the plugin's environment, which also inherits the host's
-    unless ``inherit_env=False`` (go-plugin's default); ``auto_mtls`` secures the
+    ``env`` is the plugin's environment; the host's own is added only with
+    ``inherit_env=True`` (by default a clean, explicit environment, as go-plugin's
+    ``ClientConfig``); ``auto_mtls`` secures the
     connection with throwaway certificates; ``start_timeout`` bounds launch and
     handshake; ``kill_grace`` is how long the plugin gets after the Shutdown RPC.
     """
@@ -94,7 +95,7 @@ class RemoteProvider(PluginProvider):
         argv: Sequence[str],
         *,
         env: Mapping[str, str] | None = None,
-        inherit_env: bool = True,
+        inherit_env: bool = False,
         cwd: str | None = None,
         auto_mtls: bool = False,
         start_timeout: float = 30.0,
@@ -292,7 +293,7 @@ class RemotePlugin(BasePluginHandle, Plugin):
             )
         try:
             schema = json.loads(res.payload_schema_json)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise PluginStartError(
                 "plugin sent a payload schema that is not JSON",
                 peer=self.name,

@@ -78,7 +78,7 @@ def _decode(request: Request) -> Any:
         return None
     try:
         return json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _Refusal(
             _error_response(Error(code=400, type=request.method, messages=(str(exc),)))
         ) from None

@@ -33,6 +33,10 @@ _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_
 CommandLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
+#: ``define`` may print its definition (embedded content included) on one line.
+_MAX_OUTPUT_LINE = 16 * 1024 * 1024
+
+
 @attrs.frozen
 class ProviderCommand:
     """A provider executable, ready to run (see the module docs)."""
@@ -93,6 +97,7 @@ class ProviderCommand:
             name=self.name,
             cwd=self.cwd,
             on_stdout=lines.append,
+            max_line=_MAX_OUTPUT_LINE,
         )
         try:
             async with proc:
@@ -131,7 +136,7 @@ def parse_definition(out: str, *, peer: str) -> PluginProvider:
     declared twice)."""
     try:
         doc: Any = json.loads(out)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(
             f"define printed something that is not JSON: {exc}",
             peer=peer,

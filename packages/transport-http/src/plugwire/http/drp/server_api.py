@@ -110,7 +110,7 @@ class ServerApi:
                 await call_maybe_async(capability, LogLine.from_json(doc or {}))
             else:
                 capability(Error.from_json(doc) if isinstance(doc, dict) else Error(code=200))
-        except (json.JSONDecodeError, UnicodeDecodeError, PlugwireError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, PlugwireError) as exc:
             return error_response(Error(code=400, type=request.method, messages=(str(exc),)))
         return Response.json(Error(code=200).to_json(), 200)
 
