@@ -39,6 +39,7 @@ def register(plugin: PluginHandle) -> None:
 
 
 def unregister(plugin: PluginHandle) -> None:
+    """Stop tracking ``plugin`` (it is closed); unknown plugins are ignored."""
     with _lock:
         _live.pop(id(plugin), None)
 

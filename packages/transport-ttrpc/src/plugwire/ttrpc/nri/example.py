@@ -47,6 +47,7 @@ class ExampleAdjuster:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run :class:`ExampleAdjuster` as an NRI plugin (``python -m plugwire.ttrpc.nri.example``)."""
     parser = argparse.ArgumentParser(prog="python -m plugwire.ttrpc.nri.example")
     parser.add_argument("--socket", help="runtime socket (external plugin)")
     parser.add_argument("--name", help="plugin name (default: NRI_PLUGIN_NAME or argv[0])")

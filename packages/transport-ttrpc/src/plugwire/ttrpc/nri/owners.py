@@ -22,6 +22,7 @@ def is_marked_for_removal(key: str) -> tuple[str, bool]:
 
 
 def mark_for_removal(key: str) -> str:
+    """``key`` marked for removal in an adjustment (upstream's ``-`` prefix)."""
     return "-" + key
 
 
