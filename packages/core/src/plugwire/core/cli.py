@@ -1,8 +1,12 @@
 """The ``plugwire`` command line.
 
-``plugwire --version``, ``plugwire demo`` (every installed family's demo, one table),
-``plugwire transports`` (installed transports) and every click command registered in
-the ``plugwire.commands`` entry-point group (for instance ``plugwire task``).
+``plugwire --version`` (every installed plugwire distribution), ``plugwire demo``
+(every installed family's demo, one table), ``plugwire transports`` (installed
+transports), ``plugwire check|inspect|run <family>`` (conformance checker, handshake
+and services, run under a host: see :mod:`plugwire.core.check`), ``plugwire completion``
+and every click command registered in the ``plugwire.commands`` entry-point group (for
+instance ``plugwire task``). A dotted entry-point name ``check.goplugin`` adds the
+``goplugin`` subcommand to ``plugwire check``.
 """
 
 from __future__ import annotations
@@ -25,18 +29,63 @@ from .transport import available_transports
 __all__ = ["main"]
 
 
+DISTRIBUTIONS = (
+    "plugwire",
+    "plugwire-core",
+    "plugwire-grpc",
+    "plugwire-ttrpc",
+    "plugwire-http",
+    "plugwire-kube",
+)
+
+
+def installed_versions() -> dict[str, str]:
+    """The version of every installed plugwire distribution (absent ones left out)."""
+    out: dict[str, str] = {}
+    for dist in DISTRIBUTIONS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def _version() -> str:
-    try:
-        return metadata.version("plugwire-core")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout
-        return "0+unknown"
+    return installed_versions().get("plugwire-core", "0+unknown")
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    versions = installed_versions()
+    click.echo(f"plugwire, version {versions.get('plugwire-core', '0+unknown')}")
+    for dist, version in versions.items():
+        click.echo(f"  {dist} {version}")
+    click.echo(f"  python {sys.version.split()[0]}")
+    ctx.exit()
+
+
+def _commands() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group="plugwire.commands")}
 
 
 class _Group(click.Group):
-    """Adds the commands of the ``plugwire.commands`` entry-point group lazily."""
+    """Adds the commands of the ``plugwire.commands`` entry-point group lazily.
+
+    ``prefix``: this group takes the entry points named ``<prefix>.<name>``; the
+    top-level group takes the names without a dot.
+    """
+
+    def __init__(self, *args: Any, prefix: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prefix = prefix
 
     def _extra(self) -> dict[str, metadata.EntryPoint]:
-        return {ep.name: ep for ep in metadata.entry_points(group="plugwire.commands")}
+        eps = _commands()
+        if not self.prefix:
+            return {n: ep for n, ep in eps.items() if "." not in n}
+        head = self.prefix + "."
+        return {n[len(head) :]: ep for n, ep in eps.items() if n.startswith(head)}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self._extra()))
@@ -51,12 +100,52 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.version_option(_version(), prog_name="plugwire")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version of every installed plugwire distribution and exit.",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """plugwire: write and host out-of-process plugins."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _family_group(name: str, help_text: str) -> click.Group:
+    group = _Group(name=name, prefix=name, help=help_text, invoke_without_command=False)
+    main.add_command(group)
+    return group
+
+
+check = _family_group(
+    "check",
+    "Conformance-check a plugin binary of one family: launch it as the real host would, "
+    "verify the handshake, list its services, exercise the mandatory calls and the "
+    "shutdown sequence. Exit 0 only when every check passed.",
+)
+inspect = _family_group("inspect", "Print a plugin's handshake and the services it serves.")
+run = _family_group(
+    "run",
+    "Run a plugin under a plugwire host with its logs and the host's calls visible "
+    "(go-plugin: prints the reattach config). Ctrl-C stops it with the shutdown sequence.",
+)
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (``eval "$(plugwire completion bash)"``)."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    ctx = click.get_current_context()
+    click.echo(cls(main, {}, "plugwire", "_PLUGWIRE_COMPLETE").source())
+    ctx.exit()
 
 
 @main.command()
