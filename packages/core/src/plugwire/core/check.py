@@ -157,7 +157,7 @@ class CheckReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {PASS: 0, FAIL: 0, SKIP: 0}
+        out: dict[str, int] = {PASS: 0, FAIL: 0, SKIP: 0}
         for row in self.results:
             out[row.status] += 1
         return out

@@ -280,6 +280,10 @@ def _free_port() -> int:
 # ---------------------------------------------------------------------------- cluster
 
 
+def _create_crd(ext: Any, doc: Any) -> None:
+    ext.create_custom_resource_definition(doc, _request_timeout=10)
+
+
 class _Component:
     def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
         self.name = name
@@ -290,8 +294,11 @@ class _Component:
             env=dict(os.environ),
             name=name,
             merge_stderr=True,
-            on_output=self._log.write,
+            on_output=self._write,
         )
+
+    def _write(self, chunk: bytes) -> None:
+        self._log.write(chunk)
 
     def tail(self, lines: int = 25) -> str:
         try:
@@ -578,7 +585,9 @@ class LocalCluster:
         """A kubernetes ``ApiClient`` for the admin user."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return config.new_client_from_config(  # type: ignore[no-untyped-call,unused-ignore]
+            config_file=str(self.kubeconfig)
+        )
 
     async def _apply_crds(self, api: Any, path: Path) -> None:
         import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -589,9 +598,7 @@ class LocalCluster:
         text = await anyio.Path(path).read_text()
         for doc in yaml.safe_load_all(text):
             if doc:
-                await anyio.to_thread.run_sync(
-                    lambda d=doc: ext.create_custom_resource_definition(d, _request_timeout=10)
-                )
+                await anyio.to_thread.run_sync(_create_crd, ext, doc)
                 names.append(doc["metadata"]["name"])
 
         def established() -> bool:
@@ -621,7 +628,9 @@ class LocalCluster:
                 },
             },
         }
-        client.CoreV1Api(api).create_node(client.V1Node.from_dict(node), _request_timeout=10)
+        body = client.V1Node.from_dict(node)
+        assert body is not None
+        client.CoreV1Api(api).create_node(body, _request_timeout=10)
 
     async def _wait_ready(self, api: Any) -> None:
         from kubernetes import client
@@ -649,6 +658,9 @@ class _Container:
         self.name = name
         self.log = open(log_path, "ab", buffering=0)  # noqa: SIM115 (closed in stop)
         self.proc = proc
+
+    def writer(self, stream: str) -> Callable[[str], None]:
+        return lambda line: self.write(stream, line)
 
     def write(self, stream: str, line: str) -> None:
         # The CRI log format containerd writes and kubelet/kwok read back.
@@ -763,8 +775,8 @@ class PodRuntime:
                 env=env,
                 name=f"{name}/{c.name}",
                 cwd=cwd,
-                on_stdout=lambda line, box=container: box.write("stdout", line),
-                on_stderr=lambda line, box=container: box.write("stderr", line),
+                on_stdout=container.writer("stdout"),
+                on_stderr=container.writer("stderr"),
             )
             await container.proc.start(self._tg)
             containers.append(container)

@@ -32,7 +32,7 @@ import click
 from plugwire.core.check import CheckReport, evidence_of, finish, tail
 from plugwire.core.shutdown import ShutdownPolicy
 
-from .admission import AdmissionDeniedError
+from .errors import AdmissionDeniedError
 from .host import CipdHost
 from .metadata import MetadataEntry, StaticMetadataSource
 from .pins import HashAlgo, ObjectRef, Pin

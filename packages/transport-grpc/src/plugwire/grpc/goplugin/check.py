@@ -109,7 +109,7 @@ async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -
     the server serves neither (``UNIMPLEMENTED``)."""
     list_services = b"\x3a\x00"  # ServerReflectionRequest{list_services: ""}
     for method in REFLECTION:
-        call = channel.stream_stream(method)(timeout=timeout)
+        call: Any = channel.stream_stream(method)(timeout=timeout)  # type: ignore[call-arg]
         try:
             await call.write(list_services)
             await call.done_writing()
@@ -120,7 +120,7 @@ async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -
             raise
         finally:
             call.cancel()
-        if reply is grpc.aio.EOF:
+        if reply is grpc.aio.EOF:  # type: ignore[attr-defined]
             continue
         names: list[str] = []
         for field, _wire, value in _fields(bytes(reply)):
@@ -142,7 +142,7 @@ async def probe_service(channel: grpc.aio.Channel, service: str) -> tuple[bool |
     ``unknown service S`` otherwise; other servers may say only UNIMPLEMENTED."""
     method = f"/{service}/PlugwireProbeNoSuchMethod"
     try:
-        await channel.unary_unary(method)(b"", timeout=5)
+        await channel.unary_unary(method)(b"", timeout=5)  # type: ignore[call-arg]
     except grpc.aio.AioRpcError as exc:
         details = exc.details() or ""
         seen = f"{exc.code().name}: {details}"
@@ -156,7 +156,7 @@ async def probe_service(channel: grpc.aio.Channel, service: str) -> tuple[bool |
 
 async def _probe_stream(channel: grpc.aio.Channel, method: str, *, close: bool) -> str | None:
     """Open a stream; ``None`` when it is served, else the status that refused it."""
-    call = channel.stream_stream(method)(timeout=5)
+    call: Any = channel.stream_stream(method)(timeout=5)  # type: ignore[call-arg]
     try:
         if close:
             await call.done_writing()
