@@ -6,12 +6,16 @@ With a reachable control plane (``$PLUGWIRE_KUBECONFIG``, ``$KUBECONFIG``,
 plugins in ``$PLUGWIRE_KUBE_NAMESPACE`` (default ``default``) and, when
 ``$PLUGWIRE_KUBE_DEMO_IMAGE`` names a KV plugin image (go-plugin's
 ``BASIC_PLUGIN=hello`` KV example served on TCP), deploys it, calls Put/Get, and
-deletes it. Without a control plane it says so plainly in the table.
+deletes it. With ``$PLUGWIRE_KUBE_LOCAL`` set (``plugwire demo --kube-local``) it first
+starts a real local control plane (:mod:`plugwire.kube.local`, ``plugwire kube up``)
+and deploys plugwire's KV example plugin there. Without a control plane the cluster
+steps are SKIP rows naming the command that would run them, never ``ok``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -69,22 +73,49 @@ async def _reachable() -> tuple[Any, str]:
     return api.api_client, f"{api_client.configuration.host} (Kubernetes {info.git_version})"
 
 
+#: The image the local pod runtime maps to plugwire's KV example plugin served on TCP.
+LOCAL_KV_IMAGE = "plugwire.local/kv-python:1"
+_LOCAL_KV_ARGV = [
+    sys.executable,
+    "-c",
+    "from plugwire.grpc.goplugin import serve\n"
+    "from plugwire.grpc.goplugin.examples import HANDSHAKE\n"
+    "from plugwire.grpc.goplugin.examples.kv import KVPlugin\n"
+    "serve(handshake=HANDSHAKE, plugins={'kv_grpc': KVPlugin()}, network='tcp')\n",
+]
+_ENABLE = (
+    "run `plugwire demo --kube-local` (starts a local control plane, see `plugwire kube up`) "
+    "or set PLUGWIRE_KUBECONFIG"
+)
+CLUSTER_STEPS = ("control plane", "discover default", "deploy KV plugin")
+
+
+def _progress(message: str) -> None:
+    """Long steps (building, starting the control plane) say what they do, on stderr
+    (``plugwire demo`` without ``--json`` sets ``$PLUGWIRE_DEMO_PROGRESS``)."""
+    if os.environ.get("PLUGWIRE_DEMO_PROGRESS"):
+        print(f"demo kube: {message}", file=sys.stderr, flush=True)
+
+
 async def demo() -> Sequence[DemoRow]:
     rows = _validation_rows()
+    if os.environ.get("PLUGWIRE_KUBE_LOCAL"):
+        return rows + await _local_rows()
     t0 = time.monotonic()
     api_client, where = await _reachable()
     if api_client is None:
-        rows.append(
-            DemoRow(
-                FAMILY,
-                "control plane",
-                True,
-                f"SKIPPED cluster steps: {where}. Set PLUGWIRE_KUBECONFIG to run them.",
-                time.monotonic() - t0,
-            )
-        )
+        rows += [
+            DemoRow.skip(FAMILY, step, f"{where}; {_ENABLE}" if i == 0 else _ENABLE)
+            for i, step in enumerate(CLUSTER_STEPS)
+        ]
         return rows
     rows.append(DemoRow(FAMILY, "control plane", True, where, time.monotonic() - t0))
+    image = os.environ.get("PLUGWIRE_KUBE_DEMO_IMAGE")
+    return rows + await _cluster_rows(api_client, image)
+
+
+async def _cluster_rows(api_client: Any, image: str | None) -> list[DemoRow]:
+    rows: list[DemoRow] = []
     namespace = os.environ.get("PLUGWIRE_KUBE_NAMESPACE", "default")
     t1 = time.monotonic()
     found = await discover(api_client, namespace)
@@ -97,14 +128,55 @@ async def demo() -> Sequence[DemoRow]:
             time.monotonic() - t1,
         )
     )
-    image = os.environ.get("PLUGWIRE_KUBE_DEMO_IMAGE")
     if not image:
         rows.append(
-            DemoRow(FAMILY, "deploy KV plugin", True, "SKIPPED: set PLUGWIRE_KUBE_DEMO_IMAGE")
+            DemoRow.skip(
+                FAMILY,
+                "deploy KV plugin",
+                "set PLUGWIRE_KUBE_DEMO_IMAGE to a KV plugin image, or run "
+                "`plugwire demo --kube-local`",
+            )
         )
         return rows
     rows.append(await _deploy(api_client, namespace, image))
     return rows
+
+
+async def _local_rows() -> list[DemoRow]:
+    from .local import LocalCluster, LocalClusterError
+
+    t0 = time.monotonic()
+    try:
+        async with LocalCluster(progress=_progress) as cluster:
+            assert cluster.runtime is not None
+            cluster.runtime.images[LOCAL_KV_IMAGE] = list(_LOCAL_KV_ARGV)
+            api_client = cluster.api_client()
+            _, where = await _reachable_client(api_client)
+            rows = [
+                DemoRow(
+                    FAMILY,
+                    "control plane",
+                    True,
+                    f"local (plugwire kube up): {where}",
+                    time.monotonic() - t0,
+                )
+            ]
+            _progress("deploying the KV plugin")
+            rows += await _cluster_rows(api_client, LOCAL_KV_IMAGE)
+            return rows
+    except LocalClusterError as exc:
+        return [DemoRow(FAMILY, "control plane", False, f"local control plane: {exc}")] + [
+            DemoRow.skip(FAMILY, step, "the local control plane did not start")
+            for step in CLUSTER_STEPS[1:]
+        ]
+
+
+async def _reachable_client(api_client: Any) -> tuple[Any, str]:
+    from kubernetes import client
+
+    api = KubeAPI(api_client, timeout=5.0)
+    info = await api.call("GET /version", client.VersionApi(api.api_client).get_code)
+    return api.api_client, f"{api_client.configuration.host} (Kubernetes {info.git_version})"
 
 
 async def _deploy(api_client: Any, namespace: str, image: str) -> DemoRow:

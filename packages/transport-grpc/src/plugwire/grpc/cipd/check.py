@@ -1,0 +1,200 @@
+"""``plugwire check cipd``: is this binary a conformant CIPD admission plugin?
+
+The checker runs the plugin as the CIPD client does, through a
+:class:`~plugwire.grpc.cipd.CipdHost` (LUCI's ``plugin/host``): the process starts on
+the first admission check, reads the ``{port, ticket}`` handshake line on stdin and
+must dial back and open ``Admissions.ListAdmissions`` with the ticket. It checks:
+
+- **handshake**: the plugin connected and opened its admission stream within the
+  connect timeout, giving its version (a plugin that exits, never connects or
+  presents a wrong ticket fails, with its exit status and stderr as evidence);
+- **admission decisions**: every ``--pin`` (default: one package under
+  ``experimental/`` and one elsewhere) gets a decision, admitted or denied with a
+  reason; an undecided check (the timeout) or a crash fails;
+- **shutdown**: the host closes the plugin's stdin and the plugin exits by itself
+  within the grace (5 s upstream); one needing SIGTERM or SIGKILL fails.
+
+The host answers ``Host.ListMetadata`` from an empty metadata source (``--metadata
+KEY=VALUE`` adds entries for every checked pin) and logs ``Host.Log`` calls; the
+calls the plugin made into the host are listed as its services.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import click
+
+from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.shutdown import ShutdownPolicy
+
+from .errors import AdmissionDeniedError
+from .host import CipdHost
+from .metadata import MetadataEntry, StaticMetadataSource
+from .pins import HashAlgo, ObjectRef, Pin
+
+__all__ = ["CipdCheck", "check_command", "default_pins"]
+
+SAMPLE_IID = ObjectRef(HashAlgo.SHA256, "a" * 64).instance_id
+
+
+def default_pins() -> list[Pin]:
+    return [Pin("plugwire/check/package", SAMPLE_IID), Pin("experimental/plugwire", SAMPLE_IID)]
+
+
+class CipdCheck:
+    """One run of the CIPD checker (see the module docstring)."""
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        *,
+        pins: Sequence[Pin] = (),
+        metadata: dict[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        decide_timeout: float = 10.0,
+        grace: float = 5.0,
+        service_url: str = "https://chrome-infra-packages.appspot.com",
+    ) -> None:
+        self.cmd = list(cmd)
+        self.pins = list(pins) or default_pins()
+        self.metadata = dict(metadata or {})
+        self.connect_timeout = connect_timeout
+        self.decide_timeout = decide_timeout
+        self.grace = grace
+        self.service_url = service_url
+        self.report = CheckReport("cipd", " ".join(self.cmd))
+        self.stderr: list[str] = []
+
+    async def run(self) -> CheckReport:
+        r = self.report
+        source = StaticMetadataSource()
+        for pin in self.pins:
+            for key, value in self.metadata.items():
+                source.add(pin, MetadataEntry(key, value.encode()))
+        capture = _Capture(self.stderr)
+        plugin_log = logging.getLogger("plugwire.plugin.plugin-under-check")
+        plugin_log.addHandler(capture)
+        try:
+            async with CipdHost(
+                service_url=self.service_url,
+                metadata=source,
+                shutdown=ShutdownPolicy(grace=self.grace, term_grace=1.0),
+            ) as host:
+                plugin = await host.launch(
+                    self.cmd, name="plugin-under-check", connect_timeout=self.connect_timeout
+                )
+                decisions = [plugin.check_admission(pin) for pin in self.pins]
+                async with r.step("handshake") as step:
+                    t0 = time.monotonic()
+                    with anyio.move_on_after(self.connect_timeout + 1):
+                        while plugin.plugin_version is None and plugin.error is None:  # noqa: ASYNC110
+                            await anyio.sleep(0.02)
+                    if plugin.plugin_version is None:
+                        why = evidence_of(plugin.error) if plugin.error else "no ListAdmissions"
+                        step.fail("no admission stream", f"{why}; stderr: {tail(self.stderr)}")
+                    else:
+                        step.detail = (
+                            f"dialled 127.0.0.1:{host.port} with its ticket; ListAdmissions "
+                            f"version {plugin.plugin_version!r} after "
+                            f"{(time.monotonic() - t0) * 1000:.0f} ms"
+                        )
+                        r.facts["plugin version"] = plugin.plugin_version
+                if r.failed("handshake"):
+                    r.skip("admission decisions", "no handshake")
+                    r.skip("shutdown", "no handshake")
+                    return r
+                r.services = ["cipd.plugin.Admissions/ListAdmissions (the plugin's stream)"]
+                r.facts["discovery"] = "the CIPD plugin protocol (the plugin serves nothing)"
+                for pin, promise in zip(self.pins, decisions, strict=True):
+                    async with r.step(f"admission {pin.package}") as step:
+                        with anyio.move_on_after(self.decide_timeout):
+                            try:
+                                await promise.wait()
+                                step.detail = "admitted"
+                            except AdmissionDeniedError as exc:
+                                step.detail = f"denied: {exc.message}"
+                            continue
+                        step.fail(
+                            "undecided",
+                            f"no decision within {self.decide_timeout} s; "
+                            f"stderr: {tail(self.stderr)}",
+                        )
+                await self._shutdown(host, plugin)
+        finally:
+            plugin_log.removeHandler(capture)
+        return r
+
+    async def _shutdown(self, host: CipdHost, plugin: Any) -> None:
+        async with self.report.step("shutdown") as step:
+            proc = plugin.process
+            if proc is None:
+                step.fail("no process", "the plugin process is gone before shutdown")
+                return
+            t0 = time.monotonic()
+            await host.host.close(plugin)
+            waited = time.monotonic() - t0
+            status = proc.returncode
+            step.detail = f"stdin closed; exited {status} after {waited * 1000:.0f} ms"
+            if status is None or status < 0 or waited > self.grace + 0.2:
+                step.fail(
+                    "did not exit when stdin closed",
+                    f"exit status {status} after {waited:.1f} s (grace {self.grace} s; a "
+                    f"negative status is the signal that stopped it)",
+                )
+
+
+class _Capture(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+def _pin(value: str) -> Pin:
+    package, sep, iid = value.partition("@")
+    try:
+        return Pin(package, iid if sep else SAMPLE_IID)
+    except Exception as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from None
+
+
+@click.command("cipd")
+@click.argument("cmd", nargs=-1, required=True)
+@click.option("--pin", "pins", multiple=True, help="PACKAGE[@INSTANCE_ID] to check (repeatable).")
+@click.option("--metadata", multiple=True, help="KEY=VALUE metadata of every checked pin.")
+@click.option("--connect-timeout", default=10.0, show_default=True, help="Seconds.")
+@click.option("--decide-timeout", default=10.0, show_default=True, help="Seconds per pin.")
+@click.option("--grace", default=5.0, show_default=True, help="Shutdown grace, seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for CI).")
+def check_command(
+    cmd: tuple[str, ...],
+    pins: tuple[str, ...],
+    metadata: tuple[str, ...],
+    connect_timeout: float,
+    decide_timeout: float,
+    grace: float,
+    as_json: bool,
+) -> None:
+    """Check a CIPD admission plugin: plugwire check cipd -- ./my-admission-plugin"""
+    meta = {}
+    for item in metadata:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+        meta[key] = value
+    checker = CipdCheck(
+        cmd,
+        pins=[_pin(p) for p in pins],
+        metadata=meta,
+        connect_timeout=connect_timeout,
+        decide_timeout=decide_timeout,
+        grace=grace,
+    )
+    finish(anyio.run(checker.run), as_json=as_json)

@@ -1,0 +1,90 @@
+"""``plugwire check cipd`` against the bundled Python plugin, LUCI's own example
+admission plugin (built from the luci-go module) and broken plugins (plugins/modes.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+
+PY = sys.executable
+MODES = Path(__file__).parent / "plugins" / "modes.py"
+SAMPLE_DIGEST = "a" * 64
+
+
+def run_check(*args: str) -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [PY, "-m", "plugwire", "check", "cipd", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.strip(), f"no report: rc={proc.returncode} stderr={proc.stderr[-2000:]}"
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in report["checks"]}
+
+
+def test_bundled_python_plugin_passes() -> None:
+    rc, report = run_check("--", PY, "-m", "plugwire.grpc.cipd.example")
+    assert rc == 0, report
+    checks = rows(report)
+    assert report["facts"]["plugin version"] == "plugwire example 1.0"
+    assert checks["admission experimental/plugwire"]["detail"] == (
+        "denied: experimental packages are not allowed"
+    )
+    assert "exited 0" in checks["shutdown"]["detail"]
+
+
+@pytest.mark.interop
+def test_luci_example_plugin_passes_and_admits_with_metadata() -> None:
+    luci = build_go(
+        "cipd",
+        "go.chromium.org/luci/cipd/client/cipd/plugin/plugins/admission/example",
+        name="luci-admission-example",
+    )
+    rc, report = run_check("--metadata", f"allowed-sha256={SAMPLE_DIGEST}", "--", str(luci))
+    assert rc == 0, report
+    checks = rows(report)
+    assert checks["admission plugwire/check/package"]["detail"] == "admitted"
+    assert report["facts"]["plugin version"].startswith("example 1.0")
+
+
+def test_plugin_that_never_connects_fails() -> None:
+    rc, report = run_check("--connect-timeout", "1", "--", PY, str(MODES), "never")
+    assert rc == 1
+    row = rows(report)["handshake"]
+    assert row["status"] == "fail", row
+    assert rows(report)["shutdown"]["status"] == "skip"
+
+
+def test_plugin_exiting_after_the_handshake_shows_its_status() -> None:
+    rc, report = run_check("--", PY, str(MODES), "exit-early")
+    assert rc == 1
+    row = rows(report)["handshake"]
+    assert row["status"] == "fail" and "4" in row["evidence"], row
+
+
+def test_undecided_admission_fails() -> None:
+    rc, report = run_check(
+        "--pin", "hang/pkg", "--decide-timeout", "1", "--grace", "1", "--", PY, str(MODES), "normal"
+    )
+    assert rc == 1
+    row = rows(report)["admission hang/pkg"]
+    assert row["status"] == "fail" and "no decision within 1.0 s" in row["evidence"], row
+
+
+def test_plugin_ignoring_stdin_eof_fails_shutdown() -> None:
+    rc, report = run_check("--pin", "good/pkg", "--grace", "1", "--", PY, str(MODES), "deaf")
+    assert rc == 1
+    checks = rows(report)
+    assert checks["handshake"]["status"] == "pass"
+    row = checks["shutdown"]
+    assert row["status"] == "fail" and "exit status -9" in row["evidence"], row
