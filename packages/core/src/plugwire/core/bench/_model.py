@@ -84,6 +84,22 @@ class SuiteResult:
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     quick: bool = False
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    def pair_ratios(self, name: str, ref: str) -> dict[str, float | None]:
+        """``name`` over ``ref``: p50 at each in-flight level, calls/s at 1, cold start."""
+        a, b = self.contenders.get(name), self.contenders.get(ref)
+        out: dict[str, float | None] = {}
+        if a is None or b is None:
+            return out
+        for n in LEVELS:
+            if n in a.levels and n in b.levels:
+                out[f"p50@{n}"] = a.levels[n].p50_us / b.levels[n].p50_us
+        if 1 in a.levels and 1 in b.levels:
+            out["calls/s@1"] = a.levels[1].calls_per_s / b.levels[1].calls_per_s
+        if a.cold_start_ms and b.cold_start_ms:
+            out["cold"] = a.cold_start_ms / b.cold_start_ms
+        return out
 
     @property
     def ratios(self) -> dict[str, float]:

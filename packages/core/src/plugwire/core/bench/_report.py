@@ -54,6 +54,11 @@ def table(result: SuiteResult) -> str:
         lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for name, ref in result.pairs:
+        ratios = result.pair_ratios(name, ref)
+        if ratios:
+            shown = ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None)
+            lines.append(f"ratio {name} / {ref}: {shown}")
     for name, why in result.skipped.items():
         lines.append(f"skipped {name}: {why}")
     lines.extend(f"note: {n}" for n in result.notes)

@@ -169,6 +169,10 @@ class Contender:
         """Processes whose peak RSS is reported (the plugin or server side)."""
         return []
 
+    def peak_rss_mb(self) -> float | None:
+        """Peak RSS (MiB) of the plugin or server side, or ``None`` when not seen."""
+        return rss_mb(self.pids())
+
 
 class CallContender(Contender):
     """A contender driven from this process by an async ``call``."""
@@ -200,6 +204,8 @@ class Suite:
     cold_rounds: tuple[int, int] = (3, 1)
     warmup: tuple[int, int] = (200, 20)
     notes: list[str] = field(default_factory=list)
+    #: (contender, reference) pairs whose ratios the table shows besides the baseline's
+    pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def pick(self, pair: tuple[int, int], quick: bool) -> int:
         return pair[1] if quick else pair[0]
@@ -216,6 +222,7 @@ async def run_suite(
     tick = progress or (lambda _desc, _n: None)
     result = SuiteResult(suite.name, suite.title, suite.baseline, {}, quick=quick)
     result.notes.extend(suite.notes)
+    result.pairs.extend(suite.pairs)
     samples: dict[str, dict[int, list[Level]]] = {}
     with tempfile.TemporaryDirectory(prefix=f"plugwire-bench-{suite.name}-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
@@ -249,7 +256,7 @@ async def run_suite(
             for contender in active:
                 res = ContenderResult(contender.name)
                 res.levels = {n: median_level(s) for n, s in samples.get(contender.name, {}).items()}
-                res.rss_mb = rss_mb(contender.pids())
+                res.rss_mb = contender.peak_rss_mb()
                 result.contenders[contender.name] = res
         cold: dict[str, list[float]] = {}
         for _ in range(suite.pick(suite.cold_rounds, quick)):
