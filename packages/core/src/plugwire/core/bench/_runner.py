@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import os
 import shutil
@@ -44,6 +45,8 @@ class BenchContext:
     quick: bool
     tmp: Path
     stack: contextlib.AsyncExitStack
+    #: what contenders of one suite share (a control plane, a deployment), by key
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def python(self) -> str:
@@ -258,17 +261,18 @@ async def run_suite(
                 res.levels = {n: median_level(s) for n, s in samples.get(contender.name, {}).items()}
                 res.rss_mb = contender.peak_rss_mb()
                 result.contenders[contender.name] = res
-        cold: dict[str, list[float]] = {}
-        for _ in range(suite.pick(suite.cold_rounds, quick)):
-            for contender in active:
-                async with contextlib.AsyncExitStack() as stack:
-                    ctx = BenchContext(quick=quick, tmp=Path(tmp), stack=stack)
-                    seconds = await contender.cold_start(ctx)
-                if seconds is not None:
-                    cold.setdefault(contender.name, []).append(seconds)
-                tick(f"{suite.name}: cold start {contender.name}", 1)
-        for name, values in cold.items():
-            result.contenders[name].cold_start_ms = statistics.median(values) * 1e3
+            # Cold starts while the suite's shared peers (a control plane) are still up.
+            cold: dict[str, list[float]] = {}
+            for _ in range(suite.pick(suite.cold_rounds, quick)):
+                for contender in active:
+                    async with contextlib.AsyncExitStack() as cold_stack:
+                        cold_ctx = BenchContext(quick, Path(tmp), cold_stack, ctx.shared)
+                        seconds = await contender.cold_start(cold_ctx)
+                    if seconds is not None:
+                        cold.setdefault(contender.name, []).append(seconds)
+                    tick(f"{suite.name}: cold start {contender.name}", 1)
+            for name, values in cold.items():
+                result.contenders[name].cold_start_ms = statistics.median(values) * 1e3
     return result
 
 
@@ -319,6 +323,19 @@ def build_go(harness: str, package: str, *, name: str | None = None) -> Path:
         _gobuild = module
     built: Any = _gobuild.build_go(harness, package, name=name)
     return Path(built)
+
+
+def support_module(name: str) -> ModuleType:
+    """``tests/support/<name>.py`` of the repository checkout (e.g. the kube control plane)."""
+    root = source_root()
+    if root is None:
+        raise Unavailable(
+            f"tests/support/{name}.py comes from a repository checkout: run from one, "
+            "or set PLUGWIRE_SOURCE to it"
+        )
+    if str(root / "tests") not in sys.path:
+        sys.path.insert(0, str(root / "tests"))
+    return importlib.import_module(f"support.{name}")
 
 
 @contextlib.asynccontextmanager
