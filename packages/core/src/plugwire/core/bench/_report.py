@@ -50,7 +50,9 @@ def table(result: SuiteResult) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [f"{result.suite}: {result.title}" + (" (quick)" if result.quick else "")]
     for i, row in enumerate([header, *rows]):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -76,7 +78,7 @@ def plot(results: Sequence[SuiteResult], path: Path) -> None:
     if not shown:
         shown = list(results)
     fig, axes = plt.subplots(len(shown), 1, figsize=(8, 4 * len(shown)), squeeze=False)
-    for ax, result in zip(axes[:, 0], shown):
+    for ax, result in zip(axes[:, 0], shown, strict=True):
         for name, c in result.contenders.items():
             xs = [n for n in LEVELS if n in c.levels]
             if not xs:

@@ -218,9 +218,7 @@ class Suite:
         return base if inflight == 1 else base * 2
 
 
-async def run_suite(
-    suite: Suite, *, quick: bool, progress: Progress | None = None
-) -> SuiteResult:
+async def run_suite(suite: Suite, *, quick: bool, progress: Progress | None = None) -> SuiteResult:
     """Run every contender of ``suite`` interleaved; medians over rounds, ratios."""
     tick = progress or (lambda _desc, _n: None)
     result = SuiteResult(suite.name, suite.title, suite.baseline, {}, quick=quick)
@@ -258,7 +256,9 @@ async def run_suite(
                         tick(f"{suite.name}: {contender.name} @{inflight}", 1)
             for contender in active:
                 res = ContenderResult(contender.name)
-                res.levels = {n: median_level(s) for n, s in samples.get(contender.name, {}).items()}
+                res.levels = {
+                    n: median_level(s) for n, s in samples.get(contender.name, {}).items()
+                }
                 res.rss_mb = contender.peak_rss_mb()
                 result.contenders[contender.name] = res
             # Cold starts while the suite's shared peers (a control plane) are still up.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -108,7 +109,7 @@ def bench(
         total = steps(suite, quick, 8)
         with _progress(total, show) as tick:
             try:
-                result = anyio.run(lambda s=suite: run_suite(s, quick=quick, progress=tick))
+                result = anyio.run(functools.partial(run_suite, suite, quick=quick, progress=tick))
             except Exception as exc:
                 failed.append(f"{key}: {type(exc).__name__}: {exc}")
                 click.echo(f"suite {key} failed: {type(exc).__name__}: {exc}", err=True)

@@ -111,7 +111,7 @@ class GoHost(Contender):
         self.scratch = ctx.tmp
 
     async def _run(self, pins: int, inflight: int) -> tuple[int, float]:
-        scenario = {"service_url": SERVICE, "plugin": self.argv}
+        scenario: dict[str, Any] = {"service_url": SERVICE, "plugin": self.argv}
         scenario["bench"] = {"pins": pins, "inflight": inflight}
         path = self.scratch / f"cipd-{next(_serial)}.json"
         path.write_text(json.dumps(scenario))

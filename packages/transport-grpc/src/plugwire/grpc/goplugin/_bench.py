@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import grpc
-
 from plugwire.core.bench import (
     BenchContext,
     CallContender,
@@ -116,7 +115,7 @@ class BareGrpc(CallContender):
         path = ctx.path("kv.sock")
         proc = await ctx.spawn([*PEER, "bare", str(path)], name="bare-grpc", ready="ready")
         channel = await ctx.stack.enter_async_context(grpc.aio.insecure_channel(f"unix:{path}"))
-        stub = kv_pb2_grpc.KVStub(channel)  # type: ignore[no-untyped-call]
+        stub = kv_pb2_grpc.KVStub(channel)
         await stub.Put(kv_pb2.PutRequest(key="bench", value=VALUE))
         req = kv_pb2.GetRequest(key="bench")
         self.call = lambda: stub.Get(req)
@@ -127,7 +126,7 @@ class BareGrpc(CallContender):
         t0 = time.perf_counter()
         await ctx.spawn([*PEER, "bare", str(path)], name="bare-grpc", ready="ready")
         async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
-            await kv_pb2_grpc.KVStub(channel).Put(kv_pb2.PutRequest(key="x", value=VALUE))  # type: ignore[no-untyped-call]
+            await kv_pb2_grpc.KVStub(channel).Put(kv_pb2.PutRequest(key="x", value=VALUE))
         seconds = time.perf_counter() - t0
         path.unlink(missing_ok=True)
         return seconds
@@ -237,4 +236,3 @@ MTLS = Suite(
         ("plugwire, AutoMTLS on", "python-plugin, AutoMTLS on"),
     ],
 )
-

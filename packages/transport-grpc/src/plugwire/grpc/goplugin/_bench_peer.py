@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import grpc
-
 from plugwire.grpc.goplugin import ServicePlugin, serve
 from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
 
@@ -33,7 +32,7 @@ class MemoryKV(kv_pb2_grpc.KVServicer):
 
 async def _bare(path: str) -> None:
     server = grpc.aio.server()
-    kv_pb2_grpc.add_KVServicer_to_server(MemoryKV(), server)  # type: ignore[no-untyped-call]
+    kv_pb2_grpc.add_KVServicer_to_server(MemoryKV(), server)
     server.add_insecure_port(f"unix:{path}")
     await server.start()
     print("ready", flush=True)
@@ -49,7 +48,7 @@ def main(argv: list[str]) -> None:
             handshake=HANDSHAKE,
             plugins={
                 "kv_grpc": ServicePlugin(
-                    register=lambda s: kv_pb2_grpc.add_KVServicer_to_server(impl, s)  # type: ignore[no-untyped-call]
+                    register=lambda s: kv_pb2_grpc.add_KVServicer_to_server(impl, s)
                 )
             },
             log_level=logging.WARNING,

@@ -145,4 +145,3 @@ SUITE = Suite(
         ("plugwire runtime + Go plugin", "all-Go (adaptation + Go stub)"),
     ],
 )
-
