@@ -86,7 +86,8 @@ def bench(
     Reports p50/p99 latency (1 in flight), calls/s at 1, 16 and 64 in flight, cold
     start (launch to first answered call), peak RSS of the plugin side, and ratios
     against the suite's baseline measured in the same run. --json writes one object
-    per suite (a list for `all`); --plot writes an SVG of latency against in-flight.
+    per suite (a list for `all`); --plot writes an SVG of latency against in-flight
+    (for `all`, one panel per suite, and one FILE-SUITE.svg per suite beside it).
     """
     suites = installed_suites()
     if list_ or name is None:
@@ -122,5 +123,8 @@ def bench(
         json_path.write_text(json.dumps(data[0] if name != "all" and data else data, indent=2))
     if plot_path is not None and results:
         plot(results, plot_path)
+        if len(results) > 1:  # and one SVG per suite beside it: NAME-SUITE.svg
+            for result in results:
+                plot([result], plot_path.with_name(f"{plot_path.stem}-{result.suite}.svg"))
     if failed:
         raise click.ClickException("; ".join(failed))
