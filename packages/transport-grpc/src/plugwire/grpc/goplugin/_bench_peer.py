@@ -1,17 +1,19 @@
-"""In-memory KV plugin for benchmarks/goplugin_bench.py (the examples/grpc contract).
+"""Peers of ``plugwire bench goplugin`` (run as child processes; not a public API).
 
-``python goplugin_kv_plugin.py`` serves it as a go-plugin plugin through plugwire;
-``python goplugin_kv_plugin.py --bare /path/sock`` serves the same servicer on a bare
-grpc.aio server (the baseline) and prints ``ready`` once it listens.
+``python -m plugwire.grpc.goplugin._bench_peer plugin``: the in-memory KV plugin
+(examples/grpc contract) served by plugwire; ``... bare SOCKET``: the same servicer on a
+bare grpc.aio server (prints ``ready``). python-plugin's peers are in
+:mod:`plugwire.grpc._bench_pyplugin`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+from typing import Any
 
 import grpc
-
 from plugwire.grpc.goplugin import ServicePlugin, serve
 from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2, kv_pb2_grpc
 
@@ -20,15 +22,15 @@ class MemoryKV(kv_pb2_grpc.KVServicer):
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}
 
-    async def Get(self, request, context):  # type: ignore[no-untyped-def]
+    async def Get(self, request: Any, context: Any) -> Any:
         return kv_pb2.GetResponse(value=self.data.get(request.key, b""))
 
-    async def Put(self, request, context):  # type: ignore[no-untyped-def]
+    async def Put(self, request: Any, context: Any) -> Any:
         self.data[request.key] = request.value
         return kv_pb2.Empty()
 
 
-async def bare(path: str) -> None:
+async def _bare(path: str) -> None:
     server = grpc.aio.server()
     kv_pb2_grpc.add_KVServicer_to_server(MemoryKV(), server)
     server.add_insecure_port(f"unix:{path}")
@@ -37,9 +39,9 @@ async def bare(path: str) -> None:
     await server.wait_for_termination()
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--bare":
-        asyncio.run(bare(sys.argv[2]))
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["bare"]:
+        asyncio.run(_bare(argv[1]))
     else:
         impl = MemoryKV()
         serve(
@@ -49,5 +51,9 @@ if __name__ == "__main__":
                     register=lambda s: kv_pb2_grpc.add_KVServicer_to_server(impl, s)
                 )
             },
-            log_level=30,
+            log_level=logging.WARNING,
         )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,125 @@
+"""``plugwire bench``: the suites are listed, and a quick run writes the documented JSON.
+
+These are smoke runs (``--quick``): they check that each suite's contenders start,
+answer and are reported with ratios against the baseline, not how fast they are.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+pytestmark = [pytest.mark.interop]
+
+SUITES = ["goplugin", "mtls", "ttrpc", "nri", "cipd", "drp", "tasks", "kube"]
+
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["suite", "contenders", "ratios"],
+    "additionalProperties": False,
+    "properties": {
+        "suite": {"type": "string"},
+        "contenders": {
+            "type": "object",
+            "minProperties": 2,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["p50_us", "p99_us", "calls_per_s", "cold_start_ms"],
+                "additionalProperties": False,
+                "properties": {
+                    "p50_us": NUMBER_OR_NULL,
+                    "p99_us": NUMBER_OR_NULL,
+                    "cold_start_ms": NUMBER_OR_NULL,
+                    "calls_per_s": {
+                        "type": "object",
+                        "required": ["1", "16", "64"],
+                        "additionalProperties": False,
+                        "properties": {k: NUMBER_OR_NULL for k in ("1", "16", "64")},
+                    },
+                },
+            },
+        },
+        "ratios": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+
+
+def plugwire(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "plugwire.core.cli", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_list_names_every_suite() -> None:
+    proc = plugwire("--list")
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    assert listed == SUITES
+    assert "baseline: Go host <-> Go plugin" in proc.stdout
+
+
+def test_unknown_suite_is_a_usage_error() -> None:
+    proc = plugwire("nosuch")
+    assert proc.returncode == 2
+    assert "unknown suite 'nosuch'" in proc.stderr and "ttrpc" in proc.stderr
+
+
+def _quick(suite: str, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    out = tmp_path / f"{suite}.json"
+    proc = plugwire(suite, "--quick", "--json", str(out), *extra)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "skipped" not in proc.stdout, proc.stdout
+    data: dict[str, Any] = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["suite"] == suite
+    # Every contender ran and has a ratio against the baseline, which is 1.
+    assert set(data["ratios"]) == set(data["contenders"])
+    assert all(r > 0 for r in data["ratios"].values())
+    return data
+
+
+@pytest.mark.ttrpc
+def test_ttrpc_quick_json_and_plot(tmp_path: Path) -> None:
+    svg = tmp_path / "ttrpc.svg"
+    data = _quick("ttrpc", tmp_path, "--plot", str(svg))
+    assert data["ratios"]["raw asyncio echo (floor)"] == 1.0
+    assert {"Go <-> Go", "plugwire <-> plugwire", "Go client -> plugwire server"} <= set(
+        data["ratios"]
+    )
+    pw = data["contenders"]["plugwire <-> plugwire"]
+    assert all(pw["calls_per_s"][k] > 0 for k in ("1", "16", "64"))
+    assert pw["p99_us"] >= pw["p50_us"] > 0
+    assert pw["cold_start_ms"] > 0
+    text = svg.read_text()
+    assert text.startswith("<?xml") and "<svg" in text and "plugwire &lt;-&gt; plugwire" in text
+
+
+@pytest.mark.goplugin
+def test_goplugin_quick_json(tmp_path: Path) -> None:
+    data = _quick("goplugin", tmp_path)
+    assert data["ratios"]["Go host <-> Go plugin"] == 1.0
+    assert {
+        "Go host -> plugwire plugin",
+        "plugwire host -> Go plugin",
+        "plugwire <-> plugwire grpc",
+        "bare grpc.aio",
+        "python-plugin <-> python-plugin",
+    } <= set(data["contenders"])
+    for figures in data["contenders"].values():
+        assert figures["cold_start_ms"] > 0
+
+
+def test_tasks_quick_json_all_levels(tmp_path: Path) -> None:
+    data = _quick("tasks", tmp_path)
+    assert data["ratios"]["bare loop"] == 1.0
+    assert data["contenders"]["PluginManager"]["cold_start_ms"] is None
