@@ -109,3 +109,77 @@ async def test_plugin_dying_right_after_announcing_is_plugin_exited(tmp_path: Pa
 async def test_a_working_plugin_starts_and_answers(tmp_path: Path) -> None:
     async with PluginClient(_config(KV_PLUGIN, tmp_path)) as client:
         await client.ping()
+
+
+# -- item 8 ---------------------------------------------------------------------
+
+
+def test_records_are_hclog_json_lines() -> None:
+    import json
+    import logging
+
+    from plugwire.grpc.goplugin.logs import GoHclogFormatter
+
+    fmt = GoHclogFormatter()
+    record = logging.LogRecord(
+        "plugwire.grpc.goplugin.server", 10, __file__, 1, "plugin address", None, None
+    )
+    record.network, record.address = "unix", "/tmp/plugin1"
+    line = fmt.format(record)
+    # go-hclog writes a map with encoding/json: keys sorted, compact
+    assert line.startswith('{"@level":"debug","@message":"plugin address","@timestamp":"')
+    obj = json.loads(line)
+    assert list(obj) == sorted(obj) and "@module" not in obj  # the Go server's logger is unnamed
+    assert (obj["address"], obj["network"]) == ("/tmp/plugin1", "unix")
+    # hclog's time format: 2006-01-02T15:04:05.000000Z07:00
+    import re
+
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)", obj["@timestamp"]
+    ), obj["@timestamp"]
+    named = logging.LogRecord("kv", 20, __file__, 1, "put", None, None)
+    named.key = "a"
+    assert json.loads(fmt.format(named))["@module"] == "kv"
+
+
+def _host_lines(stderr: str, message: str) -> list[str]:
+    """The upstream host's rendering of one plugin record, without values that
+    differ from run to run (time, socket path)."""
+    import re
+
+    out = []
+    for line in stderr.splitlines():
+        if f"[DEBUG] plugin.sh: {message}" in line:
+            line = line.split(" ", 1)[1]  # the host's own time
+            line = re.sub(r"address=/tmp/plugin\S+", "address=<sock>", line)
+            out.append(re.sub(r"timestamp=\S+", "timestamp=<t>", line))
+    return out
+
+
+@pytest.mark.goplugin
+@pytest.mark.interop
+def test_upstream_host_shows_our_record_as_it_shows_a_go_plugins(tmp_path: Path) -> None:
+    """go-plugin's own examples/grpc host, its Go example plugin, then ours."""
+    import os
+    import subprocess
+
+    from goplugin_support import GoBinaries
+
+    go = GoBinaries()
+    rendered = {}
+    for which, plugin in (("go", str(go.upstream_kv_plugin)), ("python", " ".join(KV_PLUGIN))):
+        env = {**os.environ, "KV_PROTO": "grpc", "KV_PLUGIN": plugin, "KV_DIR": str(tmp_path)}
+        proc = subprocess.run(
+            [str(go.upstream_kv_host), "put", "k", "v"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        rendered[which] = _host_lines(proc.stderr, "plugin address")
+    assert rendered["go"] == [
+        "[DEBUG] plugin.sh: plugin address: address=<sock> network=unix timestamp=<t>"
+    ]
+    assert rendered["python"] == rendered["go"]
