@@ -152,7 +152,10 @@ def _host_lines(stderr: str, message: str) -> list[str]:
         if f"[DEBUG] plugin.sh: {message}" in line:
             line = line.split(" ", 1)[1]  # the host's own time
             line = re.sub(r"address=/tmp/plugin\S+", "address=<sock>", line)
-            out.append(re.sub(r"timestamp=\S+", "timestamp=<t>", line))
+            line = re.sub(r"timestamp=\S+", "timestamp=<t>", line)
+            # the host walks a Go map for the key/values: their order is random
+            head, _, pairs = line.rpartition(": ")
+            out.append(f"{head}: {' '.join(sorted(pairs.split()))}")
     return out
 
 
