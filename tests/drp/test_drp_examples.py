@@ -42,24 +42,6 @@ def test_provider_example_commands() -> None:
     assert bad.returncode == 2 and "Missing argument" in bad.stderr
 
 
-def test_listen_without_a_working_server_socket_never_says_ready(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLE),
-            "listen",
-            str(tmp_path / "to.sock"),
-            str(tmp_path / "missing-from.sock"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 1
-    assert "READY!" not in proc.stdout
-    assert "cannot reach the server socket" in proc.stderr
-
-
 def test_validate_runs_at_define_with_a_token(tmp_path: Path) -> None:
     script = tmp_path / "validating.py"
     script.write_text(

@@ -115,3 +115,101 @@ def test_pip_install_meta_package_with_extra(
     )
     listed = {line.split()[0] for line in cli.stdout.splitlines() if line.strip()}
     assert extra in listed and "inproc" in listed
+
+
+# -- issue 20 item 1: the documented route, each extra alone in a clean venv --------
+
+#: What each extra must serve: a command run in the clean venv that starts one
+#: bundled example plugin against a missing peer or a host, and what it must print.
+SERVE_CHECK = {
+    "grpc": (
+        "import asyncio, tempfile\n"
+        "from plugwire.grpc.goplugin import ClientConfig, PluginClient\n"
+        "from plugwire.grpc.goplugin.examples import HANDSHAKE, kv_pb2\n"
+        "from plugwire.grpc.goplugin.examples.kv import KVPlugin\n"
+        "import sys\n"
+        "async def main():\n"
+        "    cfg = ClientConfig(handshake=HANDSHAKE, plugins={'kv_grpc': KVPlugin()},\n"
+        "        cmd=[sys.executable, '-m', 'plugwire.grpc.goplugin.examples.kv'],\n"
+        "        env={'KV_DIR': tempfile.mkdtemp()})\n"
+        "    async with PluginClient(cfg) as c:\n"
+        "        kv = c.dispense('kv_grpc')\n"
+        "        await kv.Put(kv_pb2.PutRequest(key='a', value=b'served'))\n"
+        "        print((await kv.Get(kv_pb2.GetRequest(key='a'))).value.decode())\n"
+        "asyncio.run(main())\n"
+    ),
+    "ttrpc": (
+        "import subprocess, sys, tempfile, time, os\n"
+        "sock = os.path.join(tempfile.mkdtemp(), 's.sock')\n"
+        "srv = subprocess.Popen([sys.executable, '-m', 'plugwire.ttrpc.example', 'serve', sock])\n"
+        "try:\n"
+        "    for _ in range(100):\n"
+        "        if os.path.exists(sock): break\n"
+        "        time.sleep(0.1)\n"
+        "    out = subprocess.run([sys.executable, '-m', 'plugwire.ttrpc.example', 'call', sock],\n"
+        "        capture_output=True, text=True, timeout=60)\n"
+        "    assert out.returncode == 0, out.stdout + out.stderr\n"
+        "    print('served')\n"
+        "finally:\n"
+        "    srv.kill()\n"
+    ),
+    "http": (
+        "import anyio\n"
+        "from plugwire.http.drp import ProviderHost\n"
+        "import sys\n"
+        "async def main():\n"
+        "    async with ProviderHost() as drp:\n"
+        "        p = await drp.launch([sys.executable, '-m', 'plugwire.http.drp._demo_provider'])\n"
+        "        print('served', p.definition.name)\n"
+        "anyio.run(main)\n"
+    ),
+    "kube": "import plugwire.kube\nprint('served')\n",
+}
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(["bash", str(ROOT / "scripts" / "wheelhouse.sh"), str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("extra", sorted(SERVE_CHECK))
+def test_documented_route_installs_each_extra_alone_and_serves(
+    wheelhouse: Path, tmp_path: Path, extra: str
+) -> None:
+    python = _fresh_venv(tmp_path / "venv")
+    assert not str(python).startswith(sys.prefix)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--find-links",
+            str(wheelhouse),
+            f"plugwire[{extra}]",
+        ],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    found = _probe(python, [f"plugwire.{extra}", "plugwire.core"])
+    assert all(found.values()), found
+    needs = {"kube": {"grpc"}}.get(extra, set())  # plugwire-kube depends on plugwire-grpc
+    others = [f"plugwire.{e}" for e in SERVE_CHECK if e != extra and e not in needs]
+    assert not any(_probe(python, others).values())
+    served = subprocess.run(
+        [str(python), "-c", SERVE_CHECK[extra]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "served" in served.stdout

@@ -242,6 +242,11 @@ def test_template_renders_lints_and_its_tests_launch_the_plugin(
     else:
         assert not context, "no custom variable shows up in pyproject.toml or README.md"
     assert list((project / "tests").glob("test_*.py"))
+    # The install line works on a fresh machine: pip finds plugwire in the wheelhouse
+    # that scripts/wheelhouse.sh builds (plugwire is not on the package index yet).
+    develop = readme[readme.index("## Develop") :]
+    assert develop.index("export PIP_FIND_LINKS=") < develop.index("pip install -e .")
+    assert "scripts/wheelhouse.sh" in develop
 
     ruff = _ruff()
     lint = _run([*ruff, "check", "--no-cache", "."], project, 120)

@@ -152,10 +152,10 @@ async def test_plugin_dies_mid_call(tmp_path: Path) -> None:
 
 
 async def test_plugin_ignoring_shutdown_gets_sigterm_after_grace(tmp_path: Path) -> None:
-    # It announces an address where nothing listens: Shutdown cannot reach it.
-    line = f"1|1|unix|{tmp_path / 'nothing.sock'}|grpc|"
+    # It answers the start's health check but not Shutdown.
+    sock = str(tmp_path / "health.sock")
     cfg = _config(
-        plugin_script("raw_announce.py"), tmp_path, env={"RAW_ANNOUNCE": line}, kill_grace=0.5
+        plugin_script("health_only.py"), tmp_path, env={"HEALTH_SOCKET": sock}, kill_grace=0.5
     )
     client = PluginClient(cfg)
     await client.start()
@@ -172,11 +172,10 @@ async def test_plugin_ignoring_shutdown_gets_sigterm_after_grace(tmp_path: Path)
 async def test_plugin_ignoring_shutdown_and_sigterm_is_sigkilled_within_bound(
     tmp_path: Path,
 ) -> None:
-    line = f"1|1|unix|{tmp_path / 'nothing.sock'}|grpc|"
     cfg = _config(
-        plugin_script("raw_announce.py"),
+        plugin_script("health_only.py"),
         tmp_path,
-        env={"RAW_ANNOUNCE": line, "IGNORE_SIGTERM": "1"},
+        env={"HEALTH_SOCKET": str(tmp_path / "health.sock"), "IGNORE_SIGTERM": "1"},
         kill_grace=0.5,
     )
     client = PluginClient(cfg)

@@ -53,7 +53,9 @@ def test_kv_put_get_ping_stdio_logs_kill(
     assert (tmp_path / "kv_alpha").read_bytes() == b"one"
     # The plugin listened on a unix socket in its temp dir and removed it on exit.
     assert any(
-        r.get("@message", "").startswith(f"plugin address network=unix address={sockets}/plugin")
+        r.get("@message") == "plugin address"
+        and r.get("network") == "unix"
+        and r.get("address", "").startswith(f"{sockets}/plugin")
         for r in report["log_records"]
     )
     assert list(sockets.iterdir()) == []
@@ -202,11 +204,8 @@ def test_go_host_python_plugin_over_tcp_with_automtls(
     assert report["ok"], report.get("error")
     assert report["results"] == ["ok", "cp", "pong"]
     # go-plugin's default port range for its plugins is 10000..25000.
-    addresses = [
-        r["@message"]
-        for r in report["log_records"]
-        if r.get("@message", "").startswith("plugin address")
-    ]
-    assert len(addresses) == 1 and "network=tcp address=127.0.0.1:" in addresses[0]
-    port = int(addresses[0].rsplit(":", 1)[1])
+    addresses = [r for r in report["log_records"] if r.get("@message") == "plugin address"]
+    assert len(addresses) == 1 and addresses[0]["network"] == "tcp"
+    assert addresses[0]["address"].startswith("127.0.0.1:")
+    port = int(addresses[0]["address"].rsplit(":", 1)[1])
     assert 10000 <= port <= 25000

@@ -30,6 +30,8 @@ DEFINITION = PluginProvider(
         AvailableAction(command="leave"),
         AvailableAction(command="die"),
         AvailableAction(command="print"),
+        AvailableAction(command="sleep"),
+        AvailableAction(command="big"),
         AvailableAction(command="needs", model="machines", required_params=["a", "b"]),
     ],
     store_objects={"cows": {}},
@@ -67,12 +69,20 @@ class Features(Provider):
         if cmd == "print":
             print("stray print goes to stderr, not to the READY! channel")
             return "printed"
+        if cmd == "sleep":
+            await anyio.sleep(float(action.params.get("seconds", 1)))
+            return "slept"
+        if cmd == "big":
+            return "x" * int(action.params.get("size", 0))
         if cmd == "needs":
             return action.params
         raise AssertionError(cmd)
 
     async def stop(self, ctx: ProviderContext) -> None:
         mode = os.environ.get("FEATURES_STOP", "")
+        if mode == "slow":
+            await anyio.sleep(3)
+            return
         if mode == "hang-and-ignore-sigterm":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if mode.startswith("hang"):

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import anyio
 from google.protobuf import empty_pb2
 
-from plugwire.core.errors import RemoteError
+from plugwire.core.errors import PlugwireError, RemoteError
 from plugwire.core.status import StatusCode
 
 from ._generated import ttrpc_streaming_pb2 as pb
@@ -180,16 +180,27 @@ async def _call(address: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    prog = "python -m plugwire.ttrpc.example"
     if len(args) != 2 or args[0] not in ("serve", "call"):
-        print("usage: python -m plugwire.ttrpc.example serve|call ADDRESS", file=sys.stderr)
+        print(f"usage: {prog} serve|call ADDRESS", file=sys.stderr)
+        if not args:
+            problem = "missing the command and ADDRESS"
+        elif args[0] not in ("serve", "call"):
+            problem = f"unknown command {args[0]!r} (serve or call)"
+        else:
+            problem = f"{args[0]} takes one ADDRESS, got {len(args) - 1}"
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
-    if args[0] == "serve":
-        try:
+    try:
+        if args[0] == "serve":
             anyio.run(_serve, args[1])
-        except KeyboardInterrupt:
-            pass
-        return 0
-    return anyio.run(_call, args[1])
+            return 0
+        return anyio.run(_call, args[1])
+    except KeyboardInterrupt:
+        return 0 if args[0] == "serve" else 130
+    except PlugwireError as exc:
+        print(f"{prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

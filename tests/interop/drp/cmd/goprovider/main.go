@@ -42,6 +42,44 @@ var def = wire.PluginProvider{
 	},
 }
 
+// session is what the upstream library's api.TokenSession gives a provider: the
+// endpoint and token of the server. It is nil without RS_TOKEN, and the upstream
+// define path uses it anyway when the provider implements Validate (v4 head).
+type session struct {
+	endpoint, token string
+}
+
+func tokenSession() *session {
+	ep := os.Getenv("RS_ENDPOINT")
+	if ep == "" {
+		ep = "https://127.0.0.1:8092"
+	}
+	tk := os.Getenv("RS_TOKEN")
+	if tk == "" {
+		return nil
+	}
+	return &session{endpoint: ep, token: tk}
+}
+
+// info is the Validate of a provider that asks the server who it is: GET
+// /api/v3/info with the bearer token.
+func (s *session) info() error {
+	req, err := http.NewRequest("GET", strings.TrimRight(s.endpoint, "/")+"/api/v3/info", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /api/v3/info: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
 var (
 	client   *http.Client
 	seq      int64
@@ -289,7 +327,9 @@ func listen(toPath, fromPath string) error {
 	mux.HandleFunc("/", nf)
 	handle(mux, "/api-plugin/v4/config", configHandler)
 	handle(mux, "/api-plugin/v4/stop", stopHandler)
-	handle(mux, "/api-plugin/v4/publish", publishHandler)
+	if def.HasPublish {
+		handle(mux, "/api-plugin/v4/publish", publishHandler)
+	}
 	handle(mux, "/api-plugin/v4/action", actionHandler)
 	os.Remove(toPath)
 	sock, err := net.Listen("unix", toPath)
@@ -306,8 +346,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: goprovider define|unpack DIR|listen TO FROM|version")
 		os.Exit(1)
 	}
+	// GOPROVIDER_NO_PUBLISH=1: a provider without Publish (HasPublish false, no
+	// /publish route: 404 as upstream). GOPROVIDER_VALIDATE=1: a provider that
+	// implements Validate, run at define with the API session.
+	if os.Getenv("GOPROVIDER_NO_PUBLISH") == "1" {
+		def.HasPublish = false
+	}
 	switch os.Args[1] {
 	case "define":
+		if os.Getenv("GOPROVIDER_VALIDATE") == "1" {
+			s := tokenSession()
+			if err := s.info(); err != nil { // s is nil without RS_TOKEN: SIGSEGV, exit 2
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
 		buf, _ := json.MarshalIndent(def, "", "  ")
 		fmt.Println(string(buf))
 	case "version":

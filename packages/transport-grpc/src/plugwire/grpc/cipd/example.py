@@ -8,6 +8,7 @@ It logs each decision to the host (``Host.Log``).
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from . import plugin
@@ -35,5 +36,18 @@ async def decide(admission: plugin.Admission, info: plugin.InstanceInfo) -> None
     )
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """Serve admissions (a CIPD client launches it; it takes no arguments). Unknown
+    arguments: usage and a one-line error, exit 2; a host that does not answer the
+    handshake on stdin: one typed-error line, exit 1 (:func:`plugin.serve`)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m plugwire.grpc.cipd.example",
+        description="The example CIPD admission plugin; a CIPD client launches it and "
+        "speaks to it on stdin.",
+    )
+    parser.parse_args(argv)
     plugin.serve(decide, version=VERSION)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,12 +8,14 @@ import grp
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
+import grpc
 from plugwire.core.errors import (
     ConfigError,
     HandshakeError,
@@ -23,13 +25,17 @@ from plugwire.core.errors import (
     PlugwireError,
 )
 from plugwire.core.process import PluginProcess
+from plugwire.core.transport import Address
 
 from ..mtls import Certificate, TLSConfig, der_to_pem, generate_cert
 from .announce import Announce
 from .config import ClientConfig, SecureConfig
 from .errors import ChecksumMismatchError
+from .health import GRPC_SERVICE_NAME, check_health
 
 __all__ = [
+    "START_CHECK_TIMEOUT",
+    "check_answers",
     "check_binary",
     "child_env",
     "client_name",
@@ -60,13 +66,44 @@ def client_name(config: ClientConfig) -> str:
     )
 
 
-def resolve_command(cmd: Sequence[str]) -> list[str]:
+def resolve_command(cmd: Sequence[str], *, peer: str | None = None) -> list[str]:
     """Like Go's exec.Command: a bare command name is looked up in the host's PATH (the
-    plugin's clean environment may have none)."""
+    plugin's clean environment may have none).
+
+    A path that exists but cannot be run raises :class:`PluginStartError` saying
+    why (not executable, a directory), instead of the spawn's "no such executable".
+    """
     argv = list(cmd)
     if os.sep not in argv[0]:
         argv[0] = shutil.which(argv[0]) or argv[0]
+    check_executable(argv[0], peer=peer)
     return argv
+
+
+def check_executable(path: str, *, peer: str | None = None) -> None:
+    """Raise :class:`PluginStartError` for a plugin path that exists but is not an
+    executable file (a missing one is left to the spawn: "no such executable")."""
+    if os.sep not in path:
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        problem = "is a directory"
+    elif not stat.S_ISREG(st.st_mode):
+        problem = "is not a regular file"
+    elif not os.access(path, os.X_OK):
+        problem = f"is not executable (mode {stat.filemode(st.st_mode)}; chmod +x it)"
+    else:
+        return
+    raise PluginStartError(
+        f"cannot execute plugin: {path} {problem}",
+        peer=peer,
+        step="start",
+        expected="an executable file",
+        seen=f"{path}: {problem}",
+    )
 
 
 def child_env(
@@ -220,3 +257,43 @@ async def first_line(
             step="announce",
         )
     return line
+
+
+#: The bound of :func:`check_answers`' one round trip.
+START_CHECK_TIMEOUT = 5.0
+
+
+async def check_answers(
+    channel: grpc.aio.Channel,
+    address: Address,
+    *,
+    timeout: float,
+    peer: str,
+    map_error: Callable[[grpc.aio.AioRpcError, str], Awaitable[PlugwireError]],
+) -> None:
+    """One bounded ``Health.Check("plugin")`` round trip: the health service every
+    go-plugin server registers. Raises :class:`PluginStartError` naming the address
+    when the plugin cannot be reached there or is not SERVING
+    (:class:`PluginExitedError` when it died)."""
+    method = "/grpc.health.v1.Health/Check"
+    try:
+        status = await check_health(channel, timeout=timeout)
+    except grpc.aio.AioRpcError as exc:
+        mapped = await map_error(exc, method)
+        if isinstance(mapped, PluginExitedError):
+            raise mapped from exc
+        raise PluginStartError(
+            f"plugin does not answer at the address it announced, {address}",
+            peer=peer,
+            step="health check",
+            expected=f"Health.Check({GRPC_SERVICE_NAME!r}) SERVING within {timeout} s",
+            seen=f"{exc.code().name}: {(exc.details() or '')[:300]}",
+        ) from exc
+    if status != 1:
+        raise PluginStartError(
+            f"plugin at {address} is not serving",
+            peer=peer,
+            step="health check",
+            expected=f"Health.Check({GRPC_SERVICE_NAME!r}) SERVING",
+            seen=f"status {status}",
+        )

@@ -69,6 +69,8 @@ from .._wire import open_channel
 from ..mtls import Certificate, TLSConfig
 from ._call_errors import map_call_error
 from ._launch import (
+    START_CHECK_TIMEOUT,
+    check_answers,
     check_binary,
     child_env,
     client_name,
@@ -235,6 +237,14 @@ class PluginClient(BasePluginHandle):
         else:
             await self._launch(task_group)
         await self._connect()
+        assert self._raw_channel is not None and self._address is not None
+        await check_answers(
+            self._raw_channel,
+            self._address,
+            timeout=min(START_CHECK_TIMEOUT, self.config.start_timeout),
+            peer=self.name,
+            map_error=self._map_error,
+        )
         self._ready = True
 
     async def _launch(self, task_group: anyio.abc.TaskGroup | None) -> None:
@@ -249,7 +259,7 @@ class PluginClient(BasePluginHandle):
         self._offer = host_offer(cfg, peer=self.name)
         env, self._socket_dir, self._own_cert = child_env(cfg, self._offer)
         proc = PluginProcess(
-            resolve_command(cfg.cmd),
+            resolve_command(cfg.cmd, peer=self.name),
             env=env,
             name=self.name,
             cwd=cfg.cwd,

@@ -248,7 +248,7 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
                 server, network=config.network, listen=env.listen, tls=tls
             )
         address = listening.address
-        _log.debug("plugin address network=%s address=%s", address.network, address.address)
+        _log.debug("plugin address", extra={"network": address.network, "address": address.address})
         line = Announce(
             app_version=version,
             network=address.network,

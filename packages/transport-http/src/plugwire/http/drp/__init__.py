@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .app import PLUGIN_API, PluginApi, provider_app, serve, serve_async
 from .command import ProviderCommand
-from .errors import ActionRefusedError, ConfigRefusedError, ProviderError
+from .errors import ActionRefusedError, ConfigRefusedError, ProviderError, PublishRefusedError
 from .host import ProviderHost
 from .models import LOG_LEVELS, Action, AvailableAction, Error, Event, LogLine, PluginProvider
 from .plugin import DRP_SHUTDOWN, ProviderPlugin
@@ -44,6 +44,7 @@ __all__ = [
     "ProviderError",
     "ProviderHost",
     "ProviderPlugin",
+    "PublishRefusedError",
     "ServerApi",
     "provider_app",
     "serve",

@@ -6,6 +6,10 @@ The endpoints mirror the Go library (``plugin`` and ``plugin/mux`` packages):
 
 * every path other than the registered ones, or a method other than POST:
   ``404`` with ``models.Error{Code: 404, Type: <method>, Key: <path>}``;
+* request bodies decode as Go's ``encoding/json`` decodes them into the Go
+  structs: object keys select fields case-insensitively (``{"command": ...}`` is
+  the ``Command``), a later key overwrites an earlier one; malformed JSON is still
+  ``400``;
 * a body whose Content-Type does not contain ``application/json``: ``400``
   ``Invalid content type: <type>``; a body that does not decode: ``400`` with the
   decoder's message; an empty body decodes as ``null``;
@@ -40,7 +44,7 @@ from ..limits import Limits
 from ..messages import Request, Response
 from ..server import HttpServer
 from .errors import ProviderError
-from .models import Action, Error, Event, PluginProvider
+from .models import Action, Error, Event, PluginProvider, go_json_pairs
 from .provider import Provider, ProviderContext, call_maybe_async
 
 __all__ = ["PLUGIN_API", "PluginApi", "provider_app", "serve", "serve_async"]
@@ -77,7 +81,7 @@ def _decode(request: Request) -> Any:
     if not request.body:
         return None
     try:
-        return json.loads(request.body)
+        return json.loads(request.body, object_pairs_hook=go_json_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _Refusal(
             _error_response(Error(code=400, type=request.method, messages=(str(exc),)))
@@ -252,21 +256,19 @@ async def serve_async(
     """Serve ``provider`` as ``listen TO FROM`` does: the plugin API on
     ``to_path``, callbacks posted to the server on ``from_path``, until ``/stop``.
 
-    ``ready`` is called (printing ``READY!``) once the server listens and the
-    ``FROM`` socket accepts a connection. Returns the exit status: 0 after
-    ``/stop``, 1 when a socket does not work.
+    ``ready`` is called (printing ``READY!``) once the server listens. Like the Go
+    library, the ``FROM`` socket need not exist yet: the provider connects to it
+    the first time it calls back (bounded retry, see
+    :meth:`ProviderContext._reach_server`). Returns the exit status: 0 after
+    ``/stop``, 1 when its own socket does not work.
     """
-    problem = await _socket_works(from_path)
-    if problem is not None:
-        sys.stderr.write(f"cannot reach the server socket {from_path}: {problem}\n")
-        return 1
     stopped = anyio.Event()
 
     async def on_stop() -> None:
         stopped.set()
 
     async with HttpClient(Address("unix", from_path), peer="dr-provision") as client:
-        ctx = ProviderContext(definition, client=client)
+        ctx = ProviderContext(definition, client=client, server_socket=from_path)
         api = PluginApi(provider, ctx, on_stop=on_stop)
         server = HttpServer(api, limits=limits or Limits(), name=f"provider {definition.name}")
         async with anyio.create_task_group() as tg:

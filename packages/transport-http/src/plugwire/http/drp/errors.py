@@ -9,7 +9,7 @@ from plugwire.core.errors import PlugwireError
 
 from .models import Error
 
-__all__ = ["ActionRefusedError", "ConfigRefusedError", "ProviderError"]
+__all__ = ["ActionRefusedError", "ConfigRefusedError", "ProviderError", "PublishRefusedError"]
 
 
 class ProviderError(PlugwireError):
@@ -74,3 +74,9 @@ class ConfigRefusedError(ProviderError):
     """The host refused a config before calling the provider: the Params miss some
     of the definition's ``RequiredParams`` (400, one ``Missing required parameter``
     message each, as dr-provision words it)."""
+
+
+class PublishRefusedError(ProviderError):
+    """The host refused to publish an event to a provider whose definition says
+    ``HasPublish: false``: it does not take events (404, as the Go library's missing
+    ``/publish`` route answers), and nothing was sent."""

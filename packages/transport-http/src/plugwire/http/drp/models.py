@@ -32,6 +32,9 @@ __all__ = [
     "LogLine",
     "PluginProvider",
     "format_time",
+    "go_field",
+    "go_json_pairs",
+    "go_names_match",
     "parse_time",
 ]
 
@@ -79,6 +82,52 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def _fold_char(c: str) -> tuple[str, ...]:
+    lower, upper = c.lower(), c.upper()
+    return tuple(x for x in (c, lower, upper) if len(x) == 1)
+
+
+def go_names_match(key: str, name: str) -> bool:
+    """Whether a JSON object key selects the Go struct field ``name``, as
+    ``encoding/json`` decides it: the same name, or the same under Unicode simple
+    case folding (``command`` and ``COMMAND`` select ``Command``; so does the Kelvin
+    sign for a ``K``)."""
+    if key == name:
+        return True
+    if len(key) != len(name):
+        return False
+    return all(
+        a == b or bool(set(_fold_char(a)) & set(_fold_char(b)))
+        for a, b in zip(key, name, strict=True)
+    )
+
+
+def go_field(doc: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """The value ``encoding/json`` would decode into field ``name`` of a Go struct.
+
+    Go applies the object's keys in order and a later key overwrites an earlier
+    one; a key matches the field exactly or case-insensitively; ``null`` leaves the
+    field as it was. So: the last non-null value among the matching keys (a document
+    decoded with :func:`go_json_pairs` keeps its keys in the order of their last
+    occurrence, as Go sees them)."""
+    value = default
+    for key, candidate in doc.items():
+        if candidate is not None and go_names_match(key, name):
+            value = candidate
+    return value
+
+
+def go_json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads(..., object_pairs_hook=go_json_pairs)``: a repeated key keeps
+    its last value at the position of its last occurrence (Go's order of
+    application; see :func:`go_field`)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out.pop(key, None)
+        out[key] = value
+    return out
+
+
 def _obj(doc: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(doc, Mapping):
         raise ProtocolError(f"{what} must be a JSON object", expected="object", seen=doc)
@@ -86,7 +135,7 @@ def _obj(doc: Any, what: str) -> Mapping[str, Any]:
 
 
 def _field(doc: Mapping[str, Any], name: str, kind: type[T], default: T, what: str) -> T:
-    value = doc.get(name)
+    value = go_field(doc, name)
     if value is None:
         return default
     if kind is int and isinstance(value, float) and value.is_integer():
@@ -103,7 +152,7 @@ def _field(doc: Mapping[str, Any], name: str, kind: type[T], default: T, what: s
 
 
 def _strings(doc: Mapping[str, Any], name: str, what: str) -> tuple[str, ...]:
-    value = doc.get(name)
+    value = go_field(doc, name)
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -114,7 +163,7 @@ def _strings(doc: Mapping[str, Any], name: str, what: str) -> tuple[str, ...]:
 
 
 def _dict(doc: Mapping[str, Any], name: str, what: str) -> dict[str, Any]:
-    value = doc.get(name)
+    value = go_field(doc, name)
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -214,7 +263,7 @@ class PluginProvider:
     def from_json(cls, doc: Any) -> PluginProvider:
         what = "PluginProvider"
         d = _obj(doc, what)
-        actions = d.get("AvailableActions")
+        actions = go_field(d, "AvailableActions")
         if actions is not None and not isinstance(actions, list):
             raise ProtocolError(
                 f"{what}.AvailableActions must be a list",
@@ -271,7 +320,7 @@ class Action:
         d = _obj(doc, what)
         return cls(
             command=_field(d, "Command", str, "", what),
-            model=d.get("Model"),
+            model=go_field(d, "Model"),
             plugin=_field(d, "Plugin", str, "", what),
             command_set=_field(d, "CommandSet", str, "", what),
             params=_dict(d, "Params", what),
@@ -305,14 +354,14 @@ class Event:
     def from_json(cls, doc: Any) -> Event:
         what = "Event"
         d = _obj(doc, what)
-        raw_time = d.get("Time")
+        raw_time = go_field(d, "Time")
         return cls(
             type=_field(d, "Type", str, "", what),
             action=_field(d, "Action", str, "", what),
             key=_field(d, "Key", str, "", what),
-            object=d.get("Object"),
+            object=go_field(d, "Object"),
             principal=_field(d, "Principal", str, "", what),
-            original=d.get("Original"),
+            original=go_field(d, "Original"),
             time=_ZERO_TIME if raw_time is None else parse_time(raw_time, field="Event.Time"),
         )
 
@@ -426,17 +475,17 @@ class LogLine:
     def from_json(cls, doc: Any) -> LogLine:
         what = "Line"
         d = _obj(doc, what)
-        raw_level = d.get("Level", "info")
+        raw_level = go_field(d, "Level", "info")
         if isinstance(raw_level, int) and not isinstance(raw_level, bool):
             if not 0 <= raw_level < len(LOG_LEVELS):
                 raise ProtocolError("unknown log level", expected="0..7", seen=raw_level)
             raw_level = LOG_LEVELS[raw_level]
         if not isinstance(raw_level, str):
             raise ProtocolError(f"{what}.Level must be a string", expected="string", seen=raw_level)
-        data = d.get("Data")
+        data = go_field(d, "Data")
         if data is not None and not isinstance(data, list):
             raise ProtocolError(f"{what}.Data must be a list", expected="list", seen=data)
-        raw_time = d.get("Time")
+        raw_time = go_field(d, "Time")
         return cls(
             message=_field(d, "Message", str, "", what),
             level=raw_level,

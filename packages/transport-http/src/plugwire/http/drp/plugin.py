@@ -60,7 +60,7 @@ from ..server import HttpServer
 from .app import PLUGIN_API
 from .checks import check_action, check_config
 from .command import CommandLike, ProviderCommand
-from .errors import ProviderError
+from .errors import ProviderError, PublishRefusedError
 from .models import Action, Error, Event, LogLine, PluginProvider
 from .server_api import DRP_CAPABILITIES, ObjectSource, ServerApi
 
@@ -377,6 +377,10 @@ class ProviderPlugin(BasePluginHandle):
         return proc, client
 
     async def _post(self, step: str, body: Any) -> Response:
+        """POST one call, racing the provider's death. Every failure comes out as
+        one typed :class:`PlugwireError` (never an ``ExceptionGroup``): a death as
+        :class:`PluginExitedError`, otherwise what the client raised
+        (:class:`PluginTimeoutError`, :class:`MessageTooLargeError`...)."""
         proc, client = self._alive(step)
         reply: Response | None = None
         failure: PlugwireError | None = None
@@ -393,11 +397,20 @@ class ProviderPlugin(BasePluginHandle):
                 failure = exc
                 with anyio.move_on_after(1.0):
                     await proc.done.wait()
+            except PlugwireError as exc:
+                failure = exc
             tg.cancel_scope.cancel()
         if proc.done.is_set() and (reply is None or step != "stop"):
             raise proc.exit_error(step)
         if reply is None:
-            assert failure is not None
+            if failure is None:  # pragma: no cover - cancelled without a death
+                raise ConnectionClosedError(
+                    "call cancelled without a reply", peer=self.name, step=step
+                )
+            if failure.peer is None:
+                failure.peer = self.name
+            if failure.step is None or failure.step.startswith("POST "):
+                failure.step = step
             raise failure
         return reply
 
@@ -480,6 +493,20 @@ class ProviderPlugin(BasePluginHandle):
         check_action(self.definition, action, peer=self.name, model_type=model_type)
 
     async def publish(self, event: Event) -> None:
-        """POST ``/publish`` (only for providers with ``HasPublish``)."""
+        """POST ``/publish``.
+
+        Only a provider whose definition says ``HasPublish: true`` takes events
+        (dr-provision sends them to no other, and the Go library has no ``/publish``
+        route then: it would answer 404). For any other provider this raises
+        :class:`PublishRefusedError` without calling it."""
+        if self.definition is not None and not self.definition.has_publish:
+            raise PublishRefusedError(
+                f"provider {self.definition.name or self.name} does not take events: "
+                "its definition says HasPublish false",
+                code=404,
+                key=self.name,
+                peer=self.name,
+                step="publish",
+            )
         reply = await self._post("publish", event.to_json())
         self._raise_for(reply, "publish")

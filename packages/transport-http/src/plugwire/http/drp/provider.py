@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from plugwire.core.errors import PlugwireError
+from plugwire.core.errors import ConnectionClosedError, PlugwireError
 
 from ..client import HttpClient
 from .errors import ProviderError
@@ -90,6 +90,8 @@ class ProviderContext:
         *,
         environ: Mapping[str, str] | None = None,
         client: HttpClient | None = None,
+        server_socket: str | None = None,
+        connect_timeout: float = 10.0,
     ) -> None:
         env = os.environ if environ is None else environ
         self.definition = definition
@@ -98,6 +100,10 @@ class ProviderContext:
         self.fileserver = env.get("RS_FILESERVER", "")
         self.webroot = env.get("RS_WEBROOT", "")
         self.client = client
+        self.server_socket = server_socket
+        self.connect_timeout = connect_timeout
+        self._reached = server_socket is None
+        self._reach_lock = anyio.Lock()
         self.logger = logging.getLogger(f"plugwire.drp.provider.{definition.name or 'provider'}")
         self._log_send: MemoryObjectSendStream[LogLine] | None = None
         self._log_pending = 0
@@ -113,8 +119,44 @@ class ProviderContext:
             )
         return self.client
 
+    async def _reach_server(self, step: str) -> HttpClient:
+        """The client, once the server socket accepts a connection.
+
+        Like the Go library, a provider does not need the server's socket at
+        ``listen``: it connects the first time it calls back. That first time it
+        retries (backing off from 10 ms to 0.5 s) for at most ``connect_timeout``
+        seconds, then raises :class:`~plugwire.core.errors.ConnectionClosedError`
+        naming the socket."""
+        client = self._need_client(step)
+        if self._reached:
+            return client
+        async with self._reach_lock:
+            if self._reached:
+                return client
+            assert self.server_socket is not None
+            delay, last = 0.01, ""
+            with anyio.move_on_after(self.connect_timeout):
+                while True:
+                    try:
+                        stream = await anyio.connect_unix(self.server_socket)
+                    except OSError as exc:
+                        last = exc.strerror or str(exc)
+                        await anyio.sleep(delay)
+                        delay = min(delay * 2, 0.5)
+                        continue
+                    await stream.aclose()
+                    self._reached = True
+                    return client
+            raise ConnectionClosedError(
+                f"cannot reach the server socket within {self.connect_timeout} s",
+                peer="dr-provision",
+                step=step,
+                expected=f"a server on {self.server_socket}",
+                seen=last,
+            )
+
     async def _post(self, path: str, body: Any) -> Any:
-        client = self._need_client(path)
+        client = await self._reach_server(path)
         resp = await client.post_json(SERVER_API + path, body)
         if resp.status >= 400:
             try:
@@ -144,7 +186,7 @@ class ProviderContext:
 
     async def list_objects(self, prefix: str) -> list[Any]:
         """The objects the server stores under ``prefix`` (``GET /objects/<prefix>``)."""
-        client = self._need_client("objects")
+        client = await self._reach_server("objects")
         resp = await client.get(f"{SERVER_API}/objects/{prefix}")
         if resp.status >= 400:
             raise ProviderError(

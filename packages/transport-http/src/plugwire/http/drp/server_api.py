@@ -30,7 +30,7 @@ from plugwire.core.controller import CapabilityDeniedError, Controller
 from plugwire.core.errors import PlugwireError
 
 from ..messages import Request, Response
-from .models import Error, Event, LogLine, PluginProvider
+from .models import Error, Event, LogLine, PluginProvider, go_json_pairs
 from .provider import SERVER_API, call_maybe_async
 
 __all__ = ["DRP_CAPABILITIES", "ObjectSource", "ServerApi"]
@@ -103,7 +103,9 @@ class ServerApi:
                 Error(code=400, type=request.method, messages=(f"Invalid content type: {ctype}",))
             )
         try:
-            doc = json.loads(request.body) if request.body else None
+            doc = (
+                json.loads(request.body, object_pairs_hook=go_json_pairs) if request.body else None
+            )
             if what == "publish":
                 await call_maybe_async(capability, Event.from_json(doc or {}))
             elif what == "log":

@@ -7,7 +7,9 @@ directory (sorted by name, so by index) and hands it ``NN-name.conf`` or
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
 
 import attrs
@@ -17,6 +19,8 @@ from plugwire.core.errors import ConfigError
 from . import api
 
 __all__ = ["InstalledPlugin", "discover", "plugin_config"]
+
+_log = logging.getLogger("plugwire.ttrpc.nri.discovery")
 
 
 @attrs.frozen
@@ -36,23 +40,36 @@ class InstalledPlugin:
 def discover(plugin_path: Path | None, config_path: Path | None = None) -> list[InstalledPlugin]:
     """The executable ``NN-name`` entries of ``plugin_path`` in index order.
 
-    A missing directory has no plugins; an unreadable one, or an executable whose
-    name is not ``NN-name``, is a :class:`ConfigError` (as upstream, which refuses
-    to start).
+    A missing directory has no plugins (logged as a WARNING naming it); an
+    unreadable one, or an executable whose name is not ``NN-name``, is a
+    :class:`ConfigError` (as upstream, which refuses to start). A file that is not
+    executable is skipped with a WARNING naming it and why.
     """
     if plugin_path is None:
         return []
     try:
         entries = sorted(plugin_path.iterdir())
     except FileNotFoundError:
+        _log.warning(
+            "NRI plugin_path %s does not exist: no pre-installed plugins are started",
+            plugin_path,
+        )
         return []
+
     except OSError as exc:
         raise ConfigError(
             f"failed to discover plugins in {plugin_path}: {exc}", step="discover"
         ) from exc
     found = []
     for entry in entries:
-        if entry.is_dir() or not os.access(entry, os.X_OK):
+        if entry.is_dir():
+            continue
+        if not os.access(entry, os.X_OK):
+            _log.warning(
+                "skipping NRI plugin %s: not executable (mode %s)",
+                entry,
+                _mode(entry),
+            )
             continue
         try:
             idx, base = api.parse_plugin_name(entry.name)
@@ -82,3 +99,10 @@ def plugin_config(config_path: Path | None, idx: str, base: str) -> str:
                 step="discover",
             ) from exc
     return ""
+
+
+def _mode(path: Path) -> str:
+    try:
+        return stat.filemode(path.stat().st_mode)
+    except OSError as exc:
+        return f"unknown: {exc.strerror or exc}"

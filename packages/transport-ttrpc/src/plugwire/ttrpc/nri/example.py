@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from plugwire.core.errors import ConfigError, PlugwireError
+
 from ._generated import api_pb2 as pb
 from .adjust import Adjustment
 from .stub import Stub
@@ -46,19 +48,36 @@ class ExampleAdjuster:
         return adjust
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run :class:`ExampleAdjuster` as an NRI plugin (``python -m plugwire.ttrpc.nri.example``)."""
-    parser = argparse.ArgumentParser(prog="python -m plugwire.ttrpc.nri.example")
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the example plugin. Bad arguments (a plugin name/index that is not
+    ``NN-name``) print the usage and a one-line error and exit 2; a runtime that
+    cannot be reached, or a failed registration, prints one typed-error line and
+    exits 1."""
+    parser = argparse.ArgumentParser(
+        prog="python -m plugwire.ttrpc.nri.example",
+        description="The bundled example NRI plugin (adds env, an annotation and a mount).",
+        epilog="Started by hand, give --name and --idx (or NRI_PLUGIN_NAME/NRI_PLUGIN_IDX).",
+    )
     parser.add_argument("--socket", help="runtime socket (external plugin)")
     parser.add_argument("--name", help="plugin name (default: NRI_PLUGIN_NAME or argv[0])")
     parser.add_argument("--idx", help="plugin index, two digits")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     plugin = ExampleAdjuster()
-    stub = Stub(plugin, name=args.name, idx=args.idx, socket_path=args.socket)
+    try:
+        stub = Stub(plugin, name=args.name, idx=args.idx, socket_path=args.socket)
+    except ConfigError as exc:
+        parser.error(str(exc))  # usage + one line, exit 2
     plugin.name = stub.full_name
-    stub.serve()
+    try:
+        stub.serve()
+    except PlugwireError as exc:
+        print(f"{parser.prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
