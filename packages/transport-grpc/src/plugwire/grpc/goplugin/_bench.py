@@ -39,7 +39,17 @@ PEER = [sys.executable, "-m", "plugwire.grpc.goplugin._bench_peer"]
 VALUE = b"0123456789abcdef"
 
 
-def _config(cmd: list[str], auto_mtls: bool = False) -> ClientConfig:
+SERVICE = kv_pb2.DESCRIPTOR.services_by_name["KV"]
+
+
+def _config(cmd: list[str], auto_mtls: bool = False, ttrpc: bool = False) -> ClientConfig:
+    if ttrpc:  # offer ttrpc first; the anywire peer serves one servicer on either wire
+        return ClientConfig(
+            handshake=HANDSHAKE,
+            plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub, service=SERVICE)},
+            cmd=cmd,
+            wires=("ttrpc", "grpc"),
+        )
     return ClientConfig(
         handshake=HANDSHAKE,
         plugins={"kv_grpc": ServicePlugin(stub=kv_pb2_grpc.KVStub)},
@@ -51,10 +61,17 @@ def _config(cmd: list[str], auto_mtls: bool = False) -> ClientConfig:
 class PlugwireHost(CallContender):
     """plugwire's PluginClient in this process, the plugin a child."""
 
-    def __init__(self, name: str, plugin: list[str] | None, auto_mtls: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        plugin: list[str] | None,
+        auto_mtls: bool = False,
+        ttrpc: bool = False,
+    ) -> None:
         super().__init__(name)
         self.plugin = plugin
         self.auto_mtls = auto_mtls
+        self.ttrpc = ttrpc
 
     async def _command(self, ctx: BenchContext) -> list[str]:
         if self.plugin is not None:
@@ -63,8 +80,10 @@ class PlugwireHost(CallContender):
 
     async def start(self, ctx: BenchContext) -> None:
         client = await ctx.stack.enter_async_context(
-            PluginClient(_config(await self._command(ctx), self.auto_mtls))
+            PluginClient(_config(await self._command(ctx), self.auto_mtls, self.ttrpc))
         )
+        if self.ttrpc and client.protocol != "ttrpc":
+            raise Unavailable(f"the plugin answered {client.protocol!r}, not ttrpc")
         stub = client.dispense("kv_grpc")
         await stub.Put(kv_pb2.PutRequest(key="bench", value=VALUE))
         req = kv_pb2.GetRequest(key="bench")
@@ -74,7 +93,7 @@ class PlugwireHost(CallContender):
     async def cold_start(self, ctx: BenchContext) -> float | None:
         cmd = await self._command(ctx)
         t0 = time.perf_counter()
-        async with PluginClient(_config(cmd, self.auto_mtls)) as client:
+        async with PluginClient(_config(cmd, self.auto_mtls, self.ttrpc)) as client:
             await client.dispense("kv_grpc").Put(kv_pb2.PutRequest(key="x", value=VALUE))
             return time.perf_counter() - t0
 
@@ -193,6 +212,7 @@ def _goplugin(ctx: BenchContext) -> list[Contender]:
         GoHost("Go host -> plugwire plugin", PEER),
         PlugwireHost("plugwire host -> Go plugin", None),
         PlugwireHost("plugwire <-> plugwire grpc", PEER),
+        PlugwireHost("plugwire <-> plugwire ttrpc (negotiated)", [*PEER, "anywire"], ttrpc=True),
         BareGrpc("bare grpc.aio"),
         PyPluginHost("python-plugin <-> python-plugin"),
         GoHost("Go host -> python-plugin plugin", pyplugin_cmd),
@@ -218,6 +238,7 @@ GOPLUGIN = Suite(
     pairs=[
         ("Go host -> plugwire plugin", "Go host <-> Go plugin"),
         ("plugwire <-> plugwire grpc", "bare grpc.aio"),
+        ("plugwire <-> plugwire ttrpc (negotiated)", "plugwire <-> plugwire grpc"),
         ("plugwire <-> plugwire grpc", "python-plugin <-> python-plugin"),
         ("Go host -> plugwire plugin", "Go host -> python-plugin plugin"),
     ],

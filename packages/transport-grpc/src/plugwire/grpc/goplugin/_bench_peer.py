@@ -2,8 +2,9 @@
 
 ``python -m plugwire.grpc.goplugin._bench_peer plugin``: the in-memory KV plugin
 (examples/grpc contract) served by plugwire; ``... bare SOCKET``: the same servicer on a
-bare grpc.aio server (prints ``ready``). python-plugin's peers are in
-:mod:`plugwire.grpc._bench_pyplugin`.
+bare grpc.aio server (prints ``ready``); ``... anywire``: the same servicer as a plain
+servicer with its service descriptor, so a plugwire host can negotiate ttrpc.
+python-plugin's peers are in :mod:`plugwire.grpc._bench_pyplugin`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ async def _bare(path: str) -> None:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["bare"]:
         asyncio.run(_bare(argv[1]))
+    elif argv[:1] == ["anywire"]:
+        impl = MemoryKV()
+        serve(
+            handshake=HANDSHAKE,
+            plugins={
+                "kv_grpc": ServicePlugin(
+                    servicer=impl, service=kv_pb2.DESCRIPTOR.services_by_name["KV"]
+                )
+            },
+            log_level=logging.WARNING,
+        )
     else:
         impl = MemoryKV()
         serve(

@@ -55,6 +55,7 @@ from plugwire.core.errors import (
     ConfigError,
     ConnectionClosedError,
     PluginExitedError,
+    PluginStartError,
     PlugwireError,
 )
 from plugwire.core.handle import BasePluginHandle
@@ -84,7 +85,7 @@ from .announce import Announce, parse_announce
 from .broker import GrpcBroker, capability_interceptor, open_client_stream
 from .config import BROKER, ClientConfig, ReattachConfig, SecureConfig
 from .controller import shutdown as controller_shutdown
-from .health import check_health
+from .health import GRPC_SERVICE_NAME, check_health
 from .plugin import GrpcPlugin
 from .stdio import pump_stdio
 from .wires import (
@@ -237,15 +238,45 @@ class PluginClient(BasePluginHandle):
         else:
             await self._launch(task_group)
         await self._connect()
-        assert self._raw_channel is not None and self._address is not None
-        await check_answers(
-            self._raw_channel,
-            self._address,
-            timeout=min(START_CHECK_TIMEOUT, self.config.start_timeout),
-            peer=self.name,
-            map_error=self._map_error,
-        )
+        timeout = min(START_CHECK_TIMEOUT, self.config.start_timeout)
+        if self._ttrpc is not None:
+            await self._check_ttrpc_answers(timeout)
+        else:
+            assert self._raw_channel is not None and self._address is not None
+            await check_answers(
+                self._raw_channel,
+                self._address,
+                timeout=timeout,
+                peer=self.name,
+                map_error=self._map_error,
+            )
         self._ready = True
+
+    async def _check_ttrpc_answers(self, timeout: float) -> None:
+        """The start-up health check of :func:`check_answers`, over the negotiated ttrpc."""
+        assert self._ttrpc is not None
+        expected = f"Health.Check({GRPC_SERVICE_NAME!r}) SERVING within {timeout} s over ttrpc"
+        try:
+            status = await self._ttrpc.check_health(timeout=timeout)
+        except PlugwireError as exc:
+            mapped = await self._map_ttrpc_error(exc)
+            if isinstance(mapped, PluginExitedError):
+                raise mapped from exc
+            raise PluginStartError(
+                f"plugin does not answer at the address it announced, {self._address}",
+                peer=self.name,
+                step="health check",
+                expected=expected,
+                seen=f"{type(exc).__name__}: {str(exc)[:300]}",
+            ) from exc
+        if status != 1:
+            raise PluginStartError(
+                f"plugin at {self._address} is not serving",
+                peer=self.name,
+                step="health check",
+                expected=expected,
+                seen=f"status {status}",
+            )
 
     async def _launch(self, task_group: anyio.abc.TaskGroup | None) -> None:
         cfg = self.config

@@ -130,10 +130,12 @@ class NriCheck:
         async with r.step("registration") as step:
             found = {p.name: p for p in rt.plugins}
             if full not in found:
-                seen = tail(self.runtime_log) or tail(self.stderr) or "no connection"
+                seen = tail(self.runtime_log) or "nothing logged"
+                stderr = tail(self.stderr) or "nothing"
                 step.fail(
                     f"{full} did not register (timeout {self.registration_timeout} s)",
-                    f"connected: {sorted(found) or 'none'}; runtime: {seen}",
+                    f"connected: {sorted(found) or 'none'}; runtime: {seen}; "
+                    f"plugin stderr: {stderr}",
                 )
             else:
                 info = found[full]

@@ -175,9 +175,18 @@ async def configure(plugin: NriPlugin, config: RegistrationConfig) -> None:
             config.request_timeout,
         )
     except PlugwireError as exc:
+        detail = str(exc)
+        proc = plugin.process
+        if isinstance(exc, ConnectionClosedError) and proc is not None:
+            # A plugin whose Configure failed may exit (closing the connection) before
+            # its error reply is written (upstream's stub does): its stderr has the why.
+            with anyio.move_on_after(1.0):
+                await proc.done.wait()
+            if proc.stderr_tail:
+                detail += "; plugin stderr: " + " | ".join(proc.stderr_tail[-3:])
         await plugin.kill()
         raise NriError(
-            f"failed to configure plugin: {exc}", peer=plugin.name, step="Configure"
+            f"failed to configure plugin: {detail}", peer=plugin.name, step="Configure"
         ) from exc
     events = rpl.events & 0xFFFFFFFF
     if events and events & ~api.VALID_EVENTS:
