@@ -58,7 +58,32 @@ def pytest_runtest_makereport(
         )
 
 
+#: test id -> plugins it left live in plugwire.core.managed after its teardown.
+_LEFT_LIVE: dict[str, list[str]] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    from plugwire.core import managed
+
+    before = {id(p) for p in managed.live_plugins()}
+    yield
+    left = [p for p in managed.live_plugins() if id(p) not in before]
+    if left:
+        _LEFT_LIVE[item.nodeid] = [repr(p) for p in left]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A tox env whose folders hold no tests yet is not a failure of the suite.
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.OK
+    # No plugin handle may outlive the session: managed's registry must be empty.
+    from plugwire.core import managed
+
+    live = managed.live_plugins()
+    if live:
+        leakers = "; ".join(f"{test}: {', '.join(ps)}" for test, ps in _LEFT_LIVE.items())
+        session.config.get_terminal_writer().line(
+            f"plugin handles still live at session end: {live!r} (left by {leakers})", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

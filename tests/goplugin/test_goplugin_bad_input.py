@@ -110,7 +110,7 @@ async def test_start_timeout(tmp_path: Path) -> None:
         ("2|1|unix|/tmp/x|grpc|", CoreVersionError, "incompatible core API version"),
         ("1|1|unix|/tmp/x|netrpc|", UnsupportedProtocolError, "unsupported plugin protocol"),
         ("1|1|carrier-pigeon|x|grpc|", AnnounceError, "unknown address type"),
-        ("1|1|unix|/tmp/x|grpc|not*base64", AnnounceError, "error parsing server cert"),
+        ("1|1|unix|/tmp/x|grpc|" + "not*base64" * 6, AnnounceError, "error parsing server cert"),
     ],
 )
 async def test_malformed_announce(

@@ -10,6 +10,7 @@ from plugwire.core.errors import VersionMismatchError
 from plugwire.grpc.goplugin import Announce, AnnounceError, CoreVersionError, parse_announce
 from plugwire.grpc.goplugin.announce import b64_der, der_from_b64
 from plugwire.grpc.goplugin.errors import MultiplexNotSupportedError, UnsupportedProtocolError
+from plugwire.grpc.mtls import generate_cert
 
 
 def test_format_without_tls_ends_with_empty_cert_field() -> None:
@@ -29,7 +30,7 @@ def test_format_with_cert_and_multiplex() -> None:
 
 
 def test_roundtrip() -> None:
-    der = b"\x30\x82" + b"a" * 100
+    der = generate_cert().cert_der  # go-plugin parses the certificate
     ann = Announce(3, "unix", "/s", server_cert=der, multiplex=True)
     assert parse_announce(ann.format() + "\n", versions=[1, 3], want_multiplex=True) == ann
 
@@ -52,13 +53,15 @@ def test_unpadded_base64_roundtrip(n: int) -> None:
         ("1|1|udp|/s|grpc|", AnnounceError, "unknown address type"),
         ("1|1|unix|/s|netrpc|", UnsupportedProtocolError, "unsupported plugin protocol"),
         ("1|1|unix|/s", UnsupportedProtocolError, "unsupported plugin protocol"),  # netrpc default
-        ("1|1|unix|/s|grpc|%%%", AnnounceError, "server cert"),
+        # go-plugin reads a field 6 longer than 50 characters only
+        ("1|1|unix|/s|grpc|" + "%" * 51, AnnounceError, "server cert"),
+        # and field 7 only when it asked for multiplexing
         ("1|1|unix|/s|grpc||maybe", AnnounceError, "multiplexing"),
     ],
 )
 def test_parse_errors(line: str, error: type[Exception], text: str) -> None:
     with pytest.raises(error) as info:
-        parse_announce(line, versions=[1], peer="kv")
+        parse_announce(line, versions=[1], peer="kv", want_multiplex=line.endswith("|maybe"))
     assert text in str(info.value)
     assert getattr(info.value, "peer", None) == "kv"
 

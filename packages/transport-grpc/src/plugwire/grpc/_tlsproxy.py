@@ -12,6 +12,16 @@ plugwire therefore keeps gRPC itself in plaintext on a private unix socket (in a
   pipes each connection over TLS to the peer.
 
 ALPN is ``h2`` both ways, as gRPC requires.
+
+A 0700 directory keeps other users off the private sockets, not a process of the
+same user, so neither private leg trusts the socket alone:
+
+* behind the terminator, gRPC listens with grpcio's own TLS on the private socket,
+  with a throwaway P-256 server and client certificate pair made per server and kept
+  in memory (:class:`PrivateLeg`): a client without the terminator's certificate is
+  refused by grpcio, as on the public address;
+* the originator accepts only connections from its own process (``SO_PEERCRED``
+  pid), which is where the grpc channel dialling it lives.
 """
 
 from __future__ import annotations
@@ -22,16 +32,20 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import tempfile
 from collections.abc import Coroutine
 from typing import Any
+
+import attrs
 
 from plugwire.core.errors import ConfigError
 from plugwire.core.transport import Address
 
 from ._listen import ListenConfig, new_socket_path
+from .mtls import SERVER_NAME, Certificate, TLSConfig, generate_cert
 
-__all__ = ["TLSOriginator", "TLSTerminator", "private_socket_path"]
+__all__ = ["PrivateLeg", "TLSOriginator", "TLSTerminator", "peer_pid", "private_socket_path"]
 
 _BUF = 256 * 1024
 
@@ -41,6 +55,45 @@ def private_socket_path(prefix: str = "plugwire") -> tuple[str, str]:
     directory = tempfile.mkdtemp(prefix=f"{prefix}-")
     os.chmod(directory, 0o700)
     return directory, os.path.join(directory, "s")
+
+
+@attrs.frozen
+class PrivateLeg:
+    """The TLS of the private leg from a terminator to its gRPC server: a server
+    and a client certificate (P-256, which grpcio's BoringSSL speaks), each
+    trusting exactly the other; made per server, never written to disk."""
+
+    server: Certificate
+    client: Certificate
+
+    @classmethod
+    def generate(cls) -> PrivateLeg:
+        return cls(generate_cert(curve="P-256"), generate_cert(curve="P-256"))
+
+    def server_credentials(self) -> Any:
+        import grpc
+
+        return grpc.ssl_server_credentials(
+            [(self.server.key_pem, self.server.cert_pem)],
+            root_certificates=self.client.cert_pem,
+            require_client_auth=True,
+        )
+
+    def client_context(self) -> ssl.SSLContext:
+        return TLSConfig(
+            cert_pem=self.client.cert_pem,
+            key_pem=self.client.key_pem,
+            peer_roots_pem=self.server.cert_pem,
+        ).client_context()
+
+
+def peer_pid(sock: socket.socket | None) -> int | None:
+    """The pid of the process at the other end of a unix socket (``SO_PEERCRED``)."""
+    if sock is None or sock.family != socket.AF_UNIX:
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, _uid, _gid = struct.unpack("3i", creds)
+    return int(pid)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -103,16 +156,27 @@ class _Proxy:
 class TLSTerminator(_Proxy):
     """Accept TLS at a public address, forward plaintext to ``inner`` (a unix socket)."""
 
-    def __init__(self, context: ssl.SSLContext, inner_path: str) -> None:
+    def __init__(
+        self, context: ssl.SSLContext, inner_path: str, inner: PrivateLeg | None = None
+    ) -> None:
         super().__init__()
         self._context = context
         self._inner = inner_path
+        self._inner_context = inner.client_context() if inner is not None else None
         self.address: Address | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            inner = await asyncio.open_unix_connection(self._inner)
-        except OSError:
+            if self._inner_context is None:
+                inner = await asyncio.open_unix_connection(self._inner)
+            else:
+                inner = await asyncio.open_unix_connection(
+                    self._inner,
+                    ssl=self._inner_context,
+                    server_hostname=SERVER_NAME,
+                    ssl_handshake_timeout=10,
+                )
+        except (OSError, ssl.SSLError, TimeoutError):
             writer.close()
             return
         await _splice((reader, writer), inner)
@@ -162,6 +226,8 @@ class TLSOriginator(_Proxy):
         self._target = target
         self._server_name = server_name
         self.path: str | None = None
+        #: connections refused because they came from another process
+        self.refused = 0
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -188,6 +254,11 @@ class TLSOriginator(_Proxy):
         await _splice((reader, writer), outer)
 
     def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Only the grpc channel of this process may borrow our certificate.
+        if peer_pid(writer.get_extra_info("socket")) != os.getpid():
+            self.refused += 1
+            writer.close()
+            return
         self._track(self._handle(reader, writer))
 
     async def start(self) -> str:

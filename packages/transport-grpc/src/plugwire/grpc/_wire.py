@@ -21,7 +21,7 @@ from ._listen import (
     fix_socket_mode,
     remove_socket,
 )
-from ._tlsproxy import TLSOriginator, TLSTerminator, private_socket_path
+from ._tlsproxy import PrivateLeg, TLSOriginator, TLSTerminator, private_socket_path
 from .mtls import TLSConfig
 
 __all__ = ["Listening", "open_channel", "start_server"]
@@ -64,9 +64,10 @@ async def start_server(
         fix_socket_mode(address, listen)
         return Listening(address)
     private_dir, inner = private_socket_path("plugwire-srv")
-    server.add_insecure_port(f"unix:{inner}")
+    leg = PrivateLeg.generate()
+    server.add_secure_port(f"unix:{inner}", leg.server_credentials())
     await server.start()
-    terminator = TLSTerminator(tls.server_context(), inner)
+    terminator = TLSTerminator(tls.server_context(), inner, leg)
     try:
         address = await terminator.listen(network, listen)
     except BaseException:

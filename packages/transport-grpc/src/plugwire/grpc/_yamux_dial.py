@@ -14,6 +14,7 @@ import anyio.abc
 
 from plugwire.core.errors import ClosedError
 
+from ._tlsproxy import peer_pid
 from ._yamux_splice import BridgeBase
 from .yamux import Session
 
@@ -94,6 +95,11 @@ class YamuxDialBridge(BridgeBase):
             self._tg.start_soon(self._dial_one, conn)
 
     async def _dial_one(self, conn: anyio.abc.SocketStream) -> None:
+        # Only the grpc channel of this process may open streams to the peer.
+        if peer_pid(conn.extra(anyio.abc.SocketAttribute.raw_socket, None)) != os.getpid():
+            logger.warning("yamux dial bridge: refused a connection from another process")
+            await anyio.aclose_forcefully(conn)
+            return
         try:
             async with self._lock:
                 if self._before_open is not None:

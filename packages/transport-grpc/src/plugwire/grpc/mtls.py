@@ -37,14 +37,19 @@ class Certificate:
     cert_der: bytes
 
 
-def generate_cert(host: str = SERVER_NAME) -> Certificate:
-    """A fresh self-signed ECDSA P-521 certificate valid ~30 years, like go-plugin's."""
+def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certificate:
+    """A fresh self-signed ECDSA P-521 certificate valid ~30 years, like go-plugin's
+    (``curve="P-256"`` for the private leg behind the TLS front end, which grpcio's
+    BoringSSL must speak)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = ec.generate_private_key(ec.SECP521R1())
+    curves: dict[str, ec.EllipticCurve] = {"P-521": ec.SECP521R1(), "P-256": ec.SECP256R1()}
+    if curve not in curves:
+        raise ConfigError("unknown curve", step="tls", expected=str(list(curves)), seen=curve)
+    key = ec.generate_private_key(curves[curve])
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
@@ -82,7 +87,7 @@ def generate_cert(host: str = SERVER_NAME) -> Certificate:
             critical=False,
         )
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA512())
+        .sign(key, hashes.SHA512() if curve == "P-521" else hashes.SHA256())
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,

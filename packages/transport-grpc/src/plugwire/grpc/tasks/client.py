@@ -224,6 +224,10 @@ class RemotePlugin(BasePluginHandle, Plugin):
 
     async def _release(self) -> None:
         self._channel = None
+        # The graceful step closes the go-plugin client, but the shutdown sequence
+        # skips it for a process already dead (SIGKILLed): close it here too, or
+        # its handle stays live in plugwire.core.managed (aclose is idempotent).
+        await self.client.aclose()
 
     async def call(self, method: str, request: Message, reply: type[M], *, step: str) -> M:
         """Call ``method`` with a deadline of what is left of the current stage's timeout."""

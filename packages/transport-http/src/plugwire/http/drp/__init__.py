@@ -16,6 +16,7 @@ from __future__ import annotations
 from .app import PLUGIN_API, PluginApi, provider_app, serve, serve_async
 from .command import ProviderCommand
 from .errors import ActionRefusedError, ConfigRefusedError, ProviderError, PublishRefusedError
+from .files import PathEscapeError, check_tree, write_files
 from .host import ProviderHost
 from .models import LOG_LEVELS, Action, AvailableAction, Error, Event, LogLine, PluginProvider
 from .plugin import DRP_SHUTDOWN, ProviderPlugin
@@ -36,6 +37,7 @@ __all__ = [
     "Event",
     "LogLine",
     "ObjectSource",
+    "PathEscapeError",
     "PluginApi",
     "PluginProvider",
     "Provider",
@@ -46,7 +48,9 @@ __all__ = [
     "ProviderPlugin",
     "PublishRefusedError",
     "ServerApi",
+    "check_tree",
     "provider_app",
     "serve",
     "serve_async",
+    "write_files",
 ]

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +44,7 @@ from ..limits import Limits
 from ..messages import Request, Response
 from ..server import HttpServer
 from .errors import ProviderError
+from .files import PathEscapeError, write_files
 from .models import Action, Error, Event, PluginProvider, go_json_pairs
 from .provider import Provider, ProviderContext, call_maybe_async
 
@@ -357,7 +358,12 @@ def provider_app(
             ctx = ProviderContext(definition)
 
             async def unpack_() -> None:
-                await call_maybe_async(prov.unpack, ctx, Path(loc))
+                assets = await call_maybe_async(prov.unpack, ctx, Path(loc))
+                if isinstance(assets, Mapping):
+                    try:
+                        write_files(loc, assets, peer=definition.name)
+                    except PathEscapeError as exc:
+                        raise click.ClickException(str(exc)) from None
 
             anyio.run(unpack_)
 

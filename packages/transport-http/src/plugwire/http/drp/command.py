@@ -22,6 +22,7 @@ import attrs
 from plugwire.core.errors import PluginStartError, PluginTimeoutError, ProtocolError
 from plugwire.core.process import PluginProcess
 
+from .files import check_tree
 from .models import PluginProvider
 
 __all__ = ["ProviderCommand", "parse_definition"]
@@ -121,10 +122,16 @@ class ProviderCommand:
         return parse_definition(await self.run(["define"], "define", timeout), peer=self.name)
 
     async def unpack(self, directory: str | os.PathLike[str], timeout: float) -> Path:
-        """Run ``unpack DIR`` (the directory is created); return it."""
+        """Run ``unpack DIR`` (the directory is created); return it.
+
+        The directory is checked before and after (:func:`.files.check_tree`): a
+        symlink in it leaving it raises :class:`.files.PathEscapeError`, before the
+        provider runs or after it wrote one."""
         path = Path(directory)
         os.makedirs(path, exist_ok=True)
+        check_tree(path, peer=self.name, step="unpack (before)")
         await self.run(["unpack", os.fspath(path)], "unpack", timeout)
+        check_tree(path, peer=self.name, step="unpack")
         return path
 
 

@@ -275,8 +275,13 @@ class Provider:
         """Optional: clean up before the process exits on ``/stop``."""
         raise NotImplementedError
 
-    def unpack(self, ctx: ProviderContext, directory: Path) -> Awaitable[None] | None:
-        """Optional: write embedded assets into ``directory``."""
+    def unpack(
+        self, ctx: ProviderContext, directory: Path
+    ) -> Mapping[str, bytes | str] | Awaitable[Mapping[str, bytes | str] | None] | None:
+        """Optional: write embedded assets into ``directory``, or return them as a
+        mapping of relative names to contents: they are then written by
+        :func:`plugwire.http.drp.files.write_files`, which refuses a name leaving
+        the directory (``..``, absolute, through or onto a symlink)."""
         raise NotImplementedError
 
     def validate(self, ctx: ProviderContext) -> PluginProvider | Awaitable[PluginProvider]:
