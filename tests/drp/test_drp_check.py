@@ -7,6 +7,7 @@ its directory; providers/features.py with FEATURES_STOP=hang ignores /stop)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -192,3 +193,32 @@ def test_inspect_table_shows_the_whole_definition() -> None:
     assert proc.returncode == 0, proc.stderr
     assert '"Command": "reset_count"' in proc.stdout
     assert "4 passed, 0 failed, 0 skipped" in proc.stdout
+
+
+def test_run_keeps_the_provider_until_ctrl_c_then_stops_it() -> None:
+    proc = subprocess.Popen(
+        [PY, "-m", "plugwire", "run", "drp", "--action", "incrstatus", "--", PY, str(EXAMPLE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("running;"):
+                break
+        assert seen and seen[-1].startswith("running;"), seen
+        assert seen[0].startswith('definition: {"Meta"'), seen
+        assert seen[1].startswith("listening: pid "), seen
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "POST /action incrstatus -> Running" in err
+    assert "incrementer.py: Config: {}" in err  # the provider's /log lines
+    assert "stopped; exit status 0" in err

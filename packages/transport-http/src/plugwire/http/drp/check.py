@@ -29,7 +29,9 @@ directory, and checks:
   grace (dr-provision waits 5 s); one that needs SIGTERM or SIGKILL fails.
 
 ``plugwire inspect drp`` runs define, listen and the sockets check and prints the
-definition and the endpoints the provider serves.
+definition and the endpoints the provider serves; ``plugwire run drp`` keeps the
+provider running under a host (``/config``, ``--action`` calls, its ``/log`` lines
+and stderr logged) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -55,7 +58,7 @@ from .host import ProviderHost
 from .models import Action, AvailableAction, Error, PluginProvider
 from .plugin import ProviderPlugin
 
-__all__ = ["DrpCheck", "check_command", "inspect_command", "safe_action"]
+__all__ = ["DrpCheck", "check_command", "inspect_command", "run_command", "safe_action"]
 
 #: The only PluginVersion dr-provision v4 runs.
 PLUGIN_VERSION = 4
@@ -479,3 +482,67 @@ def inspect_command(
         click.echo(json.dumps(definition, indent=2))
         click.echo()
     finish(report, as_json=as_json)
+
+
+@click.command("drp")
+@_options
+@click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    help="An action to call once configured (repeatable; its result is logged).",
+)
+def run_command(
+    cmd: tuple[str, ...],
+    params: tuple[str, ...],
+    define_timeout: float,
+    ready_timeout: float,
+    as_json: bool,
+    actions: tuple[str, ...],
+) -> None:
+    """Run a dr-provision provider under a plugwire ProviderHost until Ctrl-C: its
+    definition, /config, the actions asked for, and its logs (/log and stderr)."""
+    import contextlib
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("plugwire.drp").setLevel(logging.DEBUG)  # its /log lines
+    logging.getLogger("plugwire.plugin").setLevel(logging.DEBUG)  # its stderr
+    log = logging.getLogger("plugwire.drp.run")
+    config = _json_values(params, "--param")
+
+    async def go() -> None:
+        async with ProviderHost(name="plugwire-run") as drp:
+            plugin = drp.provider(
+                list(cmd), ready_timeout=ready_timeout, define_timeout=define_timeout
+            )
+            definition = await plugin.define()
+            if as_json:
+                click.echo(json.dumps(definition.to_json()))
+            else:
+                click.echo(f"definition: {_short(definition.to_json(), 400)}")
+            await drp.launch(plugin)
+            assert plugin.socket_dir is not None
+            click.echo(f"listening: pid {plugin.pid}, {plugin.socket_dir / 'to.sock'}")
+            try:
+                await plugin.config(config)
+                log.info("POST /config %s -> ok", json.dumps(config))
+                for action in actions:
+                    try:
+                        result = await plugin.action(action)
+                        log.info("POST /action %s -> %s", action, _short(result))
+                    except PlugwireError as exc:
+                        log.error("POST /action %s -> %s", action, evidence_of(exc))
+                click.echo("running; Ctrl-C stops it (/stop, grace, SIGTERM, SIGKILL)")
+                sys.stdout.flush()
+                status = await plugin.wait()
+                log.info("the provider exited by itself: status %s", status)
+            finally:
+                log.info("stopping %s: /stop, then signals", plugin.name)
+                with anyio.CancelScope(shield=True):
+                    await drp.aclose()
+                log.info("stopped; exit status %s", plugin.returncode)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(go)
