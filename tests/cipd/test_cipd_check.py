@@ -88,3 +88,51 @@ def test_plugin_ignoring_stdin_eof_fails_shutdown() -> None:
     assert checks["handshake"]["status"] == "pass"
     row = checks["shutdown"]
     assert row["status"] == "fail" and "exit status -9" in row["evidence"], row
+
+
+def test_inspect_prints_the_handshake_of_the_bundled_plugin() -> None:
+    proc = subprocess.run(
+        [
+            PY,
+            "-m",
+            "plugwire",
+            "inspect",
+            "cipd",
+            "--json",
+            "--",
+            PY,
+            "-m",
+            "plugwire.grpc.cipd.example",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [r["name"] for r in report["checks"]] == ["handshake", "shutdown"]
+    assert report["facts"]["plugin version"] == "plugwire example 1.0"
+    assert report["services"] == ["cipd.plugin.Admissions/ListAdmissions (the plugin's stream)"]
+
+
+def test_inspect_of_a_plugin_that_never_connects_fails() -> None:
+    proc = subprocess.run(
+        [
+            PY,
+            "-m",
+            "plugwire",
+            "inspect",
+            "cipd",
+            "--connect-timeout",
+            "1",
+            "--",
+            PY,
+            str(MODES),
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "handshake  FAIL" in proc.stdout, proc.stdout

@@ -41,10 +41,13 @@ def test_python_m_plugwire_and_version_lists_every_distribution() -> None:
 def test_check_groups_list_every_family() -> None:
     proc = plugwire("check", "--help")
     assert proc.returncode == 0
-    for family in ("goplugin", "nri", "cipd"):
+    for family in ("goplugin", "nri", "cipd", "drp", "ttrpc"):
         assert family in proc.stdout
-    assert "goplugin" in plugwire("inspect", "--help").stdout
-    assert "goplugin" in plugwire("run", "--help").stdout
+    inspect = plugwire("inspect", "--help").stdout
+    for family in ("goplugin", "nri", "cipd", "drp"):
+        assert family in inspect
+    run = plugwire("run", "--help").stdout
+    assert "goplugin" in run and "drp" in run
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -24,6 +24,15 @@ if command == "define":
         print(json.dumps({"Name": "misbehave", "PluginVersion": 4}))
     sys.exit(0)
 
+if command == "unpack":
+    if mode == "unpack-escape":
+        # dr-provision gives unpack a directory: this one writes beside and out of it
+        os.makedirs(sys.argv[2], exist_ok=True)
+        os.symlink("/etc", os.path.join(sys.argv[2], "etc"))
+        with open("stray.txt", "w") as f:
+            f.write("written into the working directory\n")
+    sys.exit(0)
+
 if command == "listen":
     if mode == "junk":
         print("Starting up, please wait", flush=True)

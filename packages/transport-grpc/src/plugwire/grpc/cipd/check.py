@@ -37,7 +37,7 @@ from .host import CipdHost
 from .metadata import MetadataEntry, StaticMetadataSource
 from .pins import HashAlgo, ObjectRef, Pin
 
-__all__ = ["CipdCheck", "check_command", "default_pins"]
+__all__ = ["CipdCheck", "check_command", "default_pins", "inspect_command"]
 
 SAMPLE_IID = ObjectRef(HashAlgo.SHA256, "a" * 64).instance_id
 
@@ -70,7 +70,9 @@ class CipdCheck:
         self.report = CheckReport("cipd", " ".join(self.cmd))
         self.stderr: list[str] = []
 
-    async def run(self) -> CheckReport:
+    async def run(self, *, inspect_only: bool = False) -> CheckReport:
+        """Every check; ``inspect_only``: the handshake and the shutdown only (one
+        admission check is still asked for: it is what starts a CIPD plugin)."""
         r = self.report
         source = StaticMetadataSource()
         for pin in self.pins:
@@ -88,7 +90,8 @@ class CipdCheck:
                 plugin = await host.launch(
                     self.cmd, name="plugin-under-check", connect_timeout=self.connect_timeout
                 )
-                decisions = [plugin.check_admission(pin) for pin in self.pins]
+                pins = self.pins[:1] if inspect_only else self.pins
+                decisions = [plugin.check_admission(pin) for pin in pins]
                 async with r.step("handshake") as step:
                     t0 = time.monotonic()
                     with anyio.move_on_after(self.connect_timeout + 1):
@@ -105,12 +108,18 @@ class CipdCheck:
                         )
                         r.facts["plugin version"] = plugin.plugin_version
                 if r.failed("handshake"):
-                    r.skip("admission decisions", "no handshake")
+                    if not inspect_only:
+                        r.skip("admission decisions", "no handshake")
                     r.skip("shutdown", "no handshake")
                     return r
                 r.services = ["cipd.plugin.Admissions/ListAdmissions (the plugin's stream)"]
                 r.facts["discovery"] = "the CIPD plugin protocol (the plugin serves nothing)"
-                for pin, promise in zip(self.pins, decisions, strict=True):
+                r.facts["handshake"] = (
+                    f'stdin: {{"port": {host.port}, "ticket": "..."}}; the plugin dialled back '
+                    "and opened Admissions.ListAdmissions with the ticket"
+                )
+                checked = [] if inspect_only else list(zip(pins, decisions, strict=True))
+                for pin, promise in checked:
                     async with r.step(f"admission {pin.package}") as step:
                         with anyio.move_on_after(self.decide_timeout):
                             try:
@@ -163,6 +172,24 @@ def _pin(value: str) -> Pin:
         return Pin(package, iid if sep else SAMPLE_IID)
     except Exception as exc:
         raise click.BadParameter(f"{value!r}: {exc}") from None
+
+
+@click.command("cipd")
+@click.argument("cmd", nargs=-1, required=True)
+@click.option("--connect-timeout", default=10.0, show_default=True, help="Seconds.")
+@click.option("--grace", default=5.0, show_default=True, help="Shutdown grace, seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for CI).")
+def inspect_command(
+    cmd: tuple[str, ...], connect_timeout: float, grace: float, as_json: bool
+) -> None:
+    """Print a CIPD admission plugin's handshake (its ListAdmissions version) and the
+    calls it makes into the host, then stop it: plugwire inspect cipd -- ./plugin"""
+    checker = CipdCheck(cmd, connect_timeout=connect_timeout, grace=grace)
+
+    async def go() -> CheckReport:
+        return await checker.run(inspect_only=True)
+
+    finish(anyio.run(go), as_json=as_json)
 
 
 @click.command("cipd")
