@@ -167,13 +167,7 @@ SERVE_CHECK = {
 }
 
 
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run(["bash", str(ROOT / "scripts" / "wheelhouse.sh"), str(out)], check=True)
-    return out
-
-
+# ``wheelhouse``: tests/e2e/conftest.py (scripts/wheelhouse.sh, once per session)
 @pytest.mark.parametrize("extra", sorted(SERVE_CHECK))
 def test_documented_route_installs_each_extra_alone_and_serves(
     wheelhouse: Path, tmp_path: Path, extra: str

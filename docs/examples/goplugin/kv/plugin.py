@@ -1,12 +1,11 @@
 """A go-plugin KV plugin in Python (go-plugin's examples/grpc contract).
 
-go-plugin's own, unmodified example host runs it:
+go-plugin's own, unmodified example host runs it; from a checkout (needs Go)::
 
-    cd $(go env GOMODCACHE)/github.com/hashicorp/go-plugin@v1.8.0/examples/grpc
-    go build -o kv-host .
-    export KV_PROTO=grpc KV_PLUGIN="python /path/to/docs/examples/goplugin/kv/plugin.py"
-    ./kv-host put hello world
-    ./kv-host get hello            # -> world
+    bash docs/examples/goplugin/run_go_host.sh     # put hello world, get hello -> world
+
+which builds go-plugin's examples/grpc host into ~/.cache/plugwire and runs it with
+``KV_PROTO=grpc KV_PLUGIN="python /abs/path/docs/examples/goplugin/kv/plugin.py"``.
 
 Like the upstream plugins it keeps each value in a file ``kv_<key>`` in the working
 directory: the example host starts a new plugin process for every command.
