@@ -202,21 +202,25 @@ func handle(req *request) (resp response) {
 		}
 		resp.Type = string(out)
 	case "encode":
-		encodeAll(build(req.Spec, ty), ty, &resp)
+		// Values never have optional-attribute types (only type constraints do).
+		encodeAll(build(req.Spec, ty.WithoutOptionalAttributesDeep()), ty, &resp)
 	case "decode_msgpack":
+		// Decoding with an optional-attribute type would make go-cty mix null values
+		// of that type with concrete objects in one set (a go-cty panic), so decode
+		// with the concrete type as Terraform does.
 		raw, err := hex.DecodeString(req.Data)
 		if err != nil {
 			resp.Error = err.Error()
 			return
 		}
-		val, err := ctymsgpack.Unmarshal(raw, ty)
+		val, err := ctymsgpack.Unmarshal(raw, ty.WithoutOptionalAttributesDeep())
 		if err != nil {
 			resp.Error = err.Error()
 			return
 		}
 		encodeAll(val, ty, &resp)
 	case "decode_json":
-		val, err := ctyjson.Unmarshal([]byte(req.Data), ty)
+		val, err := ctyjson.Unmarshal([]byte(req.Data), ty.WithoutOptionalAttributesDeep())
 		if err != nil {
 			resp.Error = err.Error()
 			return

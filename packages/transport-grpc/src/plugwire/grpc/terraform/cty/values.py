@@ -609,17 +609,18 @@ def normalize_set(elems: list[Any], ety: Type) -> list[Any]:
 
     def sort_key(e: Any) -> tuple[Any, ...]:
         v = _unmarked(e)
+        ty = ety
+        if isinstance(v, DynamicValue):  # a set of dynamic values: the value's own type
+            ty, v = v.type, _unmarked(v.value)
         if v is None:
             return (2,)
         if isinstance(v, Unknown):
             return (1,)
-        if isinstance(v, DynamicValue):
-            v = v.value
-        h = hash_string(v, ety)
+        h = hash_string(v, ty)
         bucket = zlib.crc32(h.encode("utf-8", "surrogatepass"))
-        if ety == String or ety == Bool or ety == Number:
-            return (0, v, bucket)
-        return (0, h, bucket)
+        if ty == String or ty == Bool or ty == Number:
+            return (0, repr(ty), v, bucket)
+        return (0, repr(ty), h, bucket)
 
     # Unknowns share one hash bucket ("?"), so insertion order is kept among them.
     return sorted(unique, key=sort_key)
