@@ -64,7 +64,10 @@ def spec(value: Any, ty: cty.Type) -> dict[str, Any]:
         return {"k": "list" if isinstance(ty, cty.List) else "set",
                 "elems": [spec(v, ty.element) for v in value]}  # fmt: skip
     if isinstance(ty, cty.Tuple):
-        return {"k": "tuple", "elems": [spec(v, t) for v, t in zip(value, ty.elements, strict=True)]}
+        return {
+            "k": "tuple",
+            "elems": [spec(v, t) for v, t in zip(value, ty.elements, strict=True)],
+        }
     if isinstance(ty, cty.Map):
         return {"k": "map", "attrs": {k: spec(v, ty.element) for k, v in value.items()}}
     if isinstance(ty, cty.Object):
@@ -141,8 +144,9 @@ def types(max_leaves: int = 8, dynamic: bool = True) -> st.SearchStrategy[cty.Ty
             element.map(cty.Map),
             st.lists(inner, max_size=3).map(cty.Tuple),
             st.dictionaries(names, inner, max_size=3).flatmap(
-                lambda attrs: st.frozensets(st.sampled_from(sorted(attrs)) if attrs else st.nothing())
-                .map(lambda opt: cty.Object(attrs, opt))
+                lambda attrs: st.frozensets(
+                    st.sampled_from(sorted(attrs)) if attrs else st.nothing()
+                ).map(lambda opt: cty.Object(attrs, opt))
             ),
         )
 
@@ -159,7 +163,9 @@ numbers = st.one_of(
     st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
         lambda d: abs(d.adjusted()) < 60
     ),
-    st.sampled_from([decimal.Decimal("0.1"), decimal.Decimal("-1234567890.0987654321"), 2**63, -(2**63) - 1]),
+    st.sampled_from(
+        [decimal.Decimal("0.1"), decimal.Decimal("-1234567890.0987654321"), 2**63, -(2**63) - 1]
+    ),
 )
 strings = st.text(max_size=12)
 
@@ -181,21 +187,32 @@ def unknowns(ty: cty.Type) -> st.SearchStrategy[cty.Unknown]:
         def make(nn: bool, lo: int | None, hi: int | None, li: bool, hi_inc: bool) -> cty.Unknown:
             if lo is not None and hi is not None:
                 lo, hi = min(lo, hi), max(lo, hi) + 1
-            return cty.Unknown(not_null=nn, number_lower=lo, number_upper=hi,
-                               number_lower_inclusive=li, number_upper_inclusive=hi_inc)  # fmt: skip
+            return cty.Unknown(
+                not_null=nn,
+                number_lower=lo,
+                number_upper=hi,
+                number_lower_inclusive=li,
+                number_upper_inclusive=hi_inc,
+            )
 
-        return st.builds(make, base, st.none() | ints, st.none() | ints, st.booleans(), st.booleans())
+        return st.builds(
+            make, base, st.none() | ints, st.none() | ints, st.booleans(), st.booleans()
+        )
     if ty.is_collection:
 
         def make_len(nn: bool, lo: int | None, extra: int | None) -> cty.Unknown:
             hi = None if extra is None else (lo or 0) + extra
             return cty.Unknown(not_null=nn, length_lower=lo, length_upper=hi)
 
-        return st.builds(make_len, base, st.none() | st.integers(0, 5), st.none() | st.integers(0, 5))
+        return st.builds(
+            make_len, base, st.none() | st.integers(0, 5), st.none() | st.integers(0, 5)
+        )
     return st.builds(lambda nn: cty.Unknown(not_null=nn), base)
 
 
-def values(ty: cty.Type, *, allow_unknown: bool = True, marks: bool = True) -> st.SearchStrategy[Any]:
+def values(
+    ty: cty.Type, *, allow_unknown: bool = True, marks: bool = True
+) -> st.SearchStrategy[Any]:
     """Python values of ``ty`` (nulls, unknowns, marks and dynamic values included)."""
 
     def known(t: cty.Type) -> st.SearchStrategy[Any]:
@@ -217,10 +234,15 @@ def values(ty: cty.Type, *, allow_unknown: bool = True, marks: bool = True) -> s
                 return elems.flatmap(lambda e: st.dictionaries(names, e, max_size=3))
             return elems.flatmap(lambda e: st.lists(e, max_size=3))
         if isinstance(t, cty.Tuple):
-            return st.tuples(*(values(e, allow_unknown=allow_unknown, marks=marks) for e in t.elements)).map(list)
+            return st.tuples(
+                *(values(e, allow_unknown=allow_unknown, marks=marks) for e in t.elements)
+            ).map(list)
         assert isinstance(t, cty.Object)
         return st.fixed_dictionaries(
-            {k: values(v, allow_unknown=allow_unknown, marks=marks) for k, v in t.attributes.items()}
+            {
+                k: values(v, allow_unknown=allow_unknown, marks=marks)
+                for k, v in t.attributes.items()
+            }
         )
 
     options = [known(ty), st.none()]
@@ -249,9 +271,9 @@ def typed_values(**kw: Any) -> st.SearchStrategy[tuple[cty.Type, Any]]:
 def _wire_number(n: Any) -> Any:
     # go-cty (and so we) write an integral float beyond int64 as its shortest decimal
     # text, which reads back as that integer: 1e300 -> 10**300.
-    if isinstance(n, float) and n == n and abs(n) != float("inf") and n == int(n):
-        if not -(2**63) <= int(n) < 2**63:
-            return int(decimal.Decimal(repr(n)))
+    finite = isinstance(n, float) and n == n and abs(n) != float("inf")
+    if finite and n == int(n) and not -(2**63) <= int(n) < 2**63:
+        return int(decimal.Decimal(repr(n)))
     return n
 
 

@@ -96,8 +96,16 @@ CASES: list[tuple[str, cty.Type, Any]] = [
     ("unknown-prefix-long-punct", S, U(string_prefix="a" * 254 + "/bcd")),
     ("unknown-number-lower", N, U(number_lower=0)),
     ("unknown-number-bounds", N, U(not_null=True, number_lower=1, number_upper=10)),
-    ("unknown-number-exclusive", N, U(number_lower=D("0.5"), number_lower_inclusive=False,
-                                      number_upper=2**70, number_upper_inclusive=False)),  # fmt: skip
+    (
+        "unknown-number-exclusive",
+        N,
+        U(
+            number_lower=D("0.5"),
+            number_lower_inclusive=False,
+            number_upper=2**70,
+            number_upper_inclusive=False,
+        ),
+    ),
     ("unknown-number-upper-float", N, U(number_upper=2.5)),
     ("unknown-number-pinned", N, U(not_null=True, number_lower=5, number_upper=5)),
     ("unknown-length-lower", cty.List(S), U(length_lower=1)),
@@ -118,9 +126,15 @@ CASES: list[tuple[str, cty.Type, Any]] = [
     (
         "set-objects",
         cty.Set(cty.Object({"n": N, "s": S})),
-        [{"n": 2, "s": "b"}, {"n": 10, "s": "a"}, {"n": 1.5, "s": "é"}, {"n": 1e20, "s": None},
-         {"n": 1234567890123, "s": "q"}, {"n": D("0.00001"), "s": "\n"}],
-    ),  # fmt: skip
+        [
+            {"n": 2, "s": "b"},
+            {"n": 10, "s": "a"},
+            {"n": 1.5, "s": "é"},
+            {"n": 1e20, "s": None},
+            {"n": 1234567890123, "s": "q"},
+            {"n": D("0.00001"), "s": "\n"},
+        ],
+    ),
     ("set-of-lists", cty.Set(cty.List(S)), [["b"], ["a", "c"], [], ["a"]]),
     ("set-of-maps", cty.Set(cty.Map(N)), [{"b": 1}, {"a": 2, "c": 3}, {}]),
     ("set-of-sets", cty.Set(cty.Set(S)), [["y", "x"], ["a"]]),
@@ -135,11 +149,20 @@ CASES: list[tuple[str, cty.Type, Any]] = [
     ("tuple-empty", cty.Tuple([]), []),
     (
         "nested",
-        cty.Object({"blocks": cty.List(cty.Object({"id": S, "ports": cty.Set(N),
-                                                   "meta": cty.Map(cty.List(B))}))}),
-        {"blocks": [{"id": "a", "ports": [443, 80], "meta": {"x": [True, False]}},
-                    {"id": None, "ports": cty.UNKNOWN, "meta": {}}]},
-    ),  # fmt: skip
+        cty.Object(
+            {
+                "blocks": cty.List(
+                    cty.Object({"id": S, "ports": cty.Set(N), "meta": cty.Map(cty.List(B))})
+                )
+            }
+        ),
+        {
+            "blocks": [
+                {"id": "a", "ports": [443, 80], "meta": {"x": [True, False]}},
+                {"id": None, "ports": cty.UNKNOWN, "meta": {}},
+            ]
+        },
+    ),
     # dynamic
     ("dynamic-string", cty.Dynamic, cty.DynamicValue(S, "x")),
     ("dynamic-null", cty.Dynamic, None),
@@ -148,12 +171,24 @@ CASES: list[tuple[str, cty.Type, Any]] = [
     ("dynamic-object", cty.Dynamic, cty.DynamicValue(OBJ, {"name": "n", "size": 1, "on": True})),
     ("dynamic-implied", cty.Dynamic, {"a": [1, "two", True], "b": {"c": None}}),
     ("dynamic-in-object", cty.Object({"v": cty.Dynamic, "w": S}), {"v": [1, 2], "w": "x"}),
-    ("dynamic-list-element", cty.List(cty.Dynamic), [cty.DynamicValue(S, "a"), cty.DynamicValue(S, "b")]),
+    (
+        "dynamic-list-element",
+        cty.List(cty.Dynamic),
+        [cty.DynamicValue(S, "a"), cty.DynamicValue(S, "b")],
+    ),
     ("dynamic-set", cty.Dynamic, cty.DynamicValue(cty.Set(S), ["b", "a"])),
     # marks are stripped by the encoders
     ("marked-leaf", S, cty.sensitive("secret")),
-    ("marked-nested", OBJ, {"name": cty.sensitive("n"), "size": cty.Marked(1, {"a", "b"}),
-                            "tags": cty.sensitive({"k": cty.sensitive("v")}), "on": True}),  # fmt: skip
+    (
+        "marked-nested",
+        OBJ,
+        {
+            "name": cty.sensitive("n"),
+            "size": cty.Marked(1, {"a", "b"}),
+            "tags": cty.sensitive({"k": cty.sensitive("v")}),
+            "on": True,
+        },
+    ),
     ("marked-set-element", cty.Set(S), [cty.sensitive("b"), "a"]),
     ("marked-unknown", S, cty.sensitive(U(not_null=True))),
 ]
@@ -193,7 +228,8 @@ def test_golden_go_cty_decodes_ours(go: GoCty, name: str, ty: cty.Type, value: A
         assert again["json"] == ours_json.decode()
 
 
-TYPES = sorted({c[1] for c in CASES}, key=repr) + [
+TYPES = [
+    *sorted({c[1] for c in CASES}, key=repr),
     cty.Object({"a": S, "b": cty.List(cty.Tuple([N, cty.Dynamic]))}, optional={"a", "b"}),
     cty.Object({'we"ird<key>': S, "é": N}),
     cty.Tuple([]),
@@ -233,7 +269,9 @@ HOSTILE: list[tuple[str, cty.Type, bytes]] = [
 
 
 @pytest.mark.parametrize(("name", "ty", "data"), HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_golden_both_reject_hostile_msgpack(go: GoCty, name: str, ty: cty.Type, data: bytes) -> None:
+def test_golden_both_reject_hostile_msgpack(
+    go: GoCty, name: str, ty: cty.Type, data: bytes
+) -> None:
     answer = go.decode_msgpack(data, ty)
     assert "error" in answer, answer
     with pytest.raises(cty.CtyError):

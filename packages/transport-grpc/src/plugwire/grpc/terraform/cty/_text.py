@@ -95,7 +95,8 @@ _G10 = decimal.Context(prec=10, rounding=decimal.ROUND_HALF_EVEN, Emax=decimal.M
 
 def go_float_string(n: Num) -> str:
     """big.Float.String() (``Text('g', 10)``) of the cty number for ``n``."""
-    if isinstance(n, float) and math.isinf(n) or isinstance(n, decimal.Decimal) and n.is_infinite():
+    inf = isinstance(n, float) and math.isinf(n)
+    if inf or (isinstance(n, decimal.Decimal) and n.is_infinite()):
         return "+Inf" if n > 0 else "-Inf"
     d = decimal.Decimal(n)  # exact for int, float and Decimal
     neg = d.is_signed()
@@ -180,8 +181,8 @@ def _float_text(f: float) -> str:
     # x = mant54 * 2**exp54 where the lsb of mant54 is half an ulp (Go's step 1)
     mant54, exp54 = mant53 << 1, exp53 - 1
     d, dexp = _digits(mant54, exp54)
-    lower, lexp = _digits(mant54 - 1, exp54)
-    upper, uexp = _digits(mant54 + 1, exp54)
+    lower, _ = _digits(mant54 - 1, exp54)
+    upper, _ = _digits(mant54 + 1, exp54)
     inclusive = mant53 % 2 == 0
     # Go compares the digits positionally without aligning the point positions.
     mant = d

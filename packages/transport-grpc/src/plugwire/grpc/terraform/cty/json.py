@@ -23,7 +23,7 @@ from .values import MAX_DEPTH, DynamicValue, Unknown, _nfc, canonical, normalize
 __all__ = ["decode_json", "encode_json"]
 
 
-def encode_json(value: Any, type: Type) -> bytes:  # noqa: A002
+def encode_json(value: Any, type: Type) -> bytes:
     """``value`` (conformed to ``type``, marks stripped) as go-cty's JSON."""
     path = AttributePath()
     canon = canonical(value, type, path, 0, strip_marks=True)
@@ -86,7 +86,7 @@ def _write(value: Any, ty: Type, path: AttributePath, out: list[str]) -> None:
         raise CtyError(path, f"unsupported type {ty!r}")
 
 
-def decode_json(data: bytes | str, type: Type) -> Any:  # noqa: A002
+def decode_json(data: bytes | str, type: Type) -> Any:
     """A value of ``type`` from go-cty's JSON; malformed input raises CtyError."""
     if not isinstance(type, Type):
         raise TypeError(f"type must be a cty Type, not {type!r}")

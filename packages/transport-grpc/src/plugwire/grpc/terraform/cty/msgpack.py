@@ -53,7 +53,7 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 # --- encode --------------------------------------------------------------------------
 
 
-def encode_msgpack(value: Any, type: Type) -> bytes:  # noqa: A002
+def encode_msgpack(value: Any, type: Type) -> bytes:
     """``value`` (conformed to ``type``, marks stripped) as go-cty's msgpack."""
     path = AttributePath()
     canon = canonical(value, type, path, 0, strip_marks=True)
@@ -120,7 +120,7 @@ def _tree(value: Any, ty: Type, path: AttributePath) -> Any:
         return _msgpack.ExtType(_REFINED_EXT, payload) if payload else _UNKNOWN_EXT
     if value is None:
         return None
-    if ty == String or ty == Bool:
+    if ty in (String, Bool):
         return value
     if ty == Number:
         return _wire_number(value)
@@ -134,7 +134,9 @@ def _tree(value: Any, ty: Type, path: AttributePath) -> Any:
     if isinstance(ty, Map):
         return {k: _tree(value[k], ty.element, path.key(k)) for k in sorted(value)}
     if isinstance(ty, Object):
-        return {name: _tree(value[name], aty, path.attr(name)) for name, aty in ty.attributes.items()}
+        return {
+            name: _tree(value[name], aty, path.attr(name)) for name, aty in ty.attributes.items()
+        }
     raise CtyError(path, f"unsupported type {ty!r}")
 
 
@@ -156,6 +158,9 @@ _NIL = 0xC0
 class _Reader:
     __slots__ = ("data", "u")
 
+    data: bytes
+    u: Any
+
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.u = _msgpack.Unpacker(
@@ -167,7 +172,7 @@ class _Reader:
         self.u.feed(data)
 
     def peek(self, path: AttributePath) -> int:
-        pos = self.u.tell()
+        pos: int = self.u.tell()
         if pos >= len(self.data):
             raise CtyError(path, f"msgpack data ends at byte {pos} where a value is required")
         return self.data[pos]
@@ -192,7 +197,7 @@ class _Reader:
         return int.from_bytes(raw, "big")
 
 
-def decode_msgpack(data: bytes | bytearray | memoryview, type: Type) -> Any:  # noqa: A002
+def decode_msgpack(data: bytes | bytearray | memoryview, type: Type) -> Any:
     """A value of ``type`` from go-cty's msgpack; malformed input raises CtyError."""
     if not isinstance(type, Type):
         raise TypeError(f"type must be a cty Type, not {type!r}")
@@ -223,11 +228,14 @@ def _decode(r: _Reader, ty: Type, path: AttributePath, depth: int) -> Any:
         return _utf8(r.call(path, "string", r.u.unpack), path)
     if isinstance(ty, List | Set | Tuple):
         if code not in _ARRAY_CODES:
-            raise CtyError(path, f"{'a tuple' if isinstance(ty, Tuple) else 'a ' + ty.friendly_name().split()[0]} is required")
+            kind = "a tuple" if isinstance(ty, Tuple) else f"a {ty.friendly_name().split()[0]}"
+            raise CtyError(path, f"{kind} is required")
         n = r.call(path, "array header", r.u.read_array_header)
         if isinstance(ty, Tuple):
             if n != len(ty.elements):
-                raise CtyError(path, f"a tuple of length {len(ty.elements)} is required ({n} given)")
+                raise CtyError(
+                    path, f"a tuple of length {len(ty.elements)} is required ({n} given)"
+                )
             return [_decode(r, et, path.index(i), depth + 1) for i, et in enumerate(ty.elements)]
         out = []
         for i in range(n):
@@ -237,7 +245,9 @@ def _decode(r: _Reader, ty: Type, path: AttributePath, depth: int) -> Any:
         return out
     if isinstance(ty, Map | Object):
         if code not in _MAP_CODES:
-            raise CtyError(path, f"{'an object' if isinstance(ty, Object) else 'a map'} is required")
+            raise CtyError(
+                path, f"{'an object' if isinstance(ty, Object) else 'a map'} is required"
+            )
         n = r.call(path, "map header", r.u.read_map_header)
         if isinstance(ty, Object) and n != len(ty.attributes):
             raise CtyError(
@@ -318,7 +328,9 @@ def _decode_unknown(r: _Reader, code: int, ty: Type, path: AttributePath) -> Any
         raise CtyError(path, f"msgpack data truncated in an extension header at byte {pos}")
     ext_code = struct.unpack("b", type_byte)[0]
     if length > 1 and ext_code != _REFINED_EXT:
-        raise CtyError(path, f"unsupported extension type 0x{ext_code & 0xFF:02x} with len {length}")
+        raise CtyError(
+            path, f"unsupported extension type 0x{ext_code & 0xFF:02x} with len {length}"
+        )
     if length > _MAX_REFINEMENTS:
         raise CtyError(path, "oversize unknown value refinement")
     body = r.data[start + 1 : start + 1 + length]
@@ -358,7 +370,9 @@ def _parse_refinements(body: bytes, ty: Type, path: AttributePath) -> Any:
             if ty != Number:
                 raise CtyError(path, "numeric bound refinement for non-number type")
             bound = _decode(sub, Tuple((Number, Bool)), path, 0)
-            if not isinstance(bound, list) or any(b is None or isinstance(b, Unknown) for b in bound):
+            if not isinstance(bound, list) or any(
+                b is None or isinstance(b, Unknown) for b in bound
+            ):
                 raise CtyError(path, "number bound refinement must be a [number, bool] array")
             name = "number_lower" if key == 3 else "number_upper"
             fields[name], fields[name + "_inclusive"] = bound[0], bound[1]

@@ -46,7 +46,9 @@ class ElementKeyInt:
 AttributeStep = AttributeName | ElementKeyString | ElementKeyInt
 
 
-def _tuple_steps(steps: tuple[AttributeStep, ...] | list[AttributeStep]) -> tuple[AttributeStep, ...]:
+def _tuple_steps(
+    steps: tuple[AttributeStep, ...] | list[AttributeStep],
+) -> tuple[AttributeStep, ...]:
     return tuple(steps)
 
 

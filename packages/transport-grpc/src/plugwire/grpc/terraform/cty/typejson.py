@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .path import AttributePath, CtyError
 from ._text import go_json_string
+from .path import AttributePath, CtyError
 from .types import Bool, Dynamic, List, Map, Number, Object, Set, String, Tuple, Type
 
 __all__ = ["MAX_TYPE_DEPTH", "type_from_json", "type_to_json"]
@@ -20,7 +20,12 @@ __all__ = ["MAX_TYPE_DEPTH", "type_from_json", "type_to_json"]
 MAX_TYPE_DEPTH = 64
 """Deepest type nesting accepted from the wire (deeper input raises CtyError)."""
 
-_PRIMITIVES: dict[str, Type] = {"string": String, "number": Number, "bool": Bool, "dynamic": Dynamic}
+_PRIMITIVES: dict[str, Type] = {
+    "string": String,
+    "number": Number,
+    "bool": Bool,
+    "dynamic": Dynamic,
+}
 _NAMES = {String: '"string"', Number: '"number"', Bool: '"bool"', Dynamic: '"dynamic"'}
 
 
@@ -98,7 +103,7 @@ def type_from_tree(tree: Any, path: AttributePath, depth: int = 0) -> Type:
         return List(ety) if kind == "list" else Set(ety) if kind == "set" else Map(ety)
     if kind == "object":
         if len(tree) not in (2, 3) or not isinstance(tree[1], _Pairs):
-            raise CtyError(path, "an object type description is [\"object\", {...}, [optional]]")
+            raise CtyError(path, 'an object type description is ["object", {...}, [optional]]')
         attributes = {name: type_from_tree(sub, path, depth + 1) for name, sub in tree[1]}
         optional: list[str] = []
         if len(tree) == 3:
@@ -116,7 +121,7 @@ def type_from_tree(tree: Any, path: AttributePath, depth: int = 0) -> Type:
         return Object(attributes, frozenset(optional))
     if kind == "tuple":
         if len(tree) != 2:
-            raise CtyError(path, "a tuple type description is [\"tuple\", [...]]")
+            raise CtyError(path, 'a tuple type description is ["tuple", [...]]')
         raw = tree[1]
         if raw is None:
             return Tuple(())

@@ -163,12 +163,16 @@ def _frozen_map(value: Mapping[str, Type]) -> FrozenMap:
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class Object(Type):
     """An object type; ``optional`` names attributes that may be omitted in config."""
 
     attributes: FrozenMap = attrs.field(converter=_frozen_map)
-    optional: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    optional: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
     @optional.validator
     def _check_optional(self, _a: object, value: frozenset[str]) -> None:

@@ -28,9 +28,20 @@ from typing import Any, Final
 import attrs
 
 from ._text import Num, go_float_string, go_quote, number_text
-from .path import AttributeName, AttributePath, CtyError, ElementKeyInt, ElementKeyString
-from .types import Bool, Dynamic, DynamicPseudoType, List, Map, Number, Object, Set, String
-from .types import Tuple, Type
+from .path import AttributePath, CtyError
+from .types import (
+    Bool,
+    Dynamic,
+    DynamicPseudoType,
+    List,
+    Map,
+    Number,
+    Object,
+    Set,
+    String,
+    Tuple,
+    Type,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -56,7 +67,7 @@ def _opt_num(value: Num | None) -> Num | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
         raise TypeError(f"a number bound must be a number, not {type(value).__name__}")
-    if isinstance(value, float) and math.isnan(value) or (
+    if (isinstance(value, float) and math.isnan(value)) or (
         isinstance(value, decimal.Decimal) and value.is_nan()
     ):
         raise ValueError("a number bound cannot be NaN")
@@ -131,7 +142,9 @@ def sensitive(value: Any) -> Marked:
     return Marked(value, frozenset({"sensitive"}))
 
 
-def unmark(value: Any, type: Type | None = None) -> tuple[Any, list[tuple[AttributePath, frozenset[str]]]]:  # noqa: A002
+def unmark(
+    value: Any, type: Type | None = None
+) -> tuple[Any, list[tuple[AttributePath, frozenset[str]]]]:
     """``value`` without marks, and where the marks were (pre-order).
 
     With ``type`` the path steps are exact (object attributes vs map keys); without it
@@ -172,8 +185,10 @@ def _unmark(
             return out
         result = []
         for i, v in enumerate(value):
-            ety = ty.element if isinstance(ty, List) else (
-                ty.elements[i] if isinstance(ty, Tuple) and i < len(ty.elements) else None
+            ety = (
+                ty.element
+                if isinstance(ty, List)
+                else (ty.elements[i] if isinstance(ty, Tuple) and i < len(ty.elements) else None)
             )
             result.append(_unmark(v, ety, path.index(i), found, depth + 1))
         return result
@@ -298,7 +313,7 @@ def _implied(value: Any, path: AttributePath, depth: int) -> Type:
 # --- conform -------------------------------------------------------------------------
 
 
-def conform(value: Any, type: Type) -> Any:  # noqa: A002
+def conform(value: Any, type: Type) -> Any:
     """Check ``value`` against ``type`` and return it in canonical form.
 
     Coerces as cty's conversions do: numeric strings to numbers, numbers and bools to
@@ -330,10 +345,18 @@ def _check_refinements(u: Unknown, ty: Type, path: AttributePath) -> Any:
     if upper is not None and upper == math.inf:
         upper = None
     if lower is not None and upper is not None:
-        ok = lower < upper if u.number_lower_inclusive != u.number_upper_inclusive else lower <= upper
+        ok = (
+            lower < upper
+            if u.number_lower_inclusive != u.number_upper_inclusive
+            else lower <= upper
+        )
         if not ok:
             raise CtyError(path, f"number lower bound {lower} is above upper bound {upper}")
-    if u.length_lower is not None and u.length_upper is not None and u.length_upper < u.length_lower:
+    if (
+        u.length_lower is not None
+        and u.length_upper is not None
+        and u.length_upper < u.length_lower
+    ):
         raise CtyError(
             path, f"length upper bound {u.length_upper} is below lower bound {u.length_lower}"
         )
@@ -481,9 +504,7 @@ def canonical(value: Any, ty: Type, path: AttributePath, depth: int, *, strip_ma
                 canonical(v, ty.element, path.index(i), depth + 1, strip_marks=strip_marks)
                 for i, v in enumerate(value)
             ]
-        elems = [
-            canonical(v, ty.element, path, depth + 1, strip_marks=strip_marks) for v in value
-        ]
+        elems = [canonical(v, ty.element, path, depth + 1, strip_marks=strip_marks) for v in value]
         return normalize_set(elems, ty.element)
     if isinstance(ty, Map):
         if not isinstance(value, Mapping):
@@ -491,7 +512,9 @@ def canonical(value: Any, ty: Type, path: AttributePath, depth: int, *, strip_ma
         out: dict[str, Any] = {}
         for k in sorted(value, key=_key_order(path)):
             kk = _nfc(k)
-            out[kk] = canonical(value[k], ty.element, path.key(kk), depth + 1, strip_marks=strip_marks)
+            out[kk] = canonical(
+                value[k], ty.element, path.key(kk), depth + 1, strip_marks=strip_marks
+            )
         return out
     if isinstance(ty, Object):
         if not isinstance(value, Mapping):
@@ -500,7 +523,9 @@ def canonical(value: Any, ty: Type, path: AttributePath, depth: int, *, strip_ma
             if k not in ty.attributes:
                 raise CtyError(path.attr(str(k)), "unsupported attribute")
         return {
-            name: canonical(value.get(name), aty, path.attr(name), depth + 1, strip_marks=strip_marks)
+            name: canonical(
+                value.get(name), aty, path.attr(name), depth + 1, strip_marks=strip_marks
+            )
             for name, aty in ty.attributes.items()
         }
     raise CtyError(path, f"unsupported type {ty!r}")
@@ -575,17 +600,25 @@ def hash_string(value: Any, ty: Type) -> str:
     if ty == String:
         return go_quote(value)
     if isinstance(ty, Map):
-        return "{" + "".join(
-            f"{go_quote(k)}:{hash_string(value[k], ty.element)};" for k in sorted(value)
-        ) + "}"
+        return (
+            "{"
+            + "".join(f"{go_quote(k)}:{hash_string(value[k], ty.element)};" for k in sorted(value))
+            + "}"
+        )
     if isinstance(ty, List | Set):
         return "[" + "".join(f"{hash_string(v, ty.element)};" for v in value) + "]"
     if isinstance(ty, Object):
-        return "<" + "".join(
-            f"{hash_string(value[name], aty)};" for name, aty in ty.attributes.items()
-        ) + ">"
+        return (
+            "<"
+            + "".join(f"{hash_string(value[name], aty)};" for name, aty in ty.attributes.items())
+            + ">"
+        )
     if isinstance(ty, Tuple):
-        return "<" + "".join(f"{hash_string(v, et)};" for v, et in zip(value, ty.elements, strict=True)) + ">"
+        return (
+            "<"
+            + "".join(f"{hash_string(v, et)};" for v, et in zip(value, ty.elements, strict=True))
+            + ">"
+        )
     return "?"
 
 
@@ -618,7 +651,7 @@ def normalize_set(elems: list[Any], ety: Type) -> list[Any]:
             return (1,)
         h = hash_string(v, ty)
         bucket = zlib.crc32(h.encode("utf-8", "surrogatepass"))
-        if ty == String or ty == Bool or ty == Number:
+        if ty in (String, Bool, Number):
             return (0, repr(ty), v, bucket)
         return (0, repr(ty), h, bucket)
 
