@@ -203,8 +203,7 @@ def test_unmark_reports_paths_and_encoders_strip_marks() -> None:
 
 
 def test_types_are_hashable_values() -> None:
-    as_list: cty.Type = cty.List(S)
-    assert as_list == cty.List(S) and as_list != cty.Set(S)
+    assert cty.List(S) == cty.List(S) and len({cty.List(S), cty.Set(S), cty.Map(S)}) == 3
     assert len({cty.Object({"a": S}), cty.Object({"a": S}), cty.Object({"a": S}, {"a"})}) == 2
     assert cty.Object({"b": N, "a": S}).attributes == {"a": S, "b": N}
     assert list(cty.Object({"b": N, "a": S}).attributes) == ["a", "b"]
@@ -213,6 +212,12 @@ def test_types_are_hashable_values() -> None:
     with pytest.raises(TypeError):
         cty.List("string")  # type: ignore[arg-type]
     assert cty.Map(cty.List(N)).friendly_name() == "map of list of number"
+
+
+def test_json_lone_surrogates_become_replacement_characters() -> None:
+    assert cty.decode_json(b'"a\\ud800b"', S) == "a\ufffdb"
+    assert cty.decode_json(b'"\\ud83d\\ude00"', S) == "\U0001f600"
+    assert cty.encode_json("a\ud800", S) == b'"a\\ufffd"'
 
 
 def test_dynamic_values_carry_their_type() -> None:

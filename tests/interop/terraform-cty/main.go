@@ -24,26 +24,25 @@ import (
 )
 
 type spec struct {
-	K        string           `json:"k"`
-	Str      string           `json:"str,omitempty"`
-	Bool     bool             `json:"bool,omitempty"`
-	Int      string           `json:"int,omitempty"`
-	Float    string           `json:"float,omitempty"`
-	Dec      string           `json:"dec,omitempty"`
-	Elems    []spec           `json:"elems,omitempty"`
-	Attrs    map[string]spec  `json:"attrs,omitempty"`
-	Type     json.RawMessage  `json:"type,omitempty"`
-	V        *spec            `json:"v,omitempty"`
-	Marks    []string         `json:"marks,omitempty"`
-	NotNull  bool             `json:"not_null,omitempty"`
-	Prefix   string           `json:"prefix,omitempty"`
-	Lower    *spec            `json:"lower,omitempty"`
-	LowerInc bool             `json:"lower_inc,omitempty"`
-	Upper    *spec            `json:"upper,omitempty"`
-	UpperInc bool             `json:"upper_inc,omitempty"`
-	LenLower *int             `json:"len_lower,omitempty"`
-	LenUpper *int             `json:"len_upper,omitempty"`
-	Keys     map[string]*spec `json:"-"`
+	K        string          `json:"k"`
+	Str      string          `json:"str,omitempty"`
+	Bool     bool            `json:"bool,omitempty"`
+	Int      string          `json:"int,omitempty"`
+	Float    string          `json:"float,omitempty"`
+	Dec      string          `json:"dec,omitempty"`
+	Elems    []spec          `json:"elems,omitempty"`
+	Attrs    map[string]spec `json:"attrs,omitempty"`
+	Type     json.RawMessage `json:"type,omitempty"`
+	V        *spec           `json:"v,omitempty"`
+	Marks    []string        `json:"marks,omitempty"`
+	NotNull  bool            `json:"not_null,omitempty"`
+	Prefix   string          `json:"prefix,omitempty"`
+	Lower    *spec           `json:"lower,omitempty"`
+	LowerInc bool            `json:"lower_inc,omitempty"`
+	Upper    *spec           `json:"upper,omitempty"`
+	UpperInc bool            `json:"upper_inc,omitempty"`
+	LenLower *int            `json:"len_lower,omitempty"`
+	LenUpper *int            `json:"len_upper,omitempty"`
 }
 
 type request struct {

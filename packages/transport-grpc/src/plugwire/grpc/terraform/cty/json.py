@@ -12,6 +12,7 @@ bool, a number or bool for a string; missing object attributes decode as null.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._text import go_json_string, number_text
@@ -100,6 +101,15 @@ def decode_json(data: bytes | str, type: Type) -> Any:
     return _read(tree, type, path, 0)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(s: str) -> str:
+    """A decoded JSON string as go-cty holds it: lone surrogate escapes become U+FFFD
+    (as Go's decoder does), then NFC."""
+    return _nfc(_LONE_SURROGATE.sub("\ufffd", s))
+
+
 def _is_str(v: Any) -> bool:
     return isinstance(v, str) and not isinstance(v, JsonNumber)
 
@@ -132,7 +142,7 @@ def _read(tree: Any, ty: Type, path: AttributePath, depth: int) -> Any:
         if isinstance(tree, bool):
             return "true" if tree else "false"
         if isinstance(tree, str):
-            return _nfc(str(tree))
+            return _text(str(tree))
         raise CtyError(path, "string is required")
     if isinstance(ty, List | Set | Tuple):
         if not _is_array(tree):
@@ -154,7 +164,7 @@ def _read(tree: Any, ty: Type, path: AttributePath, depth: int) -> Any:
             raise CtyError(path, "missing expected {")
         result: dict[str, Any] = {}
         for k, v in tree:
-            key = _nfc(k)
+            key = _text(k)
             result[key] = _read(v, ty.element, path.key(key), depth + 1)
         return dict(sorted(result.items()))
     if isinstance(ty, Object):

@@ -36,6 +36,7 @@ from .values import (
     DynamicValue,
     Unknown,
     _check_refinements,
+    _nfc,
     canonical,
     normalize_set,
     number_from_float,
@@ -57,7 +58,7 @@ def encode_msgpack(value: Any, type: Type) -> bytes:
     """``value`` (conformed to ``type``, marks stripped) as go-cty's msgpack."""
     path = AttributePath()
     canon = canonical(value, type, path, 0, strip_marks=True)
-    tree = _tree(canon, type, path)
+    tree = _tree(canon, type)
     try:
         return bytes(_msgpack.packb(tree, use_bin_type=True))
     except (ValueError, OverflowError) as exc:
@@ -107,11 +108,11 @@ def _refinements(u: Unknown, ty: Type) -> bytes:
     return bytes(_msgpack.packb(entries, use_bin_type=True))
 
 
-def _tree(value: Any, ty: Type, path: AttributePath) -> Any:
+def _tree(value: Any, ty: Type) -> Any:
     """The msgpack-ready tree of a canonical value."""
     if isinstance(ty, DynamicPseudoType):
         if isinstance(value, DynamicValue):
-            return [type_to_json(value.type), _tree(value.value, value.type, path)]
+            return [type_to_json(value.type), _tree(value.value, value.type)]
         if isinstance(value, Unknown):
             return _UNKNOWN_EXT
         return None
@@ -125,19 +126,14 @@ def _tree(value: Any, ty: Type, path: AttributePath) -> Any:
     if ty == Number:
         return _wire_number(value)
     if isinstance(ty, List | Set):
-        return [_tree(v, ty.element, path.index(i)) for i, v in enumerate(value)]
+        return [_tree(v, ty.element) for v in value]
     if isinstance(ty, Tuple):
-        return [
-            _tree(v, et, path.index(i))
-            for i, (v, et) in enumerate(zip(value, ty.elements, strict=True))
-        ]
+        return [_tree(v, et) for v, et in zip(value, ty.elements, strict=True)]
     if isinstance(ty, Map):
-        return {k: _tree(value[k], ty.element, path.key(k)) for k in sorted(value)}
+        return {k: _tree(value[k], ty.element) for k in sorted(value)}
     if isinstance(ty, Object):
-        return {
-            name: _tree(value[name], aty, path.attr(name)) for name, aty in ty.attributes.items()
-        }
-    raise CtyError(path, f"unsupported type {ty!r}")
+        return {name: _tree(value[name], aty) for name, aty in ty.attributes.items()}
+    raise CtyError(AttributePath(), f"unsupported type {ty!r}")
 
 
 # --- decode --------------------------------------------------------------------------
@@ -278,8 +274,6 @@ def _utf8(raw: bytes, path: AttributePath) -> str:
         text = raw.decode()
     except UnicodeDecodeError:
         raise CtyError(path, "string is not valid UTF-8") from None
-    from .values import _nfc
-
     return _nfc(text)
 
 

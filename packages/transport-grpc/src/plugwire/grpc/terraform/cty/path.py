@@ -8,7 +8,7 @@ The provider converts it to the protobuf message; this module knows nothing of g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import attrs
 
@@ -46,37 +46,54 @@ class ElementKeyInt:
 AttributeStep = AttributeName | ElementKeyString | ElementKeyInt
 
 
-def _tuple_steps(
-    steps: tuple[AttributeStep, ...] | list[AttributeStep],
-) -> tuple[AttributeStep, ...]:
-    return tuple(steps)
-
-
-@attrs.frozen
 class AttributePath:
     """A path from the root of a value: ``AttributePath().attr("a").index(0).key("k")``.
 
-    ``str()`` renders it like Terraform does in messages: ``a[0]["k"]``; the root
-    renders as the empty string.
+    Immutable and hashable. ``str()`` renders it like Terraform does in messages:
+    ``a[0]["k"]``; the root renders as the empty string.
     """
 
-    steps: tuple[AttributeStep, ...] = attrs.field(default=(), converter=_tuple_steps)
+    __slots__ = ("steps",)
+    steps: tuple[AttributeStep, ...]
+
+    def __init__(self, steps: Iterable[AttributeStep] = ()) -> None:
+        object.__setattr__(self, "steps", tuple(steps))
+
+    @classmethod
+    def _of(cls, steps: tuple[AttributeStep, ...]) -> AttributePath:
+        path = object.__new__(cls)
+        object.__setattr__(path, "steps", steps)
+        return path
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("AttributePath is immutable")
 
     def attr(self, name: str) -> AttributePath:
-        return AttributePath((*self.steps, AttributeName(name)))
+        return AttributePath._of((*self.steps, AttributeName(name)))
 
     def key(self, key: str) -> AttributePath:
-        return AttributePath((*self.steps, ElementKeyString(key)))
+        return AttributePath._of((*self.steps, ElementKeyString(key)))
 
     def index(self, index: int) -> AttributePath:
-        return AttributePath((*self.steps, ElementKeyInt(index)))
+        return AttributePath._of((*self.steps, ElementKeyInt(index)))
 
     def child(self, step: AttributeStep) -> AttributePath:
-        return AttributePath((*self.steps, step))
+        return AttributePath._of((*self.steps, step))
 
     @property
     def parent(self) -> AttributePath:
-        return AttributePath(self.steps[:-1])
+        return AttributePath._of(self.steps[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AttributePath):
+            return self.steps == other.steps
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("AttributePath", self.steps))
+
+    def __repr__(self) -> str:
+        return f"AttributePath({list(self.steps)!r})"
 
     def __iter__(self) -> Iterator[AttributeStep]:
         return iter(self.steps)

@@ -47,9 +47,10 @@ class Type:
         return isinstance(self, List | Set | Map)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class PrimitiveType(Type):
-    """``string``, ``number`` or ``bool`` (use the module constants)."""
+    """``string``, ``number`` or ``bool``: use the module constants (singletons, which
+    compare by identity; type_from_json returns them)."""
 
     name: str
 
@@ -60,7 +61,7 @@ class PrimitiveType(Type):
         return self.name.capitalize()
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class DynamicPseudoType(Type):
     """cty.DynamicPseudoType: the value carries its own type (use ``Dynamic``)."""
 
