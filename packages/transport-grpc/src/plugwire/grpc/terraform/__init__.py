@@ -1,0 +1,1 @@
+"""Terraform providers on plugwire's go-plugin server (tfplugin5/tfplugin6)."""
