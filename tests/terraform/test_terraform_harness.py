@@ -116,7 +116,8 @@ def test_terraform_plan_apply_update_replace_destroy_with_the_go_provider(
 def test_terraform_data_source_and_function_of_the_go_provider(
     terraform_workspace: WorkspaceFactory, go_provider: Path
 ) -> None:
-    ws = terraform_workspace(go_provider)
+    # The provider given as a command (how Python providers are passed): a wrapper script.
+    ws = terraform_workspace([str(go_provider)])
     ws.write(
         required_providers()
         + 'data "example_echo" "e" {\n  input = "hello"\n}\n'
