@@ -10,6 +10,15 @@ Usage::
 
     binary = build_go("goplugin", "./cmd/kvhost")            # a harness package
     binary = build_go("nri", "github.com/containerd/nri/plugins/logger")  # upstream
+    binary = build_go(                                                    # flags, part key
+        "terraform", "github.com/hashicorp/terraform", name="terraform",
+        flags=["-ldflags=-s -w"], sources=["go.mod", "go.sum", "stubs"],
+    )
+
+``flags`` go to ``go build`` and ``env`` into its environment; both are part of the
+key. ``sources`` narrows the harness files hashed into the key to those paths
+(relative to the harness), so a binary that does not depend on the rest of the harness
+(an upstream command) is not rebuilt when the rest changes.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,17 +61,32 @@ def _go_version(go: str) -> str:
     ).stdout.strip()
 
 
-def _source_digest(module: Path) -> str:
+def _source_digest(module: Path, sources: Sequence[str] | None = None) -> str:
     h = hashlib.sha256()
-    for path in sorted(module.rglob("*")):
+    roots = [module / s for s in sources] if sources is not None else [module]
+    files = {p for r in roots for p in ([r] if r.is_file() else r.rglob("*"))}
+    for path in sorted(files):
         if path.is_file() and path.suffix in {".go", ".mod", ".sum", ".proto"}:
             h.update(str(path.relative_to(module)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def build_go(harness: str, package: str, *, name: str | None = None, timeout: float = 1800) -> Path:
-    """Build ``package`` in the harness module ``tests/interop/<harness>``; return the binary."""
+def build_go(
+    harness: str,
+    package: str,
+    *,
+    name: str | None = None,
+    timeout: float = 1800,
+    flags: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    sources: Sequence[str] | None = None,
+) -> Path:
+    """Build ``package`` in the harness module ``tests/interop/<harness>``; return the binary.
+
+    ``flags``/``env``: extra ``go build`` arguments and environment; ``sources``: the
+    harness paths the cache key hashes (default: the whole harness). See the module doc.
+    """
     go = require_tool(
         "go", "install Go >= 1.22 (https://go.dev/dl/) to build the interop harnesses"
     )
@@ -70,7 +95,15 @@ def build_go(harness: str, package: str, *, name: str | None = None, timeout: fl
         raise FileNotFoundError(f"no Go module at {module}")
     binname = name or package.rstrip("/").rsplit("/", 1)[-1].lstrip(".") or harness
     key = hashlib.sha256(
-        "\0".join([_go_version(go), _source_digest(module), package]).encode()
+        "\0".join(
+            [
+                _go_version(go),
+                _source_digest(module, sources),
+                package,
+                *flags,
+                *sorted(f"{k}={v}" for k, v in (env or {}).items()),
+            ]
+        ).encode()
     ).hexdigest()[:16]
     out_dir = cache_dir() / "go" / harness / key
     binary = out_dir / binname
@@ -81,14 +114,15 @@ def build_go(harness: str, package: str, *, name: str | None = None, timeout: fl
         fcntl.flock(lock, fcntl.LOCK_EX)
         if binary.is_file():
             return binary
-        env = dict(os.environ, CGO_ENABLED=os.environ.get("CGO_ENABLED", "0"))
-        env.setdefault("GOFLAGS", "-mod=mod -buildvcs=false")
+        build_env = dict(os.environ, CGO_ENABLED=os.environ.get("CGO_ENABLED", "0"))
+        build_env.setdefault("GOFLAGS", "-mod=mod -buildvcs=false")
+        build_env.update(env or {})
         tmp = out_dir / f".{binname}.tmp"
         started = time.monotonic()
         proc = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), package],
+            [go, "build", "-trimpath", *flags, "-o", str(tmp), package],
             cwd=module,
-            env=env,
+            env=build_env,
             capture_output=True,
             text=True,
             timeout=timeout,
