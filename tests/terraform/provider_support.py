@@ -98,8 +98,8 @@ class Tf:
             }.get(name, name)
         return getattr(self.pb, name)
 
-    async def call(self, name: str, **fields: Any) -> Any:
-        return await self.rpc(name)(self.message(name).Request(**fields))
+    async def call(self, rpc: str, /, **fields: Any) -> Any:
+        return await self.rpc(rpc)(self.message(rpc).Request(**fields))
 
 
 def client_config(

@@ -26,7 +26,12 @@ async def tf(request: pytest.FixtureRequest) -> AsyncIterator[Tf]:
 
 def _thing(**kw: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "id": None, "name": None, "size": None, "tags": None, "secret": None, "created": None,
+        "id": None,
+        "name": None,
+        "size": None,
+        "tags": None,
+        "secret": None,
+        "created": None,
     }
     base.update(kw)
     return base

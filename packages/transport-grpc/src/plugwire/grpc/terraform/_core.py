@@ -201,13 +201,13 @@ class ProviderCore:
 
     def get_functions(self, request: Any, response_type: Any) -> Any:
         pb = self.pb
-        return response_type(functions={n: f.to_proto(pb) for n, f in self.provider.functions.items()})
+        return response_type(
+            functions={n: f.to_proto(pb) for n, f in self.provider.functions.items()}
+        )
 
     # -- validation and configuration ------------------------------------------------
 
-    async def _validate(
-        self, schema: Schema, dv: Any, ctx: Context, what: str, hook: Any
-    ) -> Any:
+    async def _validate(self, schema: Schema, dv: Any, ctx: Context, what: str, hook: Any) -> Any:
         config = self._decode(dv, schema, ctx, what)
         _values.validate(schema.block(), config, ctx.diagnostics)
         if hook is not None and isinstance(config, dict):
@@ -218,7 +218,9 @@ class ProviderCore:
         ctx = self._ctx()
         p = self.provider
         try:
-            await self._validate(p.schema, request.config, ctx, "provider configuration", p.validate)
+            await self._validate(
+                p.schema, request.config, ctx, "provider configuration", p.validate
+            )
         except _Failed:
             pass
         response = response_type(diagnostics=self._diags(ctx))
@@ -543,8 +545,10 @@ class ProviderCore:
                     )
                 )
             try:
-                value = cty.decode_msgpack(dv.msgpack, param.type) if dv.msgpack else (
-                    cty.decode_json(dv.json, param.type) if dv.json else None
+                value = (
+                    cty.decode_msgpack(dv.msgpack, param.type)
+                    if dv.msgpack
+                    else (cty.decode_json(dv.json, param.type) if dv.json else None)
                 )
             except (CtyError, ValueError, TypeError) as exc:
                 return response_type(

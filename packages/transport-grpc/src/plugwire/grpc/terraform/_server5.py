@@ -41,7 +41,9 @@ class ProviderServicer:
         return await self.core.validate_provider_config(request, pb.PrepareProviderConfig.Response)
 
     async def ValidateResourceTypeConfig(self, request: Any, context: Ctx) -> Any:
-        return await self.core.validate_resource_config(request, pb.ValidateResourceTypeConfig.Response)
+        return await self.core.validate_resource_config(
+            request, pb.ValidateResourceTypeConfig.Response
+        )
 
     async def ValidateDataSourceConfig(self, request: Any, context: Ctx) -> Any:
         return await self.core.validate_data_resource_config(
@@ -81,14 +83,10 @@ class ProviderServicer:
         return await self.core.open_ephemeral_resource(request, pb.OpenEphemeralResource.Response)
 
     async def RenewEphemeralResource(self, request: Any, context: Ctx) -> Any:
-        return await self.core.renew_ephemeral_resource(
-            request, pb.RenewEphemeralResource.Response
-        )
+        return await self.core.renew_ephemeral_resource(request, pb.RenewEphemeralResource.Response)
 
     async def CloseEphemeralResource(self, request: Any, context: Ctx) -> Any:
-        return await self.core.close_ephemeral_resource(
-            request, pb.CloseEphemeralResource.Response
-        )
+        return await self.core.close_ephemeral_resource(request, pb.CloseEphemeralResource.Response)
 
     async def GetFunctions(self, request: Any, context: Ctx) -> Any:
         return self.core.get_functions(request, pb.GetFunctions.Response)

@@ -81,14 +81,10 @@ class ProviderServicer:
         return await self.core.open_ephemeral_resource(request, pb.OpenEphemeralResource.Response)
 
     async def RenewEphemeralResource(self, request: Any, context: Ctx) -> Any:
-        return await self.core.renew_ephemeral_resource(
-            request, pb.RenewEphemeralResource.Response
-        )
+        return await self.core.renew_ephemeral_resource(request, pb.RenewEphemeralResource.Response)
 
     async def CloseEphemeralResource(self, request: Any, context: Ctx) -> Any:
-        return await self.core.close_ephemeral_resource(
-            request, pb.CloseEphemeralResource.Response
-        )
+        return await self.core.close_ephemeral_resource(request, pb.CloseEphemeralResource.Response)
 
     async def GetFunctions(self, request: Any, context: Ctx) -> Any:
         return self.core.get_functions(request, pb.GetFunctions.Response)

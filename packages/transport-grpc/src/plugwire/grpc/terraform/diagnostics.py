@@ -52,7 +52,9 @@ class Diagnostic:
 
     def to_proto(self, pb: Any) -> Any:
         """This diagnostic as ``pb.Diagnostic`` (``pb``: tfplugin5_pb2 or tfplugin6_pb2)."""
-        message = pb.Diagnostic(severity=int(self.severity), summary=self.summary, detail=self.detail)
+        message = pb.Diagnostic(
+            severity=int(self.severity), summary=self.summary, detail=self.detail
+        )
         if self.path is not None and self.path.steps:
             message.attribute.CopyFrom(path_to_proto(self.path, pb))
         return message

@@ -37,9 +37,9 @@ __all__ = [
     "NOT_SET",
     "Attribute",
     "Block",
-    "Nesting",
     "NestedAttribute",
     "NestedBlock",
+    "Nesting",
     "Schema",
 ]
 

@@ -156,7 +156,7 @@ class Upper(Function):
     return_type = cty.String
     summary = "Upper-case a string"
 
-    async def run(self, s: str) -> str:  # type: ignore[override]
+    async def run(self, s: str) -> str:
         return s.upper()
 
 
