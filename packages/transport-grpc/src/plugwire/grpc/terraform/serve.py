@@ -15,6 +15,7 @@ unmanaged, like terraform-plugin-go's managed debug: no cookie needed, it prints
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -156,14 +157,14 @@ async def serve_debug(
                 "Addr": {"Network": ann.network, "String": ann.address},
             }
         }
-        out.write(
+        text = (
             "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS "
             "environment variable with the following:\n\n"
             f"\tTF_REATTACH_PROVIDERS='{json.dumps(reattach, separators=(',', ':'))}'\n\n"
         )
-        out.flush()
-        # After goplugin's signal set-up (same step): Ctrl-C stops a debug provider.
-        loop.call_soon(_stop_on_interrupt, loop, stop)
+        # After goplugin's signal set-up (it runs in this same step): Ctrl-C stops a
+        # debug provider; the line is printed once that holds.
+        loop.call_soon(_ready, loop, stop, out, text)
 
     env = {
         MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
@@ -185,8 +186,8 @@ def _evolve(config: ServeConfig, **changes: Any) -> ServeConfig:
     return attrs.evolve(config, **changes)
 
 
-def _stop_on_interrupt(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    try:
+def _ready(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, out: TextIO, text: str) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, stop.set)
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass
+    out.write(text)
+    out.flush()
