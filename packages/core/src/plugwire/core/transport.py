@@ -14,13 +14,15 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from importlib import metadata
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import attrs
 
 from .errors import ConfigError, RemoteError, TransportNotAvailableError
 from .status import StatusCode
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "Address",
@@ -196,6 +198,8 @@ class InProcessTransport(Transport):
 
 def available_transports() -> dict[str, metadata.EntryPoint]:
     """The installed transports by name, from the ``plugwire.transports`` entry points."""
+    from importlib import metadata  # ~50 ms: only when transports are looked up
+
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
