@@ -157,11 +157,20 @@ async def test_create_plan_apply_read_update_replace(tf: Tf) -> None:
 
 
 async def test_import_upgrade_move(tf: Tf) -> None:
-    imp = await tf.call("ImportResourceState", type_name="example_thing", id="x")
+    imp = await tf.call("ImportResourceState", type_name="example_thing", id="thing-x")
     assert not imp.diagnostics, diag_texts(imp.diagnostics)
     [res] = imp.imported_resources
     assert res.type_name == "example_thing"
-    assert tf.value(res.state, THING) == _thing(id="thing-x", name="x", size=1, created="imported")
+    assert tf.value(res.state, THING) == _thing(id="thing-x")
+    # Terraform reads the imported resource next: the read fills it in.
+    read = await tf.call("ReadResource", type_name="example_thing", current_state=res.state)
+    assert tf.value(read.new_state, THING) == _thing(
+        id="thing-x", name="x", size=1, created="imported"
+    )
+    bad = await tf.call("ImportResourceState", type_name="example_thing", id="x")
+    assert not bad.imported_resources
+    [d] = bad.diagnostics
+    assert d.summary == "Invalid import id" and d.attribute.steps[0].attribute_name == "id"
 
     # Version 0 stored size as a string; the resource's upgrade_state converts it.
     raw0 = {"id": "thing-y", "name": "y", "size": "2.5", "created": "t", "removed_attr": 1}

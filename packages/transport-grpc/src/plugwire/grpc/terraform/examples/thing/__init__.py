@@ -5,8 +5,9 @@ It mirrors the Go terraform-plugin-framework provider the benchmarks compare wit
 - resource ``example_thing`` (schema version 1): ``id`` computed (kept once known),
   ``name`` required (changing it replaces the thing), ``size`` optional number
   (default 1), ``tags`` optional map of strings, ``secret`` sensitive optional
-  string, ``created`` computed and unknown until apply. Import takes the name as
-  id. State from schema version 0 (``size`` was a string) is upgraded.
+  string, ``created`` computed and unknown until apply. Import ids are
+  ``thing-<name>``. Unlike the Go provider the schema is at version 1: state of
+  version 0 (``size`` was a string) is upgraded.
 - data source ``example_echo``: ``output`` = ``input``.
 - ephemeral resource ``example_token``: ``token`` made from ``name``, never stored.
 - function ``upper(string)``.
@@ -45,6 +46,9 @@ from plugwire.grpc.terraform import (
 )
 
 __all__ = ["Echo", "Thing", "Token", "Upper", "main", "provider"]
+
+
+ID_PREFIX = "thing-"
 
 
 def _delay() -> float:
@@ -88,9 +92,12 @@ class Thing(Resource):
         if delay := _delay():
             await asyncio.sleep(delay)
         now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {**plan, "id": f"thing-{plan['name']}", "created": now}
+        return {**plan, "id": ID_PREFIX + plan["name"], "created": now}
 
     async def read(self, state: dict[str, Any], ctx: Context) -> dict[str, Any] | None:
+        if state.get("name") is None:  # just imported: only the id is known
+            name = str(state["id"]).removeprefix(ID_PREFIX)
+            return {**state, "name": name, "size": 1, "tags": None, "created": "imported"}
         return state
 
     async def update(
@@ -101,9 +108,13 @@ class Thing(Resource):
         return {**plan, "id": prior["id"], "created": prior["created"]}
 
     async def import_state(self, id: str, ctx: Context) -> dict[str, Any]:
-        if not id:
-            raise TerraformError("Invalid import id", "import example_thing by its name")
-        return {"id": f"thing-{id}", "name": id, "size": 1, "created": "imported"}
+        if not id.startswith(ID_PREFIX):
+            raise TerraformError(
+                "Invalid import id",
+                f'expected "{ID_PREFIX}<name>", got "{id}"',
+                cty.AttributePath().attr("id"),
+            )
+        return {"id": id}  # Terraform reads it next
 
     async def upgrade_state(self, version: int, state: dict[str, Any], ctx: Context) -> Any:
         if version != 0:
@@ -166,6 +177,7 @@ def provider() -> Provider:
         resources=[Thing()],
         data_sources=[Echo()],
         ephemeral_resources=[Token()],
+        schema=Schema(description="plugwire's comparison provider."),
         functions=[Upper()],
         version="0.1.0",
     )
