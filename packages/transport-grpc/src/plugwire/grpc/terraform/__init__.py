@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import cty
 from .context import ClientCapabilities, Context
 from .data_source import DataSource
 from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
@@ -90,6 +91,7 @@ __all__ = [
     "TerraformError",
     "UseStateForUnknown",
     "Validator",
+    "cty",
     "serve",
     "serve_async",
     "serve_config",
