@@ -59,7 +59,7 @@ def number_text(n: Num) -> str:
     if isinstance(n, float):
         if math.isinf(n):
             return "+Inf" if n > 0 else "-Inf"
-        return _decimal_f(decimal.Decimal(repr(n)))
+        return _float_text(n)
     if n.is_infinite():
         return "+Inf" if n > 0 else "-Inf"
     return _decimal_f(n)
@@ -126,3 +126,79 @@ def go_float_string(n: Num) -> str:
         whole, fraction = text, ""
     fraction = (fraction + "0" * places)[:places]
     return prefix + whole + ("." + fraction if places else "")
+
+
+def _digits(n: int, k: int) -> tuple[str, int]:
+    """Decimal digits (no trailing zeros) and point position of ``n * 2**k``."""
+    if n == 0:
+        return "", 0
+    if k >= 0:
+        text = str(n << k)
+        dexp = len(text)
+    else:
+        text = str(n * 5**-k)
+        dexp = len(text) + k
+    return text.rstrip("0"), dexp
+
+
+def _round_up(mant: str, dexp: int, n: int) -> tuple[str, int]:
+    if n < 0 or n >= len(mant):
+        return mant, dexp
+    while n > 0 and mant[n - 1] >= "9":
+        n -= 1
+    if n == 0:
+        return "1", dexp + 1
+    return mant[: n - 1] + chr(ord(mant[n - 1]) + 1), dexp
+
+
+def _round_down(mant: str, dexp: int, n: int) -> tuple[str, int]:
+    if n < 0 or n >= len(mant):
+        return mant, dexp
+    mant = mant[:n].rstrip("0")
+    return mant, dexp if mant else 0
+
+
+def _round(mant: str, dexp: int, n: int) -> tuple[str, int]:
+    if n < 0 or n >= len(mant):
+        return mant, dexp
+    if mant[n] == "5" and n + 1 == len(mant):
+        up = n > 0 and (int(mant[n - 1]) & 1) != 0
+    else:
+        up = mant[n] >= "5"
+    return _round_up(mant, dexp, n) if up else _round_down(mant, dexp, n)
+
+
+def _float_text(f: float) -> str:
+    """big.Float.Text('f', -1) of ``new(big.Float).SetFloat64(f)``: a port of Go's
+    roundShortest at 53-bit precision (it differs from Python's repr for subnormals,
+    where big.Float keeps 53 bits)."""
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    m, e = math.frexp(abs(f))
+    mant53 = int(m * (1 << 53))
+    exp53 = e - 53
+    # x = mant54 * 2**exp54 where the lsb of mant54 is half an ulp (Go's step 1)
+    mant54, exp54 = mant53 << 1, exp53 - 1
+    d, dexp = _digits(mant54, exp54)
+    lower, lexp = _digits(mant54 - 1, exp54)
+    upper, uexp = _digits(mant54 + 1, exp54)
+    inclusive = mant53 % 2 == 0
+    # Go compares the digits positionally without aligning the point positions.
+    mant = d
+    for i in range(len(mant)):
+        lo = lower[i] if i < len(lower) else "0"
+        mi = mant[i]
+        up = upper[i] if i < len(upper) else "0"
+        okdown = lo != mi or (inclusive and i + 1 == len(lower))
+        okup = mi != up and (inclusive or ord(mi) + 1 < ord(up) or i + 1 < len(upper))
+        if okdown and okup:
+            mant, dexp = _round(mant, dexp, i + 1)
+            break
+        if okdown:
+            mant, dexp = _round_down(mant, dexp, i + 1)
+            break
+        if okup:
+            mant, dexp = _round_up(mant, dexp, i + 1)
+            break
+    text = format(decimal.Decimal((0, tuple(int(c) for c in mant), dexp - len(mant))), "f")
+    return ("-" if f < 0 else "") + _decimal_f(decimal.Decimal(text))

@@ -47,7 +47,6 @@ __all__ = ["decode_msgpack", "encode_msgpack"]
 _UNKNOWN_EXT = _msgpack.ExtType(0, b"\x00")
 _REFINED_EXT = 12
 _MAX_REFINEMENTS = 1024
-_MAX_PREFIX = 256
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -86,32 +85,6 @@ def _wire_number(n: Num) -> int | float | str:
     return number_text(n)
 
 
-def _safe_prefix(prefix: str) -> str:
-    """go-cty truncates string prefixes above 256 bytes (ctystrings.SafeKnownPrefix).
-
-    Approximation for non-ASCII text: grapheme clusters are taken as a character plus
-    its combining marks.
-    """
-    raw = prefix.encode()
-    if len(raw) <= _MAX_PREFIX:
-        return prefix
-    cut = raw[: _MAX_PREFIX - 1].decode("utf-8", "ignore")
-    import unicodedata
-
-    cut = unicodedata.normalize("NFC", cut)
-    if not cut:
-        return cut
-    end = len(cut)
-    while end > 1 and unicodedata.combining(cut[end - 1]):
-        end -= 1
-    last = cut[end - 1 : len(cut)]
-    if len(last) == 1 and last in "-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'":
-        return cut
-    if cut[end - 1] == "\n" and end > 1 and cut[end - 2] == "\r":
-        end -= 1
-    return cut[: end - 1]
-
-
 def _refinements(u: Unknown, ty: Type) -> bytes:
     entries: dict[int, Any] = {}
     if u.not_null:
@@ -123,7 +96,7 @@ def _refinements(u: Unknown, ty: Type) -> bytes:
             entries[4] = [_wire_number(u.number_upper), u.number_upper_inclusive]
     elif ty == String:
         if u.string_prefix:
-            entries[2] = _safe_prefix(u.string_prefix)
+            entries[2] = u.string_prefix
     elif ty.is_collection:
         if u.length_lower:
             entries[5] = u.length_lower

@@ -337,10 +337,7 @@ def _check_refinements(u: Unknown, ty: Type, path: AttributePath) -> Any:
         raise CtyError(
             path, f"length upper bound {u.length_upper} is below lower bound {u.length_lower}"
         )
-    if u.string_prefix:
-        _string_prefix = _nfc(u.string_prefix)
-    else:
-        _string_prefix = None
+    _string_prefix = _wire_prefix(_nfc(u.string_prefix)) if u.string_prefix else None
     out = Unknown(
         not_null=u.not_null,
         string_prefix=_string_prefix,
@@ -373,6 +370,49 @@ def _check_refinements(u: Unknown, ty: Type, path: AttributePath) -> Any:
     return out if out.refined else UNKNOWN
 
 
+_MAX_PREFIX = 256
+_MUST_END_CLUSTER = frozenset("-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'")
+
+
+def _wire_prefix(prefix: str) -> str | None:
+    """The string prefix refinement as go-cty writes it: above 256 bytes it is cut to
+    255 bytes and then to a safe grapheme boundary (ctystrings.SafeKnownPrefix).
+
+    Grapheme clusters are approximated as a character plus its combining marks (and
+    CRLF); exact for ASCII.
+    """
+    raw = prefix.encode()
+    if len(raw) <= _MAX_PREFIX:
+        return prefix
+    cut = unicodedata.normalize("NFC", raw[: _MAX_PREFIX - 1].decode("utf-8", "ignore"))
+    end = len(cut)
+    while end > 1 and unicodedata.combining(cut[end - 1]):
+        end -= 1
+    start = end - 1
+    if cut[start:] in _MUST_END_CLUSTER and len(cut[start:]) == 1:
+        return cut or None
+    if cut[start] == "\n" and start > 0 and cut[start - 1] == "\r":
+        start -= 1
+    return cut[:start] or None
+
+
+def concrete_type(ty: Type) -> Type:
+    """``ty`` without optional-attribute markers: the type a value actually has."""
+    if isinstance(ty, Object):
+        if not ty.optional and all(t == concrete_type(t) for t in ty.attributes.values()):
+            return ty
+        return Object({k: concrete_type(v) for k, v in ty.attributes.items()})
+    if isinstance(ty, List):
+        return List(concrete_type(ty.element))
+    if isinstance(ty, Set):
+        return Set(concrete_type(ty.element))
+    if isinstance(ty, Map):
+        return Map(concrete_type(ty.element))
+    if isinstance(ty, Tuple):
+        return Tuple([concrete_type(t) for t in ty.elements])
+    return ty
+
+
 def canonical(value: Any, ty: Type, path: AttributePath, depth: int, *, strip_marks: bool) -> Any:
     if depth > MAX_DEPTH:
         raise CtyError(path, f"value nesting deeper than {MAX_DEPTH}")
@@ -393,8 +433,9 @@ def canonical(value: Any, ty: Type, path: AttributePath, depth: int, *, strip_ma
                 raise CtyError(path, f"DynamicValue.type is not a cty type: {value.type!r}")
             if isinstance(value.type, DynamicPseudoType):
                 return canonical(value.value, Dynamic, path, depth + 1, strip_marks=strip_marks)
-            inner = canonical(value.value, value.type, path, depth + 1, strip_marks=strip_marks)
-            return DynamicValue(value.type, inner)
+            vty = concrete_type(value.type)
+            inner = canonical(value.value, vty, path, depth + 1, strip_marks=strip_marks)
+            return DynamicValue(vty, inner)
         vty = _implied(value, path, depth)
         return DynamicValue(vty, canonical(value, vty, path, depth + 1, strip_marks=strip_marks))
     if isinstance(value, DynamicValue):
