@@ -139,7 +139,10 @@ async def serve_debug(
     (reattach JSON of :class:`~plugwire.grpc.goplugin.ReattachConfig`, ``Test``
     true so Terraform never kills it), and it serves until Ctrl-C or ``stop``.
     """
+    from plugwire.core.transport import Address
+
     from ..goplugin.announce import parse_announce
+    from ..goplugin.config import ReattachConfig
 
     out = out if out is not None else sys.stdout
     stop = stop if stop is not None else asyncio.Event()
@@ -148,15 +151,13 @@ async def serve_debug(
 
     def announced(line: str) -> None:
         ann = parse_announce(line, versions=(protocol_version,))
-        reattach = {
-            source: {
-                "Protocol": "grpc",
-                "ProtocolVersion": ann.app_version,
-                "Pid": os.getpid(),
-                "Test": True,
-                "Addr": {"Network": ann.network, "String": ann.address},
-            }
-        }
+        config = ReattachConfig(
+            protocol_version=ann.app_version,
+            address=Address(ann.network, ann.address),  # type: ignore[arg-type]
+            pid=os.getpid(),
+            test=True,
+        )
+        reattach = {source: config.to_json()}
         text = (
             "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS "
             "environment variable with the following:\n\n"
