@@ -14,8 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from importlib import metadata
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 
@@ -33,6 +32,9 @@ from .rpc import (
     status_of,
 )
 from .status import StatusCode
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "Address",
@@ -496,6 +498,8 @@ class InProcessTransport(Transport):
 
 def available_transports() -> dict[str, metadata.EntryPoint]:
     """The installed transports by name, from the ``plugwire.transports`` entry points."""
+    from importlib import metadata  # ~50 ms: only when transports are looked up
+
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 

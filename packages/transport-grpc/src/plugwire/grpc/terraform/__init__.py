@@ -1,1 +1,108 @@
-"""Terraform providers on plugwire's go-plugin server (tfplugin5/tfplugin6)."""
+"""plugwire.grpc.terraform: Terraform providers in Python.
+
+A provider is a :class:`Provider` holding :class:`Resource`, :class:`DataSource`,
+:class:`EphemeralResource` and :class:`Function` instances, each described by a
+typed :class:`Schema`; :func:`serve` makes the process a provider binary Terraform
+can launch (protocols 5 and 6, go-plugin's handshake, AutoMTLS)::
+
+    from plugwire.grpc.terraform import Provider, serve
+    from plugwire.grpc.terraform.examples.thing import Thing, Echo, Upper
+
+    serve(Provider("example", resources=[Thing()], data_sources=[Echo()], functions=[Upper()]))
+
+Modules, one concept each: :mod:`.schema` (the schema builder), :mod:`.plan` (plan
+modifiers and validators), :mod:`.diagnostics`, :mod:`.resource`,
+:mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.provider`,
+:mod:`.context`, :mod:`.serve`, :mod:`.cty` (values and types). The protocol servers
+(``_server5``/``_server6``) and the generated stubs load only when serving, and
+only for the negotiated protocol; ``serve`` itself loads lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import cty
+from .context import ClientCapabilities, Context
+from .data_source import DataSource
+from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
+from .ephemeral import EphemeralResource
+from .function import Function, FunctionError, Parameter
+from .plan import (
+    AttributePlan,
+    Between,
+    Default,
+    LengthBetween,
+    OneOf,
+    PlanModifier,
+    RegexMatches,
+    RequiresReplace,
+    RequiresReplaceIf,
+    UseStateForUnknown,
+    Validator,
+)
+from .provider import Provider
+from .resource import MoveSource, Resource
+from .schema import NOT_SET, Attribute, Block, NestedAttribute, NestedBlock, Nesting, Schema
+
+if TYPE_CHECKING:
+    from .serve import HANDSHAKE, serve, serve_async, serve_config, serve_debug
+
+_LAZY = {
+    "HANDSHAKE": ".serve",
+    "serve": ".serve",
+    "serve_async": ".serve",
+    "serve_config": ".serve",
+    "serve_debug": ".serve",
+}
+
+__all__ = [
+    "HANDSHAKE",
+    "NOT_SET",
+    "Attribute",
+    "AttributePlan",
+    "Between",
+    "Block",
+    "ClientCapabilities",
+    "Context",
+    "DataSource",
+    "Default",
+    "Diagnostic",
+    "Diagnostics",
+    "EphemeralResource",
+    "Function",
+    "FunctionError",
+    "LengthBetween",
+    "MoveSource",
+    "NestedAttribute",
+    "NestedBlock",
+    "Nesting",
+    "OneOf",
+    "Parameter",
+    "PlanModifier",
+    "Provider",
+    "RegexMatches",
+    "RequiresReplace",
+    "RequiresReplaceIf",
+    "Resource",
+    "Schema",
+    "Severity",
+    "TerraformError",
+    "UseStateForUnknown",
+    "Validator",
+    "cty",
+    "serve",
+    "serve_async",
+    "serve_config",
+    "serve_debug",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,106 @@
+"""tfplugin5 (protocol 5.11) <-> the framework: the ``tfplugin5.Provider`` servicer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from ._core import ProviderCore
+from ._generated import tfplugin5_pb2 as pb
+from ._generated import tfplugin5_pb2_grpc as pb_grpc
+from ._unimplemented import unimplemented
+from .provider import Provider
+
+__all__ = ["ProviderServicer", "register"]
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class ProviderServicer:
+    """Every RPC the framework implements; any other answers UNIMPLEMENTED quietly."""
+
+    def __init__(self, core: ProviderCore) -> None:
+        self.core = core
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:1].isupper():
+            return unimplemented("tfplugin5.Provider", name)
+        raise AttributeError(name)
+
+    async def GetMetadata(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_metadata(request, pb.GetMetadata.Response)
+
+    async def GetSchema(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_provider_schema(request, pb.GetProviderSchema.Response)
+
+    async def GetResourceIdentitySchemas(self, request: Any, context: Ctx) -> Any:
+        return pb.GetResourceIdentitySchemas.Response()
+
+    async def PrepareProviderConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_provider_config(request, pb.PrepareProviderConfig.Response)
+
+    async def ValidateResourceTypeConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_resource_config(
+            request, pb.ValidateResourceTypeConfig.Response
+        )
+
+    async def ValidateDataSourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_data_resource_config(
+            request, pb.ValidateDataSourceConfig.Response
+        )
+
+    async def ValidateEphemeralResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_ephemeral_resource_config(
+            request, pb.ValidateEphemeralResourceConfig.Response
+        )
+
+    async def Configure(self, request: Any, context: Ctx) -> Any:
+        return await self.core.configure_provider(request, pb.Configure.Response)
+
+    async def ReadResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.read_resource(request, pb.ReadResource.Response)
+
+    async def PlanResourceChange(self, request: Any, context: Ctx) -> Any:
+        return await self.core.plan_resource_change(request, pb.PlanResourceChange.Response)
+
+    async def ApplyResourceChange(self, request: Any, context: Ctx) -> Any:
+        return await self.core.apply_resource_change(request, pb.ApplyResourceChange.Response)
+
+    async def ImportResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.import_resource_state(request, pb.ImportResourceState.Response)
+
+    async def UpgradeResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.upgrade_resource_state(request, pb.UpgradeResourceState.Response)
+
+    async def MoveResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.move_resource_state(request, pb.MoveResourceState.Response)
+
+    async def ReadDataSource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.read_data_source(request, pb.ReadDataSource.Response)
+
+    async def OpenEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.open_ephemeral_resource(request, pb.OpenEphemeralResource.Response)
+
+    async def RenewEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.renew_ephemeral_resource(request, pb.RenewEphemeralResource.Response)
+
+    async def CloseEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.close_ephemeral_resource(request, pb.CloseEphemeralResource.Response)
+
+    async def GetFunctions(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_functions(request, pb.GetFunctions.Response)
+
+    async def CallFunction(self, request: Any, context: Ctx) -> Any:
+        return await self.core.call_function(request, pb.CallFunction.Response)
+
+    async def Stop(self, request: Any, context: Ctx) -> Any:
+        self.core.stop()
+        return pb.Stop.Response()
+
+
+def register(provider: Provider, server: grpc.aio.Server) -> ProviderCore:
+    """Serve ``provider`` over protocol 5 on ``server``."""
+    core = ProviderCore(provider, pb, 5)
+    pb_grpc.add_ProviderServicer_to_server(ProviderServicer(core), server)  # type: ignore[arg-type]
+    return core

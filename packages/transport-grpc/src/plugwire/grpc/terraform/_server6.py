@@ -1,0 +1,104 @@
+"""tfplugin6 (protocol 6.11) <-> the framework: the ``tfplugin6.Provider`` servicer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from ._core import ProviderCore
+from ._generated import tfplugin6_pb2 as pb
+from ._generated import tfplugin6_pb2_grpc as pb_grpc
+from ._unimplemented import unimplemented
+from .provider import Provider
+
+__all__ = ["ProviderServicer", "register"]
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class ProviderServicer:
+    """Every RPC the framework implements; any other answers UNIMPLEMENTED quietly."""
+
+    def __init__(self, core: ProviderCore) -> None:
+        self.core = core
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:1].isupper():
+            return unimplemented("tfplugin6.Provider", name)
+        raise AttributeError(name)
+
+    async def GetMetadata(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_metadata(request, pb.GetMetadata.Response)
+
+    async def GetProviderSchema(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_provider_schema(request, pb.GetProviderSchema.Response)
+
+    async def GetResourceIdentitySchemas(self, request: Any, context: Ctx) -> Any:
+        return pb.GetResourceIdentitySchemas.Response()
+
+    async def ValidateProviderConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_provider_config(request, pb.ValidateProviderConfig.Response)
+
+    async def ValidateResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_resource_config(request, pb.ValidateResourceConfig.Response)
+
+    async def ValidateDataResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_data_resource_config(
+            request, pb.ValidateDataResourceConfig.Response
+        )
+
+    async def ValidateEphemeralResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.validate_ephemeral_resource_config(
+            request, pb.ValidateEphemeralResourceConfig.Response
+        )
+
+    async def ConfigureProvider(self, request: Any, context: Ctx) -> Any:
+        return await self.core.configure_provider(request, pb.ConfigureProvider.Response)
+
+    async def ReadResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.read_resource(request, pb.ReadResource.Response)
+
+    async def PlanResourceChange(self, request: Any, context: Ctx) -> Any:
+        return await self.core.plan_resource_change(request, pb.PlanResourceChange.Response)
+
+    async def ApplyResourceChange(self, request: Any, context: Ctx) -> Any:
+        return await self.core.apply_resource_change(request, pb.ApplyResourceChange.Response)
+
+    async def ImportResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.import_resource_state(request, pb.ImportResourceState.Response)
+
+    async def UpgradeResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.upgrade_resource_state(request, pb.UpgradeResourceState.Response)
+
+    async def MoveResourceState(self, request: Any, context: Ctx) -> Any:
+        return await self.core.move_resource_state(request, pb.MoveResourceState.Response)
+
+    async def ReadDataSource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.read_data_source(request, pb.ReadDataSource.Response)
+
+    async def OpenEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.open_ephemeral_resource(request, pb.OpenEphemeralResource.Response)
+
+    async def RenewEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.renew_ephemeral_resource(request, pb.RenewEphemeralResource.Response)
+
+    async def CloseEphemeralResource(self, request: Any, context: Ctx) -> Any:
+        return await self.core.close_ephemeral_resource(request, pb.CloseEphemeralResource.Response)
+
+    async def GetFunctions(self, request: Any, context: Ctx) -> Any:
+        return self.core.get_functions(request, pb.GetFunctions.Response)
+
+    async def CallFunction(self, request: Any, context: Ctx) -> Any:
+        return await self.core.call_function(request, pb.CallFunction.Response)
+
+    async def StopProvider(self, request: Any, context: Ctx) -> Any:
+        self.core.stop()
+        return pb.StopProvider.Response()
+
+
+def register(provider: Provider, server: grpc.aio.Server) -> ProviderCore:
+    """Serve ``provider`` over protocol 6 on ``server``."""
+    core = ProviderCore(provider, pb, 6)
+    pb_grpc.add_ProviderServicer_to_server(ProviderServicer(core), server)  # type: ignore[arg-type]
+    return core

@@ -1,0 +1,1 @@
+"""Example Terraform providers built on plugwire.grpc.terraform."""

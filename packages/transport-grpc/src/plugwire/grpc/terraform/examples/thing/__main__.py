@@ -1,0 +1,3 @@
+from plugwire.grpc.terraform.examples.thing import main
+
+main()
