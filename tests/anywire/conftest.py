@@ -27,11 +27,49 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Conformance"]
 _names = itertools.count()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "wire_feature(name): the test needs a feature some wires cannot carry"
+    )
+
+
+def _not_applicable(item: pytest.Item) -> str | None:
+    """Why ``item`` does not apply to its transport (None: it does).
+
+    A wire that cannot carry a feature (``Transport.rpc_unsupported``, with its reason,
+    checked by test_anywire_unsupported_features_have_reasons) or a transport that does
+    not run on the item's async backend is not tested for it: such items are
+    deselected at collection, not skipped, so a skip here always means a missing tool.
+    """
+    params = getattr(item, "callspec", None)
+    name = params.params.get("transport_name") if params is not None else None
+    if name is None:
+        return None
+    transport = load_transport(str(name))
+    backend = params.params.get("anyio_backend") if params is not None else None
+    if isinstance(backend, tuple):
+        backend = backend[0]
+    if backend is not None and str(backend) not in transport.backends:
+        return f"{name} runs on {sorted(transport.backends)}"
+    for mark in item.iter_markers("wire_feature"):
+        if mark.args[0] in transport.rpc_unsupported:
+            return transport.rpc_unsupported[mark.args[0]]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    keep, drop = [], []
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.anywire)
+            if _not_applicable(item) is not None:
+                drop.append(item)
+                continue
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 class ConformanceServicer(pb_grpc.ConformanceServicer):
@@ -125,11 +163,10 @@ def transport(transport_name: str) -> Transport:
     return load_transport(transport_name)
 
 
-def requires(transport: Transport, feature: str) -> None:
-    """Skip when the wire cannot carry ``feature`` (a property of the wire, with its reason)."""
-    reason = transport.rpc_unsupported.get(feature)
-    if reason is not None:
-        pytest.skip(f"{transport.name}: {reason}")
+def wire_feature(feature: str) -> pytest.MarkDecorator:
+    """Mark a test as needing ``feature``; wires that cannot carry it (their
+    ``rpc_unsupported``) are deselected for it at collection."""
+    return pytest.mark.wire_feature(feature)
 
 
 Serving = Callable[..., contextlib.AbstractAsyncContextManager[tuple[Address, Stub]]]
