@@ -6,6 +6,7 @@ tfplugin6 with Terraform's handshake."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,17 @@ from terraform_support import (
 )
 
 pytestmark = pytest.mark.interop
+
+#: plugwire's example provider (plugwire.grpc.terraform.examples.thing), as the command
+#: the real terraform CLI launches; the same shape as the Go comparison provider.
+PYTHON_PROVIDER = [sys.executable, "-m", "plugwire.grpc.terraform.examples.thing"]
+
+
+@pytest.fixture(params=["go", "python"])
+def provider(request: pytest.FixtureRequest, go_provider: Path) -> Path | list[str]:
+    """Each lifecycle test runs against the Go framework provider and plugwire's."""
+    return go_provider if request.param == "go" else PYTHON_PROVIDER
+
 
 THING = required_providers() + (
     'resource "example_thing" "a" {\n'
@@ -52,10 +64,10 @@ def test_terraform_cli_is_the_pinned_release_without_remote_state_backends(
     assert '"s3" backend is not available' in " ".join(result.output.split())
 
 
-def test_terraform_providers_schema_lists_the_go_provider(
-    terraform_workspace: WorkspaceFactory, go_provider: Path
+def test_terraform_providers_schema_lists_the_provider(
+    terraform_workspace: WorkspaceFactory, provider: Path | list[str]
 ) -> None:
-    ws = terraform_workspace(go_provider)
+    ws = terraform_workspace(provider)
     ws.write(THING)
     schema = ws.providers_schema()["provider_schemas"][EXAMPLE_ADDRESS]
     attrs = schema["resource_schemas"]["example_thing"]["block"]["attributes"]
@@ -72,10 +84,10 @@ def test_terraform_providers_schema_lists_the_go_provider(
     assert [p["type"] for p in upper["parameters"]] == ["string"]
 
 
-def test_terraform_plan_apply_update_replace_destroy_with_the_go_provider(
-    terraform_workspace: WorkspaceFactory, go_provider: Path
+def test_terraform_plan_apply_update_replace_destroy(
+    terraform_workspace: WorkspaceFactory, provider: Path | list[str]
 ) -> None:
-    ws = terraform_workspace(go_provider)
+    ws = terraform_workspace(provider)
     ws.write(THING)
 
     plan = ws.plan_json()
@@ -113,11 +125,11 @@ def test_terraform_plan_apply_update_replace_destroy_with_the_go_provider(
     assert ws.has_changes() is True  # the config still wants the thing
 
 
-def test_terraform_data_source_and_function_of_the_go_provider(
-    terraform_workspace: WorkspaceFactory, go_provider: Path
+def test_terraform_data_source_and_function(
+    terraform_workspace: WorkspaceFactory, provider: Path | list[str]
 ) -> None:
     # The provider given as a command (how Python providers are passed): a wrapper script.
-    ws = terraform_workspace([str(go_provider)])
+    ws = terraform_workspace([str(provider)] if isinstance(provider, Path) else provider)
     ws.write(
         required_providers()
         + 'data "example_echo" "e" {\n  input = "hello"\n}\n'
