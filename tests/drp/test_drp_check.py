@@ -213,7 +213,7 @@ def test_run_keeps_the_provider_until_ctrl_c_then_stops_it() -> None:
         assert seen[0].startswith('definition: {"Meta"'), seen
         assert seen[1].startswith("listening: pid "), seen
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()

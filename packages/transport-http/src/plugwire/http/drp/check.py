@@ -54,6 +54,7 @@ from plugwire.core.errors import PlugwireError
 
 from .app import PLUGIN_API
 from .command import ProviderCommand, parse_definition
+from .files import PathEscapeError
 from .host import ProviderHost
 from .models import Action, AvailableAction, Error, PluginProvider
 from .plugin import ProviderPlugin
@@ -229,8 +230,14 @@ class DrpCheck:
         r = self.report
         target = root / "unpack"
         async with r.step("unpack") as step:
-            await command.unpack(target, self.define_timeout)
+            refused: PathEscapeError | None = None
+            try:
+                await command.unpack(target, self.define_timeout)
+            except PathEscapeError as exc:  # the host's own check refused the tree
+                refused = exc
             files, problems = _unpack_problems(root, cwd, target)
+            if refused is not None and not problems:
+                problems.append(str(refused))
             if problems:
                 step.fail("unpack escapes its directory", "; ".join(problems))
             else:
