@@ -240,10 +240,9 @@ class _TaskRun:
         ok, _ = await self.stage(Stage.BUILD_SANDBOX, lambda: tpm.build_sandbox(builder))
         if not ok:
             return
-        ok, sandbox = await self.stage(Stage.START_SANDBOX, builder.start_sandbox)
+        ok, sandbox = await self.stage(Stage.START_SANDBOX, lambda: self._start_sandbox(builder))
         if not ok or sandbox is None:
             return
-        self.builder, self.sandbox = None, sandbox
         ok, _ = await self.stage(Stage.STARTED, lambda: tpm.started(sandbox))
         if not ok:
             return
@@ -264,6 +263,16 @@ class _TaskRun:
         self.success = bool(success)
         self.context.close_log()
         ok, _ = await self.stage(Stage.FINISHED, lambda: tpm.finished(self.success))
+
+    async def _start_sandbox(self, builder: SandboxBuilder) -> Sandbox:
+        """Start the sandbox, shielded: a cancellation landing while the engine starts
+        it must not lose the started sandbox, or cleanup could not abort it. The stage
+        timeout still bounds the start."""
+        with anyio.CancelScope(shield=True):
+            with anyio.fail_after(self.manager.stage_timeout):
+                sandbox = await builder.start_sandbox()
+            self.builder, self.sandbox = None, sandbox
+        return sandbox
 
     async def cleanup(self) -> None:
         self.context.close_log()
