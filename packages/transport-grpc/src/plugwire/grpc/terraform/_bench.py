@@ -8,7 +8,9 @@ rounds; the median is the figure. Providers of the same shape:
 * the Go terraform-plugin-framework provider ``terraform-provider-example``
   (tests/interop/terraform, the baseline);
 * plugwire's example provider (``python -m plugwire.grpc.terraform.examples.thing``);
-* pyvider (PyPI), when a provider of the same shape can run here.
+* pyvider (PyPI) serving the same resource (``_bench_pyvider.py``), when pyvider is
+  importable here or ``PLUGWIRE_BENCH_PYVIDER_PYTHON`` names a Python that has it
+  (pyvider is not a plugwire dependency).
 
 Besides, launch -> handshake: plugwire's example provider started with Terraform's
 handshake and AutoMTLS by plugwire's go-plugin client (entered, i.e. the handshake line
@@ -188,19 +190,33 @@ class ImportGrpc(Contender):
         return time.perf_counter() - t0
 
 
+PYVIDER_PYTHON = "PLUGWIRE_BENCH_PYVIDER_PYTHON"
+
+
 def _pyvider_command() -> list[str]:
-    python = os.environ.get("PLUGWIRE_BENCH_PYVIDER_PYTHON")
-    if python:
-        return [python, "-m", "plugwire_bench_pyvider_thing"]
-    return []
+    """A Python with pyvider (PyPI) serving ``_bench_pyvider.py`` (the same shape)."""
+    python = os.environ.get(PYVIDER_PYTHON)
+    if not python:
+        if importlib.util.find_spec("pyvider") is None:
+            raise Unavailable(
+                "pyvider is not installed here (it is not a plugwire dependency): "
+                f"set {PYVIDER_PYTHON} to a Python >= 3.11 with `pip install pyvider`"
+            )
+        python = sys.executable
+    peer = Path(__file__).with_name("_bench_pyvider.py")
+    code = (
+        f"import sys; sys.path.insert(0, {str(peer.parent)!r}); "
+        "import _bench_pyvider; _bench_pyvider.serve()"
+    )
+    return [python, "-c", code]
 
 
 class PyviderPlan(TerraformPlan):
+    """pyvider's provider: ``example_thing`` of the same schema, served by pyvider."""
+
     async def start(self, ctx: BenchContext) -> None:
-        raise Unavailable(PYVIDER_UNAVAILABLE)
-
-
-PYVIDER_UNAVAILABLE = "pyvider: not measured (see the suite notes)"
+        self.provider = _pyvider_command()
+        await super().start(ctx)
 
 
 def _contenders(ctx: BenchContext) -> list[Contender]:
@@ -221,6 +237,7 @@ SUITE = Suite(
     cold_rounds=(7, 3),
     pairs=[
         (PLUGWIRE, BASELINE),
+        (PLUGWIRE, PYVIDER),
         (HANDSHAKE, IMPORT_GRPC),
     ],
     notes=[
