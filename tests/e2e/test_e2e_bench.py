@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = [pytest.mark.interop]
 
-SUITES = ["goplugin", "mtls", "ttrpc", "nri", "cipd", "drp", "tasks", "kube"]
+SUITES = ["goplugin", "mtls", "ttrpc", "nri", "cipd", "drp", "tasks", "kube", "terraform"]
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 SCHEMA: dict[str, Any] = {
@@ -117,6 +117,26 @@ def test_goplugin_quick_json(tmp_path: Path) -> None:
     } <= set(data["contenders"])
     for figures in data["contenders"].values():
         assert figures["cold_start_ms"] > 0
+
+
+@pytest.mark.terraform
+def test_terraform_quick_json(tmp_path: Path) -> None:
+    out = tmp_path / "terraform.json"
+    proc = plugwire("terraform", "--quick", "--no-progress", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    # pyvider is not a plugwire dependency: measured when installed, else skipped with why.
+    skipped = [line for line in proc.stdout.splitlines() if line.startswith("skipped")]
+    assert all(line.startswith("skipped pyvider provider: pyvider") for line in skipped), skipped
+    data: dict[str, Any] = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["ratios"]["Go provider (terraform-plugin-framework)"] == 1.0
+    assert {
+        "plugwire example provider",
+        "plugwire provider launch -> handshake (AutoMTLS)",
+        "python -c 'import grpc'",
+    } <= set(data["ratios"])
+    for figures in data["contenders"].values():
+        assert figures["cold_start_ms"] > 0 and figures["p50_us"] is None
 
 
 def test_tasks_quick_json_all_levels(tmp_path: Path) -> None:
