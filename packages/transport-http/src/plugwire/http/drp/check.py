@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -551,5 +552,8 @@ def run_command(
                     await drp.aclose()
                 log.info("stopped; exit status %s", plugin.returncode)
 
+    # Ctrl-C stops it even when started with SIGINT ignored (a shell's background job,
+    # a CI runner): Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(go)
