@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,5 +27,19 @@ def clean_env() -> dict[str, str]:
 
 def system_python() -> str:
     """``python3`` as a fresh shell finds it (not this test run's interpreter's venv)."""
+    candidates = [str(Path(d) / "python3") for d in clean_env()["PATH"].split(os.pathsep) if d] + [
+        sys.base_prefix + "/bin/python3",
+        "/usr/bin/python3",
+    ]
+    for candidate in candidates:
+        # tox-uv puts uv's own interpreter (no pip) on PATH: take one a user has pip in.
+        if (
+            os.access(candidate, os.X_OK)
+            and subprocess.run(
+                [candidate, "-m", "pip", "--version"], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
+            return candidate
     found = shutil.which("python3", path=clean_env()["PATH"])
     return found or sys.base_prefix + "/bin/python3"
