@@ -48,23 +48,7 @@ VALUE = b"0123456789abcdef"
 Row = dict[str, float]
 
 
-# ---- the raw echo server (child process) ---------------------------------------------
-
-
-async def _serve_raw(path: str) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readexactly(4)
-                body = await reader.readexactly(struct.unpack(">I", head)[0])
-                writer.write(head + body)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    server = await asyncio.start_unix_server(handle, path)
-    print("READY", flush=True)
-    async with server:
-        await server.serve_forever()
+# ---- the servers (child processes); the raw echo is plugwire bench ttrpc's floor -------
 
 
 async def _serve_ttrpc(path: str) -> None:
@@ -201,6 +185,8 @@ def _median_row(rows: list[Row]) -> Row:
 
 def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve-raw":
+        from plugwire.ttrpc._bench_peer import _serve_raw
+
         asyncio.run(_serve_raw(sys.argv[2]))
         return
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve-ttrpc":

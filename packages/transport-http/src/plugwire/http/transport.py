@@ -25,32 +25,12 @@ from plugwire.core.transport import Address, Channel, Transport, UnaryHandler
 from .client import HttpClient
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import Request, Response
-from .rpc import HttpInvoker, RpcDispatcher
+from .rpc import _HTTP_STATUS, HttpInvoker, RpcDispatcher
 from .server import HttpServer
 
 __all__ = ["HttpChannel", "HttpTransport"]
 
 _MD_PREFIX = "plugwire-md-"
-
-# gRPC code -> HTTP status, as in grpc-gateway's mapping.
-_HTTP_STATUS = {
-    StatusCode.CANCELLED: 499,
-    StatusCode.UNKNOWN: 500,
-    StatusCode.INVALID_ARGUMENT: 400,
-    StatusCode.DEADLINE_EXCEEDED: 504,
-    StatusCode.NOT_FOUND: 404,
-    StatusCode.ALREADY_EXISTS: 409,
-    StatusCode.PERMISSION_DENIED: 403,
-    StatusCode.RESOURCE_EXHAUSTED: 429,
-    StatusCode.FAILED_PRECONDITION: 400,
-    StatusCode.ABORTED: 409,
-    StatusCode.OUT_OF_RANGE: 400,
-    StatusCode.UNIMPLEMENTED: 501,
-    StatusCode.INTERNAL: 500,
-    StatusCode.UNAVAILABLE: 503,
-    StatusCode.DATA_LOSS: 500,
-    StatusCode.UNAUTHENTICATED: 401,
-}
 
 
 def _error(code: int, message: str, status: int | None = None) -> Response:
