@@ -36,6 +36,17 @@ def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def fd_targets() -> dict[str, str]:
+    """What each open fd points at (to name what a failed fd check kept open)."""
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
 def rss() -> int:
     """Resident memory, after glibc returns freed heap pages to the system (RSS
     otherwise counts memory freed long ago but kept by the allocator)."""
@@ -80,6 +91,7 @@ async def test_500_launch_close_cycles_return_to_baseline(
             await cycle(i)
         gc.collect()
         fd0, rss0 = fds(), rss()
+        open0 = fd_targets()
         with anyio.fail_after(CYCLES * 2):
             for i in range(CYCLES):
                 await cycle(i)
@@ -92,6 +104,7 @@ async def test_500_launch_close_cycles_return_to_baseline(
         f"FIGURE cycles {CYCLES}: fds {fd0} -> {fd1}, RSS {rss0 / 2**20:.1f} -> "
         f"{rss1 / 2**20:.1f} MiB ({(rss1 - rss0) / rss0:+.1%}), leftovers {len(leftovers)}"
     )
-    assert fd1 <= fd0, (fd0, fd1)
+    opened = {fd: t for fd, t in fd_targets().items() if open0.get(fd) != t}
+    assert fd1 <= fd0, (fd0, fd1, opened)
     assert abs(rss1 - rss0) <= 0.05 * rss0, (rss0, rss1)
     assert not leftovers, leftovers[:10]

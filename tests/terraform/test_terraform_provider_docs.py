@@ -17,6 +17,7 @@ __all__ = ["anyio_backend"]
 pytestmark = [pytest.mark.terraform, pytest.mark.anyio]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "terraform.md"
+EXAMPLE = DOC.parent / "examples" / "terraform" / "hello_provider.py"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
@@ -35,7 +36,8 @@ def test_every_block_is_runnable_python_or_marked() -> None:
     assert len(blocks) >= 5
     for lang, body, marked in blocks:
         assert marked or lang == "python", f"unmarked {lang or 'plain'} block:\n{body[:200]}"
-    assert [b for b in blocks if not b[2]], "no runnable block"
+    # The provider block is the example program this module serves, word for word.
+    assert [body for lang, body, _ in blocks if lang == "python"] == [EXAMPLE.read_text()]
 
 
 GREETING = cty.Object(
@@ -44,10 +46,7 @@ GREETING = cty.Object(
 
 
 async def test_the_doc_provider_serves(tmp_path: Path) -> None:
-    [code] = [body for lang, body, marked in _blocks() if not marked]
-    script = tmp_path / "hello_provider.py"
-    script.write_text(code)
-    async with launch(6, cmd=[sys.executable, str(script)]) as tf:
+    async with launch(6, cmd=[sys.executable, str(EXAMPLE)]) as tf:
         schema = await tf.call("GetProviderSchema")
         assert sorted(schema.resource_schemas) == ["hello_greeting"]
         config = {"id": None, "name": "bob", "size": None, "text": None}
