@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -46,10 +45,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml  # type: ignore[import-untyped,unused-ignore]
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from plugwire.kube._pki import PKI
 
 from .gobuild import build_go
 
@@ -65,104 +62,6 @@ def kubeplane_binary() -> Path:
 
 
 # ---------------------------------------------------------------------------- certs
-
-
-def _write(path: Path, data: bytes, mode: int = 0o600) -> Path:
-    path.write_bytes(data)
-    path.chmod(mode)
-    return path
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-class _PKI:
-    """A throwaway CA and the certificates the control plane needs."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        now = datetime.datetime.now(datetime.UTC)
-        self._not_before = now - datetime.timedelta(minutes=5)
-        self._not_after = now + datetime.timedelta(days=2)
-        self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plugwire-test-ca")])
-        self.ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self._not_before)
-            .not_valid_after(self._not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self.ca_key, hashes.SHA256())
-        )
-        self.ca_path = _write(
-            self.dir / "ca.crt", self.ca_cert.public_bytes(serialization.Encoding.PEM), 0o644
-        )
-
-    def issue(
-        self,
-        name: str,
-        *,
-        common_name: str,
-        organizations: Sequence[str] = (),
-        server: bool = False,
-        dns: Sequence[str] = (),
-        ips: Sequence[str] = (),
-    ) -> tuple[Path, Path]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        attrs_ = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        attrs_ += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attrs_))
-            .issuer_name(self.ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self._not_before)
-            .not_valid_after(self._not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                    if server
-                    else [ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-        )
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self.ca_key, hashes.SHA256())
-        crt = _write(self.dir / f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return crt, _write(self.dir / f"{name}.key", _key_pem(key))
-
-    def service_account_key(self) -> Path:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return _write(self.dir / "sa.key", _key_pem(key))
 
 
 # ---------------------------------------------------------------------------- processes
@@ -290,7 +189,7 @@ class KubeCluster:
             self.binary = kubeplane_binary()
         self.timings["build"] = time.monotonic() - t0
         t1 = time.monotonic()
-        pki = _PKI(self.workdir / "pki")
+        pki = PKI(self.workdir / "pki", ca_name="plugwire-test-ca")
         self.ca_path = pki.ca_path
         api_crt, api_key = pki.issue(
             "apiserver",
