@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from ._core import ProviderCore
+from ._stream_core import StreamCore
 from ._generated import tfplugin5_pb2 as pb
 from ._generated import tfplugin5_pb2_grpc as pb_grpc
 from ._unimplemented import unimplemented
@@ -22,6 +24,7 @@ class ProviderServicer:
 
     def __init__(self, core: ProviderCore) -> None:
         self.core = core
+        self.stream = StreamCore(core)
 
     def __getattr__(self, name: str) -> Any:
         if name[:1].isupper():
@@ -35,7 +38,7 @@ class ProviderServicer:
         return self.core.get_provider_schema(request, pb.GetProviderSchema.Response)
 
     async def GetResourceIdentitySchemas(self, request: Any, context: Ctx) -> Any:
-        return pb.GetResourceIdentitySchemas.Response()
+        return self.stream.add_identity_schemas(pb.GetResourceIdentitySchemas.Response())
 
     async def PrepareProviderConfig(self, request: Any, context: Ctx) -> Any:
         return await self.core.validate_provider_config(request, pb.PrepareProviderConfig.Response)
@@ -93,6 +96,25 @@ class ProviderServicer:
 
     async def CallFunction(self, request: Any, context: Ctx) -> Any:
         return await self.core.call_function(request, pb.CallFunction.Response)
+
+    async def ValidateActionConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.validate_action_config(request, pb.ValidateActionConfig.Response)
+
+    async def PlanAction(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.plan_action(request, pb.PlanAction.Response)
+
+    async def InvokeAction(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async for event in self.stream.invoke_action(request, pb.InvokeAction.Event):
+            yield event
+
+    async def ValidateListResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.validate_list_resource_config(
+            request, pb.ValidateListResourceConfig.Response
+        )
+
+    async def ListResource(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async for event in self.stream.list_resource(request, pb.ListResource.Event):
+            yield event
 
     async def Stop(self, request: Any, context: Ctx) -> Any:
         self.core.stop()
