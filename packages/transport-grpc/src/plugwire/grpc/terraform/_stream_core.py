@@ -21,6 +21,7 @@ from .action import Action, ActionContext
 from .context import ClientCapabilities
 from .cty import AttributePath, CtyError
 from .diagnostics import Diagnostics
+from .schema import Schema
 from .list_resource import IdentitySchema, ListContext, ListResource, ListResult
 
 __all__ = ["StreamCore"]
@@ -28,6 +29,18 @@ __all__ = ["StreamCore"]
 _log = logging.getLogger("plugwire.grpc.terraform")
 
 _END = object()
+
+
+def _check_required(schema: Schema, config: Any, diagnostics: Diagnostics) -> None:
+    """Required attributes must be set (Terraform checks this before calling; a
+    client that does not still gets a diagnostic naming the attribute)."""
+
+    def visit(node: Any, path: AttributePath, c: Any, _s: Any, value: Any) -> Any:
+        if getattr(node, "required", False) and value is None:
+            diagnostics.error("Missing required argument", f"{path} is required", path)
+        return value
+
+    _values.transform(schema.block(), config, None, config, AttributePath(), visit)
 
 
 class StreamCore:
@@ -112,6 +125,7 @@ class StreamCore:
             action = core._lookup(self._actions, "action", name, ctx)
             config = core._decode(request.config, action.schema, ctx, "action configuration")
             _values.validate(action.schema.block(), config, ctx.diagnostics)
+            _check_required(action.schema, config, ctx.diagnostics)
             unknown = _values.find_unknown(config)
             if unknown is not None:
                 ctx.diagnostics.error(
@@ -230,6 +244,9 @@ class StreamCore:
                 )
                 raise _Failed
             config = core._decode(request.config, item.schema, ctx, "list resource configuration")
+            _check_required(item.schema, config, ctx.diagnostics)
+            if ctx.diagnostics.has_errors:
+                raise _Failed
         except _Failed:
             yield event_type(diagnostic=core._diags(ctx))
             return

@@ -12,7 +12,7 @@
   action_trigger { ... } }``.
 
 ``OPS_LOG`` (a file path) makes the provider append what it did, one line each
-(``invoke <server> <step>``, ``invoked <server>``, ``listed <prefix> <n>``): the
+(``invoke <server> <step>``, ``invoked <server>``, ``listed <prefix> <n>`` once the listing stops, n = results handed out): the
 tests read it to see what really ran on the provider side.
 
 Run as ``python -m plugwire.grpc.terraform.examples.ops``.
@@ -107,12 +107,12 @@ class ServerList(ListResource):
             for i in range(count):
                 name = f"{prefix}-{i}"
                 obj = {"id": f"server-{name}", "name": name, "size": i}
+                sent += 1
                 yield ListResult(
                     identity={"name": name},
                     display_name=f"server {name}",
                     resource=obj if ctx.include_resource else None,
                 )
-                sent += 1
                 await asyncio.sleep(0)
         finally:
             _log(f"listed {prefix} {sent}")
