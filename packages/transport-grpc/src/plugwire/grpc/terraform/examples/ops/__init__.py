@@ -15,13 +15,15 @@
 (``invoke <server> <step>``, ``invoked <server>``, ``listed <prefix> <n>`` once the listing stops, n = results handed out): the
 tests read it to see what really ran on the provider side.
 
-Run as ``python -m plugwire.grpc.terraform.examples.ops``.
+Run as ``python -m plugwire.grpc.terraform.examples.ops`` (``OPS_PROTOCOL=5`` serves
+protocol 5 only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -170,7 +172,11 @@ def provider() -> Provider:
 
 
 def main() -> NoReturn:
-    """Serve the provider (``--debug`` for debug mode)."""
-    from plugwire.grpc.terraform import serve
+    """Serve the provider (``--debug`` for debug mode); ``OPS_PROTOCOL=5`` (or 6)
+    offers Terraform only that protocol version."""
+    from plugwire.grpc.terraform import serve, serve_async
 
+    only = os.environ.get("OPS_PROTOCOL", "")
+    if only in ("5", "6") and "--debug" not in sys.argv[1:]:
+        sys.exit(asyncio.run(serve_async(provider(), protocol_versions=(int(only),))))
     serve(provider(), address="registry.terraform.io/plugwire/ops")
