@@ -31,7 +31,9 @@ __all__ = ["anyio_backend"]
 pytestmark = [pytest.mark.terraform, pytest.mark.anyio]
 
 OPS = [sys.executable, "-m", "plugwire.grpc.terraform.examples.ops"]
-REBOOT = cty.Object({"server": cty.String, "steps": cty.Number, "delay": cty.Number, "fail": cty.Bool})
+REBOOT = cty.Object(
+    {"server": cty.String, "steps": cty.Number, "delay": cty.Number, "fail": cty.Bool}
+)
 LIST_CONFIG = cty.Object({"prefix": cty.String, "count": cty.Number})
 SERVER = cty.Object({"id": cty.String, "name": cty.String, "size": cty.Number})
 IDENTITY = cty.Object({"name": cty.String})

@@ -31,6 +31,7 @@ from .data_source import DataSource
 from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
 from .ephemeral import EphemeralResource
 from .function import Function, FunctionError, Parameter
+from .list_resource import IdentityAttribute, IdentitySchema, ListContext, ListResource, ListResult
 from .plan import (
     AttributePlan,
     Between,
@@ -44,7 +45,6 @@ from .plan import (
     UseStateForUnknown,
     Validator,
 )
-from .list_resource import IdentityAttribute, IdentitySchema, ListContext, ListResource, ListResult
 from .provider import Provider
 from .resource import MoveSource, Resource
 from .schema import NOT_SET, Attribute, Block, NestedAttribute, NestedBlock, Nesting, Schema

@@ -193,7 +193,9 @@ class ProviderCore:
                 action_schemas={
                     n: pb.ActionSchema(schema=a.schema.to_proto(pb)) for n, a in p.actions.items()
                 },
-                list_resource_schemas={n: r.schema.to_proto(pb) for n, r in p.list_resources.items()},
+                list_resource_schemas={
+                    n: r.schema.to_proto(pb) for n, r in p.list_resources.items()
+                },
                 server_capabilities=self.capabilities(),
             )
             if p.provider_meta is not None:

@@ -8,9 +8,9 @@ from typing import Any
 import grpc
 
 from ._core import ProviderCore
-from ._stream_core import StreamCore
 from ._generated import tfplugin5_pb2 as pb
 from ._generated import tfplugin5_pb2_grpc as pb_grpc
+from ._stream_core import StreamCore
 from ._unimplemented import unimplemented
 from .provider import Provider
 

@@ -21,8 +21,8 @@ from .action import Action, ActionContext
 from .context import ClientCapabilities
 from .cty import AttributePath, CtyError
 from .diagnostics import Diagnostics
-from .schema import Schema
 from .list_resource import IdentitySchema, ListContext, ListResource, ListResult
+from .schema import Schema
 
 __all__ = ["StreamCore"]
 
@@ -128,9 +128,10 @@ class StreamCore:
             _check_required(action.schema, config, ctx.diagnostics)
             unknown = _values.find_unknown(config)
             if unknown is not None:
+                where = str(unknown) or "the root"
                 ctx.diagnostics.error(
                     "Invalid action configuration",
-                    f"{name} was invoked with a value not known yet at {str(unknown) or 'the root'}",
+                    f"{name} was invoked with a value not known yet at {where}",
                     unknown,
                 )
             if ctx.diagnostics.has_errors:

@@ -38,8 +38,8 @@ class Provider:
     resource, data source and ephemeral resource type name must start with
     ``name + "_"``. ``resources``, ``data_sources``, ``ephemeral_resources`` and
     ``functions`` are instances; so are ``actions`` (:class:`Action`) and
-    ``list_resources`` (:class:`ListResource`, for ``terraform query``). Subclass to override :meth:`configure` (keep API
-    clients on ``self``) and :meth:`validate`.
+    ``list_resources`` (:class:`ListResource`, for ``terraform query``). Subclass to
+    override :meth:`configure` (keep API clients on ``self``) and :meth:`validate`.
     """
 
     def __init__(

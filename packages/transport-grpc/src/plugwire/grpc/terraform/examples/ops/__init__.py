@@ -11,9 +11,10 @@
   -invoke=action.ops_reboot.<name>`` or from a resource's ``lifecycle {
   action_trigger { ... } }``.
 
-``OPS_LOG`` (a file path) makes the provider append what it did, one line each
-(``invoke <server> <step>``, ``invoked <server>``, ``listed <prefix> <n>`` once the listing stops, n = results handed out): the
-tests read it to see what really ran on the provider side.
+``OPS_LOG`` (a file path) makes the provider append what it did, one line each:
+``invoke <server> <step>``, ``invoked <server>``, and ``listed <prefix> <n>`` when a
+listing stops (n = results handed out). The tests read it to see what really ran on
+the provider side.
 
 Run as ``python -m plugwire.grpc.terraform.examples.ops`` (``OPS_PROTOCOL=5`` serves
 protocol 5 only).
