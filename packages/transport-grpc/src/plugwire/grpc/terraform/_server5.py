@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from ._core import ProviderCore
 from ._generated import tfplugin5_pb2 as pb
 from ._generated import tfplugin5_pb2_grpc as pb_grpc
-from ._stream_core import StreamCore
 from ._unimplemented import unimplemented
 from .provider import Provider
+
+if TYPE_CHECKING:
+    from ._stream_core import StreamCore
 
 __all__ = ["ProviderServicer", "register"]
 
@@ -24,7 +26,16 @@ class ProviderServicer:
 
     def __init__(self, core: ProviderCore) -> None:
         self.core = core
-        self.stream = StreamCore(core)
+        self._stream: StreamCore | None = None
+
+    @property
+    def stream(self) -> StreamCore:
+        """Actions and list resources (loaded on their first call)."""
+        if self._stream is None:
+            from ._stream_core import StreamCore
+
+            self._stream = StreamCore(self.core)
+        return self._stream
 
     def __getattr__(self, name: str) -> Any:
         if name[:1].isupper():
