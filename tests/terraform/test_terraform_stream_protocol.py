@@ -213,6 +213,23 @@ async def test_stop_provider_cancels_a_long_invoke(tf: Tf, ops_log: Path) -> Non
     assert not again[-1].completed.diagnostics
 
 
+async def test_client_going_away_stops_the_action(tf: Tf, ops_log: Path) -> None:
+    call = tf.stub.InvokeAction(
+        tf.pb.InvokeAction.Request(
+            action_type="ops_reboot",
+            config=tf.dv(_reboot(server="gone", steps=600, delay=0.05), REBOOT),
+        )
+    )
+    first, _ = await _first(call)
+    assert first.progress.message == "rebooting gone: step 1/600"
+    call._call.cancel()  # the stub's call object: Terraform's context was cancelled
+    await asyncio.sleep(0.5)
+    seen = len(_log(ops_log))
+    await asyncio.sleep(0.5)
+    assert len(_log(ops_log)) == seen < 600  # no step ran after the cancellation settled
+    assert "invoked gone" not in _log(ops_log)
+
+
 async def _list(tf: Tf, config: dict[str, Any], *, include: bool = False, limit: int = 0) -> Any:
     return await _events(
         tf.stub.ListResource(
