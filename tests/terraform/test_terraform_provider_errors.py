@@ -144,17 +144,19 @@ async def test_unimplemented_answered_quietly_by_the_process(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="plugwire.plugin")
     async with launch(version) as tf:
-        with pytest.raises(RemoteError) as info:
-            await tf.stub.ValidateActionConfig(tf.pb.ValidateActionConfig.Request(action_type="x"))
-        assert info.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
         with pytest.raises(RemoteError) as info2:
             await tf.stub.UpgradeResourceIdentity(tf.pb.UpgradeResourceIdentity.Request())
         assert info2.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
-        # a streaming one too
-        with pytest.raises(RemoteError) as info3:
-            async for _ in tf.stub.ListResource(tf.pb.ListResource.Request(type_name="x")):
-                pass
-        assert info3.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+        # Actions and list resources are implemented: an unknown type is a diagnostic,
+        # on the unary and on the streaming RPCs alike.
+        answer = await tf.stub.ValidateActionConfig(
+            tf.pb.ValidateActionConfig.Request(action_type="x")
+        )
+        assert [d.summary for d in answer.diagnostics] == ["Unknown action type"]
+        events = [e async for e in tf.stub.ListResource(tf.pb.ListResource.Request(type_name="x"))]
+        assert [[d.summary for d in e.diagnostic] for e in events] == [
+            ["Unknown list resource type"]
+        ]
         await tf.call("GetProviderSchema")  # the log lines of the calls above are in
     logged = "\n".join(r.getMessage() for r in caplog.records)
     # The provider's log reached us (so a traceback would have too).
@@ -175,7 +177,7 @@ async def test_unimplemented_logs_nothing_in_process(
     else:
         from plugwire.grpc.terraform import _server6 as srv  # type: ignore[no-redef]
 
-    async def call_plan_action(register: object) -> grpc.StatusCode:
+    async def call_unimplemented(register: object) -> grpc.StatusCode:
         server = grpc.aio.server()
         register(server)  # type: ignore[operator]
         port = server.add_insecure_port("127.0.0.1:0")
@@ -184,20 +186,20 @@ async def test_unimplemented_logs_nothing_in_process(
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = pb_grpc.ProviderStub(channel)
                 with pytest.raises(grpc.aio.AioRpcError) as info:
-                    await stub.PlanAction(pb.PlanAction.Request(action_type="x"))
+                    await stub.UpgradeResourceIdentity(pb.UpgradeResourceIdentity.Request())
                 return info.value.code()  # type: ignore[no-any-return]
         finally:
             await server.stop(None)
 
     caplog.set_level(logging.DEBUG)
     # Control: the generated base servicer raises NotImplementedError -> grpcio logs it.
-    code = await call_plan_action(
+    code = await call_unimplemented(
         lambda s: pb_grpc.add_ProviderServicer_to_server(pb_grpc.ProviderServicer(), s)
     )
     assert code == grpc.StatusCode.UNIMPLEMENTED
     assert any(r.levelno >= logging.ERROR for r in caplog.records), "control logged nothing"
     caplog.clear()
     provider: Provider = example_provider()
-    code = await call_plan_action(lambda s: srv.register(provider, s))
+    code = await call_unimplemented(lambda s: srv.register(provider, s))
     assert code == grpc.StatusCode.UNIMPLEMENTED
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -12,7 +12,8 @@ can launch (protocols 5 and 6, go-plugin's handshake, AutoMTLS)::
 
 Modules, one concept each: :mod:`.schema` (the schema builder), :mod:`.plan` (plan
 modifiers and validators), :mod:`.diagnostics`, :mod:`.resource`,
-:mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.provider`,
+:mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.action` (actions),
+:mod:`.list_resource` (``terraform query``), :mod:`.provider`,
 :mod:`.context`, :mod:`.serve`, :mod:`.cty` (values and types). The protocol servers
 (``_server5``/``_server6``) and the generated stubs load only when serving, and
 only for the negotiated protocol; ``serve`` itself loads lazily.
@@ -24,11 +25,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import cty
+from .action import Action, ActionContext
 from .context import ClientCapabilities, Context
 from .data_source import DataSource
 from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
 from .ephemeral import EphemeralResource
 from .function import Function, FunctionError, Parameter
+from .list_resource import IdentityAttribute, IdentitySchema, ListContext, ListResource, ListResult
 from .plan import (
     AttributePlan,
     Between,
@@ -60,6 +63,8 @@ _LAZY = {
 __all__ = [
     "HANDSHAKE",
     "NOT_SET",
+    "Action",
+    "ActionContext",
     "Attribute",
     "AttributePlan",
     "Between",
@@ -73,7 +78,12 @@ __all__ = [
     "EphemeralResource",
     "Function",
     "FunctionError",
+    "IdentityAttribute",
+    "IdentitySchema",
     "LengthBetween",
+    "ListContext",
+    "ListResource",
+    "ListResult",
     "MoveSource",
     "NestedAttribute",
     "NestedBlock",

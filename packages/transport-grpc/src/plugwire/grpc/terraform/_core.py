@@ -173,6 +173,8 @@ class ProviderCore:
                 md.EphemeralResourceMetadata(type_name=n) for n in p.ephemeral_resources
             ],
             functions=[md.FunctionMetadata(name=n) for n in p.functions],
+            actions=[md.ActionMetadata(type_name=n) for n in p.actions],
+            list_resources=[md.ListResourceMetadata(type_name=n) for n in p.list_resources],
         )
 
     def get_provider_schema(self, request: Any, response_type: Any) -> Any:
@@ -188,6 +190,12 @@ class ProviderCore:
                     n: e.schema.to_proto(pb) for n, e in p.ephemeral_resources.items()
                 },
                 functions={n: f.to_proto(pb) for n, f in p.functions.items()},
+                action_schemas={
+                    n: pb.ActionSchema(schema=a.schema.to_proto(pb)) for n, a in p.actions.items()
+                },
+                list_resource_schemas={
+                    n: r.schema.to_proto(pb) for n, r in p.list_resources.items()
+                },
                 server_capabilities=self.capabilities(),
             )
             if p.provider_meta is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -11,6 +12,9 @@ from ._generated import tfplugin6_pb2 as pb
 from ._generated import tfplugin6_pb2_grpc as pb_grpc
 from ._unimplemented import unimplemented
 from .provider import Provider
+
+if TYPE_CHECKING:
+    from ._stream_core import StreamCore
 
 __all__ = ["ProviderServicer", "register"]
 
@@ -22,6 +26,16 @@ class ProviderServicer:
 
     def __init__(self, core: ProviderCore) -> None:
         self.core = core
+        self._stream: StreamCore | None = None
+
+    @property
+    def stream(self) -> StreamCore:
+        """Actions and list resources (loaded on their first call)."""
+        if self._stream is None:
+            from ._stream_core import StreamCore
+
+            self._stream = StreamCore(self.core)
+        return self._stream
 
     def __getattr__(self, name: str) -> Any:
         if name[:1].isupper():
@@ -35,7 +49,7 @@ class ProviderServicer:
         return self.core.get_provider_schema(request, pb.GetProviderSchema.Response)
 
     async def GetResourceIdentitySchemas(self, request: Any, context: Ctx) -> Any:
-        return pb.GetResourceIdentitySchemas.Response()
+        return self.stream.add_identity_schemas(pb.GetResourceIdentitySchemas.Response())
 
     async def ValidateProviderConfig(self, request: Any, context: Ctx) -> Any:
         return await self.core.validate_provider_config(request, pb.ValidateProviderConfig.Response)
@@ -91,6 +105,25 @@ class ProviderServicer:
 
     async def CallFunction(self, request: Any, context: Ctx) -> Any:
         return await self.core.call_function(request, pb.CallFunction.Response)
+
+    async def ValidateActionConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.validate_action_config(request, pb.ValidateActionConfig.Response)
+
+    async def PlanAction(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.plan_action(request, pb.PlanAction.Response)
+
+    async def InvokeAction(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async for event in self.stream.invoke_action(request, pb.InvokeAction.Event):
+            yield event
+
+    async def ValidateListResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.stream.validate_list_resource_config(
+            request, pb.ValidateListResourceConfig.Response
+        )
+
+    async def ListResource(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async for event in self.stream.list_resource(request, pb.ListResource.Event):
+            yield event
 
     async def StopProvider(self, request: Any, context: Ctx) -> Any:
         self.core.stop()

@@ -7,10 +7,12 @@ from typing import Any
 
 from plugwire.core.errors import ConfigError
 
+from .action import Action
 from .context import Context
 from .data_source import DataSource
 from .ephemeral import EphemeralResource
 from .function import Function
+from .list_resource import ListResource
 from .resource import Resource
 from .schema import Schema
 
@@ -35,8 +37,9 @@ class Provider:
     ``name``: the provider's type name (``example`` for ``example_thing``); every
     resource, data source and ephemeral resource type name must start with
     ``name + "_"``. ``resources``, ``data_sources``, ``ephemeral_resources`` and
-    ``functions`` are instances. Subclass to override :meth:`configure` (keep API
-    clients on ``self``) and :meth:`validate`.
+    ``functions`` are instances; so are ``actions`` (:class:`Action`) and
+    ``list_resources`` (:class:`ListResource`, for ``terraform query``). Subclass to
+    override :meth:`configure` (keep API clients on ``self``) and :meth:`validate`.
     """
 
     def __init__(
@@ -50,6 +53,8 @@ class Provider:
         functions: Iterable[Function] = (),
         provider_meta: Schema | None = None,
         version: str = "",
+        actions: Iterable[Action] = (),
+        list_resources: Iterable[ListResource] = (),
     ) -> None:
         self.name = name
         self.schema = schema if schema is not None else Schema()
@@ -63,7 +68,17 @@ class Provider:
             "ephemeral resource", ephemeral_resources, "type_name"
         )
         self.functions: dict[str, Function] = _registry("function", functions, "name")
-        for registry in (self.resources, self.data_sources, self.ephemeral_resources):
+        self.actions: dict[str, Action] = _registry("action", actions, "type_name")
+        self.list_resources: dict[str, ListResource] = _registry(
+            "list resource", list_resources, "type_name"
+        )
+        for registry in (
+            self.resources,
+            self.data_sources,
+            self.ephemeral_resources,
+            self.actions,
+            self.list_resources,
+        ):
             for type_name in registry:
                 if not type_name.startswith(f"{name}_"):
                     raise ConfigError(
@@ -72,6 +87,16 @@ class Provider:
                         expected=f"{name}_...",
                         seen=type_name,
                     )
+        for type_name, listed in self.list_resources.items():
+            if type_name not in self.resources or listed.identity is None:
+                raise ConfigError(
+                    f"list resource {type_name!r} needs a managed resource of the same type "
+                    "and an identity schema (Terraform decodes results with both)",
+                    step="provider",
+                    expected="a Resource and ListResource.identity",
+                    seen=f"resource: {type_name in self.resources}, "
+                    f"identity: {listed.identity is not None}",
+                )
         self.configured = False
 
     async def configure(self, config: dict[str, Any], ctx: Context) -> None:
