@@ -193,9 +193,9 @@ class ServerConnection:
     def _background(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         loop = self.loop
         if loop is not None:
-            task = loop.create_task(func(*args))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            # The task leaves ``tasks`` itself (_untrack): a done callback would cost
+            # every call one more event-loop iteration.
+            self.tasks.add(loop.create_task(func(*args)))
         else:
             assert self.nursery is not None
             self.nursery.start_soon(func, *args)
@@ -281,9 +281,17 @@ class ServerConnection:
         frame = encode_frame(sid, TYPE_RESPONSE, 0, encode_response(None, code, message))
         return None if self.writer.post(frame) else frame
 
+    def _untrack(self) -> None:
+        """The running handler task is done (asyncio): forget it."""
+        if self.loop is not None:
+            self.tasks.discard(asyncio.current_task(self.loop))  # type: ignore[arg-type]
+
     async def _write_quietly(self, frame: bytes) -> None:
-        with contextlib.suppress(ConnectionClosedError):
-            await self.writer.write(frame)
+        try:
+            with contextlib.suppress(ConnectionClosedError):
+                await self.writer.write(frame)
+        finally:
+            self._untrack()
 
     def handle(self, sid: int, typ: int, flags: int, data: bytes, oversized: int) -> bytes | None:
         """Dispatch one received frame (never blocks: handlers run as tasks). Returns
@@ -432,6 +440,7 @@ class ServerConnection:
         finally:
             self.active -= 1
             self.unary -= 1
+            self._untrack()
 
     async def run_stream(
         self, sid: int, handler: MethodHandler, req: Request, queue: _RecvQueue
@@ -458,6 +467,7 @@ class ServerConnection:
             self.active -= 1
             self.streams.pop(sid, None)
             queue.close()
+            self._untrack()
 
     async def _drive(
         self, sid: int, handler: MethodHandler, ctx: ServerContext, queue: _RecvQueue

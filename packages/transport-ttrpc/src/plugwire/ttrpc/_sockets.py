@@ -29,8 +29,15 @@ __all__ = ["AsyncioSocketStream", "accept", "bind", "connect", "socket_stream"]
 _READ_HIGH_WATER = 1 << 20
 
 
-class _Protocol(asyncio.Protocol):
+#: Receive buffer of one connection: the socket is read into it (``recv_into``), so a
+#: receive allocates only the bytes that arrived (``recv(256 KiB)`` costs an
+#: mmap/mremap/munmap per read).
+_RECV_BUFFER = 1 << 16
+
+
+class _Protocol(asyncio.BufferedProtocol):
     __slots__ = (
+        "_recv_view",
         "buffer",
         "buffered",
         "drain",
@@ -58,6 +65,13 @@ class _Protocol(asyncio.Protocol):
         # ``sink`` from the event loop's callback, no task wakes up to receive it.
         self.sink: Callable[[bytes], None] | None = None
         self.on_end: Callable[[], None] | None = None
+        self._recv_view = memoryview(bytearray(_RECV_BUFFER))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._recv_view[:nbytes].tobytes())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
