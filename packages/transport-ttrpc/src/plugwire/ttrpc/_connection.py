@@ -284,7 +284,7 @@ class ServerConnection:
     def _untrack(self) -> None:
         """The running handler task is done (asyncio): forget it."""
         if self.loop is not None:
-            self.tasks.discard(asyncio.current_task(self.loop))  # type: ignore[arg-type]
+            self.tasks.discard(asyncio.current_task(self.loop))
 
     async def _write_quietly(self, frame: bytes) -> None:
         try:
