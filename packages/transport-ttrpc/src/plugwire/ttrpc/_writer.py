@@ -109,10 +109,13 @@ class FrameWriter:
         """Write ``data`` without awaiting when that is possible: sent now, queued in
         the batch of a send in progress, or dropped because the connection is broken
         (what a caller ignoring :class:`ConnectionClosedError` wants). False: the
-        caller must ``await write(data)``."""
+        caller must ``await write(data)`` (nothing synchronous is possible, or over
+        1 MiB is already queued)."""
         if self._error is not None:
             return True
         if self._flushing:
+            if self._pending_size > _HIGH_WATER:
+                return False  # the peer is not reading: the caller waits in write()
             self._pending.append(data)
             self._pending_size += len(data)
             return True
