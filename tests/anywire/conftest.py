@@ -26,6 +26,13 @@ from plugwire.core.transport import Address, Transport, available_transports, lo
 SERVICE = pb.DESCRIPTOR.services_by_name["Conformance"]
 _names = itertools.count()
 
+#: Wires whose servers no other process can reach, and why: tests marked
+#: ``wire_feature("separate_process")`` (the serving peer in a process of its own)
+#: are deselected for them.
+IN_PROCESS_ONLY = {
+    "inproc": "an inproc server lives in this process's registry: no other process reaches it"
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -52,6 +59,8 @@ def _not_applicable(item: pytest.Item) -> str | None:
     if backend is not None and str(backend) not in transport.backends:
         return f"{name} runs on {sorted(transport.backends)}"
     for mark in item.iter_markers("wire_feature"):
+        if mark.args[0] == "separate_process" and name in IN_PROCESS_ONLY:
+            return IN_PROCESS_ONLY[str(name)]
         if mark.args[0] in transport.rpc_unsupported:
             return transport.rpc_unsupported[mark.args[0]]
     return None

@@ -114,9 +114,15 @@ def test_goplugin_quick_json(tmp_path: Path) -> None:
         "plugwire <-> plugwire grpc",
         "bare grpc.aio",
         "python-plugin <-> python-plugin",
+        "plugwire <-> plugwire ttrpc (negotiated)",
+        "raw asyncio echo (floor)",
     } <= set(data["contenders"])
     for figures in data["contenders"].values():
         assert figures["cold_start_ms"] > 0
+    # the issue-14 target is a ratio within this run: negotiated ttrpc over the floor
+    for name in ("plugwire <-> plugwire ttrpc (negotiated)", "raw asyncio echo (floor)"):
+        assert data["contenders"][name]["p50_us"] > 0
+        assert all(v > 0 for v in data["contenders"][name]["calls_per_s"].values())
 
 
 @pytest.mark.terraform

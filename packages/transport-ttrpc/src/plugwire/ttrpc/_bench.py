@@ -16,6 +16,7 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .client import Client
 from .example import SERVICE, pb
 from .service import ServiceClient
 
-__all__ = ["SUITE"]
+__all__ = ["SUITE", "raw_call", "raw_server"]
 
 PEER = [sys.executable, "-m", "plugwire.ttrpc._bench_peer"]
 _serial = itertools.count()
@@ -46,9 +47,19 @@ async def _server(ctx: BenchContext, kind: str, name: str) -> tuple[Path, int]:
     return path, proc.pid
 
 
-async def _raw_call(ctx: BenchContext, path: Path) -> Any:
+async def raw_server(ctx: BenchContext, name: str) -> tuple[Path, int]:
+    """Start the raw asyncio echo server (the floor); its socket and pid."""
+    return await _server(ctx, "raw", name)
+
+
+async def raw_call(
+    ctx: BenchContext, path: Path, payload: bytes, decode: Callable[[bytes], Any]
+) -> Callable[[], Awaitable[Any]]:
+    """A call of the raw echo at ``path``: one length-prefixed ``payload`` out, the
+    echo back to a reader task that pairs it with its caller, decoded with ``decode``
+    (the least any Python RPC over one socket does). Also the floor of
+    ``plugwire bench goplugin``."""
     reader, writer = await asyncio.open_unix_connection(str(path))
-    payload = _request().SerializeToString()
     frame = struct.pack(">I", len(payload)) + payload
     waiters: deque[asyncio.Future[bytes]] = deque()
 
@@ -71,9 +82,13 @@ async def _raw_call(ctx: BenchContext, path: Path) -> Any:
         fut: asyncio.Future[bytes] = loop.create_future()
         waiters.append(fut)
         writer.write(frame)
-        return pb.EchoPayload.FromString(await fut)
+        return decode(await fut)
 
     return call
+
+
+async def _raw_call(ctx: BenchContext, path: Path) -> Any:
+    return await raw_call(ctx, path, _request().SerializeToString(), pb.EchoPayload.FromString)
 
 
 async def _ttrpc_call(ctx: BenchContext, path: Path) -> Any:

@@ -170,6 +170,9 @@ class ServerConnection:
         self.nursery: Any = None  # a trio nursery when running on trio
         #: Calls being handled (unary and streams); 0 means idle.
         self.active = 0
+        #: Unary calls being handled: replies are batched only when several are
+        #: (long-lived streams, e.g. go-plugin's broker and stdio, do not count).
+        self.unary = 0
         # On asyncio, handlers run as plain tasks (much cheaper to start than anyio
         # task-group children); they are cancelled when the connection ends.
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -183,12 +186,16 @@ class ServerConnection:
             await self.stream.aclose()
 
     def spawn(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Run a call's handler (counted in :attr:`active`) as a task of its own."""
         self.active += 1
+        self._background(func, *args)
+
+    def _background(self, func: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         loop = self.loop
         if loop is not None:
-            task = loop.create_task(func(*args))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            # The task leaves ``tasks`` itself (_untrack): a done callback would cost
+            # every call one more event-loop iteration.
+            self.tasks.add(loop.create_task(func(*args)))
         else:
             assert self.nursery is not None
             self.nursery.start_soon(func, *args)
@@ -196,7 +203,11 @@ class ServerConnection:
     async def run(self) -> None:
         try:
             if self.loop is not None:
-                await self._read_loop()
+                deliver_to = getattr(self.stream, "deliver_to", None)
+                if deliver_to is not None:
+                    await self._callback_loop(deliver_to)
+                else:
+                    await self._read_loop()
             else:
                 # trio: handlers run in a native nursery (cheaper than anyio's wrapper)
                 import trio
@@ -215,6 +226,29 @@ class ServerConnection:
                     await asyncio.wait(tasks, timeout=5)
                 with contextlib.suppress(Exception):
                     await self.stream.aclose()
+
+    async def _callback_loop(self, deliver_to: Callable[..., None]) -> None:
+        """asyncio socket streams: frames are dispatched from the event loop's
+        data callback (no read-loop task to wake per request); wait for the end."""
+        assert self.loop is not None
+        ended: asyncio.Future[None] = self.loop.create_future()
+        feed = self.decoder.feed
+        handle = self.handle
+
+        def on_data(data: bytes) -> None:
+            for frame in feed(data):
+                status = handle(*frame)
+                if status is not None:
+                    self._background(self._write_quietly, status)
+
+        def on_end() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        deliver_to(on_data, on_end)
+        await ended
+        if self.decoder.pending:
+            log.debug("ttrpc: %s closed mid-frame (%d bytes)", self.peer, self.decoder.pending)
 
     async def _read_loop(self) -> None:
         stream = self.stream
@@ -237,57 +271,67 @@ class ServerConnection:
                     log.debug("ttrpc: connection from %s failed: %r", self.peer, exc)
                 return
             for frame in feed(data):
-                await handle(*frame)
+                status = handle(*frame)
+                if status is not None:
+                    await self._write_quietly(status)
 
-    async def send_status(
-        self, sid: int, code: int, message: str, details: Sequence[bytes] = ()
-    ) -> None:
-        body = encode_response(None, code, message, details)
-        with contextlib.suppress(ConnectionClosedError):
-            await self.writer.write(encode_frame(sid, TYPE_RESPONSE, 0, body))
+    def _status(self, sid: int, code: int, message: str) -> bytes | None:
+        """Answer ``sid`` with an error status without waiting if the writer takes it
+        now; else return the frame for the caller to write (in order)."""
+        frame = encode_frame(sid, TYPE_RESPONSE, 0, encode_response(None, code, message))
+        return None if self.writer.post(frame) else frame
 
-    async def handle(self, sid: int, typ: int, flags: int, data: bytes, oversized: int) -> None:
+    def _untrack(self) -> None:
+        """The running handler task is done (asyncio): forget it."""
+        if self.loop is not None:
+            self.tasks.discard(asyncio.current_task(self.loop))
+
+    async def _write_quietly(self, frame: bytes) -> None:
+        try:
+            with contextlib.suppress(ConnectionClosedError):
+                await self.writer.write(frame)
+        finally:
+            self._untrack()
+
+    def handle(self, sid: int, typ: int, flags: int, data: bytes, oversized: int) -> bytes | None:
+        """Dispatch one received frame (never blocks: handlers run as tasks). Returns
+        an error status frame the writer could not take at once (write it next)."""
         if oversized:
-            await self.send_status(
+            return self._status(
                 sid,
                 StatusCode.RESOURCE_EXHAUSTED,
                 oversize_message(oversized, self.max_message_size),
             )
-            return
         if sid % 2 != 1:
-            await self.send_status(
+            return self._status(
                 sid,
                 StatusCode.INVALID_ARGUMENT,
                 "StreamID must be odd for client initiated streams",
             )
-            return
         if typ == TYPE_REQUEST:
             if sid <= self.last_stream_id:
-                await self.send_status(
+                return self._status(
                     sid,
                     StatusCode.INVALID_ARGUMENT,
                     "StreamID cannot be re-used and must increment",
                 )
-                return
             self.last_stream_id = sid
             try:
                 req = decode_request(data)
             except EnvelopeError as exc:
-                await self.send_status(
+                return self._status(
                     sid, StatusCode.INVALID_ARGUMENT, f"unmarshal request error: {exc}"
                 )
-                return
             methods = self.services.get(req.service)
             if methods is None:
-                await self.send_status(sid, StatusCode.UNIMPLEMENTED, f"service {req.service}")
-                return
+                return self._status(sid, StatusCode.UNIMPLEMENTED, f"service {req.service}")
             handler = methods.get(req.method)
             if handler is None:
-                await self.send_status(sid, StatusCode.UNIMPLEMENTED, f"method {req.method}")
-                return
+                return self._status(sid, StatusCode.UNIMPLEMENTED, f"method {req.method}")
             if not handler.client_streaming and not handler.server_streaming:
+                self.unary += 1
                 self.spawn(self.run_unary, sid, handler, req)
-                return
+                return None
             queue = _RecvQueue()
             if req.payload is not None or not handler.client_streaming:
                 queue.push(req.payload or b"")
@@ -295,30 +339,30 @@ class ServerConnection:
                 queue.close()
             self.streams[sid] = queue
             self.spawn(self.run_stream, sid, handler, req, queue)
-        elif typ == TYPE_DATA:
+            return None
+        if typ == TYPE_DATA:
             queue_or_none = self.streams.get(sid)
             if queue_or_none is None:
-                await self.send_status(
+                return self._status(
                     sid, StatusCode.INVALID_ARGUMENT, "StreamID is no longer active"
                 )
-                return
             if not flags & FLAG_NO_DATA:
                 err = queue_or_none.push(data)
                 if err is not None:
-                    await self.send_status(
+                    return self._status(
                         sid, StatusCode.INVALID_ARGUMENT, f"data handling error: {err}"
                     )
-                    return
             if flags & FLAG_REMOTE_CLOSED:
                 queue_or_none.close()
                 if data:
-                    await self.send_status(
+                    return self._status(
                         sid, StatusCode.INVALID_ARGUMENT, "data close message cannot include data"
                     )
-        else:
-            log.debug(
-                "ttrpc: ignoring frame of unknown type %d on stream %d from %s", typ, sid, self.peer
-            )
+            return None
+        log.debug(
+            "ttrpc: ignoring frame of unknown type %d on stream %d from %s", typ, sid, self.peer
+        )
+        return None
 
     def _context(self, sid: int, req: Request) -> ServerContext:
         # as Go: any non-zero timeout is a deadline (a negative one has already passed)
@@ -335,7 +379,7 @@ class ServerConnection:
             )
             return
         await self.writer.write(
-            encode_frame(sid, TYPE_RESPONSE, 0, encode_response(payload)), len(self.tasks) > 1
+            encode_frame(sid, TYPE_RESPONSE, 0, encode_response(payload)), self.unary > 1
         )
 
     async def _fail(self, sid: int, code: int, message: str, details: Sequence[bytes] = ()) -> None:
@@ -395,6 +439,8 @@ class ServerConnection:
             raise
         finally:
             self.active -= 1
+            self.unary -= 1
+            self._untrack()
 
     async def run_stream(
         self, sid: int, handler: MethodHandler, req: Request, queue: _RecvQueue
@@ -421,6 +467,7 @@ class ServerConnection:
             self.active -= 1
             self.streams.pop(sid, None)
             queue.close()
+            self._untrack()
 
     async def _drive(
         self, sid: int, handler: MethodHandler, ctx: ServerContext, queue: _RecvQueue

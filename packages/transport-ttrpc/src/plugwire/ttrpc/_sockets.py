@@ -15,6 +15,7 @@ import os
 import socket
 import stat
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -28,15 +29,24 @@ __all__ = ["AsyncioSocketStream", "accept", "bind", "connect", "socket_stream"]
 _READ_HIGH_WATER = 1 << 20
 
 
-class _Protocol(asyncio.Protocol):
+#: Receive buffer of one connection: the socket is read into it (``recv_into``), so a
+#: receive allocates only the bytes that arrived (``recv(256 KiB)`` costs an
+#: mmap/mremap/munmap per read).
+_RECV_BUFFER = 1 << 16
+
+
+class _Protocol(asyncio.BufferedProtocol):
     __slots__ = (
+        "_recv_view",
         "buffer",
         "buffered",
         "drain",
         "eof",
         "exc",
+        "on_end",
         "paused",
         "reading_paused",
+        "sink",
         "transport",
         "waiter",
     )
@@ -51,6 +61,17 @@ class _Protocol(asyncio.Protocol):
         self.exc: BaseException | None = None
         self.paused = False
         self.reading_paused = False
+        # Callback mode (see AsyncioSocketStream.deliver_to): data goes straight to
+        # ``sink`` from the event loop's callback, no task wakes up to receive it.
+        self.sink: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[], None] | None = None
+        self._recv_view = memoryview(bytearray(_RECV_BUFFER))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._recv_view[:nbytes].tobytes())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -62,6 +83,10 @@ class _Protocol(asyncio.Protocol):
             w.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink(data)
+            return
         self.buffer.append(data)
         self.buffered += len(data)
         if self.buffered > _READ_HIGH_WATER and not self.reading_paused and self.transport:
@@ -69,15 +94,23 @@ class _Protocol(asyncio.Protocol):
             self.transport.pause_reading()
         self._wake()
 
+    def _ended(self) -> None:
+        on_end = self.on_end
+        if on_end is not None:
+            self.on_end = None
+            on_end()
+
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
+        self._ended()
         return False
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.eof = True
         self.exc = exc
         self._wake()
+        self._ended()
         self.paused = False
         d = self.drain
         if d is not None and not d.done():
@@ -102,6 +135,25 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
         self._closed = False
         self._cork: list[bytes] | None = None
         self._loop = asyncio.get_running_loop()
+
+    def deliver_to(self, sink: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
+        """Switch to callback mode: every chunk received from now on (and what is
+        already buffered) is passed to ``sink`` from the event loop's callback, and
+        ``on_end()`` runs once at end of stream, failure or close. :meth:`receive`
+        must not be used afterwards. (A server's read loop without a task: one event
+        loop iteration less per request.)"""
+        p = self._protocol
+        if p.reading_paused:
+            p.reading_paused = False
+            self._transport.resume_reading()
+        while p.buffer:
+            data = p.buffer.popleft()
+            p.buffered -= len(data)
+            sink(data)
+        p.sink = sink
+        p.on_end = on_end
+        if p.eof or self._closed:
+            p._ended()
 
     def _flush(self) -> None:
         cork = self._cork
@@ -188,6 +240,7 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
             self._closed = True
             self._transport.close()
             self._protocol._wake()
+            self._protocol._ended()
 
     @property
     def extra_attributes(self) -> Any:

@@ -105,6 +105,22 @@ class FrameWriter:
                 self._drained.set()
                 self._drained = None
 
+    def post(self, data: bytes) -> bool:
+        """Write ``data`` without awaiting when that is possible: sent now, queued in
+        the batch of a send in progress, or dropped because the connection is broken
+        (what a caller ignoring :class:`ConnectionClosedError` wants). False: the
+        caller must ``await write(data)`` (nothing synchronous is possible, or over
+        1 MiB is already queued)."""
+        if self._error is not None:
+            return True
+        if self._flushing:
+            if self._pending_size > _HIGH_WATER:
+                return False  # the peer is not reading: the caller waits in write()
+            self._pending.append(data)
+            self._pending_size += len(data)
+            return True
+        return self._try_send is not None and bool(self._try_send(data, True))
+
     def fail(self, exc: BaseException) -> None:
         """Mark the writer broken (the connection is going away)."""
         if self._error is None:

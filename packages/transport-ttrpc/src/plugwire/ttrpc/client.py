@@ -121,6 +121,9 @@ class Client(Channel):
         self._next_id = 1
         self._reading = False
         self._waiting: dict[int, Call] = {}
+        # Unary calls awaiting their reply: the batching hint of a request frame
+        # (long-lived streams, e.g. a broker or stdio stream, must not delay a lone call).
+        self._unary = 0
         self._error: PlugwireError | None = None
         self._closed = False
         # The asyncio loop (False under trio), found on first use.
@@ -236,7 +239,12 @@ class Client(Channel):
             int(timeout * 1e9) if timeout is not None else 0,
             normalize_metadata(metadata),
         )
-        call = await self._start(body, 0, step)
+        self._unary += 1
+        try:
+            call = await self._start(body, 0, step, self._unary > 1)
+        except BaseException:
+            self._unary -= 1
+            raise
         try:
             if timeout is None:
                 await self._wait(call)
@@ -246,6 +254,7 @@ class Client(Channel):
                 if not call.items and call.error is None:
                     raise DeadlineExceededError(peer=self.peer, step=step)
         finally:
+            self._unary -= 1
             if not call.done:
                 call.done = True
                 self._calls.pop(call.sid, None)
@@ -296,7 +305,7 @@ class Client(Channel):
             normalize_metadata(metadata),
         )
         flags = FLAG_REMOTE_OPEN if client_streaming else FLAG_REMOTE_CLOSED
-        call = await self._start(body, flags, step)
+        call = await self._start(body, flags, step, len(self._calls) > 0)
         return ClientStream(self, call, step, client_streaming, server_streaming, deadline)
 
     # -- internals ----------------------------------------------------------------
@@ -319,7 +328,9 @@ class Client(Channel):
                 step=step,
             )
 
-    async def _start(self, body: bytes, flags: int, step: str) -> Call:
+    async def _start(self, body: bytes, flags: int, step: str, cork: bool) -> Call:
+        """Send the request frame of a new call; ``cork``: other calls are in flight,
+        so the frame may wait for the end of this loop iteration to leave batched."""
         self._check_open(step)
         self._check_size(len(body), step)
         sid = self._next_id
@@ -335,9 +346,7 @@ class Client(Channel):
         call = Call(sid)
         self._calls[sid] = call
         try:
-            await self._writer.write(
-                encode_frame(sid, TYPE_REQUEST, flags, body), len(self._calls) > 1
-            )
+            await self._writer.write(encode_frame(sid, TYPE_REQUEST, flags, body), cork)
         except ConnectionClosedError as exc:
             self._calls.pop(sid, None)
             self._fail_all(exc)

@@ -2,8 +2,9 @@
 
 goplugin: unary KV ``Get`` (16-byte value) between every pairing of the upstream Go
 host/plugin (tests/interop/goplugin, hashicorp/go-plugin) and plugwire, plugwire with
-itself, python-plugin (PyPI) with itself and under the Go host, and a bare grpc.aio
-client/server of the same proto. The baseline is Go host <-> Go plugin.
+itself (over grpc and over negotiated ttrpc), python-plugin (PyPI) with itself and under
+the Go host, a bare grpc.aio client/server of the same proto, and the floor: a raw
+asyncio unix-socket echo of the encoded request. The baseline is Go host <-> Go plugin.
 
 mtls: AutoMTLS on against off, for plugwire and python-plugin, and the cold start of a
 plugwire plugin (launch to first answered call) against ``python -c 'import grpc'``.
@@ -151,6 +152,35 @@ class BareGrpc(CallContender):
         return seconds
 
 
+class RawEcho(CallContender):
+    """The floor of any Python RPC over one unix socket: the raw asyncio echo of
+    ``plugwire bench ttrpc`` (plugwire.ttrpc's bench peer) sending the encoded
+    ``GetRequest`` length-prefixed and decoding the echo as a ``GetResponse``."""
+
+    async def _connect(self, ctx: BenchContext, name: str) -> None:
+        try:
+            from plugwire.ttrpc._bench import raw_call, raw_server
+        except ImportError:
+            raise Unavailable("plugwire-ttrpc is not installed (it serves the raw echo)") from None
+        path, pid = await raw_server(ctx, name)
+        payload = kv_pb2.GetRequest(key="bench").SerializeToString()
+        self.call = await raw_call(ctx, path, payload, kv_pb2.GetResponse.FromString)
+        self._pids = [pid]
+
+    async def start(self, ctx: BenchContext) -> None:
+        await self._connect(ctx, "raw-echo")
+
+    async def cold_start(self, ctx: BenchContext) -> float | None:
+        keep = self.call, self._pids
+        t0 = time.perf_counter()
+        await self._connect(ctx, "raw-echo-cold")
+        assert self.call is not None
+        await self.call()
+        seconds = time.perf_counter() - t0
+        self.call, self._pids = keep
+        return seconds
+
+
 def _pyplugin_available() -> None:
     if importlib.util.find_spec("pyplugin") is None:
         raise Unavailable("python-plugin is not installed (pip install 'plugwire[bench]')")
@@ -214,6 +244,7 @@ def _goplugin(ctx: BenchContext) -> list[Contender]:
         PlugwireHost("plugwire <-> plugwire grpc", PEER),
         PlugwireHost("plugwire <-> plugwire ttrpc (negotiated)", [*PEER, "anywire"], ttrpc=True),
         BareGrpc("bare grpc.aio"),
+        RawEcho("raw asyncio echo (floor)"),
         PyPluginHost("python-plugin <-> python-plugin"),
         GoHost("Go host -> python-plugin plugin", pyplugin_cmd),
     ]
@@ -239,6 +270,7 @@ GOPLUGIN = Suite(
         ("Go host -> plugwire plugin", "Go host <-> Go plugin"),
         ("plugwire <-> plugwire grpc", "bare grpc.aio"),
         ("plugwire <-> plugwire ttrpc (negotiated)", "plugwire <-> plugwire grpc"),
+        ("plugwire <-> plugwire ttrpc (negotiated)", "raw asyncio echo (floor)"),
         ("plugwire <-> plugwire grpc", "python-plugin <-> python-plugin"),
         ("Go host -> plugwire plugin", "Go host -> python-plugin plugin"),
     ],
