@@ -24,7 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import cty
-from .context import ClientCapabilities, Context
+from .context import ClientCapabilities, Context, DeferredReason
 from .data_source import DataSource
 from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
 from .ephemeral import EphemeralResource
@@ -44,7 +44,17 @@ from .plan import (
 )
 from .provider import Provider
 from .resource import MoveSource, Resource
-from .schema import NOT_SET, Attribute, Block, NestedAttribute, NestedBlock, Nesting, Schema
+from .schema import (
+    NOT_SET,
+    Attribute,
+    Block,
+    IdentityAttribute,
+    IdentitySchema,
+    NestedAttribute,
+    NestedBlock,
+    Nesting,
+    Schema,
+)
 
 if TYPE_CHECKING:
     from .serve import HANDSHAKE, serve, serve_async, serve_config, serve_debug
@@ -68,11 +78,14 @@ __all__ = [
     "Context",
     "DataSource",
     "Default",
+    "DeferredReason",
     "Diagnostic",
     "Diagnostics",
     "EphemeralResource",
     "Function",
     "FunctionError",
+    "IdentityAttribute",
+    "IdentitySchema",
     "LengthBetween",
     "MoveSource",
     "NestedAttribute",
