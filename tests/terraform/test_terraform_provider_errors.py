@@ -24,7 +24,7 @@ VERSIONS = pytest.mark.parametrize("version", [5, 6], ids=["tfplugin5", "tfplugi
 
 
 def _thing(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = dict.fromkeys(["id", "name", "size", "tags", "secret", "created"])
+    base: dict[str, object] = dict.fromkeys(THING.attributes)
     base.update(kw)
     return base
 
@@ -147,9 +147,9 @@ async def test_unimplemented_answered_quietly_by_the_process(
         with pytest.raises(RemoteError) as info:
             await tf.stub.ValidateActionConfig(tf.pb.ValidateActionConfig.Request(action_type="x"))
         assert info.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
-        with pytest.raises(RemoteError) as info2:
-            await tf.stub.UpgradeResourceIdentity(tf.pb.UpgradeResourceIdentity.Request())
-        assert info2.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+        # UpgradeResourceIdentity is implemented: a bad request gets a diagnostic
+        upgraded = await tf.stub.UpgradeResourceIdentity(tf.pb.UpgradeResourceIdentity.Request())
+        assert [d.summary for d in upgraded.diagnostics] == ["Unknown resource type"]
         # a streaming one too
         with pytest.raises(RemoteError) as info3:
             async for _ in tf.stub.ListResource(tf.pb.ListResource.Request(type_name="x")):

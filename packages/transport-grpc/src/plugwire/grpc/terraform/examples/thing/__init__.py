@@ -172,6 +172,7 @@ class Echo(DataSource):
 
     type_name = "example_echo"
     schema = Schema(
+        description="Echoes input as output.",
         attributes={
             "input": Attribute(cty.String, required=True),
             "output": Attribute(cty.String, computed=True),
