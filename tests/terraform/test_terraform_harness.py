@@ -190,7 +190,16 @@ async def test_plugwire_host_drives_the_go_provider_over_tfplugin6(go_provider: 
         assert not schema.diagnostics
         thing = schema.resource_schemas["example_thing"].block
         attrs = {a.name: a for a in thing.attributes}
-        assert set(attrs) == {"id", "name", "size", "tags", "secret", "created", "password_wo", "label"}
+        assert set(attrs) == {
+            "id",
+            "name",
+            "size",
+            "tags",
+            "secret",
+            "created",
+            "password_wo",
+            "label",
+        }
         assert attrs["name"].required and attrs["secret"].sensitive
         assert attrs["tags"].type == b'["map","string"]'
         assert "example_echo" in schema.data_source_schemas

@@ -45,7 +45,16 @@ async def test_schema_and_metadata(tf: Tf) -> None:
     thing = resp.resource_schemas["example_thing"]
     assert thing.version == 1
     attrs = {a.name: a for a in thing.block.attributes}
-    assert sorted(attrs) == ["created", "id", "label", "name", "password_wo", "secret", "size", "tags"]
+    assert sorted(attrs) == [
+        "created",
+        "id",
+        "label",
+        "name",
+        "password_wo",
+        "secret",
+        "size",
+        "tags",
+    ]
     assert attrs["name"].required and not attrs["name"].optional
     assert attrs["id"].computed and not attrs["id"].optional
     assert attrs["size"].optional and attrs["size"].computed  # a default makes it computed
