@@ -149,7 +149,7 @@ def test_terraform_deprecated_attribute_warns(
     out = flat(ws.validate().output)
     assert "Warning: Attribute Deprecated" in out, out
     assert "label is deprecated: use tags instead." in out, out
-    assert 'on main.tf line 7, in resource "example_thing" "a"' in out, out
+    assert "with example_thing.a, on main.tf line 8" in out and 'label = "x"' in out, out
     ws.write(required_providers() + 'resource "example_thing" "a" {\n  name = "d"\n}\n')
     assert "Deprecated" not in ws.validate().output
 
