@@ -176,7 +176,7 @@ class Echo(DataSource):
         attributes={
             "input": Attribute(cty.String, required=True),
             "output": Attribute(cty.String, computed=True),
-        }
+        },
     )
 
     async def read(self, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
