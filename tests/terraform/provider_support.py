@@ -30,6 +30,8 @@ THING = cty.Object(
         "tags": cty.Map(cty.String),
         "secret": cty.String,
         "created": cty.String,
+        "password_wo": cty.String,
+        "label": cty.String,
     }
 )
 ECHO = cty.Object({"input": cty.String, "output": cty.String})

@@ -71,7 +71,7 @@ def test_terraform_providers_schema_lists_the_provider(
     ws.write(THING)
     schema = ws.providers_schema()["provider_schemas"][EXAMPLE_ADDRESS]
     attrs = schema["resource_schemas"]["example_thing"]["block"]["attributes"]
-    assert set(attrs) == {"id", "name", "size", "tags", "secret", "created"}
+    assert set(attrs) == {"id", "name", "size", "tags", "secret", "created", "password_wo", "label"}
     assert attrs["name"]["required"] is True
     assert attrs["id"]["computed"] is True and not attrs["id"].get("optional")
     assert attrs["size"]["type"] == "number" and attrs["size"]["optional"] is True
@@ -190,7 +190,16 @@ async def test_plugwire_host_drives_the_go_provider_over_tfplugin6(go_provider: 
         assert not schema.diagnostics
         thing = schema.resource_schemas["example_thing"].block
         attrs = {a.name: a for a in thing.attributes}
-        assert set(attrs) == {"id", "name", "size", "tags", "secret", "created"}
+        assert set(attrs) == {
+            "id",
+            "name",
+            "size",
+            "tags",
+            "secret",
+            "created",
+            "password_wo",
+            "label",
+        }
         assert attrs["name"].required and attrs["secret"].sensitive
         assert attrs["tags"].type == b'["map","string"]'
         assert "example_echo" in schema.data_source_schemas

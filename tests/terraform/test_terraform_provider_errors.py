@@ -24,7 +24,7 @@ VERSIONS = pytest.mark.parametrize("version", [5, 6], ids=["tfplugin5", "tfplugi
 
 
 def _thing(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = dict.fromkeys(["id", "name", "size", "tags", "secret", "created"])
+    base: dict[str, object] = dict.fromkeys(THING.attributes)
     base.update(kw)
     return base
 
@@ -144,11 +144,9 @@ async def test_unimplemented_answered_quietly_by_the_process(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="plugwire.plugin")
     async with launch(version) as tf:
-        with pytest.raises(RemoteError) as info2:
-            await tf.stub.UpgradeResourceIdentity(tf.pb.UpgradeResourceIdentity.Request())
-        assert info2.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
-        # Actions and list resources are implemented: an unknown type is a diagnostic,
-        # on the unary and on the streaming RPCs alike.
+        # Implemented RPCs answer an unknown type with a diagnostic, unary and streaming.
+        upgraded = await tf.stub.UpgradeResourceIdentity(tf.pb.UpgradeResourceIdentity.Request())
+        assert [d.summary for d in upgraded.diagnostics] == ["Unknown resource type"]
         answer = await tf.stub.ValidateActionConfig(
             tf.pb.ValidateActionConfig.Request(action_type="x")
         )
@@ -157,6 +155,12 @@ async def test_unimplemented_answered_quietly_by_the_process(
         assert [[d.summary for d in e.diagnostic] for e in events] == [
             ["Unknown list resource type"]
         ]
+        if version == 6:  # a provider without state stores: UNIMPLEMENTED, quietly
+            with pytest.raises(RemoteError) as info:
+                await tf.stub.ValidateStateStoreConfig(
+                    tf.pb.ValidateStateStoreConfig.Request(type_name="x")
+                )
+            assert info.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
         await tf.call("GetProviderSchema")  # the log lines of the calls above are in
     logged = "\n".join(r.getMessage() for r in caplog.records)
     # The provider's log reached us (so a traceback would have too).
@@ -165,17 +169,23 @@ async def test_unimplemented_answered_quietly_by_the_process(
     assert "Unexpected" not in logged
 
 
-@VERSIONS
-async def test_unimplemented_logs_nothing_in_process(
-    version: int, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_every_tfplugin5_rpc_is_served() -> None:
+    """Protocol 5.11 has no RPC the framework leaves to the UNIMPLEMENTED fallback."""
+    from plugwire.grpc.terraform import _server5
+    from plugwire.grpc.terraform._generated import tfplugin5_pb2
+
+    rpcs = [m.name for m in tfplugin5_pb2.DESCRIPTOR.services_by_name["Provider"].methods]
+    assert len(rpcs) > 20
+    served = {k for k in vars(_server5.ProviderServicer) if k[:1].isupper()}
+    assert [r for r in rpcs if r not in served] == []
+
+
+async def test_unimplemented_logs_nothing_in_process(caplog: pytest.LogCaptureFixture) -> None:
     """grpcio logs an ERROR for a servicer that raises (the generated base class does);
-    the framework's servicer logs nothing for the same call."""
-    pb, pb_grpc = modules(version)
-    if version == 5:
-        from plugwire.grpc.terraform import _server5 as srv
-    else:
-        from plugwire.grpc.terraform import _server6 as srv  # type: ignore[no-redef]
+    the framework's servicer logs nothing for the same call (a protocol-6 state-store
+    RPC of a provider without state stores)."""
+    pb, pb_grpc = modules(6)
+    from plugwire.grpc.terraform import _server6 as srv
 
     async def call_unimplemented(register: object) -> grpc.StatusCode:
         server = grpc.aio.server()
@@ -186,7 +196,7 @@ async def test_unimplemented_logs_nothing_in_process(
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = pb_grpc.ProviderStub(channel)
                 with pytest.raises(grpc.aio.AioRpcError) as info:
-                    await stub.UpgradeResourceIdentity(pb.UpgradeResourceIdentity.Request())
+                    await stub.ValidateStateStoreConfig(pb.ValidateStateStoreConfig.Request())
                 return info.value.code()  # type: ignore[no-any-return]
         finally:
             await server.stop(None)

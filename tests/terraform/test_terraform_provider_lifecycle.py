@@ -32,6 +32,8 @@ def _thing(**kw: object) -> dict[str, object]:
         "tags": None,
         "secret": None,
         "created": None,
+        "password_wo": None,
+        "label": None,
     }
     base.update(kw)
     return base
@@ -43,7 +45,16 @@ async def test_schema_and_metadata(tf: Tf) -> None:
     thing = resp.resource_schemas["example_thing"]
     assert thing.version == 1
     attrs = {a.name: a for a in thing.block.attributes}
-    assert sorted(attrs) == ["created", "id", "name", "secret", "size", "tags"]
+    assert sorted(attrs) == [
+        "created",
+        "id",
+        "label",
+        "name",
+        "password_wo",
+        "secret",
+        "size",
+        "tags",
+    ]
     assert attrs["name"].required and not attrs["name"].optional
     assert attrs["id"].computed and not attrs["id"].optional
     assert attrs["size"].optional and attrs["size"].computed  # a default makes it computed
@@ -55,7 +66,9 @@ async def test_schema_and_metadata(tf: Tf) -> None:
     upper = resp.functions["upper"]
     assert [p.name for p in upper.parameters] == ["s"]
     assert json.loads(getattr(upper, "return").type) == "string"
-    assert resp.server_capabilities.move_resource_state
+    caps = resp.server_capabilities
+    assert caps.move_resource_state and caps.generate_resource_config
+    assert caps.plan_destroy and caps.get_provider_schema_optional
 
     meta = await tf.call("GetMetadata")
     assert [r.type_name for r in meta.resources] == ["example_thing"]

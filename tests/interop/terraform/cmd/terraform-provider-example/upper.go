@@ -19,8 +19,8 @@ func (f *upper) Metadata(_ context.Context, _ function.MetadataRequest, resp *fu
 
 func (f *upper) Definition(_ context.Context, _ function.DefinitionRequest, resp *function.DefinitionResponse) {
 	resp.Definition = function.Definition{
-		Summary:    "Upper-cases a string.",
-		Parameters: []function.Parameter{function.StringParameter{Name: "input"}},
+		Summary:    "Upper-case a string",
+		Parameters: []function.Parameter{function.StringParameter{Name: "s"}},
 		Return:     function.StringReturn{},
 	}
 }

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import cty
 from .action import Action, ActionContext
-from .context import ClientCapabilities, Context
+from .context import ClientCapabilities, Context, DeferredReason
 from .data_source import DataSource
 from .diagnostics import Diagnostic, Diagnostics, Severity, TerraformError
 from .ephemeral import EphemeralResource
 from .function import Function, FunctionError, Parameter
-from .list_resource import IdentityAttribute, IdentitySchema, ListContext, ListResource, ListResult
+from .list_resource import ListContext, ListResource, ListResult
 from .plan import (
     AttributePlan,
     Between,
@@ -47,7 +47,17 @@ from .plan import (
 )
 from .provider import Provider
 from .resource import MoveSource, Resource
-from .schema import NOT_SET, Attribute, Block, NestedAttribute, NestedBlock, Nesting, Schema
+from .schema import (
+    NOT_SET,
+    Attribute,
+    Block,
+    IdentityAttribute,
+    IdentitySchema,
+    NestedAttribute,
+    NestedBlock,
+    Nesting,
+    Schema,
+)
 
 if TYPE_CHECKING:
     from .serve import HANDSHAKE, serve, serve_async, serve_config, serve_debug
@@ -73,6 +83,7 @@ __all__ = [
     "Context",
     "DataSource",
     "Default",
+    "DeferredReason",
     "Diagnostic",
     "Diagnostics",
     "EphemeralResource",

@@ -49,7 +49,17 @@ class ProviderServicer:
         return self.core.get_provider_schema(request, pb.GetProviderSchema.Response)
 
     async def GetResourceIdentitySchemas(self, request: Any, context: Ctx) -> Any:
-        return self.stream.add_identity_schemas(pb.GetResourceIdentitySchemas.Response())
+        return self.stream.add_identity_schemas(
+            self.core.get_resource_identity_schemas(request, pb.GetResourceIdentitySchemas.Response)
+        )
+
+    async def UpgradeResourceIdentity(self, request: Any, context: Ctx) -> Any:
+        return await self.core.upgrade_resource_identity(
+            request, pb.UpgradeResourceIdentity.Response
+        )
+
+    async def GenerateResourceConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.core.generate_resource_config(request, pb.GenerateResourceConfig.Response)
 
     async def ValidateProviderConfig(self, request: Any, context: Ctx) -> Any:
         return await self.core.validate_provider_config(request, pb.ValidateProviderConfig.Response)

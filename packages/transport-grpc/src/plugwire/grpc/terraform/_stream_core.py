@@ -21,8 +21,8 @@ from .action import Action, ActionContext
 from .context import ClientCapabilities
 from .cty import AttributePath, CtyError
 from .diagnostics import Diagnostics
-from .list_resource import IdentitySchema, ListContext, ListResource, ListResult
-from .schema import Schema
+from .list_resource import ListContext, ListResource, ListResult
+from .schema import IdentitySchema, Schema
 
 __all__ = ["StreamCore"]
 
@@ -230,7 +230,8 @@ class StreamCore:
         ctx = self._list_ctx(name, include, limit)
         try:
             item = core._lookup(self._lists, "list resource", name, ctx)
-            identity = item.identity
+            managed = core.provider.resources.get(name)
+            identity = item.identity or (managed.identity_schema if managed else None)
             if identity is None:
                 ctx.diagnostics.error(
                     "List resource without an identity",

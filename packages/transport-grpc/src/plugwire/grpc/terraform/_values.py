@@ -176,3 +176,60 @@ def normalize(value: Any, type_: cty.Type) -> Any:
     if isinstance(type_, cty.Map) and isinstance(value, Mapping):
         return {k: normalize(v, type_.element) for k, v in value.items()}
     return value
+
+
+def null_write_only(block: NestedBlock, value: Any) -> Any:
+    """``value`` with every write-only attribute null (plans and states never hold them)."""
+
+    def visit(node: Node, path: AttributePath, c: Any, _s: Any, v: Any) -> Any:
+        if isinstance(node, NestedBlock) or not node.write_only:
+            return v
+        return None
+
+    return transform(block, None, None, value, AttributePath(), visit)
+
+
+def config_warnings(
+    block: NestedBlock, config: Any, diagnostics: Diagnostics, *, write_only_allowed: bool
+) -> None:
+    """Deprecation warnings for configured (known, non-null) deprecated attributes and
+    blocks, and errors for write-only values when the client does not allow them."""
+
+    def visit(node: Node, path: AttributePath, c: Any, _s: Any, value: Any) -> Any:
+        if value is None:
+            return value
+        if not isinstance(node, NestedBlock) and node.write_only and not write_only_allowed:
+            diagnostics.error(
+                "Write-only attribute not allowed",
+                f"{path} is write-only and has a value, but this Terraform does not allow "
+                "write-only attributes (client capability write_only_attributes_allowed "
+                "is false; Terraform 1.11 and later allow them)",
+                path,
+            )
+        if node.deprecation and not isinstance(value, Unknown):
+            diagnostics.warning("Attribute Deprecated", node.deprecation, path)
+        return value
+
+    transform(block, config, None, config, AttributePath(), visit)
+
+
+def generated_config(block: NestedBlock, state: Any) -> Any:
+    """terraform-plugin-framework's default configuration for an imported state."""
+
+    def visit(node: Node, path: AttributePath, c: Any, _s: Any, value: Any) -> Any:
+        if isinstance(node, NestedBlock) or value is None:
+            return value
+        if node.deprecation or node.write_only or (node.computed and not node.optional):
+            return None
+        if len(path.steps) == 1 and str(path) == "id" and node.computed:
+            return None
+        if (
+            node.optional
+            and value == ""
+            and isinstance(node, Attribute)
+            and (node.type == cty.String)
+        ):
+            return None
+        return value
+
+    return transform(block, None, None, state, AttributePath(), visit)

@@ -8,10 +8,11 @@ by it), a display name, and, when ``ctx.include_resource`` is set, the full reso
 object in the managed resource's schema. Each result is streamed to Terraform as it
 is yielded; after ``ctx.limit`` results the generator is closed (stop paging).
 
-Terraform needs the resource type's identity schema for the results: a list resource
-declares it as ``identity`` (an :class:`IdentitySchema`), and the provider advertises
-it in ``GetResourceIdentitySchemas`` for that type. A managed :class:`Resource` of the
-same type name must exist (``include_resource`` objects use its schema).
+Terraform needs the resource type's identity schema for the results: by default the
+managed :class:`Resource` of the same type name's ``identity_schema``; a list resource
+can declare one as ``identity`` (an :class:`IdentitySchema`) when the resource has
+none, and the provider then advertises it in ``GetResourceIdentitySchemas`` for that
+type. The managed resource must exist (``include_resource`` objects use its schema).
 
 Warnings added to ``ctx.diagnostics`` travel with the next result; an error (or a
 raised :class:`~plugwire.grpc.terraform.TerraformError`) ends the stream.
@@ -19,57 +20,16 @@ raised :class:`~plugwire.grpc.terraform.TerraformError`) ends the stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import attrs
 
-from . import cty
 from .context import Context
 from .diagnostics import TerraformError
-from .schema import Schema
+from .schema import IdentitySchema, Schema
 
-__all__ = ["IdentityAttribute", "IdentitySchema", "ListContext", "ListResource", "ListResult"]
-
-
-@attrs.frozen
-class IdentityAttribute:
-    """One attribute of a resource identity (tfplugin ``IdentityAttribute``)."""
-
-    type: cty.Type
-    required_for_import: bool = False
-    optional_for_import: bool = False
-    description: str = ""
-
-
-def _attributes(value: Mapping[str, IdentityAttribute]) -> dict[str, IdentityAttribute]:
-    return dict(value)
-
-
-@attrs.frozen(eq=False)
-class IdentitySchema:
-    """A resource identity: a versioned set of :class:`IdentityAttribute`."""
-
-    attributes: dict[str, IdentityAttribute] = attrs.field(converter=_attributes)
-    version: int = 0
-
-    def cty_type(self) -> cty.Object:
-        return cty.Object({n: a.type for n, a in self.attributes.items()})
-
-    def to_proto(self, pb: Any) -> Any:
-        return pb.ResourceIdentitySchema(
-            version=self.version,
-            identity_attributes=[
-                pb.ResourceIdentitySchema.IdentityAttribute(
-                    name=name,
-                    type=cty.type_to_json(a.type),
-                    required_for_import=a.required_for_import,
-                    optional_for_import=a.optional_for_import,
-                    description=a.description,
-                )
-                for name, a in sorted(self.attributes.items())
-            ],
-        )
+__all__ = ["ListContext", "ListResource", "ListResult"]
 
 
 @attrs.frozen
@@ -95,8 +55,8 @@ class ListContext(Context):
 
 class ListResource:
     """Base class of a list resource: set ``type_name`` (a managed resource type),
-    ``schema`` (the ``config`` block of ``list`` blocks) and ``identity``; override
-    :meth:`list`."""
+    ``schema`` (the ``config`` block of ``list`` blocks) and, when the managed resource
+    has no ``identity_schema``, ``identity``; override :meth:`list`."""
 
     type_name: ClassVar[str] = ""
     schema: ClassVar[Schema] = Schema()

@@ -88,14 +88,16 @@ class Provider:
                         seen=type_name,
                     )
         for type_name, listed in self.list_resources.items():
-            if type_name not in self.resources or listed.identity is None:
+            managed = self.resources.get(type_name)
+            identity = listed.identity or (managed.identity_schema if managed else None)
+            if managed is None or identity is None:
                 raise ConfigError(
                     f"list resource {type_name!r} needs a managed resource of the same type "
                     "and an identity schema (Terraform decodes results with both)",
                     step="provider",
-                    expected="a Resource and ListResource.identity",
-                    seen=f"resource: {type_name in self.resources}, "
-                    f"identity: {listed.identity is not None}",
+                    expected="a Resource and an identity (Resource.identity_schema or "
+                    "ListResource.identity)",
+                    seen=f"resource: {managed is not None}, identity: {identity is not None}",
                 )
         self.configured = False
 

@@ -14,7 +14,7 @@ import attrs
 
 from .context import Context
 from .diagnostics import TerraformError
-from .schema import Schema
+from .schema import IdentitySchema, Schema
 
 __all__ = ["MoveSource", "Resource"]
 
@@ -33,6 +33,8 @@ class MoveSource:
     schema_version: int
     state: dict[str, Any] | None
     private: bytes = b""
+    identity: dict[str, Any] | None = None
+    identity_schema_version: int = 0
 
 
 class Resource:
@@ -43,10 +45,16 @@ class Resource:
     private state). :meth:`create`/:meth:`update` return the new state, which must be
     wholly known; :meth:`read` returns the current state or None when the object is
     gone; :meth:`import_state` returns a (partial) state Terraform then reads.
+
+    ``identity_schema`` (optional) gives the resource an identity: after create, read,
+    update and import the framework sends ``ctx.identity`` if the method set it, else
+    :meth:`identity` of the new state. Configuration can then import by identity
+    (:meth:`import_by_identity`).
     """
 
     type_name: ClassVar[str] = ""
     schema: ClassVar[Schema] = Schema()
+    identity_schema: ClassVar[IdentitySchema | None] = None
 
     async def create(self, plan: State, ctx: Context) -> State:
         raise TerraformError(f"{self.type_name} cannot be created", "create is not implemented")
@@ -69,6 +77,39 @@ class Resource:
             "Resource import not implemented",
             f"{self.type_name} does not support import",
         )
+
+    async def import_by_identity(self, identity: dict[str, Any], ctx: Context) -> State:
+        """An ``import`` block with ``identity = {...}``: a (partial) state Terraform then
+        reads. ``ctx.identity`` is the identity given (change it to complete it)."""
+        raise TerraformError(
+            "Resource import by identity not implemented",
+            f"{self.type_name} does not support import by identity",
+        )
+
+    def identity(self, state: State) -> dict[str, Any] | None:
+        """The identity of a (wholly known) state when a method left ``ctx.identity``
+        unset: by default the state's attributes of the same names."""
+        if self.identity_schema is None:
+            return None
+        return {name: state.get(name) for name in self.identity_schema.attributes}
+
+    async def upgrade_identity(
+        self, version: int, identity: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        """Identity data stored by identity schema ``version`` (older than
+        ``identity_schema.version``), parsed from JSON, in the current identity's shape."""
+        current = self.identity_schema.version if self.identity_schema else 0
+        raise TerraformError(
+            "Unable to upgrade resource identity",
+            f"{self.type_name} has no identity upgrade from version {version} to {current}",
+        )
+
+    async def generate_config(self, state: State, ctx: Context) -> State | None:
+        """``GenerateResourceConfig`` (``plan -generate-config-out``): the configuration to
+        write for an imported ``state``. None (the default) lets the framework derive it
+        like terraform-plugin-framework: computed-only, deprecated and write-only
+        attributes, a computed ``id`` and empty optional strings are left out."""
+        return None
 
     async def upgrade_state(self, version: int, state: dict[str, Any], ctx: Context) -> State:
         """A state stored by schema ``version`` (older than ``schema.version``), as JSON

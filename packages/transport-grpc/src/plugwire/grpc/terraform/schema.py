@@ -37,6 +37,8 @@ __all__ = [
     "NOT_SET",
     "Attribute",
     "Block",
+    "IdentityAttribute",
+    "IdentitySchema",
     "NestedAttribute",
     "NestedBlock",
     "Nesting",
@@ -90,6 +92,17 @@ def _flags(self: Any) -> None:
         )
 
 
+def _write_only(self: Any) -> None:
+    if self.write_only and (self.computed or self.plan_modifiers):
+        raise ConfigError(
+            "a write-only attribute is configuration only: it cannot be computed, have a "
+            "default or plan modifiers",
+            step="schema",
+            expected="write_only with required or optional",
+            seen=f"computed={self.computed} plan_modifiers={len(self.plan_modifiers)}",
+        )
+
+
 @attrs.frozen
 class Attribute:
     """One attribute of type ``type``.
@@ -123,6 +136,7 @@ class Attribute:
         if self.default is not NOT_SET and not self.optional:
             object.__setattr__(self, "optional", True)
         _flags(self)
+        _write_only(self)
 
     def cty_type(self) -> cty.Type:
         return self.type
@@ -163,6 +177,7 @@ class NestedAttribute:
             object.__setattr__(self, "computed", True)
             object.__setattr__(self, "optional", True)
         _flags(self)
+        _write_only(self)
 
     def object_type(self) -> cty.Object:
         return cty.Object({k: a.cty_type() for k, a in self.attributes.items()})
@@ -297,3 +312,64 @@ class Schema:
     def to_proto(self, pb: Any) -> Any:
         """This schema as ``pb.Schema`` (``pb``: tfplugin5_pb2 or tfplugin6_pb2)."""
         return pb.Schema(version=self.version, block=self.block().block_proto(pb, self.version))
+
+
+@attrs.frozen
+class IdentityAttribute:
+    """One attribute of a resource's identity (:class:`IdentitySchema`).
+
+    Identity attributes are always known once a resource exists. ``required_for_import``:
+    an ``import`` block's ``identity`` must set it; ``optional_for_import``: the provider
+    can supply it (exactly one of the two).
+    """
+
+    type: cty.Type
+    required_for_import: bool = False
+    optional_for_import: bool = False
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.required_for_import == self.optional_for_import:
+            raise ConfigError(
+                "an identity attribute is either required_for_import or optional_for_import",
+                step="schema",
+                seen=f"required_for_import={self.required_for_import} "
+                f"optional_for_import={self.optional_for_import}",
+            )
+
+    def to_proto(self, name: str, pb: Any) -> Any:
+        return pb.ResourceIdentitySchema.IdentityAttribute(
+            name=name,
+            type=cty.type_to_json(self.type),
+            required_for_import=self.required_for_import,
+            optional_for_import=self.optional_for_import,
+            description=self.description,
+        )
+
+
+@attrs.frozen
+class IdentitySchema:
+    """A managed resource's identity: a small versioned object that names the remote
+    object for good (``GetResourceIdentitySchemas``), e.g. ``{"name": ...}``.
+
+    ``version`` is separate from the resource schema's: raise it when the identity's
+    shape changes and implement :meth:`Resource.upgrade_identity` for older versions.
+    """
+
+    attributes: Mapping[str, IdentityAttribute] = attrs.field(converter=_dict)
+    version: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if not self.attributes:
+            raise ConfigError("an identity schema needs at least one attribute", step="schema")
+
+    def cty_type(self) -> cty.Object:
+        """The object type identity data is encoded with."""
+        return cty.Object({k: a.type for k, a in self.attributes.items()})
+
+    def to_proto(self, pb: Any) -> Any:
+        """This identity schema as ``pb.ResourceIdentitySchema``."""
+        return pb.ResourceIdentitySchema(
+            version=self.version,
+            identity_attributes=[a.to_proto(n, pb) for n, a in self.attributes.items()],
+        )

@@ -5,12 +5,18 @@ It mirrors the Go terraform-plugin-framework provider the benchmarks compare wit
 - resource ``example_thing`` (schema version 1): ``id`` computed (kept once known),
   ``name`` required (changing it replaces the thing), ``size`` optional number
   (default 1), ``tags`` optional map of strings, ``secret`` sensitive optional
-  string, ``created`` computed and unknown until apply. Import ids are
-  ``thing-<name>``. Unlike the Go provider the schema is at version 1: state of
-  version 0 (``size`` was a string) is upgraded.
+  string, ``created`` computed and unknown until apply, ``password_wo`` write-only
+  (reaches create/update through ``ctx.config``, never the plan or state; at least 8
+  characters), ``label`` deprecated. Its identity is ``{name}``: import by id
+  ``thing-<name>`` or by ``identity = { name = ... }``. The schema is at version 1:
+  state of version 0 (``size`` was a string) is upgraded.
 - data source ``example_echo``: ``output`` = ``input``.
 - ephemeral resource ``example_token``: ``token`` made from ``name``, never stored.
 - function ``upper(string)``.
+
+The provider's optional ``endpoint`` is never used, except that when it is unknown
+(configured from a value known only after apply) and Terraform allows deferral, the
+provider defers every resource and data source (``ctx.defer``).
 
 Nothing is stored outside Terraform's state. ``EXAMPLE_APPLY_DELAY`` (seconds) makes
 create and update sleep first, to show StopProvider/Ctrl-C cancelling an apply.
@@ -32,8 +38,11 @@ from plugwire.grpc.terraform import (
     Attribute,
     Context,
     DataSource,
+    DeferredReason,
     EphemeralResource,
     Function,
+    IdentityAttribute,
+    IdentitySchema,
     LengthBetween,
     Parameter,
     Provider,
@@ -45,7 +54,7 @@ from plugwire.grpc.terraform import (
     cty,
 )
 
-__all__ = ["Echo", "Thing", "Token", "Upper", "main", "provider"]
+__all__ = ["Echo", "ExampleProvider", "Thing", "Token", "Upper", "main", "provider"]
 
 
 ID_PREFIX = "thing-"
@@ -85,12 +94,29 @@ class Thing(Resource):
             "created": Attribute(
                 cty.String, computed=True, description="Creation time, known after apply."
             ),
+            "password_wo": Attribute(
+                cty.String,
+                optional=True,
+                sensitive=True,
+                write_only=True,
+                description="Write-only password (8 characters or more), never stored.",
+            ),
+            "label": Attribute(
+                cty.String,
+                optional=True,
+                deprecation="label is deprecated: use tags instead.",
+                description="Deprecated label.",
+            ),
         },
+    )
+    identity_schema = IdentitySchema(
+        {"name": IdentityAttribute(cty.String, required_for_import=True, description="Name.")}
     )
 
     async def create(self, plan: dict[str, Any], ctx: Context) -> dict[str, Any]:
         if delay := _delay():
             await asyncio.sleep(delay)
+        _check_password(ctx)
         now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {**plan, "id": ID_PREFIX + plan["name"], "created": now}
 
@@ -105,6 +131,7 @@ class Thing(Resource):
     ) -> dict[str, Any]:
         if delay := _delay():
             await asyncio.sleep(delay)
+        _check_password(ctx)
         return {**plan, "id": prior["id"], "created": prior["created"]}
 
     async def import_state(self, id: str, ctx: Context) -> dict[str, Any]:
@@ -115,6 +142,9 @@ class Thing(Resource):
                 cty.AttributePath().attr("id"),
             )
         return {"id": id}  # Terraform reads it next
+
+    async def import_by_identity(self, identity: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        return {"id": ID_PREFIX + identity["name"]}  # Terraform reads it next
 
     async def upgrade_state(self, version: int, state: dict[str, Any], ctx: Context) -> Any:
         if version != 0:
@@ -127,15 +157,26 @@ class Thing(Resource):
         return {**state, "size": number}
 
 
+def _check_password(ctx: Context) -> None:
+    password = (ctx.config or {}).get("password_wo")
+    if password is not None and len(password) < 8:
+        raise TerraformError(
+            "Password too short",
+            f"password_wo must have 8 characters or more, got {len(password)}",
+            cty.AttributePath().attr("password_wo"),
+        )
+
+
 class Echo(DataSource):
     """``example_echo``: ``output`` is ``input``."""
 
     type_name = "example_echo"
     schema = Schema(
+        description="Echoes input as output.",
         attributes={
             "input": Attribute(cty.String, required=True),
             "output": Attribute(cty.String, computed=True),
-        }
+        },
     )
 
     async def read(self, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -171,13 +212,27 @@ class Upper(Function):
         return s.upper()
 
 
+class ExampleProvider(Provider):
+    """The provider: defers everything while its ``endpoint`` is unknown."""
+
+    async def configure(self, config: dict[str, Any], ctx: Context) -> None:
+        unknown = isinstance(config.get("endpoint"), cty.Unknown)
+        if unknown and ctx.client_capabilities.deferral_allowed:
+            ctx.defer(DeferredReason.PROVIDER_CONFIG_UNKNOWN)
+
+
 def provider() -> Provider:
-    return Provider(
+    return ExampleProvider(
         "example",
         resources=[Thing()],
         data_sources=[Echo()],
         ephemeral_resources=[Token()],
-        schema=Schema(description="plugwire's comparison provider."),
+        schema=Schema(
+            description="plugwire's comparison provider.",
+            attributes={
+                "endpoint": Attribute(cty.String, optional=True, description="Unused endpoint.")
+            },
+        ),
         functions=[Upper()],
         version="0.1.0",
     )
