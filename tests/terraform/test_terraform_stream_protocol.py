@@ -313,10 +313,16 @@ def test_provider_rejects_a_list_resource_without_identity_or_resource() -> None
         Provider("x", resources=[Thing()], list_resources=[Listed()])
 
     class WithIdentity(Listed):
-        identity = IdentitySchema({"id": IdentityAttribute(cty.String)})
+        identity = IdentitySchema({"id": IdentityAttribute(cty.String, required_for_import=True)})
 
     with pytest.raises(ConfigError, match="managed resource"):
         Provider("x", list_resources=[WithIdentity()])
+
+    class IdentifiedThing(Thing):  # the managed resource's identity serves the list
+        identity_schema = WithIdentity.identity
+
+    provider = Provider("x", resources=[IdentifiedThing()], list_resources=[Listed()])
+    assert provider.list_resources["x_thing"].identity is None
 
     class Act(Action):
         type_name = "y_act"
