@@ -12,7 +12,7 @@ can launch (protocols 5 and 6, go-plugin's handshake, AutoMTLS)::
 
 Modules, one concept each: :mod:`.schema` (the schema builder), :mod:`.plan` (plan
 modifiers and validators), :mod:`.diagnostics`, :mod:`.resource`,
-:mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.provider`,
+:mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.state_store`, :mod:`.provider`,
 :mod:`.context`, :mod:`.serve`, :mod:`.cty` (values and types). The protocol servers
 (``_server5``/``_server6``) and the generated stubs load only when serving, and
 only for the negotiated protocol; ``serve`` itself loads lazily.
@@ -45,6 +45,7 @@ from .plan import (
 from .provider import Provider
 from .resource import MoveSource, Resource
 from .schema import NOT_SET, Attribute, Block, NestedAttribute, NestedBlock, Nesting, Schema
+from .state_store import LockHeld, LockInfo, LockMismatch, StateStore
 
 if TYPE_CHECKING:
     from .serve import HANDSHAKE, serve, serve_async, serve_config, serve_debug
@@ -74,6 +75,9 @@ __all__ = [
     "Function",
     "FunctionError",
     "LengthBetween",
+    "LockHeld",
+    "LockInfo",
+    "LockMismatch",
     "MoveSource",
     "NestedAttribute",
     "NestedBlock",
@@ -88,6 +92,7 @@ __all__ = [
     "Resource",
     "Schema",
     "Severity",
+    "StateStore",
     "TerraformError",
     "UseStateForUnknown",
     "Validator",

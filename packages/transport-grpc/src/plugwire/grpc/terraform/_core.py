@@ -173,6 +173,11 @@ class ProviderCore:
                 md.EphemeralResourceMetadata(type_name=n) for n in p.ephemeral_resources
             ],
             functions=[md.FunctionMetadata(name=n) for n in p.functions],
+            **(  # protocol 6 only
+                {"state_stores": [md.StateStoreMetadata(type_name=n) for n in p.state_stores]}
+                if p.state_stores and self.version == 6
+                else {}
+            ),
         )
 
     def get_provider_schema(self, request: Any, response_type: Any) -> Any:
@@ -192,6 +197,8 @@ class ProviderCore:
             )
             if p.provider_meta is not None:
                 response.provider_meta.CopyFrom(p.provider_meta.to_proto(pb))
+            for n, store in p.state_stores.items() if self.version == 6 else ():
+                response.state_store_schemas[n].CopyFrom(store.schema.to_proto(pb))
         except (PlugwireError, CtyError, ValueError, TypeError) as exc:
             diags = Diagnostics()
             diags.error("Invalid provider schema", str(exc))

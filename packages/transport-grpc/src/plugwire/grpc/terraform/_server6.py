@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -11,6 +13,9 @@ from ._generated import tfplugin6_pb2 as pb
 from ._generated import tfplugin6_pb2_grpc as pb_grpc
 from ._unimplemented import unimplemented
 from .provider import Provider
+
+if TYPE_CHECKING:
+    from ._state_core import StateCore
 
 __all__ = ["ProviderServicer", "register"]
 
@@ -95,6 +100,39 @@ class ProviderServicer:
     async def StopProvider(self, request: Any, context: Ctx) -> Any:
         self.core.stop()
         return pb.StopProvider.Response()
+
+    # -- state stores (loaded on first use) ------------------------------------------
+
+    @cached_property
+    def state(self) -> StateCore:
+        from ._state_core import StateCore
+
+        return StateCore(self.core)
+
+    async def ValidateStateStoreConfig(self, request: Any, context: Ctx) -> Any:
+        return await self.state.validate_config(request, pb.ValidateStateStoreConfig.Response)
+
+    async def ConfigureStateStore(self, request: Any, context: Ctx) -> Any:
+        return await self.state.configure(request, pb.ConfigureStateStore.Response)
+
+    async def ReadStateBytes(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async for chunk in self.state.read(request):
+            yield chunk
+
+    async def WriteStateBytes(self, request_iterator: AsyncIterator[Any], context: Ctx) -> Any:
+        return await self.state.write(request_iterator, pb.WriteStateBytes.Response)
+
+    async def LockState(self, request: Any, context: Ctx) -> Any:
+        return await self.state.lock(request, pb.LockState.Response)
+
+    async def UnlockState(self, request: Any, context: Ctx) -> Any:
+        return await self.state.unlock(request, pb.UnlockState.Response)
+
+    async def GetStates(self, request: Any, context: Ctx) -> Any:
+        return await self.state.get_states(request, pb.GetStates.Response)
+
+    async def DeleteState(self, request: Any, context: Ctx) -> Any:
+        return await self.state.delete(request, pb.DeleteState.Response)
 
 
 def register(provider: Provider, server: grpc.aio.Server) -> ProviderCore:

@@ -13,6 +13,7 @@ from .ephemeral import EphemeralResource
 from .function import Function
 from .resource import Resource
 from .schema import Schema
+from .state_store import StateStore
 
 __all__ = ["Provider"]
 
@@ -35,7 +36,8 @@ class Provider:
     ``name``: the provider's type name (``example`` for ``example_thing``); every
     resource, data source and ephemeral resource type name must start with
     ``name + "_"``. ``resources``, ``data_sources``, ``ephemeral_resources`` and
-    ``functions`` are instances. Subclass to override :meth:`configure` (keep API
+    ``functions`` are instances; so are ``state_stores`` (:class:`StateStore`,
+    protocol 6 only). Subclass to override :meth:`configure` (keep API
     clients on ``self``) and :meth:`validate`.
     """
 
@@ -50,6 +52,7 @@ class Provider:
         functions: Iterable[Function] = (),
         provider_meta: Schema | None = None,
         version: str = "",
+        state_stores: Iterable[StateStore] = (),
     ) -> None:
         self.name = name
         self.schema = schema if schema is not None else Schema()
@@ -72,6 +75,17 @@ class Provider:
                         expected=f"{name}_...",
                         seen=type_name,
                     )
+        self.state_stores: dict[str, StateStore] = _registry(
+            "state store", state_stores, "type_name"
+        )
+        for type_name in self.state_stores:
+            if not type_name.startswith(f"{name}_"):
+                raise ConfigError(
+                    f"state store type name {type_name!r} does not start with the provider's name",
+                    step="provider",
+                    expected=f"{name}_...",
+                    seen=type_name,
+                )
         self.configured = False
 
     async def configure(self, config: dict[str, Any], ctx: Context) -> None:
