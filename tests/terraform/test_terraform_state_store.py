@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from provider_support import Tf, anyio_backend, diag_texts, launch
 
-from plugwire.core.errors import ConfigError
+from plugwire.core.errors import ConfigError, RemoteError
 from plugwire.grpc.terraform import LockInfo, Provider, StateStore, cty
 from plugwire.grpc.terraform.state_store import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 
@@ -299,3 +300,16 @@ async def test_store_failures_are_diagnostics(tmp_path: Path) -> None:
         assert "does not support locking" in _errors(locked.diagnostics)[0]
         # The provider is still serving.
         assert not (await tf.call("GetProviderSchema")).diagnostics
+
+
+async def test_provider_without_state_stores_answers_unimplemented() -> None:
+    from provider_support import EXAMPLE
+
+    async with launch(6, EXAMPLE) as tf:
+        with pytest.raises(RemoteError) as info:
+            await tf.call("GetStates", type_name="example_x")
+        assert info.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+        with pytest.raises(RemoteError) as info2:  # a streaming one
+            await _read(tf)
+        assert info2.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
+        assert not (await tf.call("GetProviderSchema")).state_store_schemas

@@ -109,30 +109,45 @@ class ProviderServicer:
 
         return StateCore(self.core)
 
+    async def _state(self, method: str, context: Ctx) -> StateCore:
+        """The state-store server; a provider without state stores answers
+        UNIMPLEMENTED quietly, like any RPC it does not define."""
+        if not self.core.provider.state_stores:
+            await unimplemented("tfplugin6.Provider", method)(None, context)
+        return self.state
+
     async def ValidateStateStoreConfig(self, request: Any, context: Ctx) -> Any:
-        return await self.state.validate_config(request, pb.ValidateStateStoreConfig.Response)
+        state = await self._state("ValidateStateStoreConfig", context)
+        return await state.validate_config(request, pb.ValidateStateStoreConfig.Response)
 
     async def ConfigureStateStore(self, request: Any, context: Ctx) -> Any:
-        return await self.state.configure(request, pb.ConfigureStateStore.Response)
+        state = await self._state("ConfigureStateStore", context)
+        return await state.configure(request, pb.ConfigureStateStore.Response)
 
     async def ReadStateBytes(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
-        async for chunk in self.state.read(request):
+        state = await self._state("ReadStateBytes", context)
+        async for chunk in state.read(request):
             yield chunk
 
     async def WriteStateBytes(self, request_iterator: AsyncIterator[Any], context: Ctx) -> Any:
-        return await self.state.write(request_iterator, pb.WriteStateBytes.Response)
+        state = await self._state("WriteStateBytes", context)
+        return await state.write(request_iterator, pb.WriteStateBytes.Response)
 
     async def LockState(self, request: Any, context: Ctx) -> Any:
-        return await self.state.lock(request, pb.LockState.Response)
+        state = await self._state("LockState", context)
+        return await state.lock(request, pb.LockState.Response)
 
     async def UnlockState(self, request: Any, context: Ctx) -> Any:
-        return await self.state.unlock(request, pb.UnlockState.Response)
+        state = await self._state("UnlockState", context)
+        return await state.unlock(request, pb.UnlockState.Response)
 
     async def GetStates(self, request: Any, context: Ctx) -> Any:
-        return await self.state.get_states(request, pb.GetStates.Response)
+        state = await self._state("GetStates", context)
+        return await state.get_states(request, pb.GetStates.Response)
 
     async def DeleteState(self, request: Any, context: Ctx) -> Any:
-        return await self.state.delete(request, pb.DeleteState.Response)
+        state = await self._state("DeleteState", context)
+        return await state.delete(request, pb.DeleteState.Response)
 
 
 def register(provider: Provider, server: grpc.aio.Server) -> ProviderCore:
