@@ -62,7 +62,10 @@ def _state(store: Path, state_id: str = "default") -> dict[str, object]:
 def _inputs(state: dict[str, object]) -> dict[str, object]:
     resources = state["resources"]
     assert isinstance(resources, list)
-    return {f"{r['type']}.{r['name']}": r["instances"][0]["attributes"]["input"] for r in resources}
+    return {
+        f"{r['type']}.{r['name']}": r["instances"][0]["attributes"]["input"]["value"]
+        for r in resources
+    }
 
 
 def test_experiments_build_is_the_same_version(experiments_cli: Path, tmp_path: Path) -> None:
@@ -80,7 +83,7 @@ def test_state_store_round_trip(experiments_cli: Path, tmp_path: Path) -> None:
             'output "a" {\n  value = terraform_data.a.output\n}\n',
         )
     )
-    init = ws.init()
+    init = ws.init("-enable-pluggable-state-storage-experiment")
     assert "fsstate_dir" in init.output or "state store" in init.output.lower()
     ws.apply()
     # The state is in the store (written in chunks of CHUNK bytes), not in the workdir.
@@ -93,7 +96,11 @@ def test_state_store_round_trip(experiments_cli: Path, tmp_path: Path) -> None:
     assert not (store / "default.tflock").exists()  # unlocked after apply
 
     # Read back through ReadStateBytes: state list, outputs, a no-change plan.
-    assert ws.run("state", "list", "-no-color").stdout.split() == ["terraform_data.a"]
+    listed = ws.run("state", "list", "-no-color", env={"TF_LOG": "trace"})
+    assert listed.stdout.split() == ["terraform_data.a"]
+    # Terraform took the store's chunk size and read the state in CHUNK-byte chunks.
+    assert f"negotiated a chunk size of {CHUNK} when configuring state store" in listed.stderr
+    assert "Unexpected size of chunk" not in listed.stderr
     assert ws.outputs() == {"a": "hello"}
     assert not ws.has_changes()
 
@@ -139,7 +146,7 @@ def test_state_store_locking(experiments_cli: Path, tmp_path: Path) -> None:
             '  provisioner "local-exec" {\n    command = "sleep 6"\n  }\n}\n',
         )
     )
-    ws.init()
+    ws.init("-enable-pluggable-state-storage-experiment")
     lock = store / "default.tflock"
 
     # A lock held by another client: terraform fails naming that lock; force-unlock
