@@ -313,3 +313,22 @@ async def test_provider_without_state_stores_answers_unimplemented() -> None:
             await _read(tf)
         assert info2.value.code == grpc.StatusCode.UNIMPLEMENTED.value[0]
         assert not (await tf.call("GetProviderSchema")).state_store_schemas
+
+
+DOC = HERE.parents[1] / "docs" / "terraform.md"
+DOC_EXAMPLE = HERE.parents[1] / "docs" / "examples" / "terraform" / "state_store_direct.py"
+
+
+def test_docs_state_store_example_runs() -> None:
+    """docs/terraform.md's state-store block is docs/examples/terraform/state_store_direct.py
+    word for word, and that program runs: a second lock is refused naming the first."""
+    import subprocess
+
+    text = DOC.read_text()
+    section = text[text.index("## State stores (protocol 6)") :]
+    block = section.split("```py\n", 1)[1].split("```", 1)[0]
+    assert block == DOC_EXAMPLE.read_text()
+    out = subprocess.run(
+        [sys.executable, str(DOC_EXAMPLE)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.splitlines() == ["Workspace Already Locked - OperationTypeApply", "['default']"]
