@@ -62,6 +62,25 @@ def terraform_binary() -> Path:
     )
 
 
+# The same build with terraform's experiments allowed (``main.experimentsAllowed``, which
+# terraform's release process sets only for alpha/dev builds; see terraform's
+# experiments.go): the ``state_store`` block of ``terraform {}`` parses only then.
+_TERRAFORM_EXPERIMENTS_LDFLAGS = _TERRAFORM_LDFLAGS + " -X main.experimentsAllowed=yes"
+
+
+def terraform_experiments_binary() -> Path:
+    """The terraform CLI of :func:`terraform_binary` built with experiments allowed
+    (a second cached binary, keyed by its own flags; ``terraform_binary`` is unchanged)."""
+    return build_go(
+        "terraform",
+        "github.com/hashicorp/terraform",
+        name="terraform",
+        flags=[_TERRAFORM_EXPERIMENTS_LDFLAGS],
+        sources=["go.mod", "go.sum", "stubs"],
+        timeout=3600,
+    )
+
+
 def go_provider_binary() -> Path:
     """The Go comparison provider ``terraform-provider-example`` (built once, cached)."""
     return build_go("terraform", "./cmd/terraform-provider-example", timeout=1800)

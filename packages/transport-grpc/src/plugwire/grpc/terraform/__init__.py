@@ -13,7 +13,7 @@ can launch (protocols 5 and 6, go-plugin's handshake, AutoMTLS)::
 Modules, one concept each: :mod:`.schema` (the schema builder), :mod:`.plan` (plan
 modifiers and validators), :mod:`.diagnostics`, :mod:`.resource`,
 :mod:`.data_source`, :mod:`.ephemeral`, :mod:`.function`, :mod:`.action` (actions),
-:mod:`.list_resource` (``terraform query``), :mod:`.provider`,
+:mod:`.list_resource` (``terraform query``), :mod:`.state_store`, :mod:`.provider`,
 :mod:`.context`, :mod:`.serve`, :mod:`.cty` (values and types). The protocol servers
 (``_server5``/``_server6``) and the generated stubs load only when serving, and
 only for the negotiated protocol; ``serve`` itself loads lazily.
@@ -58,6 +58,7 @@ from .schema import (
     Nesting,
     Schema,
 )
+from .state_store import LockHeld, LockInfo, LockMismatch, StateStore
 
 if TYPE_CHECKING:
     from .serve import HANDSHAKE, serve, serve_async, serve_config, serve_debug
@@ -95,6 +96,9 @@ __all__ = [
     "ListContext",
     "ListResource",
     "ListResult",
+    "LockHeld",
+    "LockInfo",
+    "LockMismatch",
     "MoveSource",
     "NestedAttribute",
     "NestedBlock",
@@ -109,6 +113,7 @@ __all__ = [
     "Resource",
     "Schema",
     "Severity",
+    "StateStore",
     "TerraformError",
     "UseStateForUnknown",
     "Validator",

@@ -237,6 +237,11 @@ class ProviderCore:
             functions=[md.FunctionMetadata(name=n) for n in p.functions],
             actions=[md.ActionMetadata(type_name=n) for n in p.actions],
             list_resources=[md.ListResourceMetadata(type_name=n) for n in p.list_resources],
+            **(  # protocol 6 only
+                {"state_stores": [md.StateStoreMetadata(type_name=n) for n in p.state_stores]}
+                if p.state_stores and self.version == 6
+                else {}
+            ),
         )
 
     def get_provider_schema(self, request: Any, response_type: Any) -> Any:
@@ -262,6 +267,8 @@ class ProviderCore:
             )
             if p.provider_meta is not None:
                 response.provider_meta.CopyFrom(p.provider_meta.to_proto(pb))
+            for n, store in p.state_stores.items() if self.version == 6 else ():
+                response.state_store_schemas[n].CopyFrom(store.schema.to_proto(pb))
         except (PlugwireError, CtyError, ValueError, TypeError) as exc:
             diags = Diagnostics()
             diags.error("Invalid provider schema", str(exc))

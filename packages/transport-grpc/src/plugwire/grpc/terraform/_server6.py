@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -14,6 +15,7 @@ from ._unimplemented import unimplemented
 from .provider import Provider
 
 if TYPE_CHECKING:
+    from ._state_core import StateCore
     from ._stream_core import StreamCore
 
 __all__ = ["ProviderServicer", "register"]
@@ -138,6 +140,54 @@ class ProviderServicer:
     async def StopProvider(self, request: Any, context: Ctx) -> Any:
         self.core.stop()
         return pb.StopProvider.Response()
+
+    # -- state stores (loaded on first use) ------------------------------------------
+
+    @cached_property
+    def state(self) -> StateCore:
+        from ._state_core import StateCore
+
+        return StateCore(self.core)
+
+    async def _state(self, method: str, context: Ctx) -> StateCore:
+        """The state-store server; a provider without state stores answers
+        UNIMPLEMENTED quietly, like any RPC it does not define."""
+        if not self.core.provider.state_stores:
+            await unimplemented("tfplugin6.Provider", method)(None, context)
+        return self.state
+
+    async def ValidateStateStoreConfig(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("ValidateStateStoreConfig", context)
+        return await state.validate_config(request, pb.ValidateStateStoreConfig.Response)
+
+    async def ConfigureStateStore(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("ConfigureStateStore", context)
+        return await state.configure(request, pb.ConfigureStateStore.Response)
+
+    async def ReadStateBytes(self, request: Any, context: Ctx) -> AsyncIterator[Any]:
+        state = await self._state("ReadStateBytes", context)
+        async for chunk in state.read(request):
+            yield chunk
+
+    async def WriteStateBytes(self, request_iterator: AsyncIterator[Any], context: Ctx) -> Any:
+        state = await self._state("WriteStateBytes", context)
+        return await state.write(request_iterator, pb.WriteStateBytes.Response)
+
+    async def LockState(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("LockState", context)
+        return await state.lock(request, pb.LockState.Response)
+
+    async def UnlockState(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("UnlockState", context)
+        return await state.unlock(request, pb.UnlockState.Response)
+
+    async def GetStates(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("GetStates", context)
+        return await state.get_states(request, pb.GetStates.Response)
+
+    async def DeleteState(self, request: Any, context: Ctx) -> Any:
+        state = await self._state("DeleteState", context)
+        return await state.delete(request, pb.DeleteState.Response)
 
 
 def register(provider: Provider, server: grpc.aio.Server) -> ProviderCore:

@@ -15,6 +15,7 @@ from .function import Function
 from .list_resource import ListResource
 from .resource import Resource
 from .schema import Schema
+from .state_store import StateStore
 
 __all__ = ["Provider"]
 
@@ -37,9 +38,10 @@ class Provider:
     ``name``: the provider's type name (``example`` for ``example_thing``); every
     resource, data source and ephemeral resource type name must start with
     ``name + "_"``. ``resources``, ``data_sources``, ``ephemeral_resources`` and
-    ``functions`` are instances; so are ``actions`` (:class:`Action`) and
-    ``list_resources`` (:class:`ListResource`, for ``terraform query``). Subclass to
-    override :meth:`configure` (keep API clients on ``self``) and :meth:`validate`.
+    ``functions`` are instances; so are ``actions`` (:class:`Action`),
+    ``list_resources`` (:class:`ListResource`, for ``terraform query``) and
+    ``state_stores`` (:class:`StateStore`, protocol 6 only). Subclass to override
+    :meth:`configure` (keep API clients on ``self``) and :meth:`validate`.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Provider:
         version: str = "",
         actions: Iterable[Action] = (),
         list_resources: Iterable[ListResource] = (),
+        state_stores: Iterable[StateStore] = (),
     ) -> None:
         self.name = name
         self.schema = schema if schema is not None else Schema()
@@ -72,12 +75,16 @@ class Provider:
         self.list_resources: dict[str, ListResource] = _registry(
             "list resource", list_resources, "type_name"
         )
+        self.state_stores: dict[str, StateStore] = _registry(
+            "state store", state_stores, "type_name"
+        )
         for registry in (
             self.resources,
             self.data_sources,
             self.ephemeral_resources,
             self.actions,
             self.list_resources,
+            self.state_stores,
         ):
             for type_name in registry:
                 if not type_name.startswith(f"{name}_"):

@@ -1,0 +1,3 @@
+from plugwire.grpc.terraform.examples.fsstate import main
+
+main()
