@@ -115,11 +115,12 @@ class Terraform:
         """``terraform <args>`` (one of them ``-json``), its output parsed."""
         return json.loads(self.run(*args).stdout)
 
-    def plan(self, *args: str) -> dict[str, list[str]]:
-        """``terraform plan -out=tfplan``: the planned actions per resource address."""
+    def plan(self, *args: str) -> dict[str, dict[str, Any]]:
+        """``terraform plan -out=tfplan``: the planned change per resource address
+        (``actions``, ``after``, ``after_unknown``, ... of ``terraform show -json``)."""
         self.run("plan", "-out=tfplan", *args)
         plan = self.json("show", "-json", "tfplan")
-        return {c["address"]: c["change"]["actions"] for c in plan.get("resource_changes", [])}
+        return {c["address"]: c["change"] for c in plan.get("resource_changes", [])}
 
     def apply(self) -> dict[str, Any]:
         """``terraform apply tfplan`` (the last plan); returns the outputs' values."""

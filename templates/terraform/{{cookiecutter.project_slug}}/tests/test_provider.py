@@ -10,6 +10,8 @@ from pathlib import Path
 from conftest import EXECUTABLE, PROVIDER_NAME, SOURCE, Terraform
 
 RESOURCE = f"{PROVIDER_NAME}_greeting.this"
+DEFAULT_GREETING = "{{ cookiecutter.default_greeting }}"  # examples/main.tf's provider block
+NEW_GREETING = "Good day" if DEFAULT_GREETING != "Good day" else "Hi there"
 
 
 def test_the_executable_refuses_to_run_outside_terraform(provider_dir: Path) -> None:
@@ -37,30 +39,35 @@ def test_terraform_reads_the_schema(terraform: Terraform) -> None:
 
 def test_apply_update_replace_and_destroy(terraform: Terraform) -> None:
     # Create: text is known at plan time, the id only after apply.
-    assert terraform.plan() == {RESOURCE: ["create"]}
+    [(address, change)] = terraform.plan().items()
+    assert (address, change["actions"]) == (RESOURCE, ["create"])
+    assert change["after"]["text"] == f"{DEFAULT_GREETING}, world!"
+    assert change["after_unknown"]["id"] is True
     outputs = terraform.apply()
     first_id = outputs["id"]
     assert len(first_id) == 32
-    assert outputs["text"] == "{{ cookiecutter.default_greeting }}, world!"
-    assert outputs["shout"] == "{{ cookiecutter.default_greeting.upper() }}, WORLD!!"
+    assert outputs["text"] == f"{DEFAULT_GREETING}, world!"
+    assert outputs["shout"] == f"{DEFAULT_GREETING.upper()}, WORLD!!"  # the function
     assert outputs["message"] == "Welcome, reader!"  # the data source
 
     # Nothing changed: the next plan is empty.
     assert terraform.run("plan", "-detailed-exitcode").returncode == 0
 
     # A new greeting updates in place and keeps the id.
-    assert terraform.plan("-var=greeting=Howdy") == {RESOURCE: ["update"]}
+    greeting = f"-var=greeting={NEW_GREETING}"
+    assert terraform.plan(greeting)[RESOURCE]["actions"] == ["update"]
     outputs = terraform.apply()
-    assert (outputs["id"], outputs["text"]) == (first_id, "Howdy, world!")
+    assert (outputs["id"], outputs["text"]) == (first_id, f"{NEW_GREETING}, world!")
 
     # A new name replaces the greeting: a new id.
-    actions = terraform.plan("-var=greeting=Howdy", "-var=name=moon")
-    assert actions == {RESOURCE: ["delete", "create"]}
+    change = terraform.plan(greeting, "-var=name=moon")[RESOURCE]
+    assert change["actions"] == ["delete", "create"]
+    assert change["after_unknown"]["id"] is True
     outputs = terraform.apply()
     assert outputs["id"] != first_id
-    assert (outputs["text"], outputs["shout"]) == ("Howdy, moon!", "HOWDY, MOON!!")
+    assert outputs["text"] == f"{NEW_GREETING}, moon!"
 
-    terraform.run("destroy", "-auto-approve", "-var=greeting=Howdy", "-var=name=moon")
+    terraform.run("destroy", "-auto-approve", greeting, "-var=name=moon")
     assert terraform.json("show", "-json").get("values") is None  # nothing left
 
 
