@@ -22,9 +22,9 @@ patterns = {
     # and the middle of `provider::<name>::<function>`; lower-case letters and digits.
     "provider_name": r"[a-z][a-z0-9]{0,29}",
     # The registry namespace of the source address `<namespace>/<provider_name>`.
-    "namespace": r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?",
+    "namespace": r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?",
     "version": r"[0-9]+\.[0-9]+\.[0-9]+([a-z0-9.+-]*)",
-    "default_greeting": r"[^\s\"\\$%{}][^\"\\$%{}]{0,39}",
+    "default_greeting": r"[^\s\"\\$%{}][^\"\\$%{}]{0,19}",
 }
 bad = [f"{k}={values[k]!r} must match {p}" for k, p in patterns.items() if not re.fullmatch(p, values[k])]
 bad += [f"{k} must not contain quotes or backslashes" for k, v in values.items() if re.search(r"[\"\\]", v)]

@@ -1,14 +1,15 @@
 """The ``{{ cookiecutter.provider_name }}`` Terraform provider.
 
-- provider configuration: ``greeting`` (optional, default ``{{ cookiecutter.default_greeting }}``), the greeting of
-  every greeting and message that does not set its own;
+- provider configuration: ``greeting`` (optional; default ``{{ cookiecutter.default_greeting }}``): the
+  greeting of every greeting and message that does not set its own;
 - resource ``{{ cookiecutter.provider_name }}_greeting``: ``name`` (required; changing it replaces the
   greeting), ``greeting`` (optional; the provider's when not set), ``text`` (computed,
   ``"<greeting>, <name>!"``, known at plan time) and ``id`` (computed: known after apply,
   kept across in-place updates);
-- data source ``{{ cookiecutter.provider_name }}_message``: the ``text`` for a ``name`` (and an optional
-  ``greeting``);
-- function ``provider::{{ cookiecutter.provider_name }}::shout(text)``: ``text`` upper-cased, with ``!``.
+- data source ``{{ cookiecutter.provider_name }}_message``: the ``text`` for a ``name``
+  (and an optional ``greeting``);
+- function ``provider::{{ cookiecutter.provider_name }}::shout(text)``: ``text``
+  upper-cased, with ``!``.
 
 Nothing lives outside Terraform's state: replace the bodies of ``create``, ``read``,
 ``update`` and ``delete`` with calls to your API, and keep its client on the provider
@@ -37,7 +38,8 @@ from plugwire.grpc.terraform import (
 
 __all__ = ["ADDRESS", "GreeterProvider", "Greeting", "Message", "Shout", "main", "provider"]
 
-#: The provider's source address (``source = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"`` in configurations).
+#: The provider's source address; configurations require it as
+#: ``source = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"``.
 ADDRESS = "registry.terraform.io/{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"
 DEFAULT_GREETING = "{{ cookiecutter.default_greeting }}"
 
@@ -163,7 +165,7 @@ def provider() -> GreeterProvider:
                     cty.String,
                     optional=True,
                     validators=[LengthBetween(1, 40)],
-                    description="The default greeting (`{{ cookiecutter.default_greeting }}` when not set).",
+                    description=f"The default greeting (`{DEFAULT_GREETING}` when not set).",
                 ),
             },
         ),
@@ -175,7 +177,8 @@ def provider() -> GreeterProvider:
 
 
 def main() -> NoReturn:
-    """The ``terraform-provider-{{ cookiecutter.provider_name }}`` console script (``--debug``: debug mode)."""
+    """The provider executable (``--debug``: debug mode), installed as the console
+    script ``terraform-provider-{{ cookiecutter.provider_name }}``."""
     from plugwire.grpc.terraform import serve  # loads the protocol code only when serving
 
     serve(provider(), address=ADDRESS)
