@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: every extra a template depends on, the tools its Develop block names, and the build
 #: backend (plus ``editables``) that ``pip install -e .`` needs in its isolated build.
 THIRD_PARTY = [
-    "plugwire[grpc,ttrpc,http]",
+    "plugwire[grpc,ttrpc,http,terraform]",
     "pytest",
     "trio",
     "ruff",

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class Family:
         custom_slug: str,
         min_tests: int,
         bad: dict[str, str],
+        marks: tuple[str, ...] = (),
+        develop_env: Callable[[], dict[str, str]] | None = None,
+        timeout: float = 280,
     ) -> None:
         self.name = name
         self.extra = extra
@@ -62,6 +66,20 @@ class Family:
         self.custom_slug = custom_slug
         self.min_tests = min_tests
         self.bad = bad
+        self.marks = marks  # markers beyond the family's (interop: a real upstream peer)
+        self.develop_env = develop_env  # more environment for the Develop block
+        self.timeout = timeout  # of the Develop block
+
+
+def _terraform_env() -> dict[str, str]:
+    """The harness's terraform CLI (tests/terraform/terraform_support.py, built from the
+    module proxy and cached) for the rendered project's tests, which find it in
+    ``$TERRAFORM``: they never skip here."""
+    from terraform.terraform_support import (  # type: ignore[import-not-found,unused-ignore]
+        terraform_binary,
+    )
+
+    return {"TERRAFORM": str(terraform_binary())}
 
 
 FAMILIES = [
@@ -173,15 +191,47 @@ FAMILIES = [
         min_tests=4,
         bad={"magic_cookie_key": "has space"},
     ),
+    Family(
+        "terraform",
+        extra="terraform",
+        marker="terraform",
+        default_slug="terraform-provider-greeter",
+        custom={
+            "project_name": "Acme Cloud",
+            "package_name": "acmecloud",
+            "provider_name": "acme",
+            "namespace": "acme-corp",
+            "description": "Manages Acme greetings",
+            "version": "0.4.0",
+            "default_greeting": "Howdy",
+        },
+        custom_slug="acme-cloud",
+        min_tests=4,
+        bad={"provider_name": "Acme-Cloud"},
+        marks=("interop",),  # its tests run the real terraform CLI
+        develop_env=_terraform_env,
+        timeout=900,  # a dozen terraform runs, each launching the Python provider
+    ),
 ]
+
+#: A cold build of the terraform CLI (minutes on 2 busy cores) happens in the first
+#: terraform case; this is its pytest timeout (the suite's is 300 s).
+COLD_BUILD_TIMEOUT = 3600
+
+
+def _marks(family: Family) -> list[Any]:
+    marks = [getattr(pytest.mark, name) for name in (family.marker, *family.marks)]
+    if family.develop_env is not None:
+        marks.append(pytest.mark.timeout(COLD_BUILD_TIMEOUT))
+    return marks
 
 
 def _cases() -> list[Any]:
     cases = []
     for family in FAMILIES:
-        mark = getattr(pytest.mark, family.marker)
-        cases.append(pytest.param(family, False, marks=mark, id=f"{family.name}-defaults"))
-        cases.append(pytest.param(family, True, marks=mark, id=f"{family.name}-custom"))
+        marks = _marks(family)
+        cases.append(pytest.param(family, False, marks=marks, id=f"{family.name}-defaults"))
+        cases.append(pytest.param(family, True, marks=marks, id=f"{family.name}-custom"))
     return cases
 
 
@@ -247,6 +297,7 @@ def test_template_renders_and_its_readme_installs_tests_and_lints_it(
     script = block.replace(PLACEHOLDER, shlex.quote(str(install_wheels)))
     env = {
         **clean_env(),
+        **(family.develop_env() if family.develop_env else {}),
         "PIP_NO_INDEX": "1",  # third-party wheels fetched once per session (conftest)
         "PYTEST_ADDOPTS": f"-p no:cacheprovider --junitxml={junit}",
     }
@@ -256,7 +307,7 @@ def test_template_renders_and_its_readme_installs_tests_and_lints_it(
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=family.timeout,
         check=False,
     )
     output = run.stdout[-6000:] + run.stderr[-4000:]
@@ -502,6 +553,40 @@ def test_nri_template_under_upstream_adaptation(tmp_path: Path) -> None:
         assert int(adjust["linux"]["resources"]["memory"]["limit"]["value"]) == 268435456
     finally:
         shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.terraform
+def test_terraform_template_says_what_to_install_without_terraform(tmp_path: Path) -> None:
+    """Without ``$TERRAFORM`` and with no ``terraform`` on PATH the rendered project's
+    terraform tests skip naming what to install, and fail so under ``CI=true``; the test
+    that needs no terraform still runs."""
+    project = _render(_family("terraform"), tmp_path / "out", {})
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = {k: v for k, v in _env().items() if k not in ("TERRAFORM", "CI")}
+    env["PATH"] = str(empty)  # the pytest below runs from an absolute path
+
+    def pytest_run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-rs", "-vv", "-p", "no:cacheprovider"],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    install = "install the terraform CLI (>= 1.8) from https://developer.hashicorp.com/"
+    skipped = pytest_run()
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "1 passed, 3 skipped" in skipped.stdout, skipped.stdout
+    assert "no terraform CLI ($TERRAFORM unset, none on PATH)" in skipped.stdout
+    assert install in skipped.stdout
+    failed = pytest_run(CI="true")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "1 passed, 3 errors" in failed.stdout, failed.stdout
+    assert install in failed.stdout
 
 
 def test_every_template_is_tested() -> None:

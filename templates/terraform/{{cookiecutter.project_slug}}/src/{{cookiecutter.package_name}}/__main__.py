@@ -1,0 +1,5 @@
+"""``python -m {{ cookiecutter.package_name }}`` is the provider executable."""
+
+from .provider import main
+
+main()

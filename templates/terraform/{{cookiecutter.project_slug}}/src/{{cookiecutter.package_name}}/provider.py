@@ -1,0 +1,184 @@
+"""The ``{{ cookiecutter.provider_name }}`` Terraform provider.
+
+- provider configuration: ``greeting`` (optional; default ``{{ cookiecutter.default_greeting }}``): the
+  greeting of every greeting and message that does not set its own;
+- resource ``{{ cookiecutter.provider_name }}_greeting``: ``name`` (required; changing it replaces the
+  greeting), ``greeting`` (optional; the provider's when not set), ``text`` (computed,
+  ``"<greeting>, <name>!"``, known at plan time) and ``id`` (computed: known after apply,
+  kept across in-place updates);
+- data source ``{{ cookiecutter.provider_name }}_message``: the ``text`` for a ``name``
+  (and an optional ``greeting``);
+- function ``provider::{{ cookiecutter.provider_name }}::shout(text)``: ``text``
+  upper-cased, with ``!``.
+
+Nothing lives outside Terraform's state: replace the bodies of ``create``, ``read``,
+``update`` and ``delete`` with calls to your API, and keep its client on the provider
+(set it up in :meth:`GreeterProvider.configure`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NoReturn
+
+from plugwire.grpc.terraform import (
+    Attribute,
+    Context,
+    DataSource,
+    Function,
+    LengthBetween,
+    Parameter,
+    Provider,
+    RequiresReplace,
+    Resource,
+    Schema,
+    UseStateForUnknown,
+    cty,
+)
+
+__all__ = ["ADDRESS", "GreeterProvider", "Greeting", "Message", "Shout", "main", "provider"]
+
+#: The provider's source address; configurations require it as
+#: ``source = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"``.
+ADDRESS = "registry.terraform.io/{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"
+DEFAULT_GREETING = "{{ cookiecutter.default_greeting }}"
+
+
+def greet(greeting: str, name: str) -> str:
+    return f"{greeting}, {name}!"
+
+
+class GreeterProvider(Provider):
+    """The provider: its own configuration block, and what it offers."""
+
+    greeting: Any = DEFAULT_GREETING
+
+    async def configure(self, config: dict[str, Any], ctx: Context) -> None:
+        # A real provider builds its API client here (from credentials in `config`).
+        # The value may be unknown while planning (it depends on another resource).
+        if config["greeting"] is not None:
+            self.greeting = config["greeting"]
+
+
+def default_greeting(ctx: Context) -> Any:
+    """The configured provider's greeting (unknown while its configuration is)."""
+    assert isinstance(ctx.provider, GreeterProvider)
+    return ctx.provider.greeting
+
+
+class Greeting(Resource):
+    """``{{ cookiecutter.provider_name }}_greeting``."""
+
+    type_name = "{{ cookiecutter.provider_name }}_greeting"
+    schema = Schema(
+        description="A greeting for someone, kept in Terraform's state.",
+        attributes={
+            "id": Attribute(
+                cty.String,
+                computed=True,
+                plan_modifiers=[UseStateForUnknown()],
+                description="Identifier, assigned on create.",
+            ),
+            "name": Attribute(
+                cty.String,
+                required=True,
+                plan_modifiers=[RequiresReplace()],
+                validators=[LengthBetween(1, 64)],
+                description="Who to greet; changing it replaces the greeting.",
+            ),
+            "greeting": Attribute(
+                cty.String,
+                optional=True,
+                computed=True,
+                validators=[LengthBetween(1, 40)],
+                description="The greeting; the provider's `greeting` when not set.",
+            ),
+            "text": Attribute(cty.String, computed=True, description="`<greeting>, <name>!`"),
+        },
+    )
+
+    async def modify_plan(
+        self, prior: dict[str, Any] | None, config: dict[str, Any], plan: dict[str, Any],
+        ctx: Context,
+    ) -> dict[str, Any]:  # fmt: skip
+        if config["greeting"] is None:
+            plan["greeting"] = default_greeting(ctx)
+        greeting, name = plan["greeting"], plan["name"]
+        if isinstance(greeting, str) and isinstance(name, str):
+            plan["text"] = greet(greeting, name)  # known before apply
+        else:
+            plan["text"] = cty.UNKNOWN
+        return plan
+
+    async def create(self, plan: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        return {**plan, "id": uuid.uuid4().hex, "text": greet(plan["greeting"], plan["name"])}
+
+    async def read(self, state: dict[str, Any], ctx: Context) -> dict[str, Any] | None:
+        return state  # a real provider fetches the object; None when it is gone
+
+    async def update(
+        self, prior: dict[str, Any], plan: dict[str, Any], ctx: Context
+    ) -> dict[str, Any]:
+        return {**plan, "id": prior["id"], "text": greet(plan["greeting"], plan["name"])}
+
+    async def delete(self, state: dict[str, Any], ctx: Context) -> None:
+        pass  # a real provider deletes the object
+
+
+class Message(DataSource):
+    """``{{ cookiecutter.provider_name }}_message``."""
+
+    type_name = "{{ cookiecutter.provider_name }}_message"
+    schema = Schema(
+        description="The text a greeting for `name` would have.",
+        attributes={
+            "name": Attribute(cty.String, required=True, validators=[LengthBetween(1, 64)]),
+            "greeting": Attribute(cty.String, optional=True),
+            "text": Attribute(cty.String, computed=True),
+        },
+    )
+
+    async def read(self, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        greeting = config["greeting"] or default_greeting(ctx)
+        return {**config, "text": greet(greeting, config["name"])}
+
+
+class Shout(Function):
+    """``provider::{{ cookiecutter.provider_name }}::shout(text)``."""
+
+    name = "shout"
+    parameters = (Parameter("text", cty.String),)
+    return_type = cty.String
+    summary = "Upper-case a text and add an exclamation mark"
+
+    async def run(self, text: str) -> str:
+        return text.upper() + "!"
+
+
+def provider() -> GreeterProvider:
+    return GreeterProvider(
+        "{{ cookiecutter.provider_name }}",
+        schema=Schema(
+            description="{{ cookiecutter.description }}",
+            attributes={
+                "greeting": Attribute(
+                    cty.String,
+                    optional=True,
+                    validators=[LengthBetween(1, 40)],
+                    description=f"The default greeting (`{DEFAULT_GREETING}` when not set).",
+                ),
+            },
+        ),
+        resources=[Greeting()],
+        data_sources=[Message()],
+        functions=[Shout()],
+        version="{{ cookiecutter.version }}",
+    )
+
+
+def main() -> NoReturn:
+    """The provider executable (``--debug``: debug mode), installed as the console
+    script ``terraform-provider-{{ cookiecutter.provider_name }}``."""
+    from plugwire.grpc.terraform import serve  # loads the protocol code only when serving
+
+    serve(provider(), address=ADDRESS)
