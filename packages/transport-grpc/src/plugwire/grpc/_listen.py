@@ -12,7 +12,7 @@ import attrs
 
 import grpc
 from plugwire.core.errors import ConfigError, PluginStartError
-from plugwire.core.transport import Address
+from plugwire.core.address import Address
 
 __all__ = [
     "CHANNEL_OPTIONS",

@@ -40,7 +40,7 @@ from typing import Any
 import attrs
 
 from plugwire.core.errors import ConfigError
-from plugwire.core.transport import Address
+from plugwire.core.address import Address
 
 from ._listen import ListenConfig, new_socket_path
 from .mtls import SERVER_NAME, Certificate, TLSConfig, generate_cert

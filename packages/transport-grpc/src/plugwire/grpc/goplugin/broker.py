@@ -31,7 +31,7 @@ from plugwire.core.errors import (
     PluginTimeoutError,
     ProtocolError,
 )
-from plugwire.core.transport import Address
+from plugwire.core.address import Address
 
 from .._generated.plugin import grpc_broker_pb2, grpc_broker_pb2_grpc
 from .._listen import SERVER_OPTIONS, ListenConfig
