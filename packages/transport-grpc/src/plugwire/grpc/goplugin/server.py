@@ -58,6 +58,13 @@ __all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
 
 _log = logging.getLogger("plugwire.grpc.goplugin.server")
 
+STOP_GRACE = 0.1
+"""Seconds in-flight calls get once the plugin stops (after ``GRPCController.Shutdown``
+or SIGTERM). go-plugin's Go server stops at once (``grpc.Server.Stop``); a host has
+finished its calls when it asks for the shutdown, and what it still holds open (its end
+of a stream the plugin already finished) would otherwise hold the process for the whole
+grace: the host then waits that long for the exit, on every launch."""
+
 COOKIE_MESSAGE = (
     "This binary is a plugin. These are not meant to be executed directly.\n"
     "Please execute the program that consumes these plugins, which will\n"
@@ -267,11 +274,12 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
                 await stop.wait()
         finally:
             capture.restore()
+            capture.close()  # StreamStdio ends with OK before the server stops
         _log.debug("plugin shutting down")
         return 0
     finally:
         await broker.aclose()
-        await server.stop(0.5)
+        await server.stop(STOP_GRACE)
         if listening is not None:
             await listening.aclose()
 
@@ -364,6 +372,7 @@ async def _serve_ttrpc(
                     await stop.wait()
             finally:
                 capture.restore()
+                capture.close()
             _log.debug("plugin shutting down")
         return 0
     finally:
