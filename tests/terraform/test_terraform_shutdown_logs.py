@@ -10,11 +10,22 @@ from the real terraform CLI (``TF_LOG``).
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import time
 
 import pytest
+from google.protobuf import empty_pb2
+
+import grpc
+from plugwire.grpc._generated.plugin import grpc_controller_pb2, grpc_controller_pb2_grpc
+from plugwire.grpc._generated.plugin import grpc_stdio_pb2_grpc
+from plugwire.grpc.goplugin.announce import parse_announce
+from plugwire.grpc.terraform import serve_async
+from plugwire.grpc.terraform.examples.thing import provider
+from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 from provider_support import EXAMPLE, anyio_backend, launch
 from terraform_support import WorkspaceFactory, required_providers
 
@@ -29,6 +40,49 @@ def _problems(records: list[logging.LogRecord]) -> list[str]:
         for r in records
         if r.levelno >= logging.WARNING or "CancelledError" in r.getMessage()
     ]
+
+
+async def _stdio_stream_at_shutdown() -> tuple[list[bytes], str]:
+    """Serve the example provider in this process, hold ``StreamStdio`` open as a host
+    does, call ``GRPCController.Shutdown``: what the stream carried, how it ended."""
+    env = {MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE, "PLUGIN_PROTOCOL_VERSIONS": "6"}
+    out, stop = io.StringIO(), asyncio.Event()
+    task = asyncio.create_task(serve_async(provider(), environ=env, stdout=out, stop=stop))
+    while "\n" not in out.getvalue() and not task.done():  # noqa: ASYNC110 (StringIO)
+        await asyncio.sleep(0.01)
+    ann = parse_announce(out.getvalue().strip(), versions=(6,))
+    received: list[bytes] = []
+    async with grpc.aio.insecure_channel(f"unix:{ann.address}") as channel:
+        stream = grpc_stdio_pb2_grpc.GRPCStdioStub(channel).StreamStdio(empty_pb2.Empty())
+        print("provider says hello")  # captured: the stream carries it to the host
+        async for data in stream:
+            received.append(data.data)
+            if b"hello" in b"".join(received):
+                break
+        await grpc_controller_pb2_grpc.GRPCControllerStub(channel).Shutdown(
+            grpc_controller_pb2.Empty(), timeout=5
+        )
+        try:
+            async for data in stream:
+                received.append(data.data)
+            ended = "OK"
+        except grpc.aio.AioRpcError as exc:
+            ended = exc.code().name
+        assert await asyncio.wait_for(task, 10) == 0
+    return received, ended
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_stdio_stream_ends_ok_and_nothing_is_logged_at_shutdown(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    received, ended = await _stdio_stream_at_shutdown()
+    assert b"provider says hello" in b"".join(received)
+    problems = _problems(caplog.records)
+    assert problems == [], f"logged while the provider stopped: {problems}"
+    assert ended == "OK", f"StreamStdio ended {ended} at shutdown (cancelled by the server stop)"
 
 
 @pytest.mark.anyio
