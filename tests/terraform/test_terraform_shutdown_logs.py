@@ -16,18 +16,21 @@ import json
 import logging
 import time
 
+import grpc
 import pytest
 from google.protobuf import empty_pb2
+from provider_support import EXAMPLE, anyio_backend, launch
+from terraform_support import WorkspaceFactory, required_providers
 
-import grpc
-from plugwire.grpc._generated.plugin import grpc_controller_pb2, grpc_controller_pb2_grpc
-from plugwire.grpc._generated.plugin import grpc_stdio_pb2_grpc
+from plugwire.grpc._generated.plugin import (
+    grpc_controller_pb2,
+    grpc_controller_pb2_grpc,
+    grpc_stdio_pb2_grpc,
+)
 from plugwire.grpc.goplugin.announce import parse_announce
 from plugwire.grpc.terraform import serve_async
 from plugwire.grpc.terraform.examples.thing import provider
 from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
-from provider_support import EXAMPLE, anyio_backend, launch
-from terraform_support import WorkspaceFactory, required_providers
 
 __all__ = ["anyio_backend"]
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import attrs
-
+# Address lives in its own light module (no anyio): a plugin's start-up needs it alone.
+from .address import Address
 from .errors import ConfigError, RemoteError, TransportNotAvailableError
 from .rpc import (
     Invoker,
@@ -32,9 +32,6 @@ from .rpc import (
     status_of,
 )
 from .status import StatusCode
-
-# Address lives in its own light module (no anyio): a plugin's start-up needs it alone.
-from .address import Address
 
 if TYPE_CHECKING:
     from importlib import metadata

@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 import grpc
-from plugwire.core.errors import ConfigError, PluginStartError
 from plugwire.core.address import Address
+from plugwire.core.errors import ConfigError, PluginStartError
 
 __all__ = [
     "CHANNEL_OPTIONS",

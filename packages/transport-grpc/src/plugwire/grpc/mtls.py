@@ -16,6 +16,7 @@ import os
 import secrets
 import ssl
 import tempfile
+from collections.abc import Callable
 
 import attrs
 
@@ -43,19 +44,53 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
     (``curve="P-256"`` for the private leg behind the TLS front end, which grpcio's
     BoringSSL must speak).
 
-    The key pair and the signature come from ``cryptography``'s EC primitives; the
-    certificate is DER-encoded here (the same fields go-plugin's ``generateCert``
-    sets), which spares every plugin launch the import of ``cryptography.x509``.
+    The certificate is DER-encoded here with the fields go-plugin's ``generateCert``
+    sets; the key pair and the signature come from OpenSSL: the libcrypto ``ssl``
+    already loaded when :mod:`plugwire.grpc._libcrypto` can reach it, else
+    ``cryptography``'s EC primitives. A plugin launch thus imports neither
+    ``cryptography.x509`` nor (on Linux with OpenSSL 3) ``cryptography`` at all.
     """
+    if curve not in _CURVES:
+        raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
+    from . import _libcrypto
+
+    if _libcrypto.available():
+        try:
+            with _libcrypto.ECKey(curve) as key:
+                return _certificate(host, curve, key.public_key_info(), key.sign, key.private_key)
+        except OSError:
+            pass  # an OpenSSL that refuses: cryptography below
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if curve not in _CURVES:
-        raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
-    curve_oid, size, sig_oid, hash_name = _CURVES[curve]
-    key = ec.generate_private_key(ec.SECP521R1() if curve == "P-521" else ec.SECP256R1())
-    numbers = key.public_key().public_numbers()
+    curve_oid, size, _sig, _hash = _CURVES[curve]
+    pkey = ec.generate_private_key(ec.SECP521R1() if curve == "P-521" else ec.SECP256R1())
+    numbers = pkey.public_key().public_numbers()
     point = b"\x04" + numbers.x.to_bytes(size, "big") + numbers.y.to_bytes(size, "big")
+    spki = _seq(_seq(_oid(_OID_EC_PUBLIC_KEY), _oid(curve_oid)), _bits(point))
+
+    def sign(data: bytes, digest: str) -> bytes:
+        algorithm = hashes.SHA512() if digest == "sha512" else hashes.SHA256()
+        return pkey.sign(data, ec.ECDSA(algorithm))
+
+    def private_key() -> bytes:  # SEC 1 ECPrivateKey, as OpenSSL's i2d_PrivateKey
+        private = pkey.private_numbers().private_value.to_bytes(size, "big")
+        return _seq(
+            _int(1), _tlv(0x04, private), _tlv(0xA0, _oid(curve_oid)), _tlv(0xA1, _bits(point))
+        )
+
+    return _certificate(host, curve, spki, sign, private_key)
+
+
+def _certificate(
+    host: str,
+    curve: str,
+    public_key_info: bytes,
+    sign: Callable[[bytes, str], bytes],
+    private_key: Callable[[], bytes],
+) -> Certificate:
+    """The self-signed certificate for ``public_key_info`` (DER SubjectPublicKeyInfo)."""
+    _curve_oid, _size, sig_oid, digest = _CURVES[curve]
     now = _dt.datetime.now(_dt.UTC)
     name = _seq(_name_entry(_OID_ORGANIZATION, "HashiCorp"), _name_entry(_OID_COMMON_NAME, host))
     signature_algorithm = _seq(_oid(sig_oid))
@@ -69,28 +104,24 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
             _time(now + _dt.timedelta(hours=262980)),
         ),
         name,  # subject
-        _seq(_seq(_oid(_OID_EC_PUBLIC_KEY), _oid(curve_oid)), _bits(point)),
+        public_key_info,
         _tlv(
             0xA3,  # [3] extensions
             _seq(
                 _extension(_OID_BASIC_CONSTRAINTS, _seq(_tlv(0x01, b"\xff")), critical=True),
                 # digitalSignature, keyEncipherment, keyAgreement, keyCertSign
                 _extension(_OID_KEY_USAGE, _tlv(0x03, b"\x02\xac"), critical=True),
-                _extension(_OID_EXT_KEY_USAGE, _seq(_oid(_OID_CLIENT_AUTH), _oid(_OID_SERVER_AUTH))),
+                _extension(
+                    _OID_EXT_KEY_USAGE, _seq(_oid(_OID_CLIENT_AUTH), _oid(_OID_SERVER_AUTH))
+                ),
                 _extension(_OID_SUBJECT_ALT_NAME, _seq(_tlv(0x82, host.encode("ascii")))),
             ),
         ),
     )
-    hash_algorithm = hashes.SHA512() if hash_name == "sha512" else hashes.SHA256()
-    signature = key.sign(tbs, ec.ECDSA(hash_algorithm))
-    cert_der = _seq(tbs, signature_algorithm, _bits(signature))
-    private = key.private_numbers().private_value.to_bytes(size, "big")
-    key_der = _seq(  # SEC 1 ECPrivateKey ("EC PRIVATE KEY", OpenSSL's traditional form)
-        _int(1), _tlv(0x04, private), _tlv(0xA0, _oid(curve_oid)), _tlv(0xA1, _bits(point))
-    )
+    cert_der = _seq(tbs, signature_algorithm, _bits(sign(tbs, digest)))
     return Certificate(
         cert_pem=_pem("CERTIFICATE", cert_der),
-        key_pem=_pem("EC PRIVATE KEY", key_der),
+        key_pem=_pem("EC PRIVATE KEY", private_key()),
         cert_der=cert_der,
     )
 
@@ -170,8 +201,11 @@ def _pem(label: str, der: bytes) -> bytes:
     body = base64.encodebytes(der).replace(b"\n", b"")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return b"".join(
-        [f"-----BEGIN {label}-----\n".encode(), *(line + b"\n" for line in lines),
-         f"-----END {label}-----\n".encode()]
+        [
+            f"-----BEGIN {label}-----\n".encode(),
+            *(line + b"\n" for line in lines),
+            f"-----END {label}-----\n".encode(),
+        ]
     )
 
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from plugwire.core.address import Address
 from plugwire.core.controller import Controller
 from plugwire.core.errors import ConfigError
 from plugwire.core.handshake import Handshake
-from plugwire.core.address import Address
 
 from .._listen import ListenConfig
 from ..mtls import TLSConfig
