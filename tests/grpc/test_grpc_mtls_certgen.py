@@ -1,13 +1,12 @@
-"""AutoMTLS certificate generation: the DER built by plugwire.grpc.mtls, signed through
-the libcrypto ssl loaded (plugwire.grpc._libcrypto) or through cryptography, is the
-certificate go-plugin makes, and ssl accepts its key."""
+"""AutoMTLS certificate generation: the DER built by plugwire.grpc.mtls (signed with
+cryptography's EC primitives, without cryptography.x509) is the certificate go-plugin
+makes, and ssl accepts its key; PEM/DER checks go through ssl."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ssl
+import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
@@ -16,29 +15,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from plugwire.core.errors import ConfigError
-from plugwire.grpc import _libcrypto, mtls
+from plugwire.grpc import mtls
 from plugwire.grpc.mtls import TLSConfig, check_pem, der_to_pem, generate_cert
-
-
-@pytest.fixture(params=["libcrypto", "cryptography"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "libcrypto":
-        if sys.platform == "linux" and ssl.OPENSSL_VERSION_INFO >= (3, 0):
-            assert _libcrypto.available(), "libcrypto of ssl not reachable on Linux/OpenSSL 3"
-        elif not _libcrypto.available():
-            pytest.skip(f"no OpenSSL 3 libcrypto through ctypes here ({ssl.OPENSSL_VERSION})")
-    else:
-        monkeypatch.setattr(_libcrypto, "available", lambda: False)
-    yield request.param
 
 
 @pytest.mark.parametrize(
     ("curve", "curve_name", "hash_name"),
     [("P-521", "secp521r1", "sha512"), ("P-256", "secp256r1", "sha256")],
 )
-def test_generated_certificate_is_go_plugins(
-    backend: str, curve: str, curve_name: str, hash_name: str
-) -> None:
+def test_generated_certificate_is_go_plugins(curve: str, curve_name: str, hash_name: str) -> None:
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     cert = generate_cert(curve=curve)
     parsed = x509.load_der_x509_certificate(cert.cert_der)
@@ -78,7 +63,7 @@ def test_generated_certificate_is_go_plugins(
     assert generate_cert(curve=curve).cert_der != cert.cert_der
 
 
-def test_certificate_for_another_host(backend: str) -> None:
+def test_certificate_for_another_host() -> None:
     parsed = x509.load_der_x509_certificate(generate_cert("plugin.internal").cert_der)
     san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["plugin.internal"]
@@ -87,6 +72,16 @@ def test_certificate_for_another_host(backend: str) -> None:
 def test_unknown_curve_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown curve"):
         generate_cert(curve="P-384")
+
+
+def test_a_launch_does_not_import_cryptography_x509() -> None:
+    code = (
+        "import sys; from plugwire.grpc.mtls import generate_cert, check_pem; "
+        "c = generate_cert(); check_pem(c.cert_pem, what='x'); "
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography.x509')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_pem_checks_without_cryptography_x509() -> None:

@@ -131,9 +131,8 @@ async def test_only_the_negotiated_protocol_and_no_tls_library_load() -> None:
     v5 = await _probe("5", {})
     assert gen + "tfplugin6_pb2" not in v5["loaded"]  # type: ignore[operator]
     assert gen + "tfplugin5_pb2" in v5["loaded"]  # type: ignore[operator]
-    # AutoMTLS: the announce line carries the certificate, made through the libcrypto
-    # ssl loaded (plugwire.grpc._libcrypto): cryptography is not imported at all.
+    # AutoMTLS: cryptography loads, and the announce line carries the certificate.
     pem = generate_cert().cert_pem.decode()
     tls = await _probe("6", {"PLUGIN_CLIENT_CERT": pem})
-    assert "cryptography" not in tls["loaded"]  # type: ignore[operator]
+    assert "cryptography" in tls["loaded"]  # type: ignore[operator]
     assert str(tls["announce"]).split("|")[5]

@@ -45,21 +45,11 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
     BoringSSL must speak).
 
     The certificate is DER-encoded here with the fields go-plugin's ``generateCert``
-    sets; the key pair and the signature come from OpenSSL: the libcrypto ``ssl``
-    already loaded when :mod:`plugwire.grpc._libcrypto` can reach it, else
-    ``cryptography``'s EC primitives. A plugin launch thus imports neither
-    ``cryptography.x509`` nor (on Linux with OpenSSL 3) ``cryptography`` at all.
+    sets; the key pair and the signature come from ``cryptography``'s EC primitives.
+    A plugin launch thus never imports ``cryptography.x509`` (~25 ms here).
     """
     if curve not in _CURVES:
         raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
-    from . import _libcrypto
-
-    if _libcrypto.available():
-        try:
-            with _libcrypto.ECKey(curve) as key:
-                return _certificate(host, curve, key.public_key_info(), key.sign, key.private_key)
-        except OSError:
-            pass  # an OpenSSL that refuses: cryptography below
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 

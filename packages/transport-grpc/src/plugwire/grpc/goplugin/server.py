@@ -55,7 +55,7 @@ from .plugin import GrpcPlugin
 from .stdio import StdioCapture, StdioServicer
 from .wires import GRPC, KNOWN_WIRES, TTRPC, add_core_services, ttrpc_available
 
-__all__ = ["ServeConfig", "exit_process", "negotiate_plugin_set", "serve", "serve_async"]
+__all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
 
 _log = logging.getLogger("plugwire.grpc.goplugin.server")
 
@@ -163,16 +163,16 @@ def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
     0 after a shutdown, 1 when the cookie is wrong or start-up failed.
     """
     cfg = config if config is not None else ServeConfig(**kwargs)
-    exit_process(asyncio.run(serve_async(cfg)))
+    _exit_process(asyncio.run(serve_async(cfg)))
 
 
-def exit_process(code: int) -> NoReturn:
+def _exit_process(code: int) -> NoReturn:
     """End a plugin process that has served: flush stdout and exit with ``code``.
 
     Everything still alive was made at start-up and dies with the process, so it is
     moved out of the collector's reach (``gc.freeze``) first: the interpreter's final
     collections over grpc's and protobuf's objects took 100-250 ms here, and the host
-    (Terraform, for each provider launch) waits for the exit. atexit handlers, thread
+    (Terraform, for each provider launch) waits for the exit. Exit handlers, thread
     joins and stream flushes run as usual.
     """
     sys.stdout.flush()

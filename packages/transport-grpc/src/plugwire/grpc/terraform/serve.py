@@ -105,9 +105,9 @@ def serve(provider: Provider, *, debug: bool | None = None, address: str | None 
         code = asyncio.run(serve_debug(provider, address=address))
     else:
         code = asyncio.run(serve_async(provider))
-    from ..goplugin.server import exit_process
+    from ..goplugin.server import _exit_process
 
-    exit_process(code)  # without the interpreter's final collections: Terraform waits
+    _exit_process(code)  # without the interpreter's final collections: Terraform waits
 
 
 class _AnnounceCapture(io.StringIO):
