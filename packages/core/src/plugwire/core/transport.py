@@ -14,10 +14,10 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import attrs
-
+# Address lives in its own light module (no anyio): a plugin's start-up needs it alone.
+from .address import Address
 from .errors import ConfigError, RemoteError, TransportNotAvailableError
 from .rpc import (
     Invoker,
@@ -51,45 +51,6 @@ ENTRY_POINT_GROUP = "plugwire.transports"
 #: A server-side handler: ``(request bytes, metadata) -> reply bytes``. Raise
 #: :class:`~plugwire.core.errors.RemoteError` to answer with a status code.
 UnaryHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes]]
-
-
-def _check_network(_inst: object, _attr: object, value: str) -> None:
-    if value not in ("unix", "tcp", "inproc"):
-        raise ConfigError(
-            "unknown network", step="address", expected="unix, tcp or inproc", seen=value
-        )
-
-
-@attrs.frozen
-class Address:
-    """Where a peer listens.
-
-    ``Address("unix", "/run/p.sock")`` or ``Address("tcp", "127.0.0.1:1234")``.
-    """
-
-    network: Literal["unix", "tcp", "inproc"] = attrs.field(validator=_check_network)
-    address: str
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        """Parse ``unix:/path``, ``tcp:host:port``, ``inproc:name`` or a bare ``host:port``."""
-        network, sep, rest = text.partition(":")
-        if sep and network in ("unix", "tcp", "inproc"):
-            return cls(network, rest)  # type: ignore[arg-type]
-        if text.startswith("/"):
-            return cls("unix", text)
-        host, sep, port = text.rpartition(":")
-        if sep and host and port.isdigit():
-            return cls("tcp", text)
-        raise ConfigError(
-            "cannot parse address",
-            step="address",
-            expected="unix:/path, tcp:host:port or host:port",
-            seen=text,
-        )
-
-    def __str__(self) -> str:
-        return f"{self.network}:{self.address}"
 
 
 class Channel(abc.ABC):

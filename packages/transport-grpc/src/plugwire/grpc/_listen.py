@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 import grpc
+from plugwire.core.address import Address
 from plugwire.core.errors import ConfigError, PluginStartError
-from plugwire.core.transport import Address
 
 __all__ = [
     "CHANNEL_OPTIONS",

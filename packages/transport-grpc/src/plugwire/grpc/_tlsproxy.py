@@ -39,8 +39,8 @@ from typing import Any
 
 import attrs
 
+from plugwire.core.address import Address
 from plugwire.core.errors import ConfigError
-from plugwire.core.transport import Address
 
 from ._listen import ListenConfig, new_socket_path
 from .mtls import SERVER_NAME, Certificate, TLSConfig, generate_cert

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-from plugwire.core.transport import Address
+from plugwire.core.address import Address
 
 from ._listen import (
     CHANNEL_OPTIONS,

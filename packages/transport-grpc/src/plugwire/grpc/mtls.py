@@ -16,12 +16,14 @@ import os
 import secrets
 import ssl
 import tempfile
+from collections.abc import Callable
 
 import attrs
 
 from plugwire.core.errors import ConfigError
 
-# cryptography is imported where it is used: a plugin without TLS starts faster.
+# cryptography's EC primitives are imported where they are used (a plugin without TLS
+# never loads them); cryptography.x509 is not needed at all (see generate_cert).
 
 __all__ = ["Certificate", "TLSConfig", "der_to_pem", "generate_cert"]
 
@@ -40,94 +42,185 @@ class Certificate:
 def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certificate:
     """A fresh self-signed ECDSA P-521 certificate valid ~30 years, like go-plugin's
     (``curve="P-256"`` for the private leg behind the TLS front end, which grpcio's
-    BoringSSL must speak)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    BoringSSL must speak).
 
-    curves: dict[str, ec.EllipticCurve] = {"P-521": ec.SECP521R1(), "P-256": ec.SECP256R1()}
-    if curve not in curves:
-        raise ConfigError("unknown curve", step="tls", expected=str(list(curves)), seen=curve)
-    key = ec.generate_private_key(curves[curve])
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HashiCorp"),
-            x509.NameAttribute(NameOID.COMMON_NAME, host),
-        ]
-    )
+    The certificate is DER-encoded here with the fields go-plugin's ``generateCert``
+    sets; the key pair and the signature come from ``cryptography``'s EC primitives.
+    A plugin launch thus never imports ``cryptography.x509`` (~25 ms here).
+    """
+    if curve not in _CURVES:
+        raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    curve_oid, size, _sig, _hash = _CURVES[curve]
+    pkey = ec.generate_private_key(ec.SECP521R1() if curve == "P-521" else ec.SECP256R1())
+    numbers = pkey.public_key().public_numbers()
+    point = b"\x04" + numbers.x.to_bytes(size, "big") + numbers.y.to_bytes(size, "big")
+    spki = _seq(_seq(_oid(_OID_EC_PUBLIC_KEY), _oid(curve_oid)), _bits(point))
+
+    def sign(data: bytes, digest: str) -> bytes:
+        algorithm = hashes.SHA512() if digest == "sha512" else hashes.SHA256()
+        return pkey.sign(data, ec.ECDSA(algorithm))
+
+    def private_key() -> bytes:  # SEC 1 ECPrivateKey, as OpenSSL's i2d_PrivateKey
+        private = pkey.private_numbers().private_value.to_bytes(size, "big")
+        return _seq(
+            _int(1), _tlv(0x04, private), _tlv(0xA0, _oid(curve_oid)), _tlv(0xA1, _bits(point))
+        )
+
+    return _certificate(host, curve, spki, sign, private_key)
+
+
+def _certificate(
+    host: str,
+    curve: str,
+    public_key_info: bytes,
+    sign: Callable[[bytes, str], bytes],
+    private_key: Callable[[], bytes],
+) -> Certificate:
+    """The self-signed certificate for ``public_key_info`` (DER SubjectPublicKeyInfo)."""
+    _curve_oid, _size, sig_oid, digest = _CURVES[curve]
     now = _dt.datetime.now(_dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(127) + 1)
-        .not_valid_before(now - _dt.timedelta(seconds=30))
-        .not_valid_after(now + _dt.timedelta(hours=262980))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=True,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+    name = _seq(_name_entry(_OID_ORGANIZATION, "HashiCorp"), _name_entry(_OID_COMMON_NAME, host))
+    signature_algorithm = _seq(_oid(sig_oid))
+    tbs = _seq(
+        _tlv(0xA0, _int(2)),  # [0] version v3
+        _int(secrets.randbits(127) + 1),
+        signature_algorithm,
+        name,  # issuer
+        _seq(
+            _time(now - _dt.timedelta(seconds=30)),
+            _time(now + _dt.timedelta(hours=262980)),
+        ),
+        name,  # subject
+        public_key_info,
+        _tlv(
+            0xA3,  # [3] extensions
+            _seq(
+                _extension(_OID_BASIC_CONSTRAINTS, _seq(_tlv(0x01, b"\xff")), critical=True),
+                # digitalSignature, keyEncipherment, keyAgreement, keyCertSign
+                _extension(_OID_KEY_USAGE, _tlv(0x03, b"\x02\xac"), critical=True),
+                _extension(
+                    _OID_EXT_KEY_USAGE, _seq(_oid(_OID_CLIENT_AUTH), _oid(_OID_SERVER_AUTH))
+                ),
+                _extension(_OID_SUBJECT_ALT_NAME, _seq(_tlv(0x82, host.encode("ascii")))),
             ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA512() if curve == "P-521" else hashes.SHA256())
+        ),
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
+    cert_der = _seq(tbs, signature_algorithm, _bits(sign(tbs, digest)))
     return Certificate(
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key_pem,
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
+        cert_pem=_pem("CERTIFICATE", cert_der),
+        key_pem=_pem("EC PRIVATE KEY", private_key()),
+        cert_der=cert_der,
+    )
+
+
+# curve -> (named-curve OID, coordinate bytes, signature algorithm OID, hash)
+_CURVES = {
+    "P-521": ("1.3.132.0.35", 66, "1.2.840.10045.4.3.4", "sha512"),
+    "P-256": ("1.2.840.10045.3.1.7", 32, "1.2.840.10045.4.3.2", "sha256"),
+}
+_OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+_OID_ORGANIZATION = "2.5.4.10"
+_OID_COMMON_NAME = "2.5.4.3"
+_OID_BASIC_CONSTRAINTS = "2.5.29.19"
+_OID_KEY_USAGE = "2.5.29.15"
+_OID_EXT_KEY_USAGE = "2.5.29.37"
+_OID_SUBJECT_ALT_NAME = "2.5.29.17"
+_OID_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+_OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    """One DER element: tag, definite length, value."""
+    n = len(value)
+    if n < 0x80:
+        return bytes((tag, n)) + value
+    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + value
+
+
+def _seq(*items: bytes) -> bytes:
+    return _tlv(0x30, b"".join(items))
+
+
+def _int(value: int) -> bytes:
+    """A non-negative DER INTEGER (a leading zero byte keeps it positive)."""
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _bits(data: bytes) -> bytes:
+    """A BIT STRING of whole bytes."""
+    return _tlv(0x03, b"\x00" + data)
+
+
+def _oid(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray((40 * arcs[0] + arcs[1],))
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+def _name_entry(oid: str, value: str) -> bytes:
+    """One relative distinguished name: SET { SEQUENCE { type, UTF8String } }."""
+    return _tlv(0x31, _seq(_oid(oid), _tlv(0x0C, value.encode("utf-8"))))
+
+
+def _time(when: _dt.datetime) -> bytes:
+    """RFC 5280 validity time: UTCTime through 2049, GeneralizedTime from 2050."""
+    if when.year < 2050:
+        return _tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode("ascii"))
+    return _tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+
+
+def _extension(oid: str, value: bytes, *, critical: bool = False) -> bytes:
+    flag = _tlv(0x01, b"\xff") if critical else b""
+    return _seq(_oid(oid), flag, _tlv(0x04, value))
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    import base64
+
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return b"".join(
+        [
+            f"-----BEGIN {label}-----\n".encode(),
+            *(line + b"\n" for line in lines),
+            f"-----END {label}-----\n".encode(),
+        ]
     )
 
 
 def der_to_pem(der: bytes) -> bytes:
     """A DER certificate as PEM; raises :class:`ConfigError` when it does not parse."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
+    _parse_certificates(der, message="cannot parse certificate", expected="a DER X.509 certificate")
+    return _pem("CERTIFICATE", der)
 
+
+def _parse_certificates(data: bytes, *, message: str, expected: str) -> None:
+    """Parse ``data`` (PEM text when ``expected`` is "PEM", else DER) with OpenSSL
+    through ``ssl``: at least one certificate, each well formed. (``cryptography.x509``
+    would cost every plugin launch ~50 ms of imports.)"""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise ConfigError(
-            "cannot parse certificate",
-            step="tls",
-            expected="a DER X.509 certificate",
-            seen=str(exc),
-        ) from None
-    return cert.public_bytes(serialization.Encoding.PEM)
+        ctx.load_verify_locations(cadata=data.decode("ascii") if expected == "PEM" else data)
+    except (ssl.SSLError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(message, step="tls", expected=expected, seen=str(exc)) from None
+    if not ctx.cert_store_stats()["x509"]:
+        raise ConfigError(message, step="tls", expected=expected, seen="no certificate")
 
 
 def check_pem(pem: bytes, *, what: str) -> bytes:
     """Return ``pem`` if it holds at least one certificate, else raise :class:`ConfigError`."""
-    from cryptography import x509
-
-    try:
-        x509.load_pem_x509_certificates(pem)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{what} is not a PEM certificate", step="tls", expected="PEM", seen=str(exc)
-        ) from None
+    _parse_certificates(pem, message=f"{what} is not a PEM certificate", expected="PEM")
     return pem
 
 

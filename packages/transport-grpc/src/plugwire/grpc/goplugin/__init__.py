@@ -32,31 +32,68 @@ certificates come from :mod:`plugwire.grpc.mtls`.
 
 from __future__ import annotations
 
-from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
-from .broker import BrokerServer, GrpcBroker
-from .client import PluginClient, cleanup_clients
-from .config import (
-    BROKER,
-    ClientConfig,
-    EnvValueError,
-    ListenConfig,
-    PluginEnv,
-    ReattachConfig,
-    SecureConfig,
-)
-from .errors import (
-    AnnounceError,
-    ChecksumMismatchError,
-    CoreVersionError,
-    MultiplexNotSupportedError,
-    NegotiationError,
-    UnsupportedProtocolError,
-    WireMismatchError,
-)
-from .health import GRPC_SERVICE_NAME
-from .logs import configure_plugin_logging
-from .plugin import GrpcPlugin, ServicePlugin
-from .server import ServeConfig, serve, serve_async
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
+    from .broker import BrokerServer, GrpcBroker
+    from .client import PluginClient, cleanup_clients
+    from .config import (
+        BROKER,
+        ClientConfig,
+        EnvValueError,
+        ListenConfig,
+        PluginEnv,
+        ReattachConfig,
+        SecureConfig,
+    )
+    from .errors import (
+        AnnounceError,
+        ChecksumMismatchError,
+        CoreVersionError,
+        MultiplexNotSupportedError,
+        NegotiationError,
+        UnsupportedProtocolError,
+        WireMismatchError,
+    )
+    from .health import GRPC_SERVICE_NAME
+    from .logs import configure_plugin_logging
+    from .plugin import GrpcPlugin, ServicePlugin
+    from .server import ServeConfig, serve, serve_async
+
+# Names load on first use (PEP 562): a plugin process loads the server side only,
+# a host the client side only; start-up is what Terraform waits for per launch.
+_EXPORTS = {
+    "CORE_PROTOCOL_VERSION": "announce",
+    "Announce": "announce",
+    "parse_announce": "announce",
+    "BrokerServer": "broker",
+    "GrpcBroker": "broker",
+    "PluginClient": "client",
+    "cleanup_clients": "client",
+    "BROKER": "config",
+    "ClientConfig": "config",
+    "EnvValueError": "config",
+    "ListenConfig": "config",
+    "PluginEnv": "config",
+    "ReattachConfig": "config",
+    "SecureConfig": "config",
+    "AnnounceError": "errors",
+    "ChecksumMismatchError": "errors",
+    "CoreVersionError": "errors",
+    "MultiplexNotSupportedError": "errors",
+    "NegotiationError": "errors",
+    "UnsupportedProtocolError": "errors",
+    "WireMismatchError": "errors",
+    "GRPC_SERVICE_NAME": "health",
+    "configure_plugin_logging": "logs",
+    "GrpcPlugin": "plugin",
+    "ServicePlugin": "plugin",
+    "ServeConfig": "server",
+    "serve": "server",
+    "serve_async": "server",
+}
 
 __all__ = [
     "BROKER",
@@ -88,3 +125,16 @@ __all__ = [
     "serve",
     "serve_async",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

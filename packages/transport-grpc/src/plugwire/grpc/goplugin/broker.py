@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import attrs
 
 import grpc
+from plugwire.core.address import Address
 from plugwire.core.controller import CapabilityDeniedError, Controller
 from plugwire.core.errors import (
     ClosedError,
@@ -31,7 +32,6 @@ from plugwire.core.errors import (
     PluginTimeoutError,
     ProtocolError,
 )
-from plugwire.core.transport import Address
 
 from .._generated.plugin import grpc_broker_pb2, grpc_broker_pb2_grpc
 from .._listen import SERVER_OPTIONS, ListenConfig

@@ -17,20 +17,24 @@ import hmac
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from plugwire.core.address import Address
 from plugwire.core.controller import Controller
 from plugwire.core.errors import ConfigError
 from plugwire.core.handshake import Handshake
-from plugwire.core.shutdown import ShutdownPolicy
-from plugwire.core.transport import Address
 
 from .._listen import ListenConfig
 from ..mtls import TLSConfig
 from .plugin import GrpcPlugin
 from .stdio import BytesWriter
+
+if TYPE_CHECKING:
+    # shutdown loads processes and anyio: a plugin (which parses PluginEnv here at
+    # start-up) never needs it.
+    from plugwire.core.shutdown import ShutdownPolicy
 
 __all__ = [
     "BROKER",
@@ -307,6 +311,8 @@ class ClientConfig:
     @property
     def shutdown_policy(self) -> ShutdownPolicy:
         """The :class:`ShutdownPolicy` of clients with this config."""
+        from plugwire.core.shutdown import ShutdownPolicy
+
         return ShutdownPolicy(grace=self.kill_grace)
 
     def plugin_sets(self) -> dict[int, dict[str, GrpcPlugin]]:

@@ -71,6 +71,7 @@ class StdioCapture:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self._saved: tuple[TextIO, TextIO] | None = None
+        self._closed = False
         self.dropped = 0
 
     def push(self, channel: int, data: bytes) -> None:
@@ -106,6 +107,16 @@ class StdioCapture:
             sys.stdout, sys.stderr = self._saved
             self._saved = None
 
+    def close(self) -> None:
+        """End :meth:`chunks` once what is queued is sent (call on the loop).
+
+        The plugin calls this when it shuts down, so ``StreamStdio`` finishes with OK
+        instead of being cancelled by the server's stop (which grpcio logs as an
+        unhandled ``CancelledError``) and the server stops without waiting for it.
+        """
+        self._closed = True
+        self._ready.set()
+
     def _writer(self, channel: int) -> TextIO:
         return io.TextIOWrapper(
             _Sink(self, channel),  # type: ignore[type-var]
@@ -124,12 +135,14 @@ class StdioCapture:
         return items
 
     async def chunks(self) -> AsyncIterator[grpc_stdio_pb2.StdioData]:
-        """Yield StdioData messages (at most 1 KiB each) forever."""
+        """Yield StdioData messages (at most 1 KiB each) until :meth:`close`."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         while True:
             items = self._take()
             if not items:
+                if self._closed:
+                    return
                 await self._ready.wait()
                 continue
             for channel, data in items:

@@ -105,8 +105,9 @@ def serve(provider: Provider, *, debug: bool | None = None, address: str | None 
         code = asyncio.run(serve_debug(provider, address=address))
     else:
         code = asyncio.run(serve_async(provider))
-    sys.stdout.flush()
-    sys.exit(code)
+    from ..goplugin.server import _exit_process
+
+    _exit_process(code)  # without the interpreter's final collections: Terraform waits
 
 
 class _AnnounceCapture(io.StringIO):

@@ -1,0 +1,114 @@
+"""AutoMTLS certificate generation: the DER built by plugwire.grpc.mtls (signed with
+cryptography's EC primitives, without cryptography.x509) is the certificate go-plugin
+makes, and ssl accepts its key; PEM/DER checks go through ssl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from plugwire.core.errors import ConfigError
+from plugwire.grpc import mtls
+from plugwire.grpc.mtls import TLSConfig, check_pem, der_to_pem, generate_cert
+
+
+@pytest.mark.parametrize(
+    ("curve", "curve_name", "hash_name"),
+    [("P-521", "secp521r1", "sha512"), ("P-256", "secp256r1", "sha256")],
+)
+def test_generated_certificate_is_go_plugins(curve: str, curve_name: str, hash_name: str) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    cert = generate_cert(curve=curve)
+    parsed = x509.load_der_x509_certificate(cert.cert_der)
+    assert x509.load_pem_x509_certificate(cert.cert_pem) == parsed
+    public = parsed.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    assert public.curve.name == curve_name
+    assert parsed.signature_hash_algorithm is not None
+    assert parsed.signature_hash_algorithm.name == hash_name
+    parsed.verify_directly_issued_by(parsed)  # self-signed, signature valid
+    for name in (parsed.subject, parsed.issuer):
+        assert name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "localhost"
+        assert name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "HashiCorp"
+    assert parsed.version == x509.Version.v3
+    assert 0 < parsed.serial_number < 2**127 + 1
+    assert parsed.not_valid_before_utc <= before
+    assert parsed.not_valid_after_utc - before > dt.timedelta(days=365 * 29)
+    ext = parsed.extensions
+    basic = ext.get_extension_for_class(x509.BasicConstraints)
+    assert basic.critical and basic.value.ca and basic.value.path_length is None
+    usage = ext.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert (usage.value.digital_signature, usage.value.key_encipherment) == (True, True)
+    assert (usage.value.key_agreement, usage.value.key_cert_sign) == (True, True)
+    assert not (usage.value.crl_sign or usage.value.data_encipherment)
+    eku = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+    san = ext.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    # The key is "EC PRIVATE KEY" (SEC 1) and belongs to the certificate.
+    assert cert.key_pem.startswith(b"-----BEGIN EC PRIVATE KEY-----\n")
+    key = serialization.load_pem_private_key(cert.key_pem, None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert key.public_key().public_numbers() == public.public_numbers()
+    # ssl loads the pair (what the TLS front end does) and trusts the certificate.
+    TLSConfig.mutual(cert, cert.cert_pem).server_context()
+    assert generate_cert(curve=curve).cert_der != cert.cert_der
+
+
+def test_certificate_for_another_host() -> None:
+    parsed = x509.load_der_x509_certificate(generate_cert("plugin.internal").cert_der)
+    san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["plugin.internal"]
+
+
+def test_unknown_curve_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown curve"):
+        generate_cert(curve="P-384")
+
+
+def test_a_launch_does_not_import_cryptography_x509() -> None:
+    code = (
+        "import sys; from plugwire.grpc.mtls import generate_cert, check_pem; "
+        "c = generate_cert(); check_pem(c.cert_pem, what='x'); "
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography.x509')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_pem_checks_without_cryptography_x509() -> None:
+    cert = generate_cert()
+    assert check_pem(cert.cert_pem, what="PLUGIN_CLIENT_CERT") == cert.cert_pem
+    assert der_to_pem(cert.cert_der) == cert.cert_pem
+    for bad in (b"", b"not a certificate", cert.cert_pem.replace(b"MII", b"XYZ", 1)):
+        with pytest.raises(ConfigError, match="PLUGIN_CLIENT_CERT is not a PEM certificate"):
+            check_pem(bad, what="PLUGIN_CLIENT_CERT")
+    for bad in (b"", b"\x30\x03\x02\x01\x01", cert.cert_der[:-10]):
+        with pytest.raises(ConfigError, match="cannot parse certificate"):
+            der_to_pem(bad)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "der"),
+    [
+        ("1.2.840.10045.2.1", "06072a8648ce3d0201"),
+        ("1.3.132.0.35", "06052b81040023"),
+        ("2.5.29.37", "0603551d25"),
+    ],
+)
+def test_oid_encoding(dotted: str, der: str) -> None:
+    assert mtls._oid(dotted).hex() == der
+
+
+def test_long_lengths() -> None:
+    assert mtls._tlv(0x04, b"x" * 200)[:3] == b"\x04\x81\xc8"
+    assert mtls._tlv(0x04, b"x" * 300)[:4] == b"\x04\x82\x01\x2c"
+    assert mtls._int(0x80) == b"\x02\x02\x00\x80"
