@@ -47,6 +47,13 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "ratios": {"type": "object", "additionalProperties": {"type": "number"}},
+        "pairs": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "number"},
+            },
+        },
     },
 }
 
@@ -125,24 +132,49 @@ def test_goplugin_quick_json(tmp_path: Path) -> None:
         assert all(v > 0 for v in data["contenders"][name]["calls_per_s"].values())
 
 
+TERRAFORM_SUITES = [
+    "terraform",
+    "terraform-plan-50",
+    "terraform-apply-1",
+    "terraform-apply-50",
+    "terraform-launch",
+]
+GO_PROVIDER = "Go provider (terraform-plugin-framework)"
+
+
 @pytest.mark.terraform
 def test_terraform_quick_json(tmp_path: Path) -> None:
+    """`plugwire bench terraform` runs plan/apply of 1 and 50 resources against the Go
+    provider (and pyvider when it is installed) and launch against `import grpc`."""
     out = tmp_path / "terraform.json"
     proc = plugwire("terraform", "--quick", "--no-progress", "--json", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     # pyvider is not a plugwire dependency: measured when installed, else skipped with why.
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("skipped")]
     assert all(line.startswith("skipped pyvider provider: pyvider") for line in skipped), skipped
-    data: dict[str, Any] = json.loads(out.read_text())
-    jsonschema.validate(data, SCHEMA)
-    assert data["ratios"]["Go provider (terraform-plugin-framework)"] == 1.0
-    assert {
-        "plugwire example provider",
-        "plugwire provider launch -> handshake (AutoMTLS)",
-        "python -c 'import grpc'",
-    } <= set(data["ratios"])
-    for figures in data["contenders"].values():
-        assert figures["cold_start_ms"] > 0 and figures["p50_us"] is None
+    data: list[dict[str, Any]] = json.loads(out.read_text())
+    assert [d["suite"] for d in data] == TERRAFORM_SUITES
+    for suite in data:
+        jsonschema.validate(suite, SCHEMA)
+        for figures in suite["contenders"].values():
+            assert figures["cold_start_ms"] > 0 and figures["p50_us"] is None
+    for suite in data[:4]:
+        assert suite["ratios"][GO_PROVIDER] == 1.0
+        assert "plugwire example provider" in suite["ratios"]
+        pair = suite["pairs"][f"plugwire example provider / {GO_PROVIDER}"]
+        assert pair["cold"] == pytest.approx(suite["ratios"]["plugwire example provider"], 0.01)
+        if not skipped:
+            assert "plugwire example provider / pyvider provider" in suite["pairs"]
+    launch = data[4]
+    assert launch["ratios"]["python -c 'import grpc'"] == 1.0
+    assert "plugwire provider launch -> handshake (AutoMTLS)" in launch["ratios"]
+    for title in (
+        "terraform plan of 50 resources",
+        "terraform apply of one resource",
+        "terraform apply of 50 resources",
+    ):
+        assert title in proc.stdout
+    assert "ratio plugwire provider launch -> handshake (AutoMTLS) / python -c" in proc.stdout
 
 
 def test_tasks_quick_json_all_levels(tmp_path: Path) -> None:

@@ -129,15 +129,24 @@ class SuiteResult:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The documented shape: suite, contenders (p50/p99/calls/s/cold start), ratios."""
+        """The documented shape: suite, contenders (p50/p99/calls/s/cold start), ratios,
+        and the suite's extra pairs (``"A / B": {"p50@1": x, ..., "cold": x}``)."""
         ratios: Mapping[str, float] = self.ratios
         if not ratios:  # a cold-start-only suite: ratios of the cold start
             ratios = self.cold_start_ratios()
-        return {
+        data: dict[str, Any] = {
             "suite": self.suite,
             "contenders": {name: r.to_json() for name, r in self.contenders.items()},
             "ratios": dict(ratios),
         }
+        pairs = {
+            f"{name} / {ref}": {k: round(v, 3) for k, v in ratios_.items() if v is not None}
+            for name, ref in self.pairs
+            if (ratios_ := self.pair_ratios(name, ref))
+        }
+        if pairs:
+            data["pairs"] = pairs
+        return data
 
 
 def _round(value: float | None) -> float | None:

@@ -157,6 +157,8 @@ class Contender:
 
     name: str = "?"
     levels: tuple[int, ...] = LEVELS
+    #: at most this many cold-start rounds (a slow peer), ``None``: the suite's count
+    max_cold_rounds: int | None = None
 
     async def start(self, ctx: BenchContext) -> None:
         """Start what stays up for the run (raise :class:`Unavailable` to skip)."""
@@ -209,6 +211,9 @@ class Suite:
     notes: list[str] = field(default_factory=list)
     #: (contender, reference) pairs whose ratios the table shows besides the baseline's
     pairs: list[tuple[str, str]] = field(default_factory=list)
+    #: suites ``plugwire bench NAME`` runs right after this one (a family measured against
+    #: several baselines: one suite each, run together under this suite's name)
+    also: list[Suite] = field(default_factory=list)
 
     def pick(self, pair: tuple[int, int], quick: bool) -> int:
         return pair[1] if quick else pair[0]
@@ -263,8 +268,11 @@ async def run_suite(suite: Suite, *, quick: bool, progress: Progress | None = No
                 result.contenders[contender.name] = res
             # Cold starts while the suite's shared peers (a control plane) are still up.
             cold: dict[str, list[float]] = {}
-            for _ in range(suite.pick(suite.cold_rounds, quick)):
+            for cold_round in range(suite.pick(suite.cold_rounds, quick)):
                 for contender in active:
+                    cap = contender.max_cold_rounds
+                    if cap is not None and cold_round >= cap:
+                        continue
                     async with contextlib.AsyncExitStack() as cold_stack:
                         cold_ctx = BenchContext(quick, Path(tmp), cold_stack, ctx.shared)
                         seconds = await contender.cold_start(cold_ctx)
@@ -280,6 +288,11 @@ def steps(suite: Suite, quick: bool, contenders: int) -> int:
     """How many progress ticks a run of ``suite`` makes (an estimate for the bar)."""
     rounds = suite.pick(suite.rounds, quick)
     return contenders * (1 + rounds * len(LEVELS) + suite.pick(suite.cold_rounds, quick))
+
+
+def expand(suite: Suite) -> list[Suite]:
+    """``suite`` and the suites run with it (:attr:`Suite.also`, recursively), in order."""
+    return [suite, *(s for part in suite.also for s in expand(part))]
 
 
 # -- Go harnesses -------------------------------------------------------------------

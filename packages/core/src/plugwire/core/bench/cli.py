@@ -16,7 +16,7 @@ import click
 
 from ._model import SuiteResult
 from ._report import plot, table
-from ._runner import Suite, run_suite, steps
+from ._runner import Suite, expand, run_suite, steps
 
 __all__ = ["bench", "installed_suites"]
 
@@ -85,28 +85,38 @@ def bench(
 
     Reports p50/p99 latency (1 in flight), calls/s at 1, 16 and 64 in flight, cold
     start (launch to first answered call), peak RSS of the plugin side, and ratios
-    against the suite's baseline measured in the same run. --json writes one object
-    per suite (a list for `all`); --plot writes an SVG of latency against in-flight
-    (for `all`, one panel per suite, and one FILE-SUITE.svg per suite beside it).
+    against the suite's baseline measured in the same run. A suite may run with
+    others (several baselines: `terraform` runs its plan/apply/launch suites too).
+    --json writes one object per suite (a list when several ran); --plot writes an SVG
+    of latency against in-flight (when several ran, one panel per suite, and one
+    FILE-SUITE.svg per suite beside it).
     """
     suites = installed_suites()
     if list_ or name is None:
         for key, suite in suites.items():
-            click.echo(f"{key:10} {suite.title} (baseline: {suite.baseline})")
+            with_ = ", ".join(s.name for s in expand(suite)[1:])
+            click.echo(
+                f"{key:10} {suite.title} (baseline: {suite.baseline})"
+                + (f"; with {with_}" if with_ else "")
+            )
         if name is None and not list_:
             click.echo("\nrun: plugwire bench NAME|all [--quick] [--json FILE] [--plot FILE.svg]")
         return
+    # A suite runs with the suites it names in ``also``; each of those also runs alone.
+    parts = {s.name: s for suite in suites.values() for s in expand(suite)[1:]}
     if name == "all":
-        chosen = list(suites)
+        chosen = [s for suite in suites.values() for s in expand(suite)]
     elif name in suites:
-        chosen = [name]
+        chosen = expand(suites[name])
+    elif name in parts:
+        chosen = [parts[name]]
     else:
         raise click.UsageError(f"unknown suite {name!r}; installed: {', '.join(suites)}, all")
     results: list[SuiteResult] = []
     show = not no_progress and sys.stderr.isatty() and not os.environ.get("CI")
     failed: list[str] = []
-    for key in chosen:
-        suite = suites[key]
+    for suite in chosen:
+        key = suite.name
         total = steps(suite, quick, 8)
         with _progress(total, show) as tick:
             try:
@@ -120,7 +130,9 @@ def bench(
         click.echo()
     if json_path is not None:
         data = [r.to_json() for r in results]
-        json_path.write_text(json.dumps(data[0] if name != "all" and data else data, indent=2))
+        json_path.write_text(
+            json.dumps(data[0] if name != "all" and len(chosen) == 1 and data else data, indent=2)
+        )
     if plot_path is not None and results:
         plot(results, plot_path)
         if len(results) > 1:  # and one SVG per suite beside it: NAME-SUITE.svg

@@ -1,20 +1,31 @@
-"""``plugwire bench terraform``: the real terraform CLI planning one resource, per provider.
+"""``plugwire bench terraform``: the real terraform CLI planning and applying, per provider.
 
-Each contender times the whole command ``terraform plan`` (wall time: the CLI starts,
-launches the provider through dev overrides, handshakes, fetches the schema, validates,
-plans one ``example_thing`` with ``name = "a"``, stops the provider, exits) over several
-rounds; the median is the figure. Providers of the same shape:
+Each contender times one whole terraform command (wall time: the CLI starts, launches
+the provider through dev overrides, handshakes, fetches the schema, validates, plans or
+applies, stops the provider, exits) over several rounds; the median is the figure.
+``plugwire bench terraform`` runs five suites, each measured interleaved against its own
+baseline:
+
+* ``terraform``: ``terraform plan`` of one ``example_thing`` (``name = "a"``);
+* ``terraform-plan-50``: ``terraform plan`` of fifty (``count = 50``);
+* ``terraform-apply-1`` and ``terraform-apply-50``: ``terraform apply -auto-approve
+  -input=false`` of the same configs, each round from an empty state (the state files
+  are removed before the timer starts);
+* ``terraform-launch``: plugwire's example provider started with Terraform's handshake
+  and AutoMTLS by plugwire's go-plugin client (entered, i.e. the handshake line read
+  and the TLS channel up), against ``python -c 'import grpc'`` (the baseline).
+
+Every round checks the command's summary (``Plan: N to add``, ``Apply complete!
+Resources: N added``), so a contender that planned or applied less fails the run.
+Providers of the same shape in the plan/apply suites:
 
 * the Go terraform-plugin-framework provider ``terraform-provider-example``
   (tests/interop/terraform, the baseline);
 * plugwire's example provider (``python -m plugwire.grpc.terraform.examples.thing``);
 * pyvider (PyPI) serving the same resource (``_bench_pyvider.py``), when pyvider is
   importable here or ``PLUGWIRE_BENCH_PYVIDER_PYTHON`` names a Python that has it
-  (pyvider is not a plugwire dependency).
-
-Besides, launch -> handshake: plugwire's example provider started with Terraform's
-handshake and AutoMTLS by plugwire's go-plugin client (entered, i.e. the handshake line
-read and the TLS channel up), against ``python -c 'import grpc'``.
+  (pyvider is not a plugwire dependency). pyvider takes seconds per command: it runs
+  fewer rounds in the fifty-resource suites.
 
 The terraform CLI and the Go provider are built by the test harness
 (tests/terraform/terraform_support.py, cached in ~/.cache/plugwire): a repository
@@ -27,7 +38,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,10 +62,21 @@ PYVIDER = "pyvider provider"
 HANDSHAKE = "plugwire provider launch -> handshake (AutoMTLS)"
 IMPORT_GRPC = "python -c 'import grpc'"
 
-CONFIG = (
+HEADER = (
     'terraform {\n  required_providers {\n    example = { source = "plugwire/example" }\n  }\n}\n'
-    'resource "example_thing" "a" {\n  name = "a"\n}\n'
 )
+
+
+def config(count: int) -> str:
+    """The configuration of ``count`` ``example_thing`` resources (``count = N`` if > 1)."""
+    if count == 1:
+        return HEADER + 'resource "example_thing" "a" {\n  name = "a"\n}\n'
+    return HEADER + (
+        f'resource "example_thing" "a" {{\n  count = {count}\n  name  = "a-${{count.index}}"\n}}\n'
+    )
+
+
+CONFIG = config(1)
 
 _support: ModuleType | None = None
 
@@ -93,18 +115,35 @@ async def _built(ctx: BenchContext, what: str) -> Path:
     return path
 
 
-class TerraformPlan(Contender):
-    """``terraform plan`` of the one-resource config with one provider, timed whole."""
+class TerraformCommand(Contender):
+    """One terraform command (``plan`` or ``apply``) of ``count`` resources with one
+    provider, timed whole; every round checks that it planned or applied them all."""
 
     levels = ()
+    command = "plan"
 
-    def __init__(self, name: str, provider: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        provider: Sequence[str] | None = None,
+        *,
+        count: int = 1,
+        pyvider: bool = False,
+        max_cold_rounds: int | None = None,
+    ) -> None:
         self.name = name
-        self.provider = provider  # None: the Go provider
+        self.provider = provider  # None: the Go provider (or pyvider's, with ``pyvider``)
+        self.pyvider = pyvider
+        self.count = count
+        self.max_cold_rounds = max_cold_rounds
         self.workspace: Any = None
         self.cli: Path | None = None
+        #: stdout lines of the last command (the tests read the summary)
+        self.output: list[str] = []
 
     async def _provider(self, ctx: BenchContext) -> Path | list[str]:
+        if self.pyvider:  # raises Unavailable without pyvider
+            return _pyvider_command()
         if self.provider is None:
             return await _built(ctx, "go_provider_binary")
         return list(self.provider)
@@ -112,37 +151,79 @@ class TerraformPlan(Contender):
     async def start(self, ctx: BenchContext) -> None:
         support = _terraform_support()
         self.cli = await _built(ctx, "terraform_binary")
-        root = ctx.path(f"tf-{abs(hash(self.name)):x}")
+        root = ctx.path(f"tf-{self.command}-{self.count}-{abs(hash(self.name)):x}")
         self.workspace = support.Workspace(
             self.cli, root, {support.EXAMPLE_SOURCE: await self._provider(ctx)}
         )
-        self.workspace.write(CONFIG)
-        lines = await self._plan()  # once: it must plan the resource
-        if not any("example_thing.a will be created" in line for line in lines):
-            raise RuntimeError(
-                f"{self.name}: terraform plan did not plan example_thing.a: {lines[-10:]}"
-            )
+        self.workspace.write(config(self.count))
+        await self._timed()  # once, untimed: it must plan/apply every resource
 
-    async def _plan(self) -> list[str]:
+    def argv(self) -> list[str]:
         ws = self.workspace
-        argv = [str(self.cli), f"-chdir={ws.dir}", "plan", "-input=false", "-no-color"]
+        return [str(self.cli), f"-chdir={ws.dir}", "plan", "-input=false", "-no-color"]
+
+    def expected(self) -> str:
+        """The summary line the command prints when it did its whole work."""
+        return f"Plan: {self.count} to add, 0 to change, 0 to destroy."
+
+    def prepare(self) -> None:
+        """Before the timer starts (apply: back to an empty state)."""
+
+    async def _timed(self) -> float:
+        """Run the command once (after :meth:`prepare`); its wall time in seconds."""
+        self.prepare()
+        argv = self.argv()
         lines: list[str] = []
-        async with PluginProcess(argv, env=ws.env, name="terraform-plan") as proc:
-            with anyio.fail_after(180):
+        t0 = time.perf_counter()
+        async with PluginProcess(
+            argv, env=self.workspace.env, name=f"terraform-{self.command}"
+        ) as proc:
+            with anyio.fail_after(300):
                 while (line := await proc.readline_stdout()) is not None:
                     lines.append(line)
                 code = await proc.wait()
+            seconds = time.perf_counter() - t0
             if code != 0:
                 raise RuntimeError(
-                    f"{self.name}: terraform plan exited {code}: "
+                    f"{self.name}: terraform {self.command} exited {code}: "
                     + " | ".join([*lines[-5:], *proc.stderr_tail[-5:]])
                 )
-        return lines
+        self.output = lines
+        want = self.expected()
+        if not any(want in line for line in lines):
+            raise RuntimeError(
+                f"{self.name}: terraform {self.command} of {self.count} example_thing "
+                f"did not print {want!r}: {lines[-10:]}"
+            )
+        return seconds
 
     async def cold_start(self, ctx: BenchContext) -> float | None:
-        t0 = time.perf_counter()
-        await self._plan()
-        return time.perf_counter() - t0
+        return await self._timed()
+
+
+class TerraformPlan(TerraformCommand):
+    """``terraform plan -input=false`` of ``count`` resources, timed whole."""
+
+
+class TerraformApply(TerraformCommand):
+    """``terraform apply -auto-approve -input=false`` of ``count`` resources from an
+    empty state (the state files are removed before each round), timed whole."""
+
+    command = "apply"
+
+    def argv(self) -> list[str]:
+        ws = self.workspace
+        return [
+            str(self.cli), f"-chdir={ws.dir}", "apply", "-auto-approve", "-input=false",
+            "-no-color",
+        ]  # fmt: skip
+
+    def expected(self) -> str:
+        return f"Apply complete! Resources: {self.count} added, 0 changed, 0 destroyed."
+
+    def prepare(self) -> None:
+        for name in ("terraform.tfstate", "terraform.tfstate.backup"):
+            (self.workspace.dir / name).unlink(missing_ok=True)
 
 
 class _Provider(GrpcPlugin):
@@ -211,38 +292,79 @@ def _pyvider_command() -> list[str]:
     return [python, "-c", code]
 
 
-class PyviderPlan(TerraformPlan):
-    """pyvider's provider: ``example_thing`` of the same schema, served by pyvider."""
-
-    async def start(self, ctx: BenchContext) -> None:
-        self.provider = _pyvider_command()
-        await super().start(ctx)
+#: pyvider's cold-start rounds in the fifty-resource suites (it takes seconds a command)
+PYVIDER_ROUNDS_50 = 4
 
 
-def _contenders(ctx: BenchContext) -> list[Contender]:
-    return [
-        TerraformPlan(BASELINE),
-        TerraformPlan(PLUGWIRE, EXAMPLE),
-        PyviderPlan(PYVIDER),
-        PlugwireHandshake(),
-        ImportGrpc(),
+def _providers(
+    command: type[TerraformCommand], count: int
+) -> Callable[[BenchContext], Sequence[Contender]]:
+    """The contenders of one plan/apply suite: Go (baseline), plugwire, pyvider."""
+
+    def contenders(ctx: BenchContext) -> list[Contender]:
+        return [
+            command(BASELINE, count=count),
+            command(PLUGWIRE, EXAMPLE, count=count),
+            command(
+                PYVIDER,
+                count=count,
+                pyvider=True,
+                max_cold_rounds=PYVIDER_ROUNDS_50 if count > 1 else None,
+            ),
+        ]
+
+    return contenders
+
+
+def _launch(ctx: BenchContext) -> list[Contender]:
+    return [ImportGrpc(), PlugwireHandshake()]
+
+
+PAIRS = [(PLUGWIRE, BASELINE), (PLUGWIRE, PYVIDER)]
+WALL = (
+    "cold start = wall time of one whole `terraform {what}` (CLI start, provider launches "
+    "via dev_overrides, handshake, schema, {work}, exit); median of the rounds"
+)
+
+
+def _suite(name: str, command: type[TerraformCommand], count: int) -> Suite:
+    what = command.command
+    things = "one resource" if count == 1 else f"{count} resources (count = {count})"
+    notes = [
+        WALL.format(what=what, work="validate, plan" if what == "plan" else "plan, apply"),
     ]
+    if what == "apply":
+        notes.append("apply: -auto-approve -input=false, from an empty state each round")
+    if count > 1:
+        notes.append(f"pyvider: at most {PYVIDER_ROUNDS_50} rounds (seconds per command)")
+    return Suite(
+        name=name,
+        title=f"terraform {what} of {things} (wall time of the CLI), per provider",
+        baseline=BASELINE,
+        contenders=_providers(command, count),
+        cold_rounds=(7, 1),
+        pairs=list(PAIRS),
+        notes=notes,
+    )
 
 
-SUITE = Suite(
-    name="terraform",
-    title="terraform plan of one resource (wall time of the CLI), per provider",
-    baseline=BASELINE,
-    contenders=_contenders,
-    cold_rounds=(7, 3),
-    pairs=[
-        (PLUGWIRE, BASELINE),
-        (PLUGWIRE, PYVIDER),
-        (HANDSHAKE, IMPORT_GRPC),
-    ],
+LAUNCH = Suite(
+    name="terraform-launch",
+    title="Terraform provider launch -> handshake (AutoMTLS) against the bare grpc import",
+    baseline=IMPORT_GRPC,
+    contenders=_launch,
+    cold_rounds=(9, 1),
+    pairs=[(HANDSHAKE, IMPORT_GRPC)],
     notes=[
-        "cold start = wall time of one whole `terraform plan` (CLI start, provider launch "
-        "via dev_overrides, handshake, schema, plan, exit); median of the rounds",
-        "the handshake row is launch -> go-plugin handshake with AutoMTLS (no terraform)",
+        "launch -> go-plugin handshake with AutoMTLS by plugwire's client (no terraform), "
+        "against a bare `python -c 'import grpc'`",
     ],
 )
+
+SUITE = _suite("terraform", TerraformPlan, 1)
+SUITE.also = [
+    _suite("terraform-plan-50", TerraformPlan, 50),
+    _suite("terraform-apply-1", TerraformApply, 1),
+    _suite("terraform-apply-50", TerraformApply, 50),
+    LAUNCH,
+]

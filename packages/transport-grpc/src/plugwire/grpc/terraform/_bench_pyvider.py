@@ -2,13 +2,13 @@
 """pyvider (PyPI) provider of the shape of the Go example: ``example_thing`` (bench peer).
 
 Imported by path (plugwire need not be importable there) by a Python that has pyvider
-installed, then served with ``pyvider provide --force``: see :data:`SERVE` in
+installed, then served with ``pyvider provide --force``: see ``_pyvider_command`` in
 ``_bench.py``. Not part of plugwire's API; pyvider is not a plugwire dependency.
 """
 
 from __future__ import annotations
 
-import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -64,8 +64,10 @@ class Thing(BaseResource):
         return ctx.state
 
     async def _create_apply(self, ctx: Any) -> Any:
+        # What the Go provider's Create does: id ``thing-<name>``, an RFC 3339 timestamp.
         plan = ctx.planned_state
-        return attrs.evolve(plan, id=uuid.uuid4().hex, created="now"), None
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return attrs.evolve(plan, id=f"thing-{plan.name}", created=created), None
 
     async def _delete_apply(self, ctx: Any) -> None:
         return None
