@@ -18,17 +18,20 @@ a filesystem mirror, never the registry), ``TF_DATA_DIR``, ``TF_IN_AUTOMATION=1`
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from support.gobuild import build_go
+from support.gobuild import build_go, cache_dir
 
 #: The terraform release the harness builds (newest served that builds on Go 1.26.8).
 TERRAFORM_VERSION = "1.16.4"
@@ -84,6 +87,56 @@ def terraform_experiments_binary() -> Path:
 def go_provider_binary() -> Path:
     """The Go comparison provider ``terraform-provider-example`` (built once, cached)."""
     return build_go("terraform", "./cmd/terraform-provider-example", timeout=1800)
+
+
+#: pyvider (PyPI), the other Python provider framework, for the benchmark comparison.
+PYVIDER_VERSION = "0.8.1"
+
+
+def pyvider_python() -> Path:
+    """A Python with pyvider :data:`PYVIDER_VERSION` (from PyPI, not a plugwire
+    dependency): a virtualenv made once under ``~/.cache/plugwire/pyvider/`` (keyed by
+    the version and this Python's), with ``uv`` when it is on PATH, else venv + pip."""
+    tag = f"{PYVIDER_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+    root = cache_dir() / "pyvider" / tag
+    python = root / "bin" / "python"
+    done = root / ".installed"
+    if done.is_file():
+        return python
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{tag}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file():
+            return python
+        shutil.rmtree(root, ignore_errors=True)
+        uv = shutil.which("uv")
+        if uv is not None:
+            steps = [
+                [uv, "venv", "-q", "--python", sys.executable, str(root)],
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(python),
+                    f"pyvider=={PYVIDER_VERSION}",
+                ],
+            ]
+        else:
+            steps = [
+                [sys.executable, "-m", "venv", str(root)],
+                [str(python), "-m", "pip", "install", "-q", f"pyvider=={PYVIDER_VERSION}"],
+            ]
+        for step in steps:
+            proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"installing pyvider=={PYVIDER_VERSION} into {root} failed "
+                    f"({' '.join(step[:3])}): {proc.stderr[-2000:]}"
+                )
+        done.write_text(PYVIDER_VERSION + "\n")
+    return python
 
 
 def required_providers(name: str = "example", source: str = EXAMPLE_SOURCE) -> str:

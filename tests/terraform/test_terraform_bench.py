@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+from terraform_support import pyvider_python
 
 from plugwire.core.bench import BenchContext, run_suite
 from plugwire.core.bench._runner import expand
@@ -160,12 +161,12 @@ def test_launch_suite_measures_the_handshake_and_the_grpc_import(tmp_path: Path)
 
 
 def _pyvider_python() -> str:
-    python = os.environ.get(PYVIDER_PYTHON)
-    if not python:
-        pytest.skip(f"pyvider is not a plugwire dependency: set {PYVIDER_PYTHON} to run this")
+    """``PLUGWIRE_BENCH_PYVIDER_PYTHON``, else the harness's cached pyvider venv
+    (installed from PyPI on first use: never skipped)."""
+    python = os.environ.get(PYVIDER_PYTHON) or str(pyvider_python())
     probe = subprocess.run([python, "-c", "import pyvider"], capture_output=True, check=False)
     if probe.returncode != 0:
-        pytest.fail(f"{PYVIDER_PYTHON}={python} cannot import pyvider: {probe.stderr[-500:]!r}")
+        pytest.fail(f"{python} cannot import pyvider: {probe.stderr[-500:]!r}")
     return python
 
 

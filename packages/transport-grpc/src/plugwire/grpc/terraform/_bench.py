@@ -104,13 +104,14 @@ def _terraform_support() -> ModuleType:
 
 
 async def _built(ctx: BenchContext, what: str) -> Path:
-    """``terraform_binary`` or ``go_provider_binary`` (built once per run, then cached)."""
+    """``terraform_binary``, ``go_provider_binary`` or ``pyvider_python`` of the
+    checkout's test harness (made once per run, then cached)."""
     if what not in ctx.shared:
         support = _terraform_support()
         try:
             ctx.shared[what] = Path(await anyio.to_thread.run_sync(getattr(support, what)))
         except Exception as exc:
-            raise Unavailable(f"{what}: the Go build failed: {exc}") from exc
+            raise Unavailable(f"{what}: the build failed: {exc}") from exc
     path: Path = ctx.shared[what]
     return path
 
@@ -143,7 +144,9 @@ class TerraformCommand(Contender):
 
     async def _provider(self, ctx: BenchContext) -> Path | list[str]:
         if self.pyvider:  # raises Unavailable without pyvider
-            return _pyvider_command()
+            if not os.environ.get(PYVIDER_PYTHON) and importlib.util.find_spec("pyvider") is None:
+                await _built(ctx, "pyvider_python")  # the checkout's cached venv
+            return _pyvider_command(ctx.shared.get("pyvider_python"))
         if self.provider is None:
             return await _built(ctx, "go_provider_binary")
         return list(self.provider)
@@ -274,16 +277,22 @@ class ImportGrpc(Contender):
 PYVIDER_PYTHON = "PLUGWIRE_BENCH_PYVIDER_PYTHON"
 
 
-def _pyvider_command() -> list[str]:
-    """A Python with pyvider (PyPI) serving ``_bench_pyvider.py`` (the same shape)."""
+def _pyvider_command(installed: Path | None = None) -> list[str]:
+    """A Python with pyvider (PyPI) serving ``_bench_pyvider.py`` (the same shape):
+    ``PLUGWIRE_BENCH_PYVIDER_PYTHON``, else this Python if it has pyvider, else
+    ``installed`` (the checkout's cached venv, tests/terraform/terraform_support.py)."""
     python = os.environ.get(PYVIDER_PYTHON)
     if not python:
-        if importlib.util.find_spec("pyvider") is None:
+        if importlib.util.find_spec("pyvider") is not None:
+            python = sys.executable
+        elif installed is not None:
+            python = str(installed)
+        else:
             raise Unavailable(
                 "pyvider is not installed here (it is not a plugwire dependency): "
-                f"set {PYVIDER_PYTHON} to a Python >= 3.11 with `pip install pyvider`"
+                f"set {PYVIDER_PYTHON} to a Python >= 3.11 with `pip install pyvider`, "
+                "or run from a checkout (it installs one into ~/.cache/plugwire/pyvider)"
             )
-        python = sys.executable
     peer = Path(__file__).with_name("_bench_pyvider.py")
     code = (
         f"import sys; sys.path.insert(0, {str(peer.parent)!r}); "
