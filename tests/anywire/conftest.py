@@ -93,6 +93,7 @@ class ConformanceServicer(pb_grpc.ConformanceServicer):
         self.hang_saw_cancelled: bool | None = None
         self.hang_done_callback = False
         self.done: list[str] = []  # "<method>:<cancelled>" per finished call asking for it
+        self.done_event = anyio.Event()
 
     @staticmethod
     def _detail(request: pb.Msg) -> list[bytes]:
@@ -111,7 +112,11 @@ class ConformanceServicer(pb_grpc.ConformanceServicer):
         return echo or ""
 
     def _note_done(self, method: str, context: Any) -> None:
-        context.add_done_callback(lambda ctx: self.done.append(f"{method}:{ctx.cancelled()}"))
+        def done(ctx: Any) -> None:
+            self.done.append(f"{method}:{ctx.cancelled()}")
+            self.done_event.set()
+
+        context.add_done_callback(done)
 
     async def Unary(self, request: pb.Msg, context: Any) -> pb.Msg:
         if request.text == "note-done":

@@ -49,8 +49,7 @@ async def test_done_callback_runs_once_the_call_has_ended(serving: Serving) -> N
         reply = await stub.Unary(pb.Msg(text="note-done"))
         assert reply.text.startswith("note-done|")
         with anyio.fail_after(5):
-            while not servicer.done:
-                await anyio.sleep(0.01)
+            await servicer.done_event.wait()
         assert servicer.done == ["Unary:False"]
 
 
@@ -61,8 +60,7 @@ async def test_done_callback_runs_after_a_stream(transport: Transport, serving: 
         replies = [m async for m in stub.ServerStream(pb.Msg(text="note-done", count=2))]
         assert len(replies) == 2
         with anyio.fail_after(5):
-            while not servicer.done:
-                await anyio.sleep(0.01)
+            await servicer.done_event.wait()
         assert servicer.done == ["ServerStream:False"]
 
 
