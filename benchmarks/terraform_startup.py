@@ -25,7 +25,7 @@ import sys
 import time
 
 from plugwire.grpc.mtls import generate_cert
-from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 PY = sys.executable
 

@@ -92,6 +92,8 @@ class ConformanceServicer(pb_grpc.ConformanceServicer):
         self.hang_ended = anyio.Event()
         self.hang_saw_cancelled: bool | None = None
         self.hang_done_callback = False
+        self.done: list[str] = []  # "<method>:<cancelled>" per finished call asking for it
+        self.done_event = anyio.Event()
 
     @staticmethod
     def _detail(request: pb.Msg) -> list[bytes]:
@@ -109,7 +111,16 @@ class ConformanceServicer(pb_grpc.ConformanceServicer):
             context.set_trailing_metadata((("x-trailing", echo + "-t"),))
         return echo or ""
 
+    def _note_done(self, method: str, context: Any) -> None:
+        def done(ctx: Any) -> None:
+            self.done.append(f"{method}:{ctx.cancelled()}")
+            self.done_event.set()
+
+        context.add_done_callback(done)
+
     async def Unary(self, request: pb.Msg, context: Any) -> pb.Msg:
+        if request.text == "note-done":
+            self._note_done("Unary", context)
         echo = await self._answer_metadata(context)
         if request.sleep:
             await anyio.sleep(request.sleep)
@@ -122,6 +133,8 @@ class ConformanceServicer(pb_grpc.ConformanceServicer):
         )
 
     async def ServerStream(self, request: pb.Msg, context: Any) -> AsyncIterator[pb.Msg]:
+        if request.text == "note-done":
+            self._note_done("ServerStream", context)
         await self._answer_metadata(context)
         for i in range(request.count):
             if request.fail_code and i == request.fail_after:

@@ -41,6 +41,29 @@ async def test_unary(serving: Serving) -> None:
         assert results == {i: f"{i}|md=|deadline=no" for i in range(20)}
 
 
+async def test_done_callback_runs_once_the_call_has_ended(serving: Serving) -> None:
+    """``context.add_done_callback`` fires after a call that ended normally, on every
+    wire (go-plugin's Shutdown stops the plugin from there, once its reply is out)."""
+    servicer = ConformanceServicer()
+    async with serving(servicer) as (_, stub):
+        reply = await stub.Unary(pb.Msg(text="note-done"))
+        assert reply.text.startswith("note-done|")
+        with anyio.fail_after(5):
+            await servicer.done_event.wait()
+        assert servicer.done == ["Unary:False"]
+
+
+@wire_feature("unary_stream")
+async def test_done_callback_runs_after_a_stream(transport: Transport, serving: Serving) -> None:
+    servicer = ConformanceServicer()
+    async with serving(servicer) as (_, stub):
+        replies = [m async for m in stub.ServerStream(pb.Msg(text="note-done", count=2))]
+        assert len(replies) == 2
+        with anyio.fail_after(5):
+            await servicer.done_event.wait()
+        assert servicer.done == ["ServerStream:False"]
+
+
 async def test_servicer_found_from_generated_class(transport: Transport) -> None:
     svc = bind(ConformanceServicer())
     assert svc.spec.full_name == "plugwire.anywire.Conformance"

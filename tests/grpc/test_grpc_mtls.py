@@ -65,3 +65,61 @@ async def test_mutual_tls_roundtrip(tmp_path: object, network: str) -> None:
         await listening.aclose()
     if network == "unix":
         assert not any(p.is_socket() for p in tmp_path.iterdir())  # type: ignore[attr-defined]
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_terminator_preopens_the_private_leg_for_the_first_connection(
+    tmp_path: object,
+) -> None:
+    """The TLS front end opens its first private connection to grpcio as soon as it
+    listens (the host's dial and handshake then overlap with it); that connection
+    serves the first client, later clients get fresh ones, an unused one is closed."""
+    import anyio
+
+    plugin, host = generate_cert(), generate_cert()
+    listen = ListenConfig(socket_dir=str(tmp_path))
+    server = grpc.aio.server()
+    await add_health(server)
+    listening = await start_server(
+        server, network="unix", listen=listen, tls=TLSConfig.mutual(plugin, host.cert_pem)
+    )
+    terminator = listening._terminator
+    try:
+        assert terminator is not None
+        spare = terminator._spare
+        assert spare is not None
+        with anyio.fail_after(5):
+            _reader, writer = await spare  # connected to grpcio, TLS done, before any client
+        assert not writer.is_closing()
+        for _ in range(2):  # the first uses the spare, the second a fresh connection
+            channel = await open_channel(listening.address, TLSConfig.mutual(host, plugin.cert_pem))
+            async with channel:
+                assert await check_health(channel, timeout=5) == 1
+            assert terminator._spare is None
+    finally:
+        await server.stop(0)
+        await listening.aclose()
+
+    # Unused: closed with the terminator, nothing left open.
+    before = _open_fds()
+    server = grpc.aio.server()
+    await add_health(server)
+    listening = await start_server(
+        server, network="unix", listen=listen, tls=TLSConfig.mutual(plugin, host.cert_pem)
+    )
+    assert listening._terminator is not None and listening._terminator._spare is not None
+    with anyio.fail_after(5):
+        _reader, writer = await listening._terminator._spare
+    await listening.aclose()
+    await server.stop(0)
+    assert writer.is_closing()
+    for _ in range(100):  # grpcio closes its end asynchronously
+        if _open_fds() <= before:
+            break
+        await anyio.sleep(0.05)
+    assert _open_fds() <= before

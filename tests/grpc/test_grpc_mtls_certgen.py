@@ -75,13 +75,28 @@ def test_unknown_curve_is_a_config_error() -> None:
 
 
 def test_a_launch_does_not_import_cryptography_x509() -> None:
+    """Nor cryptography's OpenSSL backend (``ec.ECDSA()`` imports it to check for
+    deterministic signing): the certificate is made on the EC primitives alone."""
     code = (
         "import sys; from plugwire.grpc.mtls import generate_cert, check_pem; "
         "c = generate_cert(); check_pem(c.cert_pem, what='x'); "
-        "print(sorted(m for m in sys.modules if m.startswith('cryptography.x509')))"
+        "print(sorted(m for m in sys.modules if m.startswith("
+        "('cryptography.x509', 'cryptography.hazmat.backends'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_signing_falls_back_to_the_public_ecdsa(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should cryptography's ECDSA change shape, signing takes ``ec.ECDSA()``."""
+
+    def changed(ec: object, algorithm: object) -> object:
+        return object()  # not an ECDSA: cryptography's sign raises TypeError
+
+    monkeypatch.setattr(mtls, "_ecdsa", changed)
+    for curve in ("P-521", "P-256"):
+        parsed = x509.load_der_x509_certificate(generate_cert(curve=curve).cert_der)
+        parsed.verify_directly_issued_by(parsed)
 
 
 def test_pem_checks_without_cryptography_x509() -> None:

@@ -23,7 +23,7 @@ async def main(version: str) -> dict[str, object]:
         )
     }
     from plugwire.grpc.terraform.examples.thing import provider
-    from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+    from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
     env = {MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE, "PLUGIN_PROTOCOL_VERSIONS": version}
     if os.environ.get("PLUGIN_CLIENT_CERT"):

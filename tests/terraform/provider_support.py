@@ -18,7 +18,7 @@ import pytest
 from plugwire.core.handshake import Handshake
 from plugwire.grpc.goplugin import ClientConfig, GrpcPlugin, PluginClient
 from plugwire.grpc.terraform import cty
-from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 EXAMPLE = [sys.executable, "-m", "plugwire.grpc.terraform.examples.thing"]
 

@@ -16,7 +16,7 @@ from plugwire.core.handshake import Handshake
 from plugwire.core.process import PluginProcess
 from plugwire.grpc.goplugin import ClientConfig, PluginClient, ReattachConfig
 from plugwire.grpc.mtls import generate_cert
-from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 __all__ = ["anyio_backend"]
 

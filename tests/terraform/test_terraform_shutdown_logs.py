@@ -30,7 +30,7 @@ from plugwire.grpc._generated.plugin import (
 from plugwire.grpc.goplugin.announce import parse_announce
 from plugwire.grpc.terraform import serve_async
 from plugwire.grpc.terraform.examples.thing import provider
-from plugwire.grpc.terraform.serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 __all__ = ["anyio_backend"]
 

@@ -274,7 +274,7 @@ BROKEN = [
 
 
 def serve_broken() -> None:
-    from plugwire.grpc.terraform.serve import serve
+    from plugwire.grpc.terraform.serving import serve
 
     serve(Provider("broken", state_stores=[_Broken()]))
 

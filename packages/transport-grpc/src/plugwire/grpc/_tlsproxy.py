@@ -154,7 +154,15 @@ class _Proxy:
 
 
 class TLSTerminator(_Proxy):
-    """Accept TLS at a public address, forward plaintext to ``inner`` (a unix socket)."""
+    """Accept TLS at a public address, forward plaintext to ``inner`` (a unix socket).
+
+    With a :class:`PrivateLeg`, the first private connection is opened as soon as the
+    terminator listens (its TLS handshake with grpcio runs while the host reads the
+    announce line and dials): a go-plugin host makes one connection per plugin, and
+    waited for both handshakes in a row before.
+    """
+
+    _Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
     def __init__(
         self, context: ssl.SSLContext, inner_path: str, inner: PrivateLeg | None = None
@@ -163,23 +171,45 @@ class TLSTerminator(_Proxy):
         self._context = context
         self._inner = inner_path
         self._inner_context = inner.client_context() if inner is not None else None
+        self._spare: asyncio.Task[TLSTerminator._Stream] | None = None
         self.address: Address | None = None
 
+    async def _connect_inner(self) -> TLSTerminator._Stream:
+        if self._inner_context is None:
+            return await asyncio.open_unix_connection(self._inner)
+        return await asyncio.open_unix_connection(
+            self._inner,
+            ssl=self._inner_context,
+            server_hostname=SERVER_NAME,
+            ssl_handshake_timeout=10,
+        )
+
+    def _preconnect(self) -> None:
+        if self._inner_context is not None and self._spare is None:
+            self._spare = asyncio.ensure_future(self._connect_inner())
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        spare, self._spare = self._spare, None
+        inner: TLSTerminator._Stream | None = None
+        if spare is not None:
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                inner = await spare
         try:
-            if self._inner_context is None:
-                inner = await asyncio.open_unix_connection(self._inner)
-            else:
-                inner = await asyncio.open_unix_connection(
-                    self._inner,
-                    ssl=self._inner_context,
-                    server_hostname=SERVER_NAME,
-                    ssl_handshake_timeout=10,
-                )
+            if inner is None:
+                inner = await self._connect_inner()
         except (OSError, ssl.SSLError, TimeoutError):
             writer.close()
             return
         await _splice((reader, writer), inner)
+
+    async def aclose(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.cancel()
+            with contextlib.suppress(BaseException):
+                _reader, spare_writer = await spare
+                spare_writer.close()
+        await super().aclose()
 
     def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track(self._handle(reader, writer))
@@ -192,6 +222,7 @@ class TLSTerminator(_Proxy):
                 self._on_conn, path, ssl=self._context, ssl_handshake_timeout=10
             )
             self.address = Address("unix", path)
+            self._preconnect()
             return self.address
         if network == "tcp":
             low, high = listen.min_port, listen.max_port
@@ -208,6 +239,7 @@ class TLSTerminator(_Proxy):
                     continue
                 sock: socket.socket = self._server.sockets[0]
                 self.address = Address("tcp", f"127.0.0.1:{sock.getsockname()[1]}")
+                self._preconnect()
                 return self.address
             raise ConfigError(
                 "couldn't bind plugin TCP listener",

@@ -17,6 +17,7 @@ import secrets
 import ssl
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -50,6 +51,7 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
     """
     if curve not in _CURVES:
         raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -61,7 +63,10 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
 
     def sign(data: bytes, digest: str) -> bytes:
         algorithm = hashes.SHA512() if digest == "sha512" else hashes.SHA256()
-        return pkey.sign(data, ec.ECDSA(algorithm))
+        try:
+            return pkey.sign(data, _ecdsa(ec, algorithm))
+        except (AttributeError, TypeError, UnsupportedAlgorithm):  # changed: the public way
+            return pkey.sign(data, ec.ECDSA(algorithm))
 
     def private_key() -> bytes:  # SEC 1 ECPrivateKey, as OpenSSL's i2d_PrivateKey
         private = pkey.private_numbers().private_value.to_bytes(size, "big")
@@ -70,6 +75,17 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
         )
 
     return _certificate(host, curve, spki, sign, private_key)
+
+
+def _ecdsa(ec: Any, algorithm: Any) -> Any:
+    """``ec.ECDSA(algorithm)`` without its constructor, which imports cryptography's
+    whole OpenSSL backend (~8 ms of every plugin launch here) only to check for
+    deterministic signing, not asked for here. Same attributes as the constructor
+    sets; :func:`generate_cert` falls back to ``ec.ECDSA`` if signing rejects it."""
+    signature = ec.ECDSA.__new__(ec.ECDSA)
+    signature._algorithm = algorithm
+    signature._deterministic_signing = False
+    return signature
 
 
 def _certificate(

@@ -438,6 +438,7 @@ class ServerConnection:
             ctx._finish(cancelled=True)  # the connection ended under the call
             raise
         finally:
+            ctx._finish()  # done callbacks run once the reply (or status) is out
             self.active -= 1
             self.unary -= 1
             self._untrack()
@@ -464,6 +465,7 @@ class ServerConnection:
                 ctx._finish(cancelled=True)  # the connection ended under the call
                 raise
         finally:
+            ctx._finish()
             self.active -= 1
             self.streams.pop(sid, None)
             queue.close()

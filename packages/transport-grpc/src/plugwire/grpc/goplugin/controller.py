@@ -17,11 +17,15 @@ class ControllerServicer(grpc_controller_pb2_grpc.GRPCControllerServicer):
     def __init__(self, stop: asyncio.Event) -> None:
         self._stop = stop
 
+    def _stopped(self, _call: object) -> None:
+        self._stop.set()
+
     async def Shutdown(
         self, request: grpc_controller_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> grpc_controller_pb2.Empty:
-        # Reply first; stopping inside the handler would cancel this very reply.
-        asyncio.get_running_loop().call_soon(self._stop.set)
+        # Reply first: the plugin stops once this call is done (its reply sent), so the
+        # server can then stop at once, as go-plugin's does (``grpc.Server.Stop``).
+        context.add_done_callback(self._stopped)  # type: ignore[arg-type]  # grpc-stubs: a class
         return grpc_controller_pb2.Empty()
 
 

@@ -59,12 +59,13 @@ __all__ = ["ServeConfig", "negotiate_plugin_set", "serve", "serve_async"]
 
 _log = logging.getLogger("plugwire.grpc.goplugin.server")
 
-STOP_GRACE = 0.1
+STOP_GRACE = 0.0
 """Seconds in-flight calls get once the plugin stops (after ``GRPCController.Shutdown``
-or SIGTERM). go-plugin's Go server stops at once (``grpc.Server.Stop``); a host has
-finished its calls when it asks for the shutdown, and what it still holds open (its end
-of a stream the plugin already finished) would otherwise hold the process for the whole
-grace: the host then waits that long for the exit, on every launch."""
+has been answered, or SIGTERM): none. go-plugin's Go server stops at once
+(``grpc.Server.Stop``); a host has finished its calls when it asks for the shutdown,
+and what it still holds open (the broker stream, its end of the stdio stream) would
+otherwise hold the process for the whole grace: the host waits for the exit on every
+launch (Terraform: three launches per plan)."""
 
 COOKIE_MESSAGE = (
     "This binary is a plugin. These are not meant to be executed directly.\n"

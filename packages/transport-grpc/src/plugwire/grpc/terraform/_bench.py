@@ -51,7 +51,7 @@ from plugwire.core.handshake import Handshake
 from plugwire.core.process import PluginProcess
 from plugwire.grpc.goplugin import ClientConfig, GrpcPlugin, PluginClient
 
-from .serve import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+from .serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 __all__ = ["SUITE"]
 

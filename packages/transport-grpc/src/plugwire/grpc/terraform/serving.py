@@ -37,6 +37,7 @@ __all__ = [
     "HANDSHAKE",
     "MAGIC_COOKIE_KEY",
     "MAGIC_COOKIE_VALUE",
+    "preload",
     "serve",
     "serve_async",
     "serve_config",
@@ -89,6 +90,20 @@ async def serve_async(
 
     config = serve_config(provider, protocol_versions=protocol_versions)
     return await goplugin_serve(config, environ=environ, stdout=stdout, stop=stop)
+
+
+def preload(environ: Mapping[str, str] | None = None) -> None:
+    """Import what serving will: grpc, go-plugin's services and the protocol module
+    Terraform will pick (the highest of ``PLUGIN_PROTOCOL_VERSIONS`` plugwire speaks).
+    :func:`~plugwire.grpc.terraform.launch` calls it with the collector paused."""
+    env = os.environ if environ is None else environ
+    from ..goplugin import server as _server  # noqa: F401
+
+    asked = {v.strip() for v in env.get("PLUGIN_PROTOCOL_VERSIONS", "6").split(",")}
+    if "6" in asked or "5" not in asked:
+        from . import _server6 as _protocol
+    else:
+        from . import _server5 as _protocol  # type: ignore[no-redef]  # noqa: F401
 
 
 def serve(provider: Provider, *, debug: bool | None = None, address: str | None = None) -> NoReturn:
