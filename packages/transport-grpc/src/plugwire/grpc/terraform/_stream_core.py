@@ -107,13 +107,19 @@ class StreamCore:
         core = self.core
         name = request.action_type
         ctx = self._action_ctx(name, request.client_capabilities, None)
+        response = response_type()
         try:
             action = core._lookup(self._actions, "action", name, ctx)
             config = core._decode(request.config, action.schema, ctx, "action configuration")
-            await core._run(ctx, f"{name} plan", lambda: action.plan(config or {}, ctx))
+            # Deferral as for resources: provider-wide (configure deferred) or ctx.defer()
+            # in plan; an error when the client does not allow deferral.
+            if not core._deferral(ctx, response, ctx.client_capabilities):
+                await core._run(ctx, f"{name} plan", lambda: action.plan(config or {}, ctx))
+                core._deferral(ctx, response, ctx.client_capabilities)
         except _Failed:
             pass
-        return response_type(diagnostics=core._diags(ctx))
+        response.diagnostics.extend(core._diags(ctx))
+        return response
 
     async def invoke_action(self, request: Any, event_type: Any) -> AsyncIterator[Any]:
         """InvokeAction: a Progress event per ``ctx.progress``, then one Completed."""
