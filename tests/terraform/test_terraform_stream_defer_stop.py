@@ -8,7 +8,9 @@ AutoMTLS) of the ``ops`` example and of ``stream_stop_provider.py``:
   action's plan too;
 * StopProvider arriving while a ``list`` generator waits between two results ends the
   stream with an "Operation cancelled" diagnostic, runs the generator's ``finally``,
-  and the provider keeps serving.
+  and the provider keeps serving; so does a stop arriving while no step of the
+  generator runs (the last result on its way out: checked in-process, where that
+  moment can be held).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provider_support import Tf, anyio_backend, diag_texts, launch
+from provider_support import Tf, anyio_backend, diag_texts, launch, modules
 
 from plugwire.grpc.terraform import cty
+from plugwire.grpc.terraform._core import ProviderCore
+from plugwire.grpc.terraform._stream_core import StreamCore
 
 __all__ = ["anyio_backend"]
 
@@ -168,3 +172,33 @@ async def test_stop_provider_between_two_list_results(slow: Tf, slow_log: Path) 
 
 async def _collect(events: AsyncIterator[Any]) -> list[Any]:
     return [event async for event in events]
+
+
+async def test_stop_provider_while_a_result_is_on_its_way_out(
+    version: int, slow_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stream_stop_provider import provider
+
+    monkeypatch.setenv("SLOW_LOG", str(slow_log))
+    pb = modules(version)[0]
+    core = ProviderCore(provider(), pb, version)
+    stream = StreamCore(core)
+    request = pb.ListResource.Request(
+        type_name="slow_item",
+        config=pb.DynamicValue(msgpack=cty.encode_msgpack({"count": 5, "pause": 0}, LIST)),
+    )
+    events = stream.list_resource(request, pb.ListResource.Event)
+    first = await anext(events)  # the stream is held at its yield: no step in flight
+    assert first.display_name == "item-0"
+    assert core.stop() == 1  # the listing's marker
+    rest = [event async for event in events]
+    [last] = rest
+    assert not last.display_name
+    [diag] = last.diagnostic
+    assert (diag.severity, diag.summary) == (pb.Diagnostic.ERROR, "Operation cancelled")
+    assert "slow_item list was cancelled" in diag.detail
+    assert _log(slow_log) == ["yield item-0", "finally 1"]  # closed, item-1 never made
+    # The next listing is not affected by the earlier stop.
+    again = [e async for e in stream.list_resource(request, pb.ListResource.Event)]
+    assert [e.display_name for e in again] == [f"item-{i}" for i in range(5)]
+    assert not core._inflight

@@ -275,9 +275,21 @@ class StreamCore:
             sent_diags = len(ctx.diagnostics)
             return Diagnostics(diags).to_proto(pb)
 
+        # StopProvider cancels what is in core._inflight: this marker too, so a stop that
+        # arrives while no step runs (the last result on its way to Terraform) still
+        # ends the listing before the next step.
+        stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        core._inflight.add(stopped)
         count = 0
         try:
             while limit == 0 or count < limit:
+                if stopped.cancelled():
+                    ctx.diagnostics.error(
+                        "Operation cancelled",
+                        f"{name} list was cancelled: Terraform stopped the provider "
+                        "(StopProvider)",
+                    )
+                    break
                 try:
                     result = await core._run(ctx, f"{name} list", step)
                 except _Failed:
@@ -322,6 +334,8 @@ class StreamCore:
             if rest:
                 yield event_type(diagnostic=rest)
         finally:
+            core._inflight.discard(stopped)
+            stopped.cancel()
             closing = getattr(results, "aclose", None)
             if closing is not None:
                 try:
