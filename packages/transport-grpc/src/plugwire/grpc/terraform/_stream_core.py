@@ -286,8 +286,7 @@ class StreamCore:
                 if stopped.cancelled():
                     ctx.diagnostics.error(
                         "Operation cancelled",
-                        f"{name} list was cancelled: Terraform stopped the provider "
-                        "(StopProvider)",
+                        f"{name} list was cancelled: Terraform stopped the provider (StopProvider)",
                     )
                     break
                 try:
