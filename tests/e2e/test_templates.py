@@ -577,15 +577,15 @@ def test_terraform_template_says_what_to_install_without_terraform(tmp_path: Pat
             check=False,
         )
 
-    install = "install the terraform CLI (>= 1.8) from https://developer.hashicorp.com/"
+    install = "install the terraform CLI (>= 1.14) from https://developer.hashicorp.com/"
     skipped = pytest_run()
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
-    assert "1 passed, 3 skipped" in skipped.stdout, skipped.stdout
+    assert "1 passed, 6 skipped" in skipped.stdout, skipped.stdout
     assert "no terraform CLI ($TERRAFORM unset, none on PATH)" in skipped.stdout
     assert install in skipped.stdout
     failed = pytest_run(CI="true")
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "1 passed, 3 errors" in failed.stdout, failed.stdout
+    assert "1 passed, 6 errors" in failed.stdout, failed.stdout
     assert install in failed.stdout
 
 

@@ -15,6 +15,13 @@ variable "name" {
   default = "world"
 }
 
+variable "signature" {
+  type      = string
+  default   = null
+  nullable  = true
+  ephemeral = true # it only feeds a write-only attribute: never stored anywhere
+}
+
 variable "greeting" {
   type     = string
   default  = null
@@ -24,6 +31,16 @@ variable "greeting" {
 resource "{{ cookiecutter.provider_name }}_greeting" "this" {
   name     = var.name
   greeting = var.greeting # null: the provider's greeting
+
+  signature_wo = var.signature # write-only: reaches the provider, never the state
+}
+
+# Runs only when invoked: terraform apply -invoke=action.{{ cookiecutter.provider_name }}_announce.hello
+action "{{ cookiecutter.provider_name }}_announce" "hello" {
+  config {
+    name  = var.name
+    times = 2
+  }
 }
 
 data "{{ cookiecutter.provider_name }}_message" "reader" {

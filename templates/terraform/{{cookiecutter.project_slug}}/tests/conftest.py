@@ -21,10 +21,11 @@ EXAMPLE = ROOT / "examples" / "main.tf"
 PROVIDER_NAME = "{{ cookiecutter.provider_name }}"
 SOURCE = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"
 EXECUTABLE = f"terraform-provider-{PROVIDER_NAME}"
-#: Provider-defined functions (``provider::<name>::shout``) need terraform 1.8.
-MINIMUM_VERSION = (1, 8)
+#: Actions need terraform 1.14 (resource identity 1.12, write-only attributes 1.11,
+#: provider-defined functions 1.8).
+MINIMUM_VERSION = (1, 14)
 INSTALL = (
-    "install the terraform CLI (>= 1.8) from "
+    "install the terraform CLI (>= 1.14) from "
     "https://developer.hashicorp.com/terraform/install and put it on PATH, "
     "or set TERRAFORM=/path/to/terraform"
 )
@@ -122,9 +123,15 @@ class Terraform:
         plan = self.json("show", "-json", "tfplan")
         return {c["address"]: c["change"] for c in plan.get("resource_changes", [])}
 
-    def apply(self) -> dict[str, Any]:
-        """``terraform apply tfplan`` (the last plan); returns the outputs' values."""
-        self.run("apply", "tfplan")
+    def state(self) -> dict[str, Any]:
+        """The raw state file (``terraform.tfstate``), parsed."""
+        state: dict[str, Any] = json.loads((self.dir / "terraform.tfstate").read_text())
+        return state
+
+    def apply(self, *args: str) -> dict[str, Any]:
+        """``terraform apply tfplan`` (the last plan; ``args``: e.g. ephemeral variables,
+        which a plan never stores); returns the outputs' values."""
+        self.run("apply", *args, "tfplan")
         return {name: o["value"] for name, o in self.json("output", "-json").items()}
 
 

@@ -5,11 +5,17 @@
 - resource ``{{ cookiecutter.provider_name }}_greeting``: ``name`` (required; changing it replaces the
   greeting), ``greeting`` (optional; the provider's when not set), ``text`` (computed,
   ``"<greeting>, <name>!"``, known at plan time) and ``id`` (computed: known after apply,
-  kept across in-place updates);
+  kept across in-place updates), ``signature_wo`` (optional, *write-only*: sent to the
+  provider with the configuration, never stored in the plan or state); its *identity*
+  is ``{name}``, so an ``import`` block can import it with ``identity = { name = ... }``;
 - data source ``{{ cookiecutter.provider_name }}_message``: the ``text`` for a ``name``
   (and an optional ``greeting``);
 - function ``provider::{{ cookiecutter.provider_name }}::shout(text)``: ``text``
-  upper-cased, with ``!``.
+  upper-cased, with ``!``;
+- action ``{{ cookiecutter.provider_name }}_announce``: announces a greeting for
+  ``name`` ``times`` times, one progress message each (``terraform apply
+  -invoke=action.{{ cookiecutter.provider_name }}_announce.<name>``, or a resource's
+  ``lifecycle { action_trigger { ... } }``).
 
 Nothing lives outside Terraform's state: replace the bodies of ``create``, ``read``,
 ``update`` and ``delete`` with calls to your API, and keep its client on the provider
@@ -22,10 +28,15 @@ import uuid
 from typing import Any, NoReturn
 
 from plugwire.grpc.terraform import (
+    Action,
+    ActionContext,
     Attribute,
+    Between,
     Context,
     DataSource,
     Function,
+    IdentityAttribute,
+    IdentitySchema,
     LengthBetween,
     Parameter,
     Provider,
@@ -36,7 +47,16 @@ from plugwire.grpc.terraform import (
     cty,
 )
 
-__all__ = ["ADDRESS", "GreeterProvider", "Greeting", "Message", "Shout", "main", "provider"]
+__all__ = [
+    "ADDRESS",
+    "Announce",
+    "GreeterProvider",
+    "Greeting",
+    "Message",
+    "Shout",
+    "main",
+    "provider",
+]
 
 #: The provider's source address; configurations require it as
 #: ``source = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"``.
@@ -94,7 +114,21 @@ class Greeting(Resource):
                 description="The greeting; the provider's `greeting` when not set.",
             ),
             "text": Attribute(cty.String, computed=True, description="`<greeting>, <name>!`"),
+            "signature_wo": Attribute(
+                cty.String,
+                optional=True,
+                sensitive=True,
+                write_only=True,
+                validators=[LengthBetween(8, 128)],
+                description="Signed with this on create and update (8 to 128 characters); "
+                "write-only: never stored in the plan or state.",
+            ),
         },
+    )
+    # The identity names the remote object for good: Terraform stores it next to the
+    # state, and `import { to = ...; identity = { name = "..." } }` imports by it.
+    identity_schema = IdentitySchema(
+        {"name": IdentityAttribute(cty.String, required_for_import=True, description="Name.")}
     )
 
     async def modify_plan(
@@ -111,15 +145,27 @@ class Greeting(Resource):
         return plan
 
     async def create(self, plan: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        # Write-only values are only in ctx.config (ctx.config["signature_wo"]: a real
+        # provider sends it to its API); the framework nulls them in the state returned.
+        # The identity ({name}) is taken from the state returned (Resource.identity).
         return {**plan, "id": uuid.uuid4().hex, "text": greet(plan["greeting"], plan["name"])}
 
     async def read(self, state: dict[str, Any], ctx: Context) -> dict[str, Any] | None:
-        return state  # a real provider fetches the object; None when it is gone
+        # A real provider fetches the object; None when it is gone.
+        if state.get("text") is None:  # just imported: fill in what the API would return
+            greeting = state.get("greeting") or default_greeting(ctx)
+            return {**state, "greeting": greeting, "text": greet(greeting, state["name"])}
+        return state
 
     async def update(
         self, prior: dict[str, Any], plan: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
         return {**plan, "id": prior["id"], "text": greet(plan["greeting"], plan["name"])}
+
+    async def import_by_identity(self, identity: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        # `import { identity = { name = "..." } }`: a real provider looks the object up;
+        # Terraform then calls read on what is returned here.
+        return {"id": uuid.uuid4().hex, "name": identity["name"]}
 
     async def delete(self, state: dict[str, Any], ctx: Context) -> None:
         pass  # a real provider deletes the object
@@ -155,6 +201,24 @@ class Shout(Function):
         return text.upper() + "!"
 
 
+class Announce(Action):
+    """``{{ cookiecutter.provider_name }}_announce``: runs outside the resource lifecycle."""
+
+    type_name = "{{ cookiecutter.provider_name }}_announce"
+    schema = Schema(
+        description="Announce a greeting, reporting progress.",
+        attributes={
+            "name": Attribute(cty.String, required=True, validators=[LengthBetween(1, 64)]),
+            "times": Attribute(cty.Number, optional=True, validators=[Between(1, 10)]),
+        },
+    )
+
+    async def invoke(self, config: dict[str, Any], ctx: ActionContext) -> None:
+        times = int(config["times"] or 1)
+        for i in range(1, times + 1):
+            ctx.progress(f"{greet(default_greeting(ctx), config['name'])} ({i}/{times})")
+
+
 def provider() -> GreeterProvider:
     return GreeterProvider(
         "{{ cookiecutter.provider_name }}",
@@ -172,6 +236,7 @@ def provider() -> GreeterProvider:
         resources=[Greeting()],
         data_sources=[Message()],
         functions=[Shout()],
+        actions=[Announce()],
         version="{{ cookiecutter.version }}",
     )
 

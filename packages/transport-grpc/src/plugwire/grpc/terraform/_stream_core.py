@@ -107,13 +107,19 @@ class StreamCore:
         core = self.core
         name = request.action_type
         ctx = self._action_ctx(name, request.client_capabilities, None)
+        response = response_type()
         try:
             action = core._lookup(self._actions, "action", name, ctx)
             config = core._decode(request.config, action.schema, ctx, "action configuration")
-            await core._run(ctx, f"{name} plan", lambda: action.plan(config or {}, ctx))
+            # Deferral as for resources: provider-wide (configure deferred) or ctx.defer()
+            # in plan; an error when the client does not allow deferral.
+            if not core._deferral(ctx, response, ctx.client_capabilities):
+                await core._run(ctx, f"{name} plan", lambda: action.plan(config or {}, ctx))
+                core._deferral(ctx, response, ctx.client_capabilities)
         except _Failed:
             pass
-        return response_type(diagnostics=core._diags(ctx))
+        response.diagnostics.extend(core._diags(ctx))
+        return response
 
     async def invoke_action(self, request: Any, event_type: Any) -> AsyncIterator[Any]:
         """InvokeAction: a Progress event per ``ctx.progress``, then one Completed."""
@@ -269,9 +275,20 @@ class StreamCore:
             sent_diags = len(ctx.diagnostics)
             return Diagnostics(diags).to_proto(pb)
 
+        # StopProvider cancels what is in core._inflight: this marker too, so a stop that
+        # arrives while no step runs (the last result on its way to Terraform) still
+        # ends the listing before the next step.
+        stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        core._inflight.add(stopped)
         count = 0
         try:
             while limit == 0 or count < limit:
+                if stopped.cancelled():
+                    ctx.diagnostics.error(
+                        "Operation cancelled",
+                        f"{name} list was cancelled: Terraform stopped the provider (StopProvider)",
+                    )
+                    break
                 try:
                     result = await core._run(ctx, f"{name} list", step)
                 except _Failed:
@@ -316,6 +333,8 @@ class StreamCore:
             if rest:
                 yield event_type(diagnostic=rest)
         finally:
+            core._inflight.discard(stopped)
+            stopped.cancel()
             closing = getattr(results, "aclose", None)
             if closing is not None:
                 try:

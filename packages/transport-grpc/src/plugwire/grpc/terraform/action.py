@@ -9,6 +9,11 @@ then the streaming ``InvokeAction`` (:meth:`Action.invoke`): every
 :meth:`ActionContext.progress` message is sent to Terraform as it happens (the CLI
 prints ``Action action.x.y (...): <message>``), and the diagnostics end the stream.
 
+Deferral: when the provider's ``configure`` deferred, or :meth:`Action.plan` calls
+``ctx.defer()``, ``PlanAction`` answers deferred (only if the client capability
+``deferral_allowed`` is set, else an error diagnostic); Terraform then defers the
+resource whose ``action_trigger`` planned it (``-invoke`` reports an error).
+
 StopProvider (Ctrl-C in Terraform) cancels a running :meth:`Action.invoke`; the
 stream then ends with an "Action cancelled" error diagnostic.
 
@@ -59,7 +64,9 @@ class Action:
 
     async def plan(self, config: dict[str, Any], ctx: Context) -> None:
         """``PlanAction``: report problems before anything runs (values may be
-        :data:`~plugwire.grpc.terraform.cty.UNKNOWN`)."""
+        :data:`~plugwire.grpc.terraform.cty.UNKNOWN`). ``ctx.defer()`` defers the
+        action (and the resource triggering it) to a later run, as for resources;
+        Terraform accepts only ``DeferredReason.PROVIDER_CONFIG_UNKNOWN`` for actions."""
 
     async def invoke(self, config: dict[str, Any], ctx: ActionContext) -> None:
         """``InvokeAction``: do the work; call ``ctx.progress(...)`` as it goes, add

@@ -10,6 +10,9 @@
   diagnostic naming ``server`` when ``fail`` is set). Run it with ``terraform apply
   -invoke=action.ops_reboot.<name>`` or from a resource's ``lifecycle {
   action_trigger { ... } }``.
+- provider ``endpoint`` (optional, otherwise unused): while it is unknown (configured
+  from a value known only after apply), ``ops_reboot``'s plan defers (``ctx.defer()``;
+  ``plan -allow-deferral`` on a Terraform that allows it, else an error diagnostic).
 
 ``OPS_LOG`` (a file path) makes the provider append what it did, one line each:
 ``invoke <server> <step>``, ``invoked <server>``, and ``listed <prefix> <n>`` when a
@@ -34,6 +37,7 @@ from plugwire.grpc.terraform import (
     Attribute,
     Between,
     Context,
+    DeferredReason,
     IdentityAttribute,
     IdentitySchema,
     ListContext,
@@ -48,7 +52,7 @@ from plugwire.grpc.terraform import (
     cty,
 )
 
-__all__ = ["Reboot", "Server", "ServerList", "main", "provider"]
+__all__ = ["OpsProvider", "Reboot", "Server", "ServerList", "main", "provider"]
 
 NAME = cty.AttributePath().attr("name")
 
@@ -142,6 +146,9 @@ class Reboot(Action):
                                   cty.AttributePath().attr("server"))  # fmt: skip
 
     async def plan(self, config: dict[str, Any], ctx: Context) -> None:
+        if isinstance(getattr(ctx.provider, "endpoint", None), cty.Unknown):
+            ctx.defer(DeferredReason.PROVIDER_CONFIG_UNKNOWN)  # plan it once it is known
+            return
         if config.get("server") == "localhost":
             ctx.diagnostics.warning("Rebooting localhost", "this reboots the machine running it",
                                     cty.AttributePath().attr("server"))  # fmt: skip
@@ -161,13 +168,29 @@ class Reboot(Action):
         _log(f"invoked {server}")
 
 
+class OpsProvider(Provider):
+    """The provider: keeps its ``endpoint`` (a :class:`cty.Unknown` while unknown)."""
+
+    endpoint: Any = None
+
+    async def configure(self, config: dict[str, Any], ctx: Context) -> None:
+        self.endpoint = config.get("endpoint")
+
+
 def provider() -> Provider:
-    return Provider(
+    return OpsProvider(
         "ops",
         resources=[Server()],
         list_resources=[ServerList()],
         actions=[Reboot()],
-        schema=Schema(description="plugwire's action and list resource example."),
+        schema=Schema(
+            description="plugwire's action and list resource example.",
+            attributes={
+                "endpoint": Attribute(
+                    cty.String, optional=True, description="Unused; actions defer while unknown."
+                )
+            },
+        ),
         version="0.1.0",
     )
 
