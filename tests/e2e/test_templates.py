@@ -389,7 +389,8 @@ def test_rendered_project_builds_a_wheel(family: Family, tmp_path: Path) -> None
     targets = re.findall(r"^\S+ = ([\w.]+):(\w+)$", entry_points, flags=re.M)
     assert targets and all(t[0].split(".")[0] == package for t in targets), entry_points
     for module, attr in targets:
-        path = module.replace(".", "/") + ".py"
+        base = module.replace(".", "/")  # a module, or a package's __init__
+        path = base + ".py" if base + ".py" in names else base + "/__init__.py"
         assert path in names, (module, names)
         assert re.search(
             rf"^(def|class) {attr}\b", zipfile.ZipFile(wheel).read(path).decode(), re.M

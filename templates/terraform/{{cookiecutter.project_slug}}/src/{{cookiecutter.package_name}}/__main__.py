@@ -1,5 +1,5 @@
 """``python -m {{ cookiecutter.package_name }}`` is the provider executable."""
 
-from .provider import main
+from . import main
 
 main()

@@ -25,7 +25,7 @@ Nothing lives outside Terraform's state: replace the bodies of ``create``, ``rea
 from __future__ import annotations
 
 import uuid
-from typing import Any, NoReturn
+from typing import Any
 
 from plugwire.grpc.terraform import (
     Action,
@@ -48,19 +48,13 @@ from plugwire.grpc.terraform import (
 )
 
 __all__ = [
-    "ADDRESS",
     "Announce",
     "GreeterProvider",
     "Greeting",
     "Message",
     "Shout",
-    "main",
     "provider",
 ]
-
-#: The provider's source address; configurations require it as
-#: ``source = "{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"``.
-ADDRESS = "registry.terraform.io/{{ cookiecutter.namespace }}/{{ cookiecutter.provider_name }}"
 DEFAULT_GREETING = "{{ cookiecutter.default_greeting }}"
 
 
@@ -239,11 +233,3 @@ def provider() -> GreeterProvider:
         actions=[Announce()],
         version="{{ cookiecutter.version }}",
     )
-
-
-def main() -> NoReturn:
-    """The provider executable (``--debug``: debug mode), installed as the console
-    script ``terraform-provider-{{ cookiecutter.provider_name }}``."""
-    from plugwire.grpc.terraform import serve  # loads the protocol code only when serving
-
-    serve(provider(), address=ADDRESS)
