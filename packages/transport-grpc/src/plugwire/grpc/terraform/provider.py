@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugwire.core.errors import ConfigError
 
-from .action import Action
 from .context import Context
 from .data_source import DataSource
 from .ephemeral import EphemeralResource
 from .function import Function
-from .list_resource import ListResource
 from .resource import Resource
 from .schema import Schema
-from .state_store import StateStore
+
+if TYPE_CHECKING:  # loaded by a provider that has them, not by every provider
+    from .action import Action
+    from .list_resource import ListResource
+    from .state_store import StateStore
 
 __all__ = ["Provider"]
 
