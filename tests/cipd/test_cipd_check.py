@@ -4,6 +4,7 @@ admission plugin (built from the luci-go module) and broken plugins (plugins/mod
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
+
+from plugwire.grpc.cipd.check import SAMPLE_IID  # the instance ID of SAMPLE_DIGEST
 
 PY = sys.executable
 MODES = Path(__file__).parent / "plugins" / "modes.py"
@@ -136,3 +139,84 @@ def test_inspect_of_a_plugin_that_never_connects_fails() -> None:
     )
     assert proc.returncode == 1
     assert "handshake  FAIL" in proc.stdout, proc.stdout
+
+
+# ------------------------------------------------------------------ plugwire run cipd
+
+
+def run_cipd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "plugwire", "run", "cipd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_run_once_shows_the_handshake_and_each_decision() -> None:
+    proc = run_cipd(
+        "--once", "--pin", "experimental/x", "--pin", f"good/pkg@{SAMPLE_IID}",
+        "--metadata", f"allowed-sha256={SAMPLE_DIGEST}",
+        "--", PY, "-m", "plugwire.grpc.cipd.example",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("handshake: pid "), lines
+    assert "ListAdmissions version 'plugwire example 1.0'" in lines[0]
+    assert lines[1:] == [
+        f"admission experimental/x:{SAMPLE_IID}: denied: experimental packages are not allowed",
+        f"admission good/pkg:{SAMPLE_IID}: admitted",
+    ]
+    assert "refusing experimental package experimental/x" in proc.stderr  # its Host.Log call
+    assert "stopped; exit status 0" in proc.stderr
+
+
+def test_run_once_default_pin_gets_a_decision() -> None:
+    proc = run_cipd("--once", "--", PY, str(MODES), "normal")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"admission plugwire/check/package:{SAMPLE_IID}: " in proc.stdout
+
+
+def test_run_of_a_plugin_exiting_at_once_exits_1_with_its_status() -> None:
+    proc = run_cipd("--once", "--", PY, str(MODES), "die-now")
+    assert proc.returncode == 1
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("Error: the plugin never opened its admission stream: "), error
+    assert "exit status 5" in error, error
+
+
+def test_run_of_an_undecided_pin_exits_1() -> None:
+    proc = run_cipd(
+        "--once", "--pin", "hang/pkg", "--decide-timeout", "1", "--grace", "1",
+        "--", PY, str(MODES), "normal",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"admission hang/pkg:{SAMPLE_IID}: undecided after 1.0 s" in proc.stdout
+    assert "Error: hang/pkg" in proc.stderr
+
+
+def test_run_keeps_the_plugin_until_ctrl_c_then_closes_its_stdin() -> None:
+    proc = subprocess.Popen(
+        [PY, "-m", "plugwire", "run", "cipd", "--", PY, "-m", "plugwire.grpc.cipd.example"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("running;"):
+                break
+        assert seen and seen[-1].startswith("running;"), seen
+        assert seen[0].startswith("handshake: "), seen
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopping plugin: stdin closed" in err
+    assert "stopped; exit status 0" in err

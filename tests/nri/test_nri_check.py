@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,83 @@ def test_plugin_ignoring_the_closed_connection_fails() -> None:
     row = checks["shutdown"]
     assert row["status"] == "fail", row
     assert "exit status -9" in row["evidence"], row
+
+
+# ------------------------------------------------------------------ plugwire run nri
+
+
+def run_nri(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "plugwire", "run", "nri", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_run_once_shows_registration_calls_and_adjustment() -> None:
+    proc = run_nri("--once", "--", PY, "-m", "plugwire.ttrpc.nri.example")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("registered: name='run' idx='10' pid "), lines
+    assert lines[0].endswith("events: CREATE_CONTAINER"), lines
+    assert "call CreateContainer: adjusted: env ADJUSTED_BY=10-run; 1 annotations; 1 mounts" in (
+        proc.stdout
+    )
+    assert "call RunPodSandbox: not subscribed (not sent)" in proc.stdout
+    assert "running;" not in proc.stdout  # --once: no wait for Ctrl-C
+    assert "stopped; exit status 0" in proc.stderr
+
+
+def test_run_once_sends_the_whole_lifecycle_to_the_upstream_stub(go_plugin_bin: Path) -> None:
+    proc = run_nri("--once", "--name", "logger", "--", str(go_plugin_bin), "-log")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "registered: name='logger' idx='10'" in proc.stdout
+    for call in ("RunPodSandbox", "StartContainer", "RemoveContainer", "RemovePodSandbox"):
+        assert f"call {call}: answered" in proc.stdout, proc.stdout
+    assert "call StopContainer: no updates" in proc.stdout
+    assert "call CreateContainer: adjusted: " in proc.stdout
+
+
+def test_run_of_a_plugin_failing_a_call_exits_1_with_its_error(go_plugin_bin: Path) -> None:
+    proc = run_nri("--once", "--", str(go_plugin_bin), "-fail-create", "no such device")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "call CreateContainer: failed: " in proc.stdout
+    assert "Error: CreateContainer: " in proc.stderr and "no such device" in proc.stderr
+
+
+def test_run_of_a_plugin_exiting_at_once_exits_1_with_its_status() -> None:
+    script = "import sys; print('bad config', file=sys.stderr); sys.exit(3)"
+    proc = run_nri("--once", "--", PY, "-c", script)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("Error: 10-run did not register within 5.0 s"), error
+    assert "exited with status 3" in error and "bad config" in error, error
+
+
+def test_run_keeps_the_plugin_until_ctrl_c_then_closes_its_connection() -> None:
+    proc = subprocess.Popen(
+        [PY, "-m", "plugwire", "run", "nri", "--", PY, "-m", "plugwire.ttrpc.nri.example"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("running;"):
+                break
+        assert seen and seen[-1].startswith("running;"), seen
+        assert seen[0].startswith("registered: "), seen
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopping 10-run: connection closed" in err
+    assert "stopped; exit status 0" in err  # it exited by itself when the connection closed

@@ -132,7 +132,9 @@ inspect = _family_group("inspect", "Print a plugin's handshake and the services 
 run = _family_group(
     "run",
     "Run a plugin under a plugwire host with its logs and the host's calls visible "
-    "(go-plugin: prints the reattach config). Ctrl-C stops it with the shutdown sequence.",
+    "(go-plugin: prints the reattach config; nri: one sample pod/container lifecycle; "
+    "cipd: an admission decision per --pin; drp: /config and --action calls). "
+    "Ctrl-C stops it with the shutdown sequence.",
 )
 
 

@@ -17,6 +17,10 @@ must dial back and open ``Admissions.ListAdmissions`` with the ticket. It checks
 The host answers ``Host.ListMetadata`` from an empty metadata source (``--metadata
 KEY=VALUE`` adds entries for every checked pin) and logs ``Host.Log`` calls; the
 calls the plugin made into the host are listed as its services.
+
+``plugwire run cipd`` launches the plugin the same way, logs its handshake and the
+decision on every ``--pin`` (default: one sample pin), then keeps it running until
+Ctrl-C (``--once``: stop after the decisions) and stops it with the shutdown sequence.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import anyio
 import click
 
 from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.errors import PlugwireError
 from plugwire.core.shutdown import ShutdownPolicy
 
 from .errors import AdmissionDeniedError
@@ -37,7 +42,7 @@ from .host import CipdHost
 from .metadata import MetadataEntry, StaticMetadataSource
 from .pins import HashAlgo, ObjectRef, Pin
 
-__all__ = ["CipdCheck", "check_command", "default_pins", "inspect_command"]
+__all__ = ["CipdCheck", "check_command", "default_pins", "inspect_command", "run_command"]
 
 SAMPLE_IID = ObjectRef(HashAlgo.SHA256, "a" * 64).instance_id
 
@@ -225,3 +230,118 @@ def check_command(
         grace=grace,
     )
     finish(anyio.run(checker.run), as_json=as_json)
+
+
+@click.command("cipd")
+@click.argument("cmd", nargs=-1, required=True)
+@click.option(
+    "--pin",
+    "pins",
+    multiple=True,
+    help="PACKAGE@INSTANCE_ID to ask admission for (repeatable; default: one sample pin).",
+)
+@click.option("--metadata", multiple=True, help="KEY=VALUE metadata of every pin.")
+@click.option("--connect-timeout", default=10.0, show_default=True, help="Seconds.")
+@click.option("--decide-timeout", default=10.0, show_default=True, help="Seconds per pin.")
+@click.option("--grace", default=5.0, show_default=True, help="Shutdown grace, seconds.")
+@click.option("--once", is_flag=True, help="Stop after the decisions (no Ctrl-C wait).")
+def run_command(
+    cmd: tuple[str, ...],
+    pins: tuple[str, ...],
+    metadata: tuple[str, ...],
+    connect_timeout: float,
+    decide_timeout: float,
+    grace: float,
+    once: bool,
+) -> None:
+    """Run a CIPD admission plugin under a plugwire CipdHost until Ctrl-C: its
+    handshake, the decision on every --pin and its logs (Host.Log calls, stderr):
+    plugwire run cipd --pin PACKAGE@IID -- ./my-admission-plugin"""
+    import contextlib
+    import signal
+    import sys
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("plugwire.plugin").setLevel(logging.DEBUG)  # Host.Log and stderr
+    logging.getLogger("plugwire.grpc.cipd").setLevel(logging.INFO)  # the host's own log
+    log = logging.getLogger("plugwire.grpc.cipd.run")
+    checked = [_pin(p) for p in pins] or default_pins()[:1]
+    source = StaticMetadataSource()
+    for item in metadata:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+        for pin in checked:
+            source.add(pin, MetadataEntry(key, value.encode()))
+    stderr: list[str] = []
+    problems: list[str] = []
+    name = "plugin"
+
+    async def go() -> None:
+        async with CipdHost(
+            metadata=source, shutdown=ShutdownPolicy(grace=grace, term_grace=1.0)
+        ) as host:
+            plugin = await host.launch(list(cmd), name=name, connect_timeout=connect_timeout)
+            # A CIPD plugin starts on its first admission check.
+            decisions = [plugin.check_admission(pin) for pin in checked]
+            try:
+                t0 = time.monotonic()
+                with anyio.move_on_after(connect_timeout + 1):
+                    while plugin.plugin_version is None and plugin.error is None:  # noqa: ASYNC110
+                        await anyio.sleep(0.02)
+                if plugin.plugin_version is None:
+                    why = evidence_of(plugin.error) if plugin.error else "no ListAdmissions"
+                    problems.append(
+                        f"the plugin never opened its admission stream: {why}; "
+                        f"stderr: {tail(stderr) or 'nothing'}"
+                    )
+                    return
+                proc = plugin.process
+                click.echo(
+                    f"handshake: pid {proc.pid if proc else '?'} dialled 127.0.0.1:{host.port} "
+                    f"with its ticket; ListAdmissions version {plugin.plugin_version!r} after "
+                    f"{(time.monotonic() - t0) * 1000:.0f} ms"
+                )
+                for pin, promise in zip(checked, decisions, strict=True):
+                    outcome = "undecided"
+                    with anyio.move_on_after(decide_timeout):
+                        try:
+                            await promise.wait()
+                            outcome = "admitted"
+                        except AdmissionDeniedError as exc:
+                            outcome = f"denied: {exc.message}"
+                        except PlugwireError as exc:
+                            outcome = f"failed: {evidence_of(exc)}"
+                    if outcome == "undecided":
+                        outcome = f"undecided after {decide_timeout} s"
+                    if not outcome.startswith(("admitted", "denied")):
+                        problems.append(f"{pin}: {outcome}; stderr: {tail(stderr) or 'nothing'}")
+                    click.echo(f"admission {pin}: {outcome}")
+                if not once and plugin.process is not None and not problems:
+                    click.echo("running; Ctrl-C stops it (stdin closed, grace, SIGTERM, SIGKILL)")
+                    sys.stdout.flush()
+                    await plugin.process.done.wait()
+                    problems.append(
+                        f"the plugin exited by itself: status {plugin.process.returncode}; "
+                        f"stderr: {tail(stderr) or 'nothing'}"
+                    )
+            finally:
+                proc = plugin.process  # the handle forgets it once closed
+                log.info("stopping %s: stdin closed, then signals", plugin.name)
+                with anyio.CancelScope(shield=True):
+                    await host.host.close(plugin)
+                log.info("stopped; exit status %s", proc.returncode if proc else None)
+
+    capture = _Capture(stderr)
+    plugin_log = logging.getLogger(f"plugwire.plugin.{name}")
+    plugin_log.addHandler(capture)
+    # Ctrl-C stops it even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(go)
+    finally:
+        plugin_log.removeHandler(capture)
+    if problems:
+        raise click.ClickException("; ".join(problems))

@@ -19,6 +19,10 @@ environment, and checks:
 - **shutdown**: the runtime closes the connection (NRI has no Shutdown RPC) and the
   plugin exits by itself within the grace (1 s); one that needs SIGTERM or SIGKILL
   fails.
+
+``plugwire run nri`` runs a plugin the same way, logs its registration, sends the same
+sample lifecycle once (each call and the adjustment or updates it got back) and keeps
+it running until Ctrl-C (``--once``: stop after the lifecycle).
 """
 
 from __future__ import annotations
@@ -26,22 +30,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import click
 
-from plugwire.core.check import CheckReport, finish, tail
+from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.errors import PlugwireError
 
 from . import api
 from ._generated import api_pb2 as pb
 from .runtime import Runtime
 
-__all__ = ["NriCheck", "check_command", "inspect_command"]
+__all__ = ["NriCheck", "check_command", "inspect_command", "run_command", "sample_lifecycle"]
 
 
 def _wrapper(directory: Path, name: str, cmd: Sequence[str]) -> Path:
@@ -160,22 +166,7 @@ class NriCheck:
 
     async def _events(self, rt: Runtime, full: str) -> None:
         r = self.report
-        pod = pb.PodSandbox(
-            id="plugwire-check-pod", name="check", uid="uid-check", namespace="default"
-        )
-        ctr = pb.Container(
-            id="plugwire-check-ctr", pod_sandbox_id=pod.id, name="ctr", state=pb.CONTAINER_CREATED
-        )
-        E = api.Event
-        calls: list[tuple[str, api.Event, Any]] = [
-            ("RunPodSandbox", E.RUN_POD_SANDBOX, lambda: rt.run_pod_sandbox(pod)),
-            ("CreateContainer", E.CREATE_CONTAINER, lambda: rt.create_container(pod, ctr)),
-            ("StartContainer", E.START_CONTAINER, lambda: rt.start_container(pod, ctr)),
-            ("StopContainer", E.STOP_CONTAINER, lambda: rt.stop_container(pod, ctr)),
-            ("RemoveContainer", E.REMOVE_CONTAINER, lambda: rt.remove_container(pod, ctr)),
-            ("StopPodSandbox", E.STOP_POD_SANDBOX, lambda: rt.stop_pod_sandbox(pod)),
-            ("RemovePodSandbox", E.REMOVE_POD_SANDBOX, lambda: rt.remove_pod_sandbox(pod)),
-        ]
+        calls = sample_lifecycle(rt)
         mask = {p.name: p.events for p in rt.plugins}.get(full, 0)
         unsent = []
         for name, event, call in calls:
@@ -194,15 +185,7 @@ class NriCheck:
                     break
                 step.detail = "answered"
                 if isinstance(reply, pb.CreateContainerResponse):
-                    adjust = reply.adjust
-                    parts = []
-                    if adjust.env:
-                        parts.append("env " + ", ".join(f"{e.key}={e.value}" for e in adjust.env))
-                    if adjust.annotations:
-                        parts.append(f"{len(adjust.annotations)} annotations")
-                    if adjust.mounts:
-                        parts.append(f"{len(adjust.mounts)} mounts")
-                    step.detail = "adjusted: " + ("; ".join(parts) or "nothing")
+                    step.detail = "adjusted: " + describe_adjustment(reply.adjust)
         if unsent:
             r.facts["events not subscribed (not sent)"] = unsent
 
@@ -223,6 +206,43 @@ class NriCheck:
                     f"exit status {status} after {waited:.1f} s (grace {self.grace} s; a negative "
                     f"status is the signal that stopped it); stderr: {tail(self.stderr)}",
                 )
+
+
+def sample_lifecycle(rt: Runtime) -> list[tuple[str, api.Event, Callable[[], Awaitable[Any]]]]:
+    """The sample pod and container lifecycle the checker and ``run nri`` send: each
+    call's name, its event and the call (its reply is the runtime's merged result)."""
+    pod = pb.PodSandbox(id="plugwire-check-pod", name="check", uid="uid-check", namespace="default")
+    ctr = pb.Container(
+        id="plugwire-check-ctr", pod_sandbox_id=pod.id, name="ctr", state=pb.CONTAINER_CREATED
+    )
+    E = api.Event
+    return [
+        ("RunPodSandbox", E.RUN_POD_SANDBOX, lambda: rt.run_pod_sandbox(pod)),
+        ("CreateContainer", E.CREATE_CONTAINER, lambda: rt.create_container(pod, ctr)),
+        ("StartContainer", E.START_CONTAINER, lambda: rt.start_container(pod, ctr)),
+        ("StopContainer", E.STOP_CONTAINER, lambda: rt.stop_container(pod, ctr)),
+        ("RemoveContainer", E.REMOVE_CONTAINER, lambda: rt.remove_container(pod, ctr)),
+        ("StopPodSandbox", E.STOP_POD_SANDBOX, lambda: rt.stop_pod_sandbox(pod)),
+        ("RemovePodSandbox", E.REMOVE_POD_SANDBOX, lambda: rt.remove_pod_sandbox(pod)),
+    ]
+
+
+def describe_adjustment(adjust: pb.ContainerAdjustment) -> str:
+    """A one-line summary of a CreateContainer adjustment (the check's format)."""
+    parts = []
+    if adjust.env:
+        parts.append("env " + ", ".join(f"{e.key}={e.value}" for e in adjust.env))
+    if adjust.annotations:
+        parts.append(f"{len(adjust.annotations)} annotations")
+    if adjust.mounts:
+        parts.append(f"{len(adjust.mounts)} mounts")
+    return "; ".join(parts) or "nothing"
+
+
+def _describe_updates(updates: Sequence[pb.ContainerUpdate]) -> str:
+    if not updates:
+        return "no updates"
+    return "updates for " + ", ".join(u.container_id or "?" for u in updates)
 
 
 class _Capture(logging.Handler):
@@ -280,3 +300,136 @@ def inspect_command(**opts: Any) -> None:
         return await _checker(opts).run(inspect_only=True)
 
     finish(anyio.run(go), as_json=opts["as_json"])
+
+
+@click.command("nri")
+@click.argument("cmd", nargs=-1, required=True)
+@click.option("--name", default="run", show_default=True, help="NRI_PLUGIN_NAME.")
+@click.option("--idx", default="10", show_default=True, help="NRI_PLUGIN_IDX.")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Plugin configuration file (sent in Configure).",
+)
+@click.option("--registration-timeout", default=5.0, show_default=True, help="Seconds.")
+@click.option("--once", is_flag=True, help="Stop after the sample lifecycle (no Ctrl-C wait).")
+def run_command(
+    cmd: tuple[str, ...],
+    name: str,
+    idx: str,
+    config: str | None,
+    registration_timeout: float,
+    once: bool,
+) -> None:
+    """Run an NRI plugin under plugwire's NRI runtime until Ctrl-C: its registration,
+    one sample pod/container lifecycle (each call and its adjustment or updates) and
+    its logs (stderr): plugwire run nri -- ./my-plugin"""
+    import contextlib
+    import signal
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("plugwire.plugin").setLevel(logging.DEBUG)  # its stderr
+    logging.getLogger("plugwire.ttrpc.nri").setLevel(logging.INFO)
+    log = logging.getLogger("plugwire.ttrpc.nri.run")
+    full = f"{idx}-{name}"
+    config_text = Path(config).read_text() if config else None
+    stderr: list[str] = []
+    runtime_log: list[str] = []
+    problems: list[str] = []
+
+    async def update(updates: list[pb.ContainerUpdate]) -> list[pb.ContainerUpdate]:
+        log.info(
+            "plugin %s asked UpdateContainers: %s (no real containers here: refused)",
+            full,
+            _describe_updates(updates),
+        )
+        return list(updates)
+
+    async def go() -> None:
+        with tempfile.TemporaryDirectory(prefix="plugwire-run-nri-") as tmp:
+            plugins, conf = _install(Path(tmp), full, cmd, config_text)
+            async with Runtime(
+                "plugwire-run",
+                "0",
+                socket_path=None,
+                listen=False,
+                plugin_path=plugins,
+                config_path=conf,
+                update=update,
+                registration_timeout=registration_timeout,
+            ) as rt:
+                found = {p.name: p for p in rt.plugins}
+                if full not in found:
+                    problems.append(
+                        f"{full} did not register within {registration_timeout} s; "
+                        f"runtime: {tail(runtime_log) or 'nothing logged'}; "
+                        f"plugin stderr: {tail(stderr) or 'nothing'}"
+                    )
+                    return
+                info = found[full]
+                events = [e.name for e in api.Event if e.bit & info.events]
+                click.echo(
+                    f"registered: name={info.base!r} idx={info.idx!r} pid {info.pid}; "
+                    f"events: {', '.join(events) or 'none'}"
+                )
+                proc = rt.host.plugins[full].process
+                assert proc is not None
+                for call_name, event, call in sample_lifecycle(rt):
+                    if not event.bit & info.events:
+                        await call()  # the runtime does not send it
+                        click.echo(f"call {call_name}: not subscribed (not sent)")
+                        continue
+                    try:
+                        reply = await call()
+                    except PlugwireError as exc:
+                        problems.append(f"{call_name}: {evidence_of(exc)}")
+                        click.echo(f"call {call_name}: failed: {evidence_of(exc)}")
+                    else:
+                        if isinstance(reply, pb.CreateContainerResponse):
+                            outcome = (
+                                f"adjusted: {describe_adjustment(reply.adjust)}; "
+                                f"{_describe_updates(reply.update)}"
+                            )
+                        elif isinstance(reply, pb.StopContainerResponse):
+                            outcome = _describe_updates(reply.update)
+                        else:
+                            outcome = "answered"
+                        click.echo(f"call {call_name}: {outcome}")
+                    if full not in {p.name for p in rt.plugins}:
+                        problems.append(
+                            f"the runtime dropped {full} after {call_name}; "
+                            f"plugin stderr: {tail(stderr) or 'nothing'}"
+                        )
+                        return
+                try:
+                    if not once:
+                        click.echo(
+                            "running; Ctrl-C stops it (connection closed, grace, SIGTERM, SIGKILL)"
+                        )
+                        sys.stdout.flush()
+                        await proc.done.wait()
+                        problems.append(f"the plugin exited by itself: status {proc.returncode}")
+                finally:
+                    log.info("stopping %s: connection closed, then signals", full)
+                    with anyio.CancelScope(shield=True):
+                        await rt.host.close(full)
+                    log.info("stopped; exit status %s", proc.returncode)
+
+    plugin_log = logging.getLogger(f"plugwire.plugin.{full}")
+    capture = _Capture(stderr)
+    plugin_log.addHandler(capture)
+    runtime_logger = logging.getLogger("plugwire.ttrpc.nri")
+    runtime_capture = _Capture(runtime_log, logging.WARNING)
+    runtime_logger.addHandler(runtime_capture)
+    # Ctrl-C stops it even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(go)
+    finally:
+        plugin_log.removeHandler(capture)
+        runtime_logger.removeHandler(runtime_capture)
+    if problems:
+        raise click.ClickException("; ".join(problems))
