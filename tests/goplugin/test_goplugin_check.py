@@ -150,3 +150,59 @@ def test_inspect_prints_handshake_and_services() -> None:
     assert report["facts"]["announce"].startswith("1|1|unix|")
     assert "shutdown" not in rows(report)
     assert "grpc.health.v1.Health" in report["services"]
+
+
+def test_reflection_write_racing_an_unimplemented_answer_means_no_reflection() -> None:
+    """The server may answer UNIMPLEMENTED before the request is written: grpcio then
+    raises INTERNAL from the write; the call's final status decides (seen once in CI)."""
+    import asyncio
+
+    import grpc
+
+    from plugwire.grpc.goplugin.check import reflection_services
+
+    class RacingCall:
+        cancelled = False
+
+        async def write(self, _data: bytes) -> None:
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.INTERNAL,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(),
+                details="Internal error from Core",
+            )
+
+        async def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNIMPLEMENTED
+
+        def cancel(self) -> bool:
+            self.cancelled = True
+            return True
+
+    class Channel:
+        def __init__(self) -> None:
+            self.calls: list[RacingCall] = []
+
+        def stream_stream(self, _method: str) -> object:
+            def start(timeout: float) -> RacingCall:
+                self.calls.append(RacingCall())
+                return self.calls[-1]
+
+            return start
+
+    channel = Channel()
+    assert asyncio.run(reflection_services(channel)) is None  # type: ignore[arg-type]
+    assert len(channel.calls) == 2 and all(c.cancelled for c in channel.calls)  # v1, v1alpha
+
+    class BrokenCall(RacingCall):
+        async def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.INTERNAL
+
+    channel.calls.clear()
+    channel.stream_stream = lambda _m: lambda timeout: BrokenCall()  # type: ignore[method-assign]
+    try:
+        asyncio.run(reflection_services(channel))  # type: ignore[arg-type]
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.INTERNAL  # a real INTERNAL still fails
+    else:
+        raise AssertionError("a real INTERNAL answer must not read as 'no reflection'")

@@ -114,8 +114,8 @@ async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -
             await call.write(list_services)
             await call.done_writing()
             reply = await call.read()
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
+            if await _final_code(call, exc, timeout) == grpc.StatusCode.UNIMPLEMENTED:
                 continue
             raise
         finally:
@@ -132,6 +132,18 @@ async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -
                 raise RuntimeError(f"reflection error response: {_fields(value)!r}")
         return sorted(names)
     return None
+
+
+async def _final_code(call: Any, exc: BaseException, timeout: float) -> grpc.StatusCode | None:
+    """The status that ended ``call``. A write can lose the race with a server that
+    answers at once (UNIMPLEMENTED for a method it does not serve, before reading the
+    request): grpcio then raises INTERNAL "Internal error from Core" (or
+    InvalidStateError) from the write, and the call's own status says what happened."""
+    code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+    if code in (None, grpc.StatusCode.INTERNAL):
+        with contextlib.suppress(Exception):
+            code = await asyncio.wait_for(call.code(), timeout)
+    return code
 
 
 async def probe_service(channel: grpc.aio.Channel, service: str) -> tuple[bool | None, str]:
