@@ -171,6 +171,17 @@ class _Capture(logging.Handler):
         self.into.append(record.getMessage())
 
 
+def _metadata(items: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--metadata KEY=VALUE`` options as (key, value) pairs, in order."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
 def _pin(value: str) -> Pin:
     package, sep, iid = value.partition("@")
     try:
@@ -215,12 +226,7 @@ def check_command(
     as_json: bool,
 ) -> None:
     """Check a CIPD admission plugin: plugwire check cipd -- ./my-admission-plugin"""
-    meta = {}
-    for item in metadata:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
-        meta[key] = value
+    meta = dict(_metadata(metadata))
     checker = CipdCheck(
         cmd,
         pins=[_pin(p) for p in pins],
@@ -268,10 +274,7 @@ def run_command(
     log = logging.getLogger("plugwire.grpc.cipd.run")
     checked = [_pin(p) for p in pins] or default_pins()[:1]
     source = StaticMetadataSource()
-    for item in metadata:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE")
+    for key, value in _metadata(metadata):
         for pin in checked:
             source.add(pin, MetadataEntry(key, value.encode()))
     stderr: list[str] = []
