@@ -19,12 +19,15 @@ import os
 
 # grpc's fork handlers crash forked children now and then while grpc.aio threads are
 # busy ("Other threads are currently calling into gRPC, skipping fork() handlers",
-# then SIGSEGV before exec). plugwire never uses grpc in a forked child -- plugins
-# are exec'd -- so turn them off unless the user chose otherwise.
+# then SIGSEGV before exec). plugwire's hosts exec their plugins, and a plugin's fork
+# server (plugwire.core.forkserver) forks before grpc ever starts, so turn them off
+# unless the user chose otherwise.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: a launch never imports typing (~10 ms)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import binding, cipd, goplugin, tasks, yamux
     from ._yamux_bridge import GoPluginMuxer, NoRouteError, YamuxDialBridge, YamuxServeBridge
     from .binding import PortableContext, add_servicer, generic_handler

@@ -26,9 +26,26 @@ from plugwire.core.errors import ConfigError
 # cryptography's EC primitives are imported where they are used (a plugin without TLS
 # never loads them); cryptography.x509 is not needed at all (see generate_cert).
 
-__all__ = ["Certificate", "TLSConfig", "der_to_pem", "generate_cert"]
+__all__ = ["Certificate", "TLSConfig", "der_to_pem", "generate_cert", "prepare_certs"]
 
 SERVER_NAME = "localhost"
+
+_prepared: dict[tuple[str, str], list[Certificate]] = {}
+
+
+def prepare_certs(*wanted: tuple[str, str]) -> None:
+    """Make the certificates a coming launch will ask :func:`generate_cert` for,
+    ahead of time: ``wanted`` holds one ``(host, curve)`` per certificate.
+
+    Each prepared certificate is handed out once (the next matching
+    :func:`generate_cert` call takes it instead of generating), and calling this
+    drops whatever was prepared before, first: a fork server calls it after each
+    fork, so every forked launch holds certificates no other launch has (the one
+    before it took its own copies; this process's copies are discarded).
+    """
+    _prepared.clear()
+    for host, curve in wanted:
+        _prepared.setdefault((host, curve), []).append(_generate(host, curve))
 
 
 @attrs.frozen
@@ -47,10 +64,18 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
 
     The certificate is DER-encoded here with the fields go-plugin's ``generateCert``
     sets; the key pair and the signature come from ``cryptography``'s EC primitives.
-    A plugin launch thus never imports ``cryptography.x509`` (~25 ms here).
+    A plugin launch thus never imports ``cryptography.x509`` (~25 ms here). A
+    certificate made ahead by :func:`prepare_certs` is returned if there is one.
     """
     if curve not in _CURVES:
         raise ConfigError("unknown curve", step="tls", expected=str(list(_CURVES)), seen=curve)
+    ready = _prepared.get((host, curve))
+    if ready:
+        return ready.pop()
+    return _generate(host, curve)
+
+
+def _generate(host: str, curve: str) -> Certificate:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec

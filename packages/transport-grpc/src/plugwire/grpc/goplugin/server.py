@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -37,6 +36,7 @@ from typing import Any, NoReturn, TextIO
 import attrs
 
 import grpc
+from plugwire.core import forkserver
 from plugwire.core.errors import ConfigError, MagicCookieError, PlugwireError
 from plugwire.core.handshake import Handshake
 
@@ -168,17 +168,13 @@ def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
 
 
 def _exit_process(code: int) -> NoReturn:
-    """End a plugin process that has served: flush stdout and exit with ``code``.
+    """End a plugin process that has served with ``code``: stdout and stderr flushed,
+    exit handlers run, no interpreter teardown (see
+    :func:`plugwire.core._fastexit.exit_process`; the host waits for the exit: for
+    Terraform, once per provider launch)."""
+    from plugwire.core._fastexit import exit_process
 
-    Everything still alive was made at start-up and dies with the process, so it is
-    moved out of the collector's reach (``gc.freeze``) first: the interpreter's final
-    collections over grpc's and protobuf's objects took 100-250 ms here, and the host
-    (Terraform, for each provider launch) waits for the exit. Exit handlers, thread
-    joins and stream flushes run as usual.
-    """
-    sys.stdout.flush()
-    gc.freeze()
-    sys.exit(code)
+    exit_process(code)
 
 
 async def serve_async(
@@ -220,6 +216,8 @@ async def serve_async(
 async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio.Event) -> int:
     if config.configure_logging:
         configure_plugin_logging(config.log_level)
+    if forkserver.forked():
+        _log.debug("launch served by a fork server child: pid=%d", os.getpid())
     version, plugin_set = negotiate_plugin_set(config.plugin_sets(), env.protocol_versions)
 
     tls = config.tls

@@ -9,6 +9,14 @@ garbage collector's passes during them are wasted work (~15 ms a launch here).
 freezes what start-up made (:func:`gc.freeze`: never scanned again), resumes the
 collector and serves.
 
+Later launches by the same Terraform process skip the imports altogether: the first
+launch starts a fork server (:mod:`plugwire.core.forkserver`) right after importing,
+and each later launch hands its stdio, environment and arguments to it and is served by
+a child forked from the imported state (a fresh process every time: nothing a launch
+did at run time reaches the next). The server dies with that Terraform process. Off in
+debug mode, without Terraform's cookie in the environment, or with
+``PLUGWIRE_FORKSERVER=0``.
+
 This module imports nothing heavy itself: a console script pointing at a function
 that calls :func:`launch` starts with the collector paused before plugwire, grpc or
 the provider load. ``import plugwire.grpc.terraform`` is cheap too (its names load
@@ -19,12 +27,19 @@ from __future__ import annotations
 
 import gc
 import importlib
-from typing import TYPE_CHECKING, Any, NoReturn
+import os
+import sys
+
+TYPE_CHECKING = False  # not typing's: a launch never imports typing (~10 ms)
 
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from .provider import Provider
 
 __all__ = ["launch"]
+
+_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"  # serving.MAGIC_COOKIE_KEY, without importing it
 
 
 def launch(target: str, *, address: str | None = None, debug: bool | None = None) -> NoReturn:
@@ -32,7 +47,8 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
 
     ``target`` is ``"package.module:name"``: a :class:`~plugwire.grpc.terraform.Provider`
     or a callable returning one. ``address`` and ``debug`` are
-    :func:`~plugwire.grpc.terraform.serving`'s.
+    :func:`~plugwire.grpc.terraform.serving`'s. A launch the fork server serves
+    (see the module docstring) exits from here with the served child's status.
 
     Raises :class:`ValueError` for a ``target`` without ``:``; the import's own errors
     (ImportError, AttributeError) propagate.
@@ -40,6 +56,14 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
     module_name, sep, name = target.partition(":")
     if not sep or not module_name or not name:
         raise ValueError(f"launch target must be 'module:name', not {target!r}")
+    if debug is None:
+        debug = "--debug" in sys.argv[1:]
+    server: str | None = None
+    if not debug and _COOKIE_KEY in os.environ:
+        from plugwire.core import forkserver
+
+        server = forkserver.key(target)
+        forkserver.delegate(server)  # a later launch: served by a fork, never returns
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -53,4 +77,18 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
         gc.freeze()
         if was_enabled:
             gc.enable()
+    if server is not None:
+        from plugwire.core import forkserver
+
+        forkserver.start(server, prepare=_prepare_launch)  # returns here and in children
     serve(provider, address=address, debug=debug)
+
+
+def _prepare_launch() -> None:
+    """A forked launch's certificates, made ahead by the fork server: AutoMTLS's own
+    P-521 certificate and the TLS front end's two P-256 ones for its private leg."""
+    if "PLUGIN_CLIENT_CERT" not in os.environ:
+        return
+    from ..mtls import SERVER_NAME, prepare_certs
+
+    prepare_certs((SERVER_NAME, "P-521"), (SERVER_NAME, "P-256"), (SERVER_NAME, "P-256"))

@@ -30,9 +30,12 @@ through :func:`main`, which launches the provider with :func:`~plugwire.grpc.ter
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, NoReturn
+
+TYPE_CHECKING = False  # not typing's: a launch never imports typing (~10 ms)
 
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from ._provider import Echo, ExampleProvider, Thing, Token, Upper, provider
 
 __all__ = ["Echo", "ExampleProvider", "Thing", "Token", "Upper", "main", "provider"]

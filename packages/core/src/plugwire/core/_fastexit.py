@@ -1,0 +1,40 @@
+"""Ending a plugin process at once: exit handlers yes, interpreter teardown no."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from typing import NoReturn
+
+__all__ = ["exit_process"]
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush stdout and stderr, run the exit handlers (:mod:`atexit`, logging's
+    flush among them), then end the process with ``code`` without the interpreter's
+    teardown.
+
+    A plugin that has served holds a large heap of grpc, protobuf and provider objects;
+    freeing them one by one at exit took 10-20 ms a launch here (more in a child forked
+    from :mod:`plugwire.core.forkserver`, where every freed object's page is copied
+    first), and the host (Terraform, once per provider launch) waits for the exit.
+    As with a go-plugin Go plugin returning from ``Serve``, threads still running are
+    not waited for.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)

@@ -1,0 +1,524 @@
+"""A plugin's fork server: the same host's later launches fork from an imported copy.
+
+Some hosts start the same plugin binary several times in one command (Terraform
+launches a provider three times for a one-resource ``plan``: schema, validate, plan;
+four for ``apply``). A Python plugin spends most of each launch importing (the
+interpreter, asyncio, grpc, protobuf, cryptography, the plugin's own code), and every
+launch repeats it. With a fork server the first launch imports once, forks a small
+server that keeps that imported state, and goes on serving as usual. Each later launch
+of the same binary by the same host process hands its stdin, stdout and stderr, its
+environment, arguments and working directory to that server, which forks a child from
+the imported state; the child serves with exactly what the launch was given, and the
+launch (still the process the host started and waits for) relays signals and exits with
+the child's status. A forked child never sees what an earlier launch did at run time:
+every child starts from the state the first launch had right after importing.
+
+Lifetime (no orphans): the server lives as long as the host process that launched the
+first plugin (it watches it through a Linux pidfd and exits when it dies, SIGKILL
+included), and at most :data:`IDLE_SECONDS` after its last child ended. Each child
+dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it when its launch
+process goes away; a launch process exits when its host dies. Nothing is written to
+disk: the server listens on a Linux abstract unix socket whose name holds the user, the
+host's pid and a digest of the executable, the plugin's target and its source files'
+modification times, and both ends check that the peer runs as the same user
+(``SO_PEERCRED``).
+
+:func:`delegate` is a launch's first step (nothing heavy imported yet), :func:`start`
+the first launch's step once it has imported everything. Set ``PLUGWIRE_FORKSERVER=0``
+in the plugin's environment to turn it off (every launch then imports on its own);
+it is also off where Linux pidfds are missing.
+
+>>> # a plugin's main  (doctest: +SKIP)
+>>> key = forkserver.key("mypkg.plugin:serve")   # doctest: +SKIP
+>>> forkserver.delegate(key)       # a later launch: served by a fork, exits  # doctest: +SKIP
+>>> import mypkg.plugin            # the first launch (or no server): import  # doctest: +SKIP
+>>> forkserver.start(key)          # returns here, and in every forked child  # doctest: +SKIP
+>>> mypkg.plugin.serve()           # doctest: +SKIP
+
+Only :func:`start` and its server fork; hosts start processes through
+:class:`~plugwire.core.process.PluginProcess` only.
+"""
+
+from __future__ import annotations
+
+# A later launch runs only key() and delegate(): they use what the interpreter has at
+# start-up or loads in well under a millisecond (no typing, socket, signal, json,
+# hashlib, selectors: each pulls enum, re or OpenSSL, ~20-30 ms together here). The
+# server side, run in a process that has imported everything, uses the full modules.
+import _socket
+import marshal
+import os
+import select
+import struct
+import sys
+import zlib
+
+TYPE_CHECKING = False  # not typing's (see above)
+if TYPE_CHECKING:
+    import selectors
+    import socket
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+__all__ = ["ENV", "IDLE_SECONDS", "delegate", "enabled", "forked", "key", "start"]
+
+ENV = "PLUGWIRE_FORKSERVER"
+"""Environment variable: ``0`` turns the fork server off for a launch."""
+
+IDLE_SECONDS = 60.0
+"""A fork server without children exits after this long without a launch."""
+
+_forked = False
+_STDIO = (0, 1, 2)
+_HEADER = struct.Struct("!cI")  # b"L" + payload length (launch -> server)
+_REPLY = struct.Struct("!ci")  # b"P" + child pid, b"X" + the child's wait status
+_CREDS = struct.Struct("3i")  # struct ucred
+_FDS = struct.Struct("3i")  # the launch's stdin, stdout, stderr (SCM_RIGHTS)
+_PR_SET_PDEATHSIG = 1
+_HANDOFF_TIMEOUT = 10.0
+_FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def enabled(environ: dict[str, str] | None = None) -> bool:
+    """Whether this platform and environment allow a fork server (Linux pidfds, and
+    ``PLUGWIRE_FORKSERVER`` not ``0``)."""
+    env = os.environ if environ is None else environ
+    return (
+        env.get(ENV, "1") != "0"
+        and sys.platform == "linux"
+        and hasattr(os, "pidfd_open")
+        and hasattr(_socket, "SO_PEERCRED")
+    )
+
+
+def forked() -> bool:
+    """Whether this process is a child a fork server forked for a launch."""
+    return _forked
+
+
+def key(target: str) -> str:
+    """The fork server name for ``target`` launched by this process's parent.
+
+    It holds the user id, the parent's pid and checksums of the interpreter, the
+    executable (``sys.argv[0]``, with its modification time: a reinstalled plugin gets
+    a new server) and ``target``.
+    """
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    try:
+        stamp = str(os.stat(script).st_mtime_ns)
+    except OSError:
+        stamp = "-"
+    parts = (sys.executable, script + "\0" + stamp, target)
+    sums = "".join(f"{zlib.crc32(p.encode('utf-8', 'surrogateescape')):08x}" for p in parts)
+    return f"plugwire-forkserver/{os.getuid()}/{os.getppid()}/{sums}"
+
+
+def _address(name: str) -> str:
+    return "\0" + name  # Linux abstract namespace: no file, gone with the socket
+
+
+def _same_user(sock: _socket.socket) -> bool:
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _CREDS.size)
+    _pid, uid, _gid = _CREDS.unpack(creds)
+    return bool(uid == os.getuid())
+
+
+# --- a later launch ---------------------------------------------------------------
+
+
+def delegate(name: str) -> None:
+    """Hand this launch to the fork server ``name`` if one answers; then never return.
+
+    Returns at once, having changed nothing, when no server listens under ``name``,
+    when it runs as another user, or when the hand-off fails before a child was
+    forked: the caller then imports and serves on its own. Once a child serves the
+    launch, this process forwards SIGINT, SIGTERM and SIGHUP to it, and exits with
+    the child's exit status (or dies of the signal that killed it); it exits 1 when its
+    parent (the host) dies or the server vanishes.
+    """
+    if not enabled():
+        return
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(_address(name))
+    except OSError:
+        sock.close()
+        return
+    relay = _Relay()  # from here, signals wait for the child (or for this process)
+    try:
+        if not _same_user(sock):
+            raise ValueError("the fork server runs as another user")
+        sock.settimeout(_HANDOFF_TIMEOUT)
+        payload = marshal.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)})
+        sock.sendmsg(
+            [_HEADER.pack(b"L", len(payload))],
+            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _FDS.pack(*_STDIO))],
+        )
+        sock.sendall(payload)
+        kind, child = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
+        if kind != b"P":
+            raise ValueError(f"fork server answered {kind!r}")
+    except (OSError, ValueError, struct.error):
+        sock.close()
+        relay.cancel()  # serving by itself: the signals that came are its own
+        return
+    relay.run(sock, child)
+
+
+class _Relay:
+    """A launch's signals, forwarded to its child once the server names it."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.signal = signal
+        self.child = 0
+        self.pending: list[int] = []
+        self.saved = {}
+        for forwarded in _FORWARDED:
+            number = getattr(signal, forwarded)
+            self.saved[number] = signal.signal(number, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.child:
+            _forward(self.child, signum)
+        else:
+            self.pending.append(signum)
+
+    def cancel(self) -> None:
+        """Back to this process's own handlers; signals that came meanwhile are re-sent."""
+        for number, handler in self.saved.items():
+            self.signal.signal(number, handler)
+        for signum in self.pending:
+            os.kill(os.getpid(), signum)
+
+    def run(self, sock: _socket.socket, child: int) -> NoReturn:
+        """Forward signals to ``child`` until the server reports its status; exit with it."""
+        signal = self.signal
+        self.child = child
+        for signum in self.pending:
+            _forward(child, signum)
+        sock.settimeout(None)
+        poll = select.poll()
+        poll.register(sock.fileno(), select.POLLIN)
+        try:
+            host = os.pidfd_open(os.getppid())
+            poll.register(host, select.POLLIN)
+        except OSError:
+            host = -1
+        data = b""
+        while len(data) < _REPLY.size:
+            for fd, _ in poll.poll():
+                if fd == host:  # the host died: so does its launch (and the child)
+                    os._exit(1)
+                try:
+                    chunk = sock.recv(_REPLY.size - len(data))
+                except InterruptedError:
+                    continue
+                if not chunk:
+                    os._exit(1)
+                data += chunk
+        _kind, status = _REPLY.unpack(data)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):  # SIGKILL, SIGSTOP: no handler to reset
+                pass
+            os.kill(os.getpid(), sig)
+            os._exit(128 + sig)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def _recv_exactly(sock: _socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ValueError("fork server closed the connection")
+        data += chunk
+    return data
+
+
+def _forward(child: int, signum: int) -> None:
+    try:
+        os.kill(child, signum)
+    except OSError:
+        pass
+
+
+# --- the first launch and its server ----------------------------------------------
+
+
+def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
+    """Start the fork server ``name`` from this (imported) process, then return.
+
+    Call it once everything a launch needs is imported and before serving: nothing
+    may have started threads, an event loop, or opened grpc channels or servers. It
+    returns in this process (which goes on serving its own launch) and, later, in
+    every child the server forks for another launch, each with that launch's stdio,
+    environment, ``sys.argv`` and working directory in place. Does nothing when the
+    server is off (:func:`enabled`), when one already listens under ``name``, or when
+    the host is already gone.
+
+    ``prepare`` runs in the server before its first launch and right after each fork
+    (while the child serves): per-launch work done ahead, such as the next launch's
+    certificates (:func:`plugwire.grpc.mtls.prepare_certs`). It must leave nothing a
+    launch already took: each child gets the server's state as ``prepare`` left it
+    last. Its exceptions are ignored (a launch then does the work itself).
+    """
+    if not enabled():
+        return
+    import socket
+
+    host_pid = os.getppid()
+    if host_pid <= 1:
+        return
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(_address(name))
+        listener.listen(16)
+        host = os.pidfd_open(host_pid)
+    except OSError:
+        listener.close()
+        return
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    pid = os.fork()
+    if pid:
+        os.close(host)
+        listener.close()
+        return
+    try:
+        _Server(listener, host, prepare).run()  # returns only in a forked child
+    except BaseException:  # the server never runs the launch's code
+        os._exit(1)
+
+
+class _Child:
+    def __init__(self, pid: int, pidfd: int, conn: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.conn = conn
+
+
+class _Server:
+    """The fork server process: accept launches, fork children, report their ends."""
+
+    def __init__(
+        self, listener: socket.socket, host: int, prepare: Callable[[], object] | None
+    ) -> None:
+        self.listener = listener
+        self.host = host
+        self.prepare = prepare
+        self.selector: selectors.BaseSelector | None = None  # made after _detach
+        self.children: dict[int, _Child] = {}  # by pidfd
+        self.by_conn: dict[int, _Child] = {}  # by connection fd
+        self.pid = 0
+        self.libc: Any = None
+
+    def run(self) -> None:
+        import selectors
+        import time
+
+        self._detach()
+        self.selector = selector = selectors.DefaultSelector()
+        selector.register(self.listener, selectors.EVENT_READ, "accept")
+        selector.register(self.host, selectors.EVENT_READ, "host")
+        self._prepare()
+        idle_since = time.monotonic()
+        while True:
+            timeout = None
+            if not self.children:
+                timeout = max(0.0, idle_since + IDLE_SECONDS - time.monotonic())
+            events = selector.select(timeout)
+            if not events and not self.children:
+                os._exit(0)  # idle
+            for ready, _ in events:
+                what = ready.data
+                if what == "host":
+                    os._exit(0)  # the children die with us (PR_SET_PDEATHSIG)
+                if what == "accept":
+                    if self._accept():
+                        return  # in the forked child: serve the launch
+                elif what == "child" and ready.fd in self.children:
+                    self._reap(self.children[ready.fd])
+                elif what == "conn" and ready.fd in self.by_conn:
+                    self._launch_gone(self.by_conn[ready.fd])
+            if not self.children:
+                idle_since = time.monotonic()
+
+    def _detach(self) -> None:
+        """Leave the first launch's session and stdio; keep only the listener."""
+        import signal
+
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in _STDIO:
+            os.dup2(null, fd)
+        keep = sorted({self.listener.fileno(), self.host})
+        low = 3
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, _max_fd())
+        self.pid = os.getpid()
+        self.libc = _libc()
+
+    def _accept(self) -> bool:
+        """Take one launch; True in the forked child that serves it."""
+        import selectors
+        import signal
+        import socket
+
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return False
+        fds: list[int] = []
+        try:
+            if not _same_user(conn):
+                raise ValueError("another user")
+            conn.settimeout(_HANDOFF_TIMEOUT)
+            msg, ancdata, _flags, _addr = conn.recvmsg(
+                _HEADER.size, socket.CMSG_SPACE(len(_STDIO) * 4)
+            )
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
+            tag, size = _HEADER.unpack(msg)
+            if tag != b"L" or len(fds) != len(_STDIO):
+                raise ValueError("not a launch")
+            launch = marshal.loads(_recv_exactly(conn, size))
+            if not isinstance(launch, dict):
+                raise ValueError("not a launch")
+            pid = os.fork()
+        except (OSError, ValueError, EOFError, TypeError, struct.error):
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return False
+        if pid == 0:
+            self._become_child(conn, fds, launch)
+            return True
+        for fd in fds:
+            os.close(fd)
+        try:
+            pidfd = os.pidfd_open(pid)
+            conn.sendall(_REPLY.pack(b"P", pid))
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            conn.close()
+            return False
+        finally:
+            self._prepare()  # the next launch's share, while this one starts
+        conn.settimeout(None)
+        child = _Child(pid, pidfd, conn)
+        self.children[pidfd] = child
+        self.by_conn[conn.fileno()] = child
+        assert self.selector is not None
+        self.selector.register(pidfd, selectors.EVENT_READ, "child")
+        self.selector.register(conn, selectors.EVENT_READ, "conn")
+        return False
+
+    def _become_child(self, conn: socket.socket, fds: list[int], launch: dict[str, object]) -> None:
+        """In the forked child: drop the server's state, take on the launch's."""
+        import signal
+
+        global _forked
+        _forked = True
+        _die_with_parent(self.libc, self.pid)
+        assert self.selector is not None
+        self.selector.close()
+        self.listener.close()
+        os.close(self.host)
+        for other in self.children.values():
+            os.close(other.pidfd)
+            other.conn.close()
+        conn.close()
+        for target, fd in zip(_STDIO, fds, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.setsid()  # its own group: the launch forwards the host's signals
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        env = launch["env"]
+        argv = launch["argv"]
+        cwd = launch["cwd"]
+        assert isinstance(env, dict) and isinstance(argv, list) and isinstance(cwd, str)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv[:] = argv
+        os.chdir(cwd)
+
+    def _prepare(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception:  # the next launch does the work itself
+                pass
+
+    def _reap(self, child: _Child) -> None:
+        _, status = os.waitpid(child.pid, 0)
+        self._forget(child)
+        try:
+            child.conn.sendall(_REPLY.pack(b"X", status))
+        except OSError:
+            pass
+        child.conn.close()
+
+    def _launch_gone(self, child: _Child) -> None:
+        """The launch process closed its end (killed, or its host died): so must the child."""
+        import signal
+
+        try:
+            if child.conn.recv(1):
+                return  # a launch sends nothing after the hand-off; ignore
+        except OSError:
+            pass
+        try:
+            os.kill(child.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(child.pid, 0)
+        self._forget(child)
+        child.conn.close()
+
+    def _forget(self, child: _Child) -> None:
+        assert self.selector is not None
+        self.selector.unregister(child.pidfd)
+        self.selector.unregister(child.conn)
+        del self.children[child.pidfd]
+        del self.by_conn[child.conn.fileno()]
+        os.close(child.pidfd)
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 65536
+
+
+def _libc() -> Any:
+    """The C library (for ``prctl``), loaded once in the server; None without one."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return None
+
+
+def _die_with_parent(libc: Any, parent: int) -> None:
+    """``PR_SET_PDEATHSIG(SIGKILL)``: the child dies when the server does."""
+    import signal
+
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the server died before prctl took effect
+        os._exit(1)

@@ -1,0 +1,261 @@
+"""plugwire.core.forkserver: later launches by one host are forked from the first
+launch's imported state, served with their own stdio, environment, arguments and
+directory, and nothing outlives the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugwire.core import forkserver
+
+pytestmark = pytest.mark.skipif(not forkserver.enabled({}), reason="needs Linux pidfds")
+
+PEERS = Path(__file__).with_name("forkserver_peers")
+HOST = PEERS / "host.py"
+
+
+def _host(launches: list[dict[str, Any]], env: dict[str, str] | None = None) -> list[Any]:
+    """Run the test host over ``launches``; its report, one dict per launch."""
+    out = subprocess.run(
+        [sys.executable, str(HOST), json.dumps(launches)],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _gone_within(pids: list[int], seconds: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if _alive(p)]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    report = _host(
+        [
+            {"env": {"FS_X": "one", "FS_ACT": "echo"}, "args": ["1"], "stdin": "hello\n"},
+            {
+                "env": {"FS_X": "two", "FS_ACT": "echo"},
+                "args": ["2", "--x"],
+                "cwd": str(tmp_path / "a"),
+                "stdin": "second\n",
+            },
+            {"env": {"FS_X": "three", "FS_ACT": "exit:3"}, "cwd": str(tmp_path / "b")},
+        ]
+    )
+    first, second, third = report
+    # the first launch imported and served itself
+    assert first["plugin"]["pid"] == first["launch_pid"] == first["plugin"]["imported_in"]
+    assert first["plugin"]["prepared"] == []
+    assert first["code"] == 0 and first["stdout"] == "HELLO\n" and "to stderr" in first["stderr"]
+    # later ones: a child of the fork server, forked from the first launch's imports
+    for later in (second, third):
+        plugin = later["plugin"]
+        assert plugin["pid"] != later["launch_pid"]
+        assert plugin["imported_in"] == first["plugin"]["pid"]
+        assert plugin["ppid"] not in (first["plugin"]["pid"], later["launch_pid"])
+        assert plugin["served"] == 1  # nothing the earlier launches did at run time
+    assert second["plugin"]["ppid"] == third["plugin"]["ppid"]  # one server
+    assert [second["plugin"]["prepared"], third["plugin"]["prepared"]] == [[1], [2]]
+    # each with its own environment, arguments, directory and stdio
+    assert [r["plugin"]["x"] for r in report] == ["one", "two", "three"]
+    assert second["plugin"]["argv"] == ["2", "--x"] and third["plugin"]["argv"] == []
+    assert second["plugin"]["cwd"] == str(tmp_path / "a")
+    assert third["plugin"]["cwd"] == str(tmp_path / "b")
+    assert second["stdout"] == "SECOND\n" and "to stderr" in second["stderr"]
+    # the launch exits with the child's status
+    assert second["code"] == 0 and third["code"] == 3
+
+
+def test_off_with_the_environment_variable() -> None:
+    report = _host([{"env": {"FS_ACT": "exit:0"}}] * 2, env={forkserver.ENV: "0"})
+    for launch in report:
+        assert launch["plugin"]["pid"] == launch["launch_pid"] == launch["plugin"]["imported_in"]
+
+
+def test_signals_reach_the_child_and_its_death_is_the_launchs() -> None:
+    report = _host(
+        [
+            {"env": {"FS_ACT": "exit:0"}},
+            {"env": {"FS_ACT": "term"}, "signal": int(signal.SIGTERM)},
+            {"env": {"FS_ACT": "sigkill"}},
+        ]
+    )
+    _, term, killed = report
+    assert term["plugin"]["pid"] != term["launch_pid"]
+    assert term["code"] == 7  # the child's SIGTERM handler ran and chose the status
+    assert killed["plugin"]["pid"] != killed["launch_pid"]
+    assert killed["code"] == -signal.SIGKILL  # the launch dies of the child's signal
+
+
+@pytest.fixture
+def running_host() -> Iterator[tuple[subprocess.Popen[str], list[dict[str, Any]]]]:
+    """A host that ran one launch to its end and left a second running (a forked child)."""
+    launches = [{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "hang"}, "background": True}]
+    host = subprocess.Popen(
+        [sys.executable, str(HOST), json.dumps(launches)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert host.stdout is not None
+    lines = [json.loads(host.stdout.readline()) for _ in launches]
+    try:
+        yield host, lines
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_nothing_outlives_a_sigkilled_host(running_host: Any) -> None:
+    host, (_, background) = running_host
+    launch_pid = background["launch_pid"]
+    child = background["plugin"]["pid"]
+    server = background["plugin"]["ppid"]
+    assert child != launch_pid and all(_alive(p) for p in (launch_pid, child, server))
+    host.kill()
+    host.wait()
+    # the launch sees its host die, the server too; the child dies with both
+    assert _gone_within([launch_pid, child, server]) == []
+
+
+def test_a_killed_launch_takes_its_child_and_the_server_stays(running_host: Any) -> None:
+    _host_proc, (_, background) = running_host
+    launch_pid = background["launch_pid"]
+    child = background["plugin"]["pid"]
+    server = background["plugin"]["ppid"]
+    os.kill(launch_pid, signal.SIGKILL)
+    assert _gone_within([child]) == []
+    assert _alive(server)
+
+
+def test_the_server_ignores_garbage_and_serves_the_next_launch() -> None:
+    # launch 1 starts the server; garbage arrives; launch 2 is still forked
+    plan = [{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "hang"}, "background": True}]
+    host = subprocess.Popen(
+        [sys.executable, str(HOST), json.dumps(plan[:1] + plan[1:])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert host.stdout is not None
+        first = json.loads(host.stdout.readline())
+        name = first["plugin"]["name"]
+        for junk in (b"", b"L", b"L\x00\x00\x00\x05hello", b"\xff" * 64, b"X" * 5):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect("\0" + name)
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
+                try:
+                    answer = s.recv(64)
+                except ConnectionResetError:  # closed with our bytes unread
+                    answer = b""
+                assert answer == b""  # refused: closed without a child
+        second = json.loads(host.stdout.readline())
+        assert second["plugin"]["imported_in"] == first["plugin"]["pid"]
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_the_server_exits_when_idle() -> None:
+    launches = [
+        {"env": {"FS_ACT": "exit:0", "FS_IDLE": "0.3"}},
+        {"env": {"FS_ACT": "hang"}, "background": True},
+    ]
+    host = subprocess.Popen(
+        [sys.executable, str(HOST), json.dumps(launches)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert host.stdout is not None
+        first = json.loads(host.stdout.readline())
+        second = json.loads(host.stdout.readline())
+        server = second["plugin"]["ppid"]
+        assert second["plugin"]["imported_in"] == first["plugin"]["pid"]
+        time.sleep(0.6)
+        assert _alive(server)  # a child is running: not idle
+        os.kill(second["launch_pid"], signal.SIGKILL)
+        assert _gone_within([second["plugin"]["pid"], server], 5) == []
+    finally:
+        host.kill()
+        host.wait()
+
+
+# -- delegate's fall-back: a launch that gets no child imports and serves itself -----
+
+
+def _fake_server(name: str, reply: bytes) -> threading.Thread:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(1)
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recvmsg(5, socket.CMSG_SPACE(12))
+            conn.sendall(reply)
+        listener.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("reply", [b"", b"Q\x00\x00\x00\x01", b"P\x00"])
+def test_delegate_returns_when_the_server_does_not_fork(reply: bytes) -> None:
+    name = f"plugwire-forkserver-test/{os.getpid()}/{reply.hex()}"
+    thread = _fake_server(name, reply)
+    assert forkserver.delegate(name) is None  # back to the caller: serve by itself
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_delegate_returns_when_nobody_listens() -> None:
+    assert forkserver.delegate(f"plugwire-forkserver-test/{os.getpid()}/none") is None
+
+
+def test_key_names_the_user_the_host_and_the_plugin() -> None:
+    name = forkserver.key("pkg.mod:provider")
+    uid, ppid = name.split("/")[1:3]
+    assert (int(uid), int(ppid)) == (os.getuid(), os.getppid())
+    assert name != forkserver.key("pkg.mod:other")
+    assert len(name) < 107  # a unix socket address
+
+
+def test_enabled_follows_the_environment() -> None:
+    assert forkserver.enabled({forkserver.ENV: "0"}) is False
+    assert forkserver.enabled({}) is True
