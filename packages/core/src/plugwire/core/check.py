@@ -285,6 +285,10 @@ def run_until_interrupted(
     ``problems`` is read once the run is over (``main`` appends to it): when it is not
     empty the command fails.
 
+    :param main: the command's async body, run with no arguments on anyio's default
+        (asyncio) backend.
+    :param problems: what went wrong, filled by ``main`` (the list itself, not a copy).
+    :param captures: ``(logger, handler)`` pairs attached for the run only.
     :raises click.ClickException: after the run, when ``problems`` is not empty; its
         message is the problems joined by ``"; "`` (click prints ``Error: ...`` and
         exits 1).
