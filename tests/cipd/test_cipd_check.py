@@ -4,13 +4,13 @@ admission plugin (built from the luci-go module) and broken plugins (plugins/mod
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli_interrupt import interrupt_when_ready  # type: ignore[import-not-found,unused-ignore]
 from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
 
 from plugwire.grpc.cipd.check import SAMPLE_IID  # the instance ID of SAMPLE_DIGEST
@@ -196,27 +196,10 @@ def test_run_of_an_undecided_pin_exits_1() -> None:
 
 
 def test_run_keeps_the_plugin_until_ctrl_c_then_closes_its_stdin() -> None:
-    proc = subprocess.Popen(
-        [PY, "-m", "plugwire", "run", "cipd", "--", PY, "-m", "plugwire.grpc.cipd.example"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = interrupt_when_ready(
+        [PY, "-m", "plugwire", "run", "cipd", "--", PY, "-m", "plugwire.grpc.cipd.example"]
     )
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("running;"):
-                break
-        assert seen and seen[-1].startswith("running;"), seen
-        assert seen[0].startswith("handshake: "), seen
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    assert "stopping plugin: stdin closed" in err
-    assert "stopped; exit status 0" in err
+    assert run.before[0].startswith("handshake: "), run.before
+    assert run.returncode == 0, run.stderr
+    assert "stopping plugin: stdin closed" in run.stderr
+    assert "stopped; exit status 0" in run.stderr

@@ -7,13 +7,13 @@ its directory; providers/features.py with FEATURES_STOP=hang ignores /stop)."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 from drp_support import EXAMPLE, PROVIDERS  # type: ignore[import-not-found,unused-ignore]
+from support.cli_interrupt import interrupt_when_ready  # type: ignore[import-not-found,unused-ignore]
 from support.gobuild import build_go  # type: ignore[import-not-found,unused-ignore]
 
 PY = sys.executable
@@ -196,29 +196,13 @@ def test_inspect_table_shows_the_whole_definition() -> None:
 
 
 def test_run_keeps_the_provider_until_ctrl_c_then_stops_it() -> None:
-    proc = subprocess.Popen(
+    run = interrupt_when_ready(
         [PY, "-m", "plugwire", "run", "drp", "--action", "incrstatus", "--", PY, str(EXAMPLE)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        timeout=90,
     )
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("running;"):
-                break
-        assert seen and seen[-1].startswith("running;"), seen
-        assert seen[0].startswith('definition: {"Meta"'), seen
-        assert seen[1].startswith("listening: pid "), seen
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    assert "POST /action incrstatus -> Running" in err
-    assert "incrementer.py: Config: {}" in err  # the provider's /log lines
-    assert "stopped; exit status 0" in err
+    assert run.before[0].startswith('definition: {"Meta"'), run.before
+    assert run.before[1].startswith("listening: pid "), run.before
+    assert run.returncode == 0, run.stderr
+    assert "POST /action incrstatus -> Running" in run.stderr
+    assert "incrementer.py: Config: {}" in run.stderr  # the provider's /log lines
+    assert "stopped; exit status 0" in run.stderr

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from support.cli_interrupt import interrupt_when_ready  # type: ignore[import-not-found,unused-ignore]
 
 PY = sys.executable
 HERE = Path(__file__).parent / "check_plugins"
@@ -154,27 +155,11 @@ def test_run_of_a_plugin_exiting_at_once_exits_1_with_its_status() -> None:
 
 
 def test_run_keeps_the_plugin_until_ctrl_c_then_closes_its_connection() -> None:
-    proc = subprocess.Popen(
-        [PY, "-m", "plugwire", "run", "nri", "--", PY, "-m", "plugwire.ttrpc.nri.example"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = interrupt_when_ready(
+        [PY, "-m", "plugwire", "run", "nri", "--", PY, "-m", "plugwire.ttrpc.nri.example"]
     )
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("running;"):
-                break
-        assert seen and seen[-1].startswith("running;"), seen
-        assert seen[0].startswith("registered: "), seen
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    assert "stopping 10-run: connection closed" in err
-    assert "stopped; exit status 0" in err  # it exited by itself when the connection closed
+    assert run.before[0].startswith("registered: "), run.before
+    assert run.returncode == 0, run.stderr
+    assert "stopping 10-run: connection closed" in run.stderr
+    # it exited by itself when the connection closed
+    assert "stopped; exit status 0" in run.stderr

@@ -9,6 +9,9 @@ the real CLI or the Go provider also carry ``interop`` (so on CI they cannot ski
 * ``terraform_workspace`` (function): a factory
   ``terraform_workspace(provider, *, source="plugwire/example", install="dev_overrides",
   env=None) -> Workspace`` for an isolated working directory under ``tmp_path``.
+* ``ops_protocol`` (function, parametrized ``tfplugin5``/``tfplugin6``) and ``ops_log``
+  (function): the protocol the ``ops`` example provider serves and its log file, for
+  ``terraform_support.ops_workspace``.
 """
 
 from __future__ import annotations
@@ -74,3 +77,13 @@ def terraform_workspace(terraform_cli: Path, tmp_path: Path) -> WorkspaceFactory
         return Workspace(terraform_cli, root, {source: provider}, install=install, extra_env=env)
 
     return make
+
+
+@pytest.fixture(params=[5, 6], ids=["tfplugin5", "tfplugin6"])
+def ops_protocol(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def ops_log(tmp_path: Path) -> Path:
+    return tmp_path / "ops.log"

@@ -375,6 +375,30 @@ class WorkspaceFactory(Protocol):
     ) -> Workspace: ...
 
 
+# -- the ``ops`` example provider (actions, list resources) under the CLI -----------------
+
+#: plugwire's ``ops`` example provider, as the command terraform launches.
+OPS_PROVIDER = [sys.executable, "-m", "plugwire.grpc.terraform.examples.ops"]
+#: Its source address, as configs write it.
+OPS_SOURCE = "plugwire/ops"
+
+
+def ops_workspace(cli: Path, root: Path, main: str, *, protocol: int, log: Path) -> Workspace:
+    """A :class:`Workspace` under ``root`` running :data:`OPS_PROVIDER` from a dev
+    override with ``cli``: it serves ``protocol`` only (5 or 6, ``OPS_PROTOCOL``) and
+    appends a line per thing it does to ``log`` (``OPS_LOG``; read it with
+    :func:`log_lines`); ``main`` is written as main.tf."""
+    env = {"OPS_LOG": str(log), "OPS_PROTOCOL": str(protocol)}
+    workspace = Workspace(cli, root, {OPS_SOURCE: OPS_PROVIDER}, extra_env=env)
+    workspace.write(main)
+    return workspace
+
+
+def log_lines(path: Path) -> list[str]:
+    """The lines a provider logged to ``path``; none when it never wrote the file."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from terraform_support import Workspace, WorkspaceFactory
+from core_support import flat
+from terraform_support import Workspace, log_lines, ops_workspace
 
 pytestmark = pytest.mark.interop
-
-OPS = [sys.executable, "-m", "plugwire.grpc.terraform.examples.ops"]
-SOURCE = "plugwire/ops"
 
 MAIN = """
 terraform {
@@ -99,31 +96,9 @@ list "ops_server" "db" {
 """
 
 
-@pytest.fixture(params=[5, 6], ids=["tfplugin5", "tfplugin6"])
-def protocol(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
-
-
 @pytest.fixture
-def ops_log(tmp_path: Path) -> Path:
-    return tmp_path / "ops.log"
-
-
-@pytest.fixture
-def ws(terraform_workspace: WorkspaceFactory, protocol: int, ops_log: Path) -> Workspace:
-    env = {"OPS_LOG": str(ops_log), "OPS_PROTOCOL": str(protocol)}
-    workspace = terraform_workspace(OPS, source=SOURCE, env=env)
-    workspace.write(MAIN)
-    return workspace
-
-
-def _flat(text: str) -> str:
-    """Output with the box-drawing margin and line breaks folded to single spaces."""
-    return " ".join(text.replace("│", " ").replace("╷", " ").replace("╵", " ").split())
-
-
-def _log(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
+def ws(terraform_cli: Path, tmp_path: Path, ops_protocol: int, ops_log: Path) -> Workspace:
+    return ops_workspace(terraform_cli, tmp_path / "tf", MAIN, protocol=ops_protocol, log=ops_log)
 
 
 def test_action_trigger_after_create_streams_progress(ws: Workspace, ops_log: Path) -> None:
@@ -140,10 +115,10 @@ def test_action_trigger_after_create_streams_progress(ws: Workspace, ops_log: Pa
     ]
     assert [line for line in lines if line.startswith("Action ")] == expected, out
     assert "Actions: 1 invoked." in out, out
-    assert _log(ops_log) == ["invoke web 1", "invoke web 2", "invoked web"]
+    assert log_lines(ops_log) == ["invoke web 1", "invoke web 2", "invoked web"]
     assert ws.resources()["ops_server.web"]["id"] == "server-web"
     ws.apply()  # no change: the after_create trigger does not run again
-    assert _log(ops_log)[-1] == "invoked web" and len(_log(ops_log)) == 3
+    assert log_lines(ops_log)[-1] == "invoked web" and len(log_lines(ops_log)) == 3
 
 
 def test_invoke_action_from_the_cli(ws: Workspace, ops_log: Path) -> None:
@@ -152,13 +127,13 @@ def test_invoke_action_from_the_cli(ws: Workspace, ops_log: Path) -> None:
     for step in (1, 2, 3):
         assert f"Action {by}: rebooting db: step {step}/3" in out, out
     assert f"Action complete: {by}" in out
-    assert _log(ops_log)[-1] == "invoked db"
+    assert log_lines(ops_log)[-1] == "invoked db"
     assert "ops_server.web" not in ws.resources()  # -invoke runs only the action
 
     failed = ws.run("apply", "-auto-approve", "-no-color", "-invoke=action.ops_reboot.broken",
                     check=False)  # fmt: skip
     assert not failed.ok
-    text = _flat(failed.output)
+    text = flat(failed.output)
     assert "Action failed: action.ops_reboot.broken (triggered by CLI)" in text, text
     assert "Error: Reboot failed" in text and "cache did not come back" in text, text
 
@@ -170,7 +145,7 @@ def test_invalid_action_config_is_a_diagnostic(ws: Workspace) -> None:
     )
     result = ws.run("validate", "-no-color", check=False)
     assert not result.ok
-    text = _flat(result.output)
+    text = flat(result.output)
     assert "server must not be empty" in text, text
     assert "must be between 1 and 1000, got 0" in text, text
 
@@ -194,7 +169,7 @@ def test_ctrl_c_stops_a_long_invoke(ws: Workspace, ops_log: Path) -> None:
     finally:
         watchdog.cancel()
     stopped_after = time.monotonic() - interrupted
-    text = _flat("".join(seen) + out + err)
+    text = flat("".join(seen) + out + err)
     assert proc.returncode != 0, text
     assert "Interrupt received" in text, text
     assert "Action failed: action.ops_reboot.slow (triggered by CLI)" in text, text
@@ -202,8 +177,8 @@ def test_ctrl_c_stops_a_long_invoke(ws: Workspace, ops_log: Path) -> None:
     assert "ops_reboot invoke was cancelled: Terraform stopped the provider (StopProvider)" in (
         text
     )
-    steps = [line for line in _log(ops_log) if line.startswith("invoke big")]
-    assert 3 <= len(steps) < 600 and "invoked big" not in _log(ops_log)
+    steps = [line for line in log_lines(ops_log) if line.startswith("invoke big")]
+    assert 3 <= len(steps) < 600 and "invoked big" not in log_lines(ops_log)
     assert stopped_after < 30, stopped_after
 
 
@@ -222,7 +197,7 @@ def test_terraform_query_lists_with_and_without_objects(ws: Workspace, ops_log: 
     ]
     assert sorted(rows) == sorted(expected), human  # the two lists run concurrently
     # limit = 3 of 50: the provider's generator was closed after 3 results.
-    assert sorted(_log(ops_log)) == ["listed db 2", "listed web 3"]
+    assert sorted(log_lines(ops_log)) == ["listed db 2", "listed web 3"]
 
     found: dict[str, list[dict[str, Any]]] = {}
     complete: dict[str, int] = {}
@@ -251,7 +226,7 @@ def test_terraform_query_errors_name_the_attribute(ws: Workspace) -> None:
     )
     result = ws.run("query", "-no-color", check=False)
     assert not result.ok
-    text = _flat(result.output)
+    text = flat(result.output)
     assert "must be between 0 and 10000, got 20000" in text, text
     assert "count" in text
 
@@ -262,5 +237,5 @@ def test_terraform_query_errors_name_the_attribute(ws: Workspace) -> None:
     )
     result = ws.run("query", "-no-color", check=False)
     assert not result.ok
-    text = _flat(result.output)
+    text = flat(result.output)
     assert "Error: Invalid prefix" in text and "a prefix cannot start with '-'" in text, text

@@ -16,16 +16,13 @@ plan's text and the applies instead of the plan JSON.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from core_support import flat, terraform_experiments_binary
-from terraform_support import Workspace
+from terraform_support import log_lines, ops_workspace
 
 pytestmark = pytest.mark.interop
-
-OPS = [sys.executable, "-m", "plugwire.grpc.terraform.examples.ops"]
 
 MAIN = """
 terraform {
@@ -63,24 +60,11 @@ action "ops_reboot" "late" {
 """
 
 
-@pytest.fixture(params=[5, 6], ids=["tfplugin5", "tfplugin6"])
-def protocol(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
-
-
-def _log(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
 def test_terraform_defers_an_action_while_its_provider_config_is_unknown(
-    tmp_path: Path, protocol: int
+    tmp_path: Path, ops_protocol: int, ops_log: Path
 ) -> None:
-    ops_log = tmp_path / "ops.log"
-    env = {"OPS_LOG": str(ops_log), "OPS_PROTOCOL": str(protocol)}
-    ws = Workspace(
-        terraform_experiments_binary(), tmp_path / "tf", {"plugwire/ops": OPS}, extra_env=env
-    )
-    ws.write(MAIN)
+    cli = terraform_experiments_binary()
+    ws = ops_workspace(cli, tmp_path / "tf", MAIN, protocol=ops_protocol, log=ops_log)
 
     # Without -allow-deferral: the provider's diagnostic, on the action block.
     refused = ws.run("plan", "-no-color", check=False)
@@ -97,7 +81,7 @@ def test_terraform_defers_an_action_while_its_provider_config_is_unknown(
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in plan, plan
     ws.apply("-allow-deferral")
     assert set(ws.resources()) == {"ops_server.first"}
-    assert _log(ops_log) == []  # nothing invoked
+    assert log_lines(ops_log) == []  # nothing invoked
 
     second = ws.apply("-allow-deferral").stdout
     by = "action.ops_reboot.late (triggered by ops_server.web)"
@@ -105,5 +89,5 @@ def test_terraform_defers_an_action_while_its_provider_config_is_unknown(
     assert f"Action {by}: rebooting web: step 2/2" in second, second
     assert f"Action complete: {by}" in second, second
     assert set(ws.resources()) == {"ops_server.first", "ops_server.web"}
-    assert _log(ops_log) == ["invoke web 1", "invoke web 2", "invoked web"]
+    assert log_lines(ops_log) == ["invoke web 1", "invoke web 2", "invoked web"]
     assert ws.has_changes("-allow-deferral") is False

@@ -11,6 +11,10 @@ A failing row carries the *evidence*: what was seen on the wire (an announce lin
 gRPC status and its details, stderr lines of the plugin, an exit status), so the table
 alone says what to fix.
 
+Two helpers serve the checkers and ``plugwire run <family>``: :class:`LogCapture`
+keeps a plugin's log lines (its stderr, its runtime's warnings) as evidence, and
+:func:`run_until_interrupted` runs a ``plugwire run`` command until it ends or Ctrl-C.
+
 Checkers register click commands in the ``plugwire.commands`` entry-point group under
 dotted names: ``check.<family>``, ``inspect.<family>`` and ``run.<family>`` become
 ``plugwire check <family>``, ``plugwire inspect <family>`` and ``plugwire run <family>``.
@@ -20,9 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -35,9 +41,11 @@ __all__ = [
     "SKIP",
     "CheckReport",
     "CheckResult",
+    "LogCapture",
     "Step",
     "evidence_of",
     "finish",
+    "run_until_interrupted",
     "tail",
 ]
 
@@ -228,6 +236,81 @@ def finish(report: CheckReport, *, as_json: bool, exit_code: bool = True) -> Non
         click.echo(report.table(color=sys.stdout.isatty()))
     if exit_code and not report.ok:
         sys.exit(1)
+
+
+class LogCapture(logging.Handler):
+    """A logging handler that appends the message of every record it gets to a list.
+
+    ``into`` receives ``record.getMessage()`` (the message with its arguments, no level,
+    logger name or time), in order; records below ``level`` are dropped. The checkers
+    attach one to ``plugwire.plugin.<name>`` (the plugin's stderr lines) and quote the
+    last lines with :func:`tail` as a failing row's evidence.
+
+    A record whose message cannot be formatted (``msg % args`` fails) is not appended:
+    the formatting error (:class:`TypeError`, :class:`ValueError`...) propagates to the
+    logging call that made the record (:meth:`logging.Handler.handle` does not catch it).
+
+    :param into: the list the messages are appended to (the caller keeps it).
+    :param level: the lowest level captured (default :data:`logging.DEBUG`: every record
+        the logger passes on).
+    """
+
+    def __init__(self, into: list[str], level: int = logging.DEBUG) -> None:
+        super().__init__(level)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+def run_until_interrupted(
+    main: Callable[[], Awaitable[object]],
+    *,
+    problems: Sequence[str] = (),
+    captures: Iterable[tuple[logging.Logger, logging.Handler]] = (),
+) -> None:
+    """Run ``main`` with :func:`anyio.run` until it returns or Ctrl-C: the tail of a
+    ``plugwire run <family>`` command.
+
+    Ctrl-C stops it even when the process started with SIGINT ignored (a shell's
+    background job, a CI runner), where Python installs no KeyboardInterrupt handler of
+    its own: the SIGINT handler is set to :func:`signal.default_int_handler` first (and
+    left so). The :class:`KeyboardInterrupt` that stops the run is not an error: ``main``
+    is expected to stop its plugin in a shielded ``finally``.
+
+    Each ``(logger, handler)`` of ``captures`` is attached for the run and removed
+    after it, whatever happened (typically :class:`LogCapture` handlers filling the
+    lists ``main`` quotes in ``problems``).
+
+    ``problems`` is read once the run is over (``main`` appends to it): when it is not
+    empty the command fails.
+
+    :param main: the command's async body, run with no arguments on anyio's default
+        (asyncio) backend.
+    :param problems: what went wrong, filled by ``main`` (the list itself, not a copy).
+    :param captures: ``(logger, handler)`` pairs attached for the run only.
+    :raises click.ClickException: after the run, when ``problems`` is not empty; its
+        message is the problems joined by ``"; "`` (click prints ``Error: ...`` and
+        exits 1).
+    :raises Exception: whatever ``main`` raises other than KeyboardInterrupt,
+        unchanged (the handlers are removed first).
+    :raises ValueError: when called outside the main thread (only it may set a
+        signal handler).
+    """
+    import anyio
+
+    attached = list(captures)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for logger, handler in attached:
+        logger.addHandler(handler)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(main)
+    finally:
+        for logger, handler in attached:
+            logger.removeHandler(handler)
+    if problems:
+        raise click.ClickException("; ".join(problems))
 
 
 def run_checker(

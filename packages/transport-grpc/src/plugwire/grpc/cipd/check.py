@@ -33,7 +33,14 @@ from typing import Any
 import anyio
 import click
 
-from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.check import (
+    CheckReport,
+    LogCapture,
+    evidence_of,
+    finish,
+    run_until_interrupted,
+    tail,
+)
 from plugwire.core.errors import PlugwireError
 from plugwire.core.shutdown import ShutdownPolicy
 
@@ -83,7 +90,7 @@ class CipdCheck:
         for pin in self.pins:
             for key, value in self.metadata.items():
                 source.add(pin, MetadataEntry(key, value.encode()))
-        capture = _Capture(self.stderr)
+        capture = LogCapture(self.stderr)
         plugin_log = logging.getLogger("plugwire.plugin.plugin-under-check")
         plugin_log.addHandler(capture)
         try:
@@ -160,15 +167,6 @@ class CipdCheck:
                     f"exit status {status} after {waited:.1f} s (grace {self.grace} s; a "
                     f"negative status is the signal that stopped it)",
                 )
-
-
-class _Capture(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(logging.DEBUG)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
 
 
 def _metadata(items: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -263,8 +261,6 @@ def run_command(
     """Run a CIPD admission plugin under a plugwire CipdHost until Ctrl-C: its
     handshake, the decision on every --pin and its logs (Host.Log calls, stderr):
     plugwire run cipd --pin PACKAGE@IID -- ./my-admission-plugin"""
-    import contextlib
-    import signal
     import sys
 
     if not logging.getLogger().handlers:
@@ -336,15 +332,5 @@ def run_command(
                     await host.host.close(plugin)
                 log.info("stopped; exit status %s", proc.returncode if proc else None)
 
-    capture = _Capture(stderr)
     plugin_log = logging.getLogger(f"plugwire.plugin.{name}")
-    plugin_log.addHandler(capture)
-    # Ctrl-C stops it even when started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(go)
-    finally:
-        plugin_log.removeHandler(capture)
-    if problems:
-        raise click.ClickException("; ".join(problems))
+    run_until_interrupted(go, problems=problems, captures=[(plugin_log, LogCapture(stderr))])

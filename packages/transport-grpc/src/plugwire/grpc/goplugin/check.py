@@ -44,7 +44,7 @@ import anyio
 import click
 
 import grpc
-from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.check import CheckReport, LogCapture, evidence_of, finish, tail
 from plugwire.core.handshake import Handshake
 from plugwire.core.host import Host
 
@@ -231,7 +231,7 @@ class GoPluginCheck:
         r = self.report
         r.facts["cookie"] = f"{self.handshake.magic_cookie_key}={self.handshake.magic_cookie_value}"
         r.facts["offered versions"] = list(self.handshake.protocol_versions)
-        capture = _Capture(self.stderr)
+        capture = LogCapture(self.stderr)
         plugin_log = logging.getLogger("plugwire.plugin.plugin-under-check")
         plugin_log.addHandler(capture)
         try:
@@ -456,15 +456,6 @@ class GoPluginCheck:
                 )
         with contextlib.suppress(Exception):
             await client.aclose()
-
-
-class _Capture(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(logging.DEBUG)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
 
 
 async def check(cmd: Sequence[str], **options: Any) -> CheckReport:

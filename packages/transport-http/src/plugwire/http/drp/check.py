@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import sys
 import tempfile
@@ -50,7 +49,7 @@ from typing import Any
 import anyio
 import click
 
-from plugwire.core.check import CheckReport, evidence_of, finish
+from plugwire.core.check import CheckReport, evidence_of, finish, run_until_interrupted
 from plugwire.core.errors import PlugwireError
 
 from .app import PLUGIN_API
@@ -510,7 +509,6 @@ def run_command(
 ) -> None:
     """Run a dr-provision provider under a plugwire ProviderHost until Ctrl-C: its
     definition, /config, the actions asked for, and its logs (/log and stderr)."""
-    import contextlib
     import logging
 
     if not logging.getLogger().handlers:
@@ -552,8 +550,4 @@ def run_command(
                     await drp.aclose()
                 log.info("stopped; exit status %s", plugin.returncode)
 
-    # Ctrl-C stops it even when started with SIGINT ignored (a shell's background job,
-    # a CI runner): Python then installs no KeyboardInterrupt handler of its own.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(go)
+    run_until_interrupted(go)

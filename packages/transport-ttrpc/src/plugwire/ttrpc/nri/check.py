@@ -40,7 +40,14 @@ from typing import Any
 import anyio
 import click
 
-from plugwire.core.check import CheckReport, evidence_of, finish, tail
+from plugwire.core.check import (
+    CheckReport,
+    LogCapture,
+    evidence_of,
+    finish,
+    run_until_interrupted,
+    tail,
+)
 from plugwire.core.errors import PlugwireError
 
 from . import api
@@ -103,11 +110,11 @@ class NriCheck:
     async def run(self, *, inspect_only: bool = False) -> CheckReport:
         r = self.report
         full = f"{self.idx}-{self.name}"
-        capture = _Capture(self.stderr)
+        capture = LogCapture(self.stderr)
         plugin_log = logging.getLogger(f"plugwire.plugin.{full}")
         plugin_log.addHandler(capture)
         runtime_log = logging.getLogger("plugwire.ttrpc.nri")
-        runtime_capture = _Capture(self.runtime_log, logging.WARNING)
+        runtime_capture = LogCapture(self.runtime_log, logging.WARNING)
         runtime_log.addHandler(runtime_capture)
         try:
             with tempfile.TemporaryDirectory(prefix="plugwire-check-nri-") as tmp:
@@ -245,15 +252,6 @@ def _describe_updates(updates: Sequence[pb.ContainerUpdate]) -> str:
     return "updates for " + ", ".join(u.container_id or "?" for u in updates)
 
 
-class _Capture(logging.Handler):
-    def __init__(self, into: list[str], level: int = logging.DEBUG) -> None:
-        super().__init__(level)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
-
-
 def _options(func: Any) -> Any:
     options = [
         click.argument("cmd", nargs=-1, required=True),
@@ -325,8 +323,6 @@ def run_command(
     """Run an NRI plugin under plugwire's NRI runtime until Ctrl-C: its registration,
     one sample pod/container lifecycle (each call and its adjustment or updates) and
     its logs (stderr): plugwire run nri -- ./my-plugin"""
-    import contextlib
-    import signal
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -417,19 +413,8 @@ def run_command(
                         await rt.host.close(full)
                     log.info("stopped; exit status %s", proc.returncode)
 
-    plugin_log = logging.getLogger(f"plugwire.plugin.{full}")
-    capture = _Capture(stderr)
-    plugin_log.addHandler(capture)
-    runtime_logger = logging.getLogger("plugwire.ttrpc.nri")
-    runtime_capture = _Capture(runtime_log, logging.WARNING)
-    runtime_logger.addHandler(runtime_capture)
-    # Ctrl-C stops it even when started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(go)
-    finally:
-        plugin_log.removeHandler(capture)
-        runtime_logger.removeHandler(runtime_capture)
-    if problems:
-        raise click.ClickException("; ".join(problems))
+    captures = [
+        (logging.getLogger(f"plugwire.plugin.{full}"), LogCapture(stderr)),
+        (logging.getLogger("plugwire.ttrpc.nri"), LogCapture(runtime_log, logging.WARNING)),
+    ]
+    run_until_interrupted(go, problems=problems, captures=captures)
