@@ -152,56 +152,49 @@ def test_inspect_prints_handshake_and_services() -> None:
     assert "grpc.health.v1.Health" in report["services"]
 
 
-def test_reflection_write_racing_an_unimplemented_answer_means_no_reflection() -> None:
-    """The server may answer UNIMPLEMENTED before the request is written: grpcio then
-    raises INTERNAL from the write; the call's final status decides (seen once in CI)."""
+def test_reflection_probe_is_one_unary_call_per_version() -> None:
+    """Reflection is asked with one unary call per version (no stream write that could
+    race an immediate UNIMPLEMENTED: grpcio turned that into INTERNAL, seen in CI):
+    UNIMPLEMENTED on both means no reflection, any other error is the plugin's."""
     import asyncio
 
     import grpc
 
-    from plugwire.grpc.goplugin.check import reflection_services
+    from plugwire.grpc.goplugin.check import REFLECTION, reflection_services
 
-    class RacingCall:
-        cancelled = False
-
-        async def write(self, _data: bytes) -> None:
-            raise grpc.aio.AioRpcError(
-                grpc.StatusCode.INTERNAL,
-                grpc.aio.Metadata(),
-                grpc.aio.Metadata(),
-                details="Internal error from Core",
-            )
-
-        async def code(self) -> grpc.StatusCode:
-            return grpc.StatusCode.UNIMPLEMENTED
-
-        def cancel(self) -> bool:
-            self.cancelled = True
-            return True
+    def error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+        return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="x")
 
     class Channel:
-        def __init__(self) -> None:
-            self.calls: list[RacingCall] = []
+        def __init__(self, answers: dict[str, Any]) -> None:
+            self.answers = answers
+            self.asked: list[tuple[str, bytes]] = []
 
-        def stream_stream(self, _method: str) -> object:
-            def start(timeout: float) -> RacingCall:
-                self.calls.append(RacingCall())
-                return self.calls[-1]
+        def unary_unary(self, method: str) -> object:
+            async def call(request: bytes, timeout: float) -> bytes:
+                self.asked.append((method, request))
+                answer = self.answers[method]
+                if isinstance(answer, BaseException):
+                    raise answer
+                return bytes(answer)
 
-            return start
+            return call
 
-    channel = Channel()
-    assert asyncio.run(reflection_services(channel)) is None  # type: ignore[arg-type]
-    assert len(channel.calls) == 2 and all(c.cancelled for c in channel.calls)  # v1, v1alpha
+    v1, v1alpha = REFLECTION
+    none = Channel(
+        {v1: error(grpc.StatusCode.UNIMPLEMENTED), v1alpha: error(grpc.StatusCode.UNIMPLEMENTED)}
+    )
+    assert asyncio.run(reflection_services(none)) is None  # type: ignore[arg-type]
+    assert none.asked == [(v1, b"\x3a\x00"), (v1alpha, b"\x3a\x00")]
 
-    class BrokenCall(RacingCall):
-        async def code(self) -> grpc.StatusCode:
-            return grpc.StatusCode.INTERNAL
+    # ServerReflectionResponse{list_services_response{service{name: "b.B"}, service{name: "a.A"}}}
+    listing = b"\x32\x0e" + b"\x0a\x05\x0a\x03b.B" + b"\x0a\x05\x0a\x03a.A"
+    alpha_only = Channel({v1: error(grpc.StatusCode.UNIMPLEMENTED), v1alpha: listing})
+    assert asyncio.run(reflection_services(alpha_only)) == ["a.A", "b.B"]  # type: ignore[arg-type]
 
-    channel.calls.clear()
-    channel.stream_stream = lambda _m: lambda timeout: BrokenCall()  # type: ignore[method-assign]
+    broken = Channel({v1: error(grpc.StatusCode.INTERNAL)})
     try:
-        asyncio.run(reflection_services(channel))  # type: ignore[arg-type]
+        asyncio.run(reflection_services(broken))  # type: ignore[arg-type]
     except grpc.aio.AioRpcError as exc:
         assert exc.code() == grpc.StatusCode.INTERNAL  # a real INTERNAL still fails
     else:

@@ -106,22 +106,23 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
 
 async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -> list[str] | None:
     """The services listed by gRPC server reflection (v1, then v1alpha); ``None`` when
-    the server serves neither (``UNIMPLEMENTED``)."""
+    the server serves neither (``UNIMPLEMENTED``).
+
+    The bidirectional reflection method is called as a unary call: one request, the
+    request side closed with it, one reply; a reflection server answers it and ends the
+    stream when the requests end. As a stream, writing the request could lose the race
+    with a server answering UNIMPLEMENTED at once, and grpcio then turns the call's
+    status into INTERNAL "Internal error from Core" (seen in CI); a unary call sends and
+    receives in one batch, so the server's own status is what comes back.
+    """
     list_services = b"\x3a\x00"  # ServerReflectionRequest{list_services: ""}
     for method in REFLECTION:
-        call: Any = channel.stream_stream(method)(timeout=timeout)  # type: ignore[call-arg]
         try:
-            await call.write(list_services)
-            await call.done_writing()
-            reply = await call.read()
-        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
-            if await _final_code(call, exc, timeout) == grpc.StatusCode.UNIMPLEMENTED:
+            reply = await channel.unary_unary(method)(list_services, timeout=timeout)  # type: ignore[call-arg]
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 continue
             raise
-        finally:
-            call.cancel()
-        if reply is grpc.aio.EOF:  # type: ignore[attr-defined]
-            continue
         names: list[str] = []
         for field, _wire, value in _fields(bytes(reply)):
             if field == 6:  # list_services_response
@@ -132,18 +133,6 @@ async def reflection_services(channel: grpc.aio.Channel, timeout: float = 5.0) -
                 raise RuntimeError(f"reflection error response: {_fields(value)!r}")
         return sorted(names)
     return None
-
-
-async def _final_code(call: Any, exc: BaseException, timeout: float) -> grpc.StatusCode | None:
-    """The status that ended ``call``. A write can lose the race with a server that
-    answers at once (UNIMPLEMENTED for a method it does not serve, before reading the
-    request): grpcio then raises INTERNAL "Internal error from Core" (or
-    InvalidStateError) from the write, and the call's own status says what happened."""
-    code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
-    if code in (None, grpc.StatusCode.INTERNAL):
-        with contextlib.suppress(Exception):
-            code = await asyncio.wait_for(call.code(), timeout)
-    return code
 
 
 async def probe_service(channel: grpc.aio.Channel, service: str) -> tuple[bool | None, str]:
