@@ -28,9 +28,11 @@ from plugwire.grpc.terraform import _bench
 from plugwire.grpc.terraform._bench import (
     BASELINE,
     EXAMPLE,
-    HANDSHAKE,
+    HANDSHAKE_FIRST,
+    HANDSHAKE_FORKED,
     IMPORT_GRPC,
     PLUGWIRE,
+    PLUGWIRE_NOFORK,
     PYVIDER,
     PYVIDER_PYTHON,
     SUITE,
@@ -77,9 +79,18 @@ def test_the_suites_run_together_under_terraform() -> None:
     ]
     for suite in suites[:4]:
         assert suite.baseline == BASELINE
-        assert suite.pairs == [(PLUGWIRE, BASELINE), (PLUGWIRE, PYVIDER)]
+        assert suite.pairs == [
+            (PLUGWIRE, BASELINE),
+            (PLUGWIRE, PYVIDER),
+            (PLUGWIRE_NOFORK, BASELINE),
+        ]
+        ctx = BenchContext(quick=True, tmp=Path("/nonexistent"), stack=contextlib.AsyncExitStack())
+        contenders = {c.name: c for c in suite.contenders(ctx)}
+        assert set(contenders) == {BASELINE, PLUGWIRE, PYVIDER, PLUGWIRE_NOFORK}
+        assert contenders[PLUGWIRE_NOFORK].env == {"PLUGWIRE_FORKSERVER": "0"}  # type: ignore[attr-defined]
+        assert contenders[PLUGWIRE].env == {}  # type: ignore[attr-defined]
     assert suites[4].baseline == IMPORT_GRPC
-    assert suites[4].pairs == [(HANDSHAKE, IMPORT_GRPC)]
+    assert suites[4].pairs == [(HANDSHAKE_FIRST, IMPORT_GRPC), (HANDSHAKE_FORKED, IMPORT_GRPC)]
 
 
 def test_config_of_fifty_is_one_counted_block() -> None:
@@ -150,14 +161,16 @@ def test_launch_suite_measures_the_handshake_and_the_grpc_import(tmp_path: Path)
     launch = expand(SUITE)[-1]
     result = anyio.run(lambda: run_suite(launch, quick=True))
     assert not result.skipped, result.skipped
-    assert set(result.contenders) == {HANDSHAKE, IMPORT_GRPC}
+    assert set(result.contenders) == {HANDSHAKE_FIRST, HANDSHAKE_FORKED, IMPORT_GRPC}
     for figures in result.contenders.values():
         assert figures.cold_start_ms is not None and figures.cold_start_ms > 0
     data = result.to_json()
     assert data["ratios"][IMPORT_GRPC] == 1.0
-    assert data["pairs"][f"{HANDSHAKE} / {IMPORT_GRPC}"]["cold"] == pytest.approx(
-        data["ratios"][HANDSHAKE], rel=1e-2
-    )
+    for handshake in (HANDSHAKE_FIRST, HANDSHAKE_FORKED):
+        assert data["pairs"][f"{handshake} / {IMPORT_GRPC}"]["cold"] == pytest.approx(
+            data["ratios"][handshake], rel=1e-2
+        )
+
 
 
 def _pyvider_python() -> str:

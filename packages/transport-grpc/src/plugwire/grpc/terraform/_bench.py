@@ -13,7 +13,9 @@ baseline:
   are removed before the timer starts);
 * ``terraform-launch``: plugwire's example provider started with Terraform's handshake
   and AutoMTLS by plugwire's go-plugin client (entered, i.e. the handshake line read
-  and the TLS channel up), against ``python -c 'import grpc'`` (the baseline).
+  and the TLS channel up), against ``python -c 'import grpc'`` (the baseline): a
+  launch that imports (the first of a host, or any with the fork server off) and a
+  later launch of the same host (forked by the first one's fork server).
 
 Every round checks the command's summary (``Plan: N to add``, ``Apply complete!
 Resources: N added``), so a contender that planned or applied less fails the run.
@@ -21,11 +23,18 @@ Providers of the same shape in the plan/apply suites:
 
 * the Go terraform-plugin-framework provider ``terraform-provider-example``
   (tests/interop/terraform, the baseline);
-* plugwire's example provider (``python -m plugwire.grpc.terraform.examples.thing``);
+* plugwire's example provider (``python -m plugwire.grpc.terraform.examples.thing``),
+  as it runs by default (later launches of a command forked by its fork server,
+  :mod:`plugwire.core.forkserver`) and with ``PLUGWIRE_FORKSERVER=0`` (every launch
+  imports on its own);
 * pyvider (PyPI) serving the same resource (``_bench_pyvider.py``), when pyvider is
   importable here or ``PLUGWIRE_BENCH_PYVIDER_PYTHON`` names a Python that has it
   (pyvider is not a plugwire dependency). pyvider takes seconds per command: it runs
   fewer rounds in the fifty-resource suites.
+
+Python providers run from compiled bytecode, as after ``pip install``: the suites
+compile the modules they load first (``compileall``; a checkout synced by uv, or run
+with ``PYTHONDONTWRITEBYTECODE``, would otherwise compile them at every launch).
 
 The terraform CLI and the Go provider are built by the test harness
 (tests/terraform/terraform_support.py, cached in ~/.cache/plugwire): a repository
@@ -38,7 +47,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,8 +67,10 @@ __all__ = ["SUITE"]
 EXAMPLE = [sys.executable, "-m", "plugwire.grpc.terraform.examples.thing"]
 BASELINE = "Go provider (terraform-plugin-framework)"
 PLUGWIRE = "plugwire example provider"
+PLUGWIRE_NOFORK = "plugwire example provider, no fork server"
 PYVIDER = "pyvider provider"
-HANDSHAKE = "plugwire provider launch -> handshake (AutoMTLS)"
+HANDSHAKE_FIRST = "plugwire provider launch -> handshake (AutoMTLS), importing"
+HANDSHAKE_FORKED = "plugwire provider launch -> handshake (AutoMTLS), forked"
 IMPORT_GRPC = "python -c 'import grpc'"
 
 HEADER = (
@@ -103,6 +114,43 @@ def _terraform_support() -> ModuleType:
     return _support
 
 
+#: what a provider launch loads: compiled before timing, as ``pip install`` would have
+BYTECODE = ("plugwire.core", "plugwire.grpc", "grpc", "google.protobuf", "cryptography",
+            "attr", "attrs", "msgpack", "grpc_health")  # fmt: skip
+
+
+def _compile_bytecode(packages: Sequence[str] = BYTECODE) -> None:
+    """Write the bytecode of ``packages`` (where the directories are writable)."""
+    import compileall
+
+    for name in packages:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for directory in (spec.submodule_search_locations or []) if spec else []:
+            if os.access(directory, os.W_OK):
+                compileall.compile_dir(directory, quiet=1, workers=1)
+
+
+async def _bytecode(ctx: BenchContext, python: str | None = None) -> None:
+    """Compile this Python's provider modules once per run (``python``: another
+    interpreter's whole site-packages, pyvider's)."""
+    key = f"bytecode:{python or 'self'}"
+    if key in ctx.shared:
+        return
+    if python is None:
+        await anyio.to_thread.run_sync(_compile_bytecode)
+    else:
+        code = (
+            "import compileall, site, os\n"
+            "for d in site.getsitepackages():\n"
+            "    os.access(d, os.W_OK) and compileall.compile_dir(d, quiet=1, workers=1)\n"
+        )
+        await run_to_end([python, "-c", code], name="compile pyvider's bytecode")
+    ctx.shared[key] = True
+
+
 async def _built(ctx: BenchContext, what: str) -> Path:
     """``terraform_binary``, ``go_provider_binary`` or ``pyvider_python`` of the
     checkout's test harness (made once per run, then cached)."""
@@ -131,8 +179,10 @@ class TerraformCommand(Contender):
         count: int = 1,
         pyvider: bool = False,
         max_cold_rounds: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.env = dict(env or {})  # for the terraform command (and so its provider)
         self.provider = provider  # None: the Go provider (or pyvider's, with ``pyvider``)
         self.pyvider = pyvider
         self.count = count
@@ -146,9 +196,12 @@ class TerraformCommand(Contender):
         if self.pyvider:  # raises Unavailable without pyvider
             if not os.environ.get(PYVIDER_PYTHON) and importlib.util.find_spec("pyvider") is None:
                 await _built(ctx, "pyvider_python")  # the checkout's cached venv
-            return _pyvider_command(ctx.shared.get("pyvider_python"))
+            command = _pyvider_command(ctx.shared.get("pyvider_python"))
+            await _bytecode(ctx, command[0])
+            return command
         if self.provider is None:
             return await _built(ctx, "go_provider_binary")
+        await _bytecode(ctx)
         return list(self.provider)
 
     async def start(self, ctx: BenchContext) -> None:
@@ -179,7 +232,7 @@ class TerraformCommand(Contender):
         lines: list[str] = []
         t0 = time.perf_counter()
         async with PluginProcess(
-            argv, env=self.workspace.env, name=f"terraform-{self.command}"
+            argv, env={**self.workspace.env, **self.env}, name=f"terraform-{self.command}"
         ) as proc:
             with anyio.fail_after(300):
                 while (line := await proc.readline_stdout()) is not None:
@@ -236,21 +289,32 @@ class _Provider(GrpcPlugin):
 
 class PlugwireHandshake(Contender):
     """plugwire's example provider launched as Terraform does (cookie, protocol 6,
-    AutoMTLS) by plugwire's go-plugin client: launch to the handshake done."""
+    AutoMTLS) by plugwire's go-plugin client: launch to the handshake done.
 
-    name = HANDSHAKE
+    ``forked=False``: the fork server is off (``PLUGWIRE_FORKSERVER=0``), so every
+    launch imports, as the first launch of a host does. ``forked=True``: launches by
+    this same host, after a first one that started the fork server (made, untimed,
+    in :meth:`start`): each is a fork of the imported provider."""
+
     levels = ()
+
+    def __init__(self, *, forked: bool) -> None:
+        self.forked = forked
+        self.name = HANDSHAKE_FORKED if forked else HANDSHAKE_FIRST
 
     def _config(self) -> ClientConfig:
         return ClientConfig(
             handshake=Handshake(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, (6,)),
             versioned_plugins={6: {"provider": _Provider()}},
             cmd=list(EXAMPLE),
+            env={} if self.forked else {"PLUGWIRE_FORKSERVER": "0"},
+            inherit_env=True,
             auto_mtls=True,
             start_timeout=60,
         )
 
     async def start(self, ctx: BenchContext) -> None:
+        await _bytecode(ctx)
         async with PluginClient(self._config()) as client:
             if client.negotiated_version != 6:
                 raise RuntimeError(f"{self.name}: negotiated {client.negotiated_version}, not 6")
@@ -314,6 +378,7 @@ def _providers(
         return [
             command(BASELINE, count=count),
             command(PLUGWIRE, EXAMPLE, count=count),
+            command(PLUGWIRE_NOFORK, EXAMPLE, count=count, env={"PLUGWIRE_FORKSERVER": "0"}),
             command(
                 PYVIDER,
                 count=count,
@@ -326,10 +391,10 @@ def _providers(
 
 
 def _launch(ctx: BenchContext) -> list[Contender]:
-    return [ImportGrpc(), PlugwireHandshake()]
+    return [ImportGrpc(), PlugwireHandshake(forked=False), PlugwireHandshake(forked=True)]
 
 
-PAIRS = [(PLUGWIRE, BASELINE), (PLUGWIRE, PYVIDER)]
+PAIRS = [(PLUGWIRE, BASELINE), (PLUGWIRE, PYVIDER), (PLUGWIRE_NOFORK, BASELINE)]
 WALL = (
     "cold start = wall time of one whole `terraform {what}` (CLI start, provider launches "
     "via dev_overrides, handshake, schema, {work}, exit); median of the rounds"
@@ -363,10 +428,12 @@ LAUNCH = Suite(
     baseline=IMPORT_GRPC,
     contenders=_launch,
     cold_rounds=(9, 1),
-    pairs=[(HANDSHAKE, IMPORT_GRPC)],
+    pairs=[(HANDSHAKE_FIRST, IMPORT_GRPC), (HANDSHAKE_FORKED, IMPORT_GRPC)],
     notes=[
         "launch -> go-plugin handshake with AutoMTLS by plugwire's client (no terraform), "
         "against a bare `python -c 'import grpc'`",
+        "importing: PLUGWIRE_FORKSERVER=0 (as a host's first launch); forked: a later "
+        "launch by the same host, served by a fork of the first",
     ],
 )
 
