@@ -172,7 +172,6 @@ def test_launch_suite_measures_the_handshake_and_the_grpc_import(tmp_path: Path)
         )
 
 
-
 def _pyvider_python() -> str:
     """``PLUGWIRE_BENCH_PYVIDER_PYTHON``, else the harness's cached pyvider venv
     (installed from PyPI on first use: never skipped)."""
