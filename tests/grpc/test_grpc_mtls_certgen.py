@@ -127,3 +127,29 @@ def test_long_lengths() -> None:
     assert mtls._tlv(0x04, b"x" * 200)[:3] == b"\x04\x81\xc8"
     assert mtls._tlv(0x04, b"x" * 300)[:4] == b"\x04\x82\x01\x2c"
     assert mtls._int(0x80) == b"\x02\x02\x00\x80"
+
+
+def test_prepared_certificates_are_handed_out_once_each() -> None:
+    try:
+        mtls.prepare_certs(("localhost", "P-521"), ("localhost", "P-256"), ("localhost", "P-256"))
+        first = mtls.generate_cert()
+        legs = {mtls.generate_cert(curve="P-256").cert_der for _ in range(2)}
+        assert len(legs) == 2  # two prepared, different
+        again = mtls.generate_cert()  # none prepared left: a fresh one
+        assert again.cert_der != first.cert_der
+        assert mtls.generate_cert(curve="P-256").cert_der not in legs
+        # preparing again drops what was left: nothing prepared is ever handed out twice
+        mtls.prepare_certs(("localhost", "P-521"))
+        kept = mtls._prepared[("localhost", "P-521")][0]
+        mtls.prepare_certs(("localhost", "P-521"))
+        assert mtls.generate_cert().cert_der != kept.cert_der
+        assert mtls.generate_cert().cert_der != kept.cert_der
+        # a prepared certificate works like a generated one (key matches, P-521)
+        mtls.prepare_certs(("localhost", "P-521"))
+        cert = mtls.generate_cert()
+        parsed = x509.load_der_x509_certificate(cert.cert_der)
+        key = serialization.load_pem_private_key(cert.key_pem, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp521r1"
+        assert key.public_key().public_numbers() == parsed.public_key().public_numbers()
+    finally:
+        mtls._prepared.clear()
