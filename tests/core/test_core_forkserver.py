@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -218,7 +219,9 @@ def test_the_server_exits_when_idle() -> None:
 # -- delegate's fall-back: a launch that gets no child imports and serves itself -----
 
 
-def _fake_server(name: str, reply: bytes) -> threading.Thread:
+def _fake_server(name: str, reply: bytes, seen: list[tuple[bytes, int]]) -> threading.Thread:
+    """A server under ``name`` that takes one hand-off (header and descriptors into
+    ``seen``), answers ``reply`` and hangs up."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind("\0" + name)
     listener.listen(1)
@@ -226,7 +229,13 @@ def _fake_server(name: str, reply: bytes) -> threading.Thread:
     def answer() -> None:
         conn, _ = listener.accept()
         with conn:
-            conn.recvmsg(5, socket.CMSG_SPACE(12))
+            header, ancdata, _flags, _addr = conn.recvmsg(5, socket.CMSG_SPACE(12))
+            fds = [
+                fd for _l, _k, data in ancdata for fd in struct.unpack(f"{len(data) // 4}i", data)
+            ]
+            for fd in fds:
+                os.close(fd)
+            seen.append((header, len(fds)))
             conn.sendall(reply)
         listener.close()
 
@@ -238,14 +247,16 @@ def _fake_server(name: str, reply: bytes) -> threading.Thread:
 @pytest.mark.parametrize("reply", [b"", b"Q\x00\x00\x00\x01", b"P\x00"])
 def test_delegate_returns_when_the_server_does_not_fork(reply: bytes) -> None:
     name = f"plugwire-forkserver-test/{os.getpid()}/{reply.hex()}"
-    thread = _fake_server(name, reply)
-    assert forkserver.delegate(name) is None  # back to the caller: serve by itself
+    seen: list[tuple[bytes, int]] = []
+    thread = _fake_server(name, reply, seen)
+    forkserver.delegate(name)  # returns to the caller (it would exit once a child served)
     thread.join(5)
     assert not thread.is_alive()
+    assert len(seen) == 1 and seen[0][0][:1] == b"L" and seen[0][1] == 3  # stdio offered
 
 
 def test_delegate_returns_when_nobody_listens() -> None:
-    assert forkserver.delegate(f"plugwire-forkserver-test/{os.getpid()}/none") is None
+    forkserver.delegate(f"plugwire-forkserver-test/{os.getpid()}/none")  # returns
 
 
 def test_key_names_the_user_the_host_and_the_plugin() -> None:

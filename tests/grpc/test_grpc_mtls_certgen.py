@@ -150,6 +150,6 @@ def test_prepared_certificates_are_handed_out_once_each() -> None:
         parsed = x509.load_der_x509_certificate(cert.cert_der)
         key = serialization.load_pem_private_key(cert.key_pem, None)
         assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp521r1"
-        assert key.public_key().public_numbers() == parsed.public_key().public_numbers()
+        assert key.public_key().public_numbers() == parsed.public_key().public_numbers()  # type: ignore[union-attr]
     finally:
         mtls._prepared.clear()

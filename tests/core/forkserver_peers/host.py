@@ -27,6 +27,7 @@ for launch in json.loads(sys.argv[1]):
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())
     if launch.get("background"):
         print(json.dumps({"launch_pid": proc.pid, "plugin": first}), flush=True)
