@@ -75,7 +75,8 @@ _REPLY = struct.Struct("!ci")  # b"P" + child pid, b"X" + the child's wait statu
 _CREDS = struct.Struct("3i")  # struct ucred
 _FDS = struct.Struct("3i")  # the launch's stdin, stdout, stderr (SCM_RIGHTS)
 _PR_SET_PDEATHSIG = 1
-_HANDOFF_TIMEOUT = 10.0
+_HANDOFF_TIMEOUT = 10.0  # a launch waiting for its child's pid
+_RECEIVE_TIMEOUT = 2.0  # the server reading a hand-off (a launch sends it at once)
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
@@ -382,7 +383,7 @@ class _Server:
         try:
             if not _same_user(conn):
                 raise ValueError("another user")
-            conn.settimeout(_HANDOFF_TIMEOUT)
+            conn.settimeout(_RECEIVE_TIMEOUT)
             msg, ancdata, _flags, _addr = conn.recvmsg(
                 _HEADER.size, socket.CMSG_SPACE(len(_STDIO) * 4)
             )
