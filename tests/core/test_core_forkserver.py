@@ -103,6 +103,12 @@ def test_off_with_the_environment_variable() -> None:
         assert launch["plugin"]["pid"] == launch["launch_pid"] == launch["plugin"]["imported_in"]
 
 
+def test_off_when_the_plugin_runs_threads_at_start() -> None:
+    report = _host([{"env": {"FS_ACT": "exit:0", "FS_THREAD": "1"}}] * 2)
+    for launch in report:
+        assert launch["plugin"]["pid"] == launch["launch_pid"] == launch["plugin"]["imported_in"]
+
+
 def test_signals_reach_the_child_and_its_death_is_the_launchs() -> None:
     report = _host(
         [

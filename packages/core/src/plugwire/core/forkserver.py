@@ -259,8 +259,9 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
     returns in this process (which goes on serving its own launch) and, later, in
     every child the server forks for another launch, each with that launch's stdio,
     environment, ``sys.argv`` and working directory in place. Does nothing when the
-    server is off (:func:`enabled`), when one already listens under ``name``, or when
-    the host is already gone.
+    server is off (:func:`enabled`), when one already listens under ``name``, when
+    the host is already gone, or when this process runs other threads (a fork would
+    copy only this one, and any lock another holds would stay held in every child).
 
     ``prepare`` runs in the server before its first launch and right after each fork
     (while the child serves): per-launch work done ahead, such as the next launch's
@@ -270,6 +271,9 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
     """
     if not enabled():
         return
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return  # a fork copies only this thread: locks others hold would stay held
     import socket
 
     host_pid = os.getppid()
