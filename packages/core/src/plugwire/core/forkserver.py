@@ -18,22 +18,21 @@ first plugin (it watches it through a Linux pidfd and exits when it dies, SIGKIL
 included), and at most :data:`IDLE_SECONDS` after its last child ended. Each child
 dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it when its launch
 process goes away; a launch process exits when its host dies. Nothing is written to
-disk: the server listens on a Linux abstract unix socket whose name holds the user, the
-host's pid and a digest of the executable, the plugin's target and its source files'
-modification times, and both ends check that the peer runs as the same user
+disk: the server listens on a Linux abstract unix socket named (:func:`key`) after the
+user, the host's pid, the interpreter, the executable (with its modification time) and
+the plugin's target; both ends check that the peer runs as the same user
 (``SO_PEERCRED``).
 
 :func:`delegate` is a launch's first step (nothing heavy imported yet), :func:`start`
 the first launch's step once it has imported everything. Set ``PLUGWIRE_FORKSERVER=0``
 in the plugin's environment to turn it off (every launch then imports on its own);
-it is also off where Linux pidfds are missing.
+it is also off where Linux pidfds are missing. A plugin's main::
 
->>> # a plugin's main  (doctest: +SKIP)
->>> key = forkserver.key("mypkg.plugin:serve")   # doctest: +SKIP
->>> forkserver.delegate(key)       # a later launch: served by a fork, exits  # doctest: +SKIP
->>> import mypkg.plugin            # the first launch (or no server): import  # doctest: +SKIP
->>> forkserver.start(key)          # returns here, and in every forked child  # doctest: +SKIP
->>> mypkg.plugin.serve()           # doctest: +SKIP
+    name = forkserver.key("mypkg.plugin:serve")
+    forkserver.delegate(name)  # a later launch: served by a fork, exits with its status
+    import mypkg.plugin        # the first launch (or no server): import...
+    forkserver.start(name)     # ...fork the server; returns here and in every child
+    mypkg.plugin.serve()
 
 Only :func:`start` and its server fork; hosts start processes through
 :class:`~plugwire.core.process.PluginProcess` only.
