@@ -161,20 +161,25 @@ def test_terraform_quick_json(tmp_path: Path) -> None:
     for suite in data[:4]:
         assert suite["ratios"][GO_PROVIDER] == 1.0
         assert "plugwire example provider" in suite["ratios"]
+        assert f"plugwire example provider, no fork server / {GO_PROVIDER}" in suite["pairs"]
         pair = suite["pairs"][f"plugwire example provider / {GO_PROVIDER}"]
         assert pair["cold"] == pytest.approx(suite["ratios"]["plugwire example provider"], 0.01)
         if not skipped:
             assert "plugwire example provider / pyvider provider" in suite["pairs"]
     launch = data[4]
     assert launch["ratios"]["python -c 'import grpc'"] == 1.0
-    assert "plugwire provider launch -> handshake (AutoMTLS)" in launch["ratios"]
+    for kind in ("importing", "forked"):
+        assert f"plugwire provider launch -> handshake (AutoMTLS), {kind}" in launch["ratios"]
     for title in (
         "terraform plan of 50 resources",
         "terraform apply of one resource",
         "terraform apply of 50 resources",
     ):
         assert title in proc.stdout
-    assert "ratio plugwire provider launch -> handshake (AutoMTLS) / python -c" in proc.stdout
+    for kind in ("importing", "forked"):
+        assert f"ratio plugwire provider launch -> handshake (AutoMTLS), {kind} / python -c" in (
+            proc.stdout
+        )
 
 
 def test_tasks_quick_json_all_levels(tmp_path: Path) -> None:
