@@ -169,15 +169,17 @@ class _Relay:
     """A launch's signals, forwarded to its child once the server names it."""
 
     def __init__(self) -> None:
-        import signal
+        # The C module under ``signal``: signal.py builds its enums at import (~5-10 ms
+        # here), and a launch must not keep the server waiting for its hand-off.
+        import _signal  # type: ignore[import-not-found,unused-ignore]
 
-        self.signal = signal
+        self.signal: Any = _signal
         self.child = 0
         self.pending: list[int] = []
-        self.saved = {}
+        self.saved: dict[int, Any] = {}
         for forwarded in _FORWARDED:
-            number = getattr(signal, forwarded)
-            self.saved[number] = signal.signal(number, self._on_signal)
+            number = getattr(_signal, forwarded)
+            self.saved[number] = _signal.signal(number, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.child:
