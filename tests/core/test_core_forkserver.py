@@ -97,6 +97,23 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
     assert second["code"] == 0 and third["code"] == 3
 
 
+def test_a_launch_the_child_cannot_take_on_fails_with_a_message(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    # the launch's directory vanishes between its start and the child's chdir
+    report = _host(
+        [
+            {"env": {"FS_ACT": "exit:0"}},
+            {"env": {"FS_ACT": "exit:0", "FS_RMDIR_FIRST": "1"}, "cwd": str(gone)},
+            {"env": {"FS_ACT": "exit:5"}},
+        ]
+    )
+    _, failed, after = report
+    assert failed["plugin"] is None and failed["code"] == 1
+    assert "plugwire fork server: cannot serve this launch: FileNotFoundError" in failed["stderr"]
+    assert after["code"] == 5 and after["plugin"]["pid"] != after["launch_pid"]  # server lives
+
+
 def test_off_with_the_environment_variable() -> None:
     report = _host([{"env": {"FS_ACT": "exit:0"}}] * 2, env={forkserver.ENV: "0"})
     for launch in report:

@@ -28,7 +28,8 @@ for launch in json.loads(sys.argv[1]):
         text=True,
     )
     assert proc.stdout is not None
-    first = json.loads(proc.stdout.readline())
+    line = proc.stdout.readline()
+    first = json.loads(line) if line else None  # None: the launch printed nothing
     if launch.get("background"):
         print(json.dumps({"launch_pid": proc.pid, "plugin": first}), flush=True)
         sys.stdin.read()

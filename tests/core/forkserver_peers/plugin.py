@@ -16,6 +16,11 @@ from plugwire.core import forkserver
 if os.environ.get("FS_IDLE"):
     forkserver.IDLE_SECONDS = float(os.environ["FS_IDLE"])
 NAME = forkserver.key("tests.forkserver:plugin")
+if os.environ.get("FS_RMDIR_FIRST"):  # the launch's directory vanishes before the fork
+    HERE = os.getcwd()
+    os.chdir("/")
+    os.rmdir(HERE)
+    os.getcwd = lambda: HERE
 forkserver.delegate(NAME)
 
 # the "imports": done once per fork server, by the first launch

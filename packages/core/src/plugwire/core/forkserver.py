@@ -272,6 +272,8 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
     """
     if not enabled():
         return
+    import contextlib
+
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         return  # a fork copies only this thread: locks others hold would stay held
@@ -298,7 +300,10 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
         return
     try:
         _Server(listener, host, prepare).run()  # returns only in a forked child
-    except BaseException:  # the server never runs the launch's code
+    except BaseException as exc:  # the server never runs the launch's code
+        if _forked:  # a child that could not take on its launch: say so on its stderr
+            with contextlib.suppress(OSError):
+                os.write(2, f"plugwire fork server: cannot serve this launch: {exc!r}\n".encode())
         os._exit(1)
 
 
