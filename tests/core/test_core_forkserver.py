@@ -4,6 +4,7 @@ directory, and nothing outlives the host."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -141,23 +142,29 @@ def test_signals_reach_the_child_and_its_death_is_the_launchs() -> None:
     assert killed["code"] == -signal.SIGKILL  # the launch dies of the child's signal
 
 
-@pytest.fixture
-def running_host() -> Iterator[tuple[subprocess.Popen[str], list[dict[str, Any]]]]:
-    """A host that ran one launch to its end and left a second running (a forked child)."""
-    launches = [{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "hang"}, "background": True}]
+@contextlib.contextmanager
+def _started_host(launches: list[Any]) -> Iterator[subprocess.Popen[str]]:
+    """The test host over ``launches``, left running (stdout a pipe); killed at exit."""
     host = subprocess.Popen(
         [sys.executable, str(HOST), json.dumps(launches)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert host.stdout is not None
-    lines = [json.loads(host.stdout.readline()) for _ in launches]
     try:
-        yield host, lines
+        yield host
     finally:
         host.kill()
         host.wait()
+
+
+@pytest.fixture
+def running_host() -> Iterator[tuple[subprocess.Popen[str], list[dict[str, Any]]]]:
+    """A host that ran one launch to its end and left a second running (a forked child)."""
+    launches = [{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "hang"}, "background": True}]
+    with _started_host(launches) as host:
+        assert host.stdout is not None
+        yield host, [json.loads(host.stdout.readline()) for _ in launches]
 
 
 def test_nothing_outlives_a_sigkilled_host(running_host: Any) -> None:
@@ -185,13 +192,7 @@ def test_a_killed_launch_takes_its_child_and_the_server_stays(running_host: Any)
 def test_the_server_ignores_garbage_and_serves_the_next_launch() -> None:
     # launch 1 starts the server; garbage arrives; launch 2 is still forked
     plan = [{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "hang"}, "background": True}]
-    host = subprocess.Popen(
-        [sys.executable, str(HOST), json.dumps(plan[:1] + plan[1:])],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _started_host(plan) as host:
         assert host.stdout is not None
         first = json.loads(host.stdout.readline())
         name = first["plugin"]["name"]
@@ -208,9 +209,6 @@ def test_the_server_ignores_garbage_and_serves_the_next_launch() -> None:
                 assert answer == b""  # refused: closed without a child
         second = json.loads(host.stdout.readline())
         assert second["plugin"]["imported_in"] == first["plugin"]["pid"]
-    finally:
-        host.kill()
-        host.wait()
 
 
 def test_the_server_exits_when_idle() -> None:
@@ -218,13 +216,7 @@ def test_the_server_exits_when_idle() -> None:
         {"env": {"FS_ACT": "exit:0", "FS_IDLE": "0.3"}},
         {"env": {"FS_ACT": "hang"}, "background": True},
     ]
-    host = subprocess.Popen(
-        [sys.executable, str(HOST), json.dumps(launches)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _started_host(launches) as host:
         assert host.stdout is not None
         first = json.loads(host.stdout.readline())
         second = json.loads(host.stdout.readline())
@@ -234,9 +226,6 @@ def test_the_server_exits_when_idle() -> None:
         assert _alive(server)  # a child is running: not idle
         os.kill(second["launch_pid"], signal.SIGKILL)
         assert _gone_within([second["plugin"]["pid"], server], 5) == []
-    finally:
-        host.kill()
-        host.wait()
 
 
 # -- delegate's fall-back: a launch that gets no child imports and serves itself -----

@@ -22,19 +22,18 @@ def exit_process(code: int) -> NoReturn:
     As with a go-plugin Go plugin returning from ``Serve``, threads still running are
     not waited for.
     """
+    _flush()
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
                 stream.flush()
         except (OSError, ValueError):
             pass
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
