@@ -64,6 +64,7 @@ from plugwire.core.process import PluginProcess
 from plugwire.core.transport import Address
 
 from .._backend import require_asyncio
+from .._drain import drain_tasks
 from .._errors_map import MappedChannel
 from .._listen import ListenConfig
 from .._wire import open_channel
@@ -130,6 +131,7 @@ class PluginClient(BasePluginHandle):
         self._broker: GrpcBroker | None = None
         self._muxer: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._call_readers: set[asyncio.Task[Any]] = set()
         self._announce: Announce | None = None
         self._plugins: dict[str, GrpcPlugin] = {}
         self._negotiated: int | None = None
@@ -370,14 +372,15 @@ class PluginClient(BasePluginHandle):
             interceptors=[capability_interceptor(self.controller, BROKER)],
         )
         self._broker = broker
-        self._spawn(broker.run_stream(open_client_stream(raw)))
+        self._spawn(broker.run_stream(open_client_stream(raw)), reads_calls=True)
         self._spawn(
             pump_stdio(
                 raw,
                 self.config.sync_stdout,
                 self.config.sync_stderr,
                 logger=logging.getLogger(f"plugwire.plugin.{self.name}.stdio"),
-            )
+            ),
+            reads_calls=True,
         )
 
     async def _connect_ttrpc(self) -> None:
@@ -458,10 +461,14 @@ class PluginClient(BasePluginHandle):
             return self._exited_error(exc.step or "call", "the plugin exited during the call")
         return exc
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, *, reads_calls: bool = False) -> None:
+        """Run ``coro`` until the client is released. ``reads_calls``: it reads gRPC
+        calls on the channel, and is let end by itself when the close cancels them
+        (see :mod:`plugwire.grpc._drain`)."""
         task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._call_readers if reads_calls else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     # -- errors ----------------------------------------------------------------
 
@@ -587,6 +594,7 @@ class PluginClient(BasePluginHandle):
         if self._proc_task is not None:
             with contextlib.suppress(BaseException):
                 await self._proc_task
+        await drain_tasks(list(self._call_readers))  # the close cancelled their calls
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
