@@ -24,7 +24,13 @@ import anyio
 import anyio.abc
 
 from plugwire.core.controller import Controller
-from plugwire.core.errors import ClosedError, ConfigError, PlugwireError, TransportNotAvailableError
+from plugwire.core.errors import (
+    ClosedError,
+    ConfigError,
+    PluginStartError,
+    PlugwireError,
+    TransportNotAvailableError,
+)
 from plugwire.core.handle import BasePluginHandle
 from plugwire.core.handshake import Handshake
 from plugwire.core.shutdown import ShutdownPolicy
@@ -254,14 +260,7 @@ class KubePlugin(BasePluginHandle):
                 f"{self.prepared.service['metadata']['name']}.{self.namespace}.svc:{port}"
             )
         with anyio.fail_after(max(1.0, deadline - time.monotonic())):
-            self._connection = await connect(
-                self.address,
-                self.announce,
-                handshake=self.handshake,
-                plugins=self.plugins,
-                own_cert=self._cert,
-                peer=self.name,
-            )
+            self._connection = await self._connect_until_answered(deadline)
             await self._ping_until_ready(deadline)
         _log.info(
             "plugin %s ready: pod %s/%s via %s (%s)",
@@ -271,6 +270,30 @@ class KubePlugin(BasePluginHandle):
             self.chosen_access,
             self.address,
         )
+
+    async def _connect_until_answered(self, deadline: float) -> PluginClient:
+        # The first connection through a fresh port-forward can race the pod's
+        # listener, and a gRPC call on a channel whose first connection failed fails
+        # at once: connect again until the start check answers (bounded by the start
+        # deadline). Other start errors (a wrong certificate, no gRPC) are final.
+        assert self.address is not None and self.announce is not None
+        delay = 0.1
+        while True:
+            try:
+                return await connect(
+                    self.address,
+                    self.announce,
+                    handshake=self.handshake,
+                    plugins=self.plugins,
+                    own_cert=self._cert,
+                    peer=self.name,
+                )
+            except PluginStartError as exc:
+                if exc.step != "health check" or time.monotonic() + delay >= deadline:
+                    raise
+                self.logger.debug("no answer at %s yet, connecting again: %s", self.address, exc)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def _ping_until_ready(self, deadline: float) -> None:
         # The first connection through a fresh port-forward can race the pod's
