@@ -17,8 +17,8 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
 import anyio.abc
@@ -51,6 +51,7 @@ __all__ = ["DEFAULT_SHUTDOWN", "Access", "KubePlugin", "in_cluster", "resolve_ac
 Access = Literal["auto", "port-forward", "direct"]
 
 _log = logging.getLogger("plugwire.kube")
+T = TypeVar("T")
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 #: A KubePlugin's own shutdown policy: up to 30 s for the Shutdown RPC and for the
@@ -274,41 +275,38 @@ class KubePlugin(BasePluginHandle):
     async def _connect_until_answered(self, deadline: float) -> PluginClient:
         # The first connection through a fresh port-forward can race the pod's
         # listener, and a gRPC call on a channel whose first connection failed fails
-        # at once: connect again until the start check answers (bounded by the start
-        # deadline). Other start errors (a wrong certificate, no gRPC) are final.
-        assert self.address is not None and self.announce is not None
-        delay = 0.1
-        while True:
-            try:
-                return await connect(
-                    self.address,
-                    self.announce,
-                    handshake=self.handshake,
-                    plugins=self.plugins,
-                    own_cert=self._cert,
-                    peer=self.name,
-                )
-            except PluginStartError as exc:
-                if exc.step != "health check" or time.monotonic() + delay >= deadline:
-                    raise
-                self.logger.debug("no answer at %s yet, connecting again: %s", self.address, exc)
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        # at once: connect again until the start check answers. Other start errors
+        # (a wrong certificate, no gRPC) are final.
+        address, announce = self.address, self.announce
+        assert address is not None and announce is not None
+
+        async def attempt() -> PluginClient:
+            return await connect(
+                address,
+                announce,
+                handshake=self.handshake,
+                plugins=self.plugins,
+                own_cert=self._cert,
+                peer=self.name,
+            )
+
+        def unanswered(exc: PlugwireError) -> bool:
+            if isinstance(exc, PluginStartError) and exc.step == "health check":
+                self.logger.debug("no answer at %s yet, connecting again: %s", address, exc)
+                return True
+            return False
+
+        return await _retry_until(deadline, attempt, unanswered, first=0.1, cap=1.0)
 
     async def _ping_until_ready(self, deadline: float) -> None:
-        # The first connection through a fresh port-forward can race the pod's
-        # listener: retry the health check (bounded by the start deadline).
-        assert self._connection is not None
-        delay = 0.05
-        while True:
-            try:
-                await self._connection.ping(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
-                return
-            except PlugwireError:
-                if time.monotonic() + delay >= deadline:
-                    raise
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        # The same race, on the connection the start check went through.
+        connection = self._connection
+        assert connection is not None
+
+        async def attempt() -> None:
+            await connection.ping(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+
+        await _retry_until(deadline, attempt, lambda _exc: True, first=0.05, cap=0.5)
 
     async def _background(
         self, fn: Any, *, task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED
@@ -408,3 +406,26 @@ class KubePlugin(BasePluginHandle):
             deadline = time.monotonic() + self.shutdown.grace
             for obj in self.created:
                 await wait_gone(self.api, obj, deadline)
+
+
+async def _retry_until(
+    deadline: float,
+    attempt: Callable[[], Awaitable[T]],
+    retry: Callable[[PlugwireError], bool],
+    *,
+    first: float,
+    cap: float,
+) -> T:
+    """``attempt()`` until it returns, waiting ``first`` seconds after a failure and
+    twice as long after each next one (at most ``cap``); a :class:`PlugwireError` for
+    which ``retry`` is false, or one that leaves no time before ``deadline``
+    (``time.monotonic()``), is raised."""
+    delay = first
+    while True:
+        try:
+            return await attempt()
+        except PlugwireError as exc:
+            if not retry(exc) or time.monotonic() + delay >= deadline:
+                raise
+        await anyio.sleep(delay)
+        delay = min(delay * 2, cap)

@@ -23,11 +23,12 @@ DRAIN_TIMEOUT = 1.0
 
 async def drain_tasks(tasks: Iterable[asyncio.Task[Any]], timeout: float = DRAIN_TIMEOUT) -> None:
     """Wait up to ``timeout`` for ``tasks`` to end (call after cancelling their calls,
-    e.g. by closing the channel), then cancel and await what is left. Never raises
-    the tasks' errors; a cancellation of the caller still cancels the tasks."""
+    e.g. by closing the channel), then cancel and await what is left (``timeout=0``:
+    cancel at once). Never raises the tasks' errors; a cancellation of the caller
+    still cancels the tasks."""
     pending = {task for task in tasks if not task.done()}
     try:
-        if pending:
+        if pending and timeout > 0:
             _, pending = await asyncio.wait(pending, timeout=timeout)
     finally:
         for task in pending:

@@ -595,11 +595,7 @@ class PluginClient(BasePluginHandle):
             with contextlib.suppress(BaseException):
                 await self._proc_task
         await drain_tasks(list(self._call_readers))  # the close cancelled their calls
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await drain_tasks(list(self._tasks), timeout=0)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
