@@ -202,9 +202,14 @@ async def serve_async(
     saved_stdout = sys.stdout
     if stdout is None:
         sys.stdout = sys.stderr
+    stop = stop or asyncio.Event()
     try:
         plugin_env = PluginEnv.from_env(env)
-        return await _serve(config, plugin_env, out, stop or asyncio.Event())
+        # From before the socket exists to after it is gone: a SIGTERM that comes
+        # while starting (even just after the announce line) stops the plugin
+        # through the same clean-up as a Shutdown; interrupts are ignored throughout.
+        with _signals(stop):
+            return await _serve(config, plugin_env, out, stop)
     except PlugwireError as exc:
         _log.error("plugin init error: %s", exc)
         return 1
@@ -282,8 +287,7 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
         if config.sync_stdio:
             capture.install()
         try:
-            with _signals(stop):
-                await stop.wait()
+            await stop.wait()
         finally:
             capture.restore()
             capture.close()  # StreamStdio ends with OK before the server stops
@@ -380,8 +384,7 @@ async def _serve_ttrpc(
             if config.sync_stdio:
                 capture.install()
             try:
-                with _signals(stop):
-                    await stop.wait()
+                await stop.wait()
             finally:
                 capture.restore()
                 capture.close()

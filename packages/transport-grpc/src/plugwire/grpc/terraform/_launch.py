@@ -59,7 +59,9 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
     if debug is None:
         debug = "--debug" in sys.argv[1:]
     server: str | None = None
-    if not debug and _COOKIE_KEY in os.environ:
+    launched = not debug and _COOKIE_KEY in os.environ
+    if launched:
+        _ignore_interrupts()
         from plugwire.core import forkserver
 
         server = forkserver.key(target)
@@ -81,7 +83,23 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
         from plugwire.core import forkserver
 
         forkserver.start(server, prepare=_prepare_launch)  # returns here and in children
+        _ignore_interrupts()  # a forked child starts with Python's default handler
     serve(provider, address=address, debug=debug)
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT from the first instruction of a launch by Terraform.
+
+    A Ctrl-C in a terminal reaches the whole foreground process group, providers
+    included; Terraform handles it and stops its providers itself. go-plugin's
+    ``Serve`` ignores interrupts from its start; without this, one that came while a
+    launch imports (~0.1 s) would end the provider with a ``KeyboardInterrupt``
+    traceback instead. Serving keeps ignoring them (see
+    :func:`plugwire.grpc.goplugin.serve_async`).
+    """
+    import _signal  # type: ignore[import-not-found,unused-ignore]  # signal.py: ~5 ms of enums
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
 
 
 def _prepare_launch() -> None:

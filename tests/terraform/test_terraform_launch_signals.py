@@ -1,0 +1,114 @@
+"""Signals around a provider launch by Terraform, as go-plugin's ``Serve`` has them.
+
+A Ctrl-C reaches the whole foreground process group, providers included, and
+Terraform stops its providers itself: a launch ignores SIGINT from its start, while it
+is still importing. SIGTERM stops a provider through the same clean-up as a
+``Shutdown`` from the moment it starts serving: its socket and private directory go,
+even when the signal comes just as the announce line is out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from plugwire.grpc.mtls import generate_cert
+from plugwire.grpc.terraform.serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
+
+HERE = Path(__file__).parent
+DEADLINE = 30.0
+
+
+def _env(tmp_path: Path, forkserver: str, **extra: str) -> dict[str, str]:
+    client = generate_cert(curve="P-256")
+    sockets = tmp_path / "sockets"
+    sockets.mkdir()
+    env = dict(os.environ)
+    env.update(
+        {
+            MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE,
+            "PLUGIN_PROTOCOL_VERSIONS": "6",
+            "PLUGIN_CLIENT_CERT": client.cert_pem.decode(),
+            "PLUGWIRE_FORKSERVER": forkserver,
+            "TMPDIR": str(sockets),
+            **extra,
+        }
+    )
+    return env
+
+
+def _launch(target: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+        f"from plugwire.grpc.terraform import launch; launch({target!r})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the test's own process group stays out of it
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.005)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    return proc.returncode, err.decode(errors="replace")
+
+
+@pytest.mark.parametrize("forkserver", ["0", "1"])
+def test_an_interrupt_while_the_launch_imports_is_ignored(tmp_path: Path, forkserver: str) -> None:
+    marker = tmp_path / "importing"
+    env = _env(tmp_path, forkserver, SLOW_IMPORT_MARKER=str(marker))
+    proc = _launch("slow_import_probe:provider", env)
+    try:
+        _wait_for(marker, proc)
+        proc.send_signal(signal.SIGINT)  # mid-import: the provider module is loading
+        line = proc.stdout.readline() if proc.stdout else b""
+        assert line.startswith(b"1|6|unix|"), (line, proc.poll())
+        proc.send_signal(signal.SIGINT)  # serving: still ignored
+        time.sleep(0.2)
+        assert proc.poll() is None
+    finally:
+        code, err = _stop(proc)
+    assert code == 0, err[-2000:]
+    assert "KeyboardInterrupt" not in err
+    assert "plugin received interrupt signal, ignoring" in err
+    assert list((tmp_path / "sockets").iterdir()) == []
+
+
+@pytest.mark.parametrize("forkserver", ["0", "1"])
+def test_sigterm_as_serving_starts_cleans_up(tmp_path: Path, forkserver: str) -> None:
+    """SIGTERM as soon as the provider starts to serve (its first log line) and again
+    as soon as the announce line is out: both exit 0 and leave nothing behind."""
+    for when in ("starting", "announced"):
+        directory = tmp_path / when
+        directory.mkdir()
+        proc = _launch(
+            "plugwire.grpc.terraform.examples.thing._provider:provider", _env(directory, forkserver)
+        )
+        assert proc.stderr is not None and proc.stdout is not None
+        if when == "starting":
+            first = proc.stderr.readline()
+            assert b"configuring server automatic mTLS" in first, first
+        else:
+            assert proc.stdout.readline().startswith(b"1|6|unix|")
+        code, err = _stop(proc)
+        assert code == 0, (when, err[-2000:])
+        assert "plugin shutting down" in err, when
+        assert list((directory / "sockets").iterdir()) == [], when
