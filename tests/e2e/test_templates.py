@@ -236,12 +236,20 @@ def _cases() -> list[Any]:
 
 
 def _render(family: Family, out: Path, extra_context: dict[str, str]) -> Path:
-    project = cookiecutter(
-        str(TEMPLATES / family.name),
-        no_input=True,
-        extra_context=extra_context,
-        output_dir=str(out),
-    )
+    # cookiecutter writes each rendered hook to the temp directory and never removes
+    # it (one file a render): give it a directory of its own for the call.
+    scratch = tempfile.mkdtemp(prefix="plugwire-hooks-")
+    saved, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+        project = cookiecutter(
+            str(TEMPLATES / family.name),
+            no_input=True,
+            extra_context=extra_context,
+            output_dir=str(out),
+        )
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(scratch, ignore_errors=True)
     return Path(project)
 
 

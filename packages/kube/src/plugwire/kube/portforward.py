@@ -18,6 +18,8 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from plugwire.core._unix import stream_from_socket
+
 from .api import KubeAPI
 from .errors import KubeAPIError
 
@@ -90,7 +92,7 @@ class PortForwarder:
             self.connections += 1
             raw = pf.socket(self.port)
             sock = getattr(raw, "_socket", raw)
-            remote = await _socket_stream(sock)
+            remote = await stream_from_socket(sock)  # not anyio's UNIXSocketStream: see core._unix
             try:
                 async with anyio.create_task_group() as tg:
 
@@ -124,19 +126,6 @@ class PortForwarder:
             self.local_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
             task_status.started(self.address)
             await listener.serve(self._bridge)
-
-
-async def _socket_stream(sock: socket.socket) -> anyio.abc.SocketStream:
-    """Wrap the client's end of a port-forward socket pair as a stream.
-
-    Not ``UNIXSocketStream.from_socket``: on asyncio that stream waits for data with a
-    raw reader callback that calls ``set_result`` on its future, and when the waiting
-    task is cancelled in the same loop iteration as data arrives (the other pump
-    finishing, a host closing) the callback raises ``InvalidStateError`` into the
-    loop's exception handler. The transport-based stream that ``SocketStream`` gives
-    for any connected stream socket has no such race.
-    """
-    return await anyio.abc.SocketStream.from_socket(sock)
 
 
 def _close_unused(pf: Any, port: int) -> None:

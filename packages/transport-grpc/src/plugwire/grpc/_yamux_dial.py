@@ -12,6 +12,7 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
+from plugwire.core._unix import UnixListener, create_unix_listener
 from plugwire.core.errors import ClosedError
 
 from ._tlsproxy import peer_pid
@@ -46,7 +47,7 @@ class YamuxDialBridge(BridgeBase):
         self._directory = directory
         self._tmpdir: str | None = None
         self._path: str | None = None
-        self._listener: anyio.abc.SocketListener | None = None
+        self._listener: UnixListener | None = None
 
     @property
     def path(self) -> str:
@@ -64,7 +65,7 @@ class YamuxDialBridge(BridgeBase):
         self._tmpdir = tempfile.mkdtemp(prefix="pw-yx-", dir=self._directory)
         path = os.path.join(self._tmpdir, "dial.sock")
         try:
-            self._listener = await anyio.create_unix_listener(path, mode=0o600)
+            self._listener = await create_unix_listener(path, mode=0o600)
             tg = await self._start()
         except BaseException:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -88,7 +89,7 @@ class YamuxDialBridge(BridgeBase):
             if self._tmpdir is not None:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
 
-    async def _accept_loop(self, listener: anyio.abc.SocketListener) -> None:
+    async def _accept_loop(self, listener: UnixListener) -> None:
         assert self._tg is not None
         while True:
             conn = await listener.accept()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.abc
 
+from plugwire.core._unix import connect_unix
 from plugwire.core.errors import ClosedError, PlugwireError
 
 from .yamux import Session, YamuxStream
@@ -32,7 +33,7 @@ class NoRouteError(PlugwireError, LookupError):
 async def connect_target(target: Target) -> anyio.abc.ByteStream:
     if callable(target):
         return await target()
-    return await anyio.connect_unix(os.fspath(target))
+    return await connect_unix(target)
 
 
 async def _interrupt(stream: anyio.abc.ByteStream) -> None:

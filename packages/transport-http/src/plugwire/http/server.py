@@ -8,11 +8,9 @@ body limits, with no second event loop, worker model or ASGI layer in between.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
-import socket
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -20,6 +18,7 @@ import anyio
 import anyio.abc
 import h11
 
+from plugwire.core._unix import create_unix_listener
 from plugwire.core.errors import ConfigError
 from plugwire.core.transport import Address
 
@@ -63,9 +62,7 @@ async def listen(
                     seen=path,
                 )
             os.unlink(path)
-        listener: anyio.abc.Listener[anyio.abc.SocketStream] = await anyio.create_unix_listener(
-            path
-        )
+        listener: anyio.abc.Listener[anyio.abc.SocketStream] = await create_unix_listener(path)
         try:
             yield listener, address
         finally:
@@ -90,37 +87,6 @@ async def listen(
             expected="unix or tcp",
             seen=address.network,
         )
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-async def _receive(stream: anyio.abc.ByteStream) -> bytes:
-    """``stream.receive()``, except for unix sockets on asyncio.
-
-    anyio's asyncio ``UNIXSocketStream.receive`` can log ``InvalidStateError`` when
-    the waiting task is cancelled in the same loop iteration as the socket becomes
-    readable (its reader callback calls ``set_result`` on a cancelled future). For
-    those streams read the raw non-blocking socket after ``anyio.wait_readable``,
-    which tolerates that race.
-    """
-    sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-    if sock is None or sock.family != socket.AF_UNIX or not _on_asyncio():
-        return await stream.receive(_READ)
-    while True:
-        try:
-            data = sock.recv(_READ)
-        except BlockingIOError:
-            await anyio.wait_readable(sock)
-            continue
-        if not data:
-            raise anyio.EndOfStream
-        return data
 
 
 class _TooLarge(Exception):
@@ -191,11 +157,11 @@ class HttpServer:
                 return event
             try:
                 if not deadline:
-                    data = await _receive(stream)
+                    data = await stream.receive(_READ)
                     deadline.append(anyio.current_time() + self.limits.request_timeout)
                 else:
                     with anyio.fail_after(max(0.0, deadline[0] - anyio.current_time())):
-                        data = await _receive(stream)
+                        data = await stream.receive(_READ)
             except TimeoutError:
                 raise _TooLarge(
                     408, f"request not received within {self.limits.request_timeout} s"
@@ -349,7 +315,7 @@ class HttpServer:
             async def watch() -> None:
                 nonlocal gone
                 try:
-                    data = await _receive(stream)
+                    data = await stream.receive(_READ)
                 except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     data = b""
                 except OSError:

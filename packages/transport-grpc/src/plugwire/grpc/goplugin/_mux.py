@@ -35,6 +35,7 @@ import anyio
 import anyio.abc
 
 import grpc
+from plugwire.core._unix import connect_unix, stream_from_socket
 from plugwire.core.errors import ClosedError, ConfigError, ConnectionClosedError, ProtocolError
 from plugwire.core.transport import Address
 
@@ -270,7 +271,7 @@ class ClientMuxer(_Muxer):
         """Connect to the plugin and start the session and the broker serve bridge."""
         conn: anyio.abc.ByteStream
         if address.network == "unix":
-            conn = await anyio.connect_unix(address.address)
+            conn = await connect_unix(address.address)
         else:
             host, _, port = address.address.rpartition(":")
             conn = await anyio.connect_tcp(host, int(port))
@@ -317,7 +318,7 @@ async def _first_connection(
     if accept.cancelled() or accept.exception() is not None:
         return None
     conn, _ = accept.result()
-    return await anyio.abc.SocketStream.from_socket(conn)
+    return await stream_from_socket(conn)
 
 
 def _public_listener(network: str, listen: ListenConfig) -> tuple[socket.socket, Address]:
