@@ -50,9 +50,20 @@ __all__ = ["PrivateLeg", "TLSOriginator", "TLSTerminator", "peer_pid", "private_
 _BUF = 256 * 1024
 
 
-def private_socket_path(prefix: str = "plugwire") -> tuple[str, str]:
-    """``(directory, socket path)``: a fresh 0700 directory only we can enter."""
-    directory = tempfile.mkdtemp(prefix=f"{prefix}-")
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path: 108 bytes with the terminating NUL
+
+
+def private_socket_path(prefix: str = "plugwire", within: str | None = None) -> tuple[str, str]:
+    """``(directory, socket path)``: a fresh 0700 directory only we can enter.
+
+    ``within``: the directory to make it in (a host's ``PLUGIN_UNIX_SOCKET_DIR``, which
+    the host removes when the plugin is gone, however it ended: a SIGKILLed plugin
+    leaves nothing behind); the temp dir without it, or when a socket path there would
+    be too long for ``sockaddr_un``.
+    """
+    if within is not None and len(os.path.join(within, f"{prefix}-xxxxxxxx", "s")) > _SUN_PATH_MAX:
+        within = None
+    directory = tempfile.mkdtemp(prefix=f"{prefix}-", dir=within)
     os.chmod(directory, 0o700)
     return directory, os.path.join(directory, "s")
 

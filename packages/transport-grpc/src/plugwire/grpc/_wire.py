@@ -63,7 +63,7 @@ async def start_server(
         await server.start()
         fix_socket_mode(address, listen)
         return Listening(address)
-    private_dir, inner = private_socket_path("plugwire-srv")
+    private_dir, inner = private_socket_path("plugwire-srv", listen.socket_dir)
     leg = PrivateLeg.generate()
     server.add_secure_port(f"unix:{inner}", leg.server_credentials())
     await server.start()
