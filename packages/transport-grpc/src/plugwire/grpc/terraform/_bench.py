@@ -23,8 +23,9 @@ Providers of the same shape in the plan/apply suites:
 
 * the Go terraform-plugin-framework provider ``terraform-provider-example``
   (tests/interop/terraform, the baseline);
-* plugwire's example provider (``python -m plugwire.grpc.terraform.examples.thing``),
-  as it runs by default (later launches of a command forked by its fork server,
+* plugwire's example provider (its console script ``terraform-provider-example``, as
+  a user's provider is installed; :func:`example_command`), as it runs by default
+  (later launches of a command forked by its fork server,
   :mod:`plugwire.core.forkserver`) and with ``PLUGWIRE_FORKSERVER=0`` (every launch
   imports on its own);
 * pyvider (PyPI) serving the same resource (``_bench_pyvider.py``), when pyvider is
@@ -64,7 +65,22 @@ from .serving import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 __all__ = ["SUITE"]
 
-EXAMPLE = [sys.executable, "-m", "plugwire.grpc.terraform.examples.thing"]
+EXAMPLE_SCRIPT = "terraform-provider-example"
+"""The example provider's console script (the grpc distribution's ``[project.scripts]``)."""
+
+
+def example_command() -> list[str]:
+    """How the example provider is started, as a user's provider is: its console
+    script next to this interpreter (installed with the grpc distribution), else
+    ``python -m plugwire.grpc.terraform.examples.thing`` (a checkout on ``sys.path``
+    without the script: each launch then also pays ``runpy``)."""
+    script = Path(sys.executable).with_name(EXAMPLE_SCRIPT)
+    if os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "plugwire.grpc.terraform.examples.thing"]
+
+
+EXAMPLE = example_command()
 BASELINE = "Go provider (terraform-plugin-framework)"
 PLUGWIRE = "plugwire example provider"
 PLUGWIRE_NOFORK = "plugwire example provider, no fork server"
@@ -215,6 +231,8 @@ class TerraformCommand(Contender):
         if self.provider is None:
             return await _built(ctx, "go_provider_binary")
         await _bytecode(ctx)
+        if len(self.provider) == 1:  # an executable (a console script): no shell wrapper
+            return Path(self.provider[0])
         return list(self.provider)
 
     async def start(self, ctx: BenchContext) -> None:
