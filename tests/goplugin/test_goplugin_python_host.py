@@ -178,6 +178,24 @@ async def test_secure_config(go: GoBinaries, tmp_path: Path) -> None:
 # -- Python host <-> Python plugin ------------------------------------------------
 
 
+async def test_automtls_plugin_announces_a_p256_certificate(tmp_path: Path) -> None:
+    """The host makes a P-521 certificate as go-plugin's does; a plugwire plugin answers
+    with a P-256 one (plugwire.grpc.mtls.PLUGIN_CURVE: cheaper in every handshake), and
+    the host verifies it and talks to the plugin."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    async with PluginClient(_config(KV_PLUGIN, tmp_path, auto_mtls=True)) as client:
+        await _kv_roundtrip(client)
+        assert client._announce is not None and client._announce.server_cert is not None
+        announced = x509.load_der_x509_certificate(client._announce.server_cert).public_key()
+        assert client._own_cert is not None
+        own = x509.load_pem_x509_certificate(client._own_cert.cert_pem).public_key()
+    assert isinstance(announced, ec.EllipticCurvePublicKey)
+    assert announced.curve.name == "secp256r1"
+    assert isinstance(own, ec.EllipticCurvePublicKey) and own.curve.name == "secp521r1"
+
+
 @pytest.mark.parametrize("mux", [False, True], ids=["direct", "multiplexed"])
 @pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
 async def test_python_kv_plugin(tmp_path: Path, mtls: bool, mux: bool) -> None:

@@ -17,9 +17,9 @@ A 0700 directory keeps other users off the private sockets, not a process of the
 same user, so neither private leg trusts the socket alone:
 
 * behind the terminator, gRPC listens with grpcio's own TLS on the private socket,
-  with a throwaway P-256 server and client certificate pair made per server and kept
-  in memory (:class:`PrivateLeg`): a client without the terminator's certificate is
-  refused by grpcio, as on the public address;
+  with a throwaway P-256 certificate made per server and kept in memory
+  (:class:`PrivateLeg`), which both ends present and each trusts alone: a client
+  without the terminator's key is refused by grpcio, as on the public address;
 * the originator accepts only connections from its own process (``SO_PEERCRED``
   pid), which is where the grpc channel dialling it lives.
 """
@@ -45,7 +45,14 @@ from plugwire.core.errors import ConfigError
 from ._listen import ListenConfig, new_socket_path
 from .mtls import SERVER_NAME, Certificate, TLSConfig, generate_cert
 
-__all__ = ["PrivateLeg", "TLSOriginator", "TLSTerminator", "peer_pid", "private_socket_path"]
+__all__ = [
+    "PRIVATE_LEG_CURVE",
+    "PrivateLeg",
+    "TLSOriginator",
+    "TLSTerminator",
+    "peer_pid",
+    "private_socket_path",
+]
 
 _BUF = 256 * 1024
 
@@ -68,33 +75,37 @@ def private_socket_path(prefix: str = "plugwire", within: str | None = None) -> 
     return directory, os.path.join(directory, "s")
 
 
+PRIVATE_LEG_CURVE = "P-256"
+"""The private leg's curve: one grpcio's BoringSSL speaks (it has no P-521)."""
+
+
 @attrs.frozen
 class PrivateLeg:
-    """The TLS of the private leg from a terminator to its gRPC server: a server
-    and a client certificate (P-256, which grpcio's BoringSSL speaks), each
-    trusting exactly the other; made per server, never written to disk."""
+    """The TLS of the private leg from a terminator to its gRPC server: one
+    certificate (:data:`PRIVATE_LEG_CURVE`) that the gRPC server presents and the
+    terminator presents as its client certificate, each end trusting exactly it; made
+    per server, never written to disk. Only this process holds its key."""
 
-    server: Certificate
-    client: Certificate
+    cert: Certificate
 
     @classmethod
     def generate(cls) -> PrivateLeg:
-        return cls(generate_cert(curve="P-256"), generate_cert(curve="P-256"))
+        return cls(generate_cert(curve=PRIVATE_LEG_CURVE))
 
     def server_credentials(self) -> Any:
         import grpc
 
         return grpc.ssl_server_credentials(
-            [(self.server.key_pem, self.server.cert_pem)],
-            root_certificates=self.client.cert_pem,
+            [(self.cert.key_pem, self.cert.cert_pem)],
+            root_certificates=self.cert.cert_pem,
             require_client_auth=True,
         )
 
     def client_context(self) -> ssl.SSLContext:
         return TLSConfig(
-            cert_pem=self.client.cert_pem,
-            key_pem=self.client.key_pem,
-            peer_roots_pem=self.server.cert_pem,
+            cert_pem=self.cert.cert_pem,
+            key_pem=self.cert.key_pem,
+            peer_roots_pem=self.cert.cert_pem,
         ).client_context()
 
 

@@ -1,12 +1,19 @@
 """AutoMTLS and TLS material, as go-plugin does it.
 
-Each side makes a throwaway self-signed ECDSA P-521 certificate (CN and DNS name
+Each side makes a throwaway self-signed ECDSA certificate (CN and DNS name
 ``localhost``, client and server auth, a CA so the peer can trust it directly).
 The host passes its PEM to the plugin in ``PLUGIN_CLIENT_CERT``; the plugin answers
 with its DER in the announce line. Each side then uses its one certificate for
 both roles and trusts exactly the peer's: the plugin's server requires and verifies
 the host's certificate, the host verifies the plugin's for server name
 ``localhost``. Broker connections reuse the same material.
+
+go-plugin makes both certificates on P-521. A plugwire host does too
+(:func:`generate_cert`'s default); a plugwire plugin announces a P-256 one
+(:data:`PLUGIN_CURVE`): every TLS handshake costs both ends a signature with the
+plugin's key and the host a verification of it, and P-521's cost several times
+P-256's (in Go's ``crypto/tls`` most of all). Go's ``crypto/tls``, OpenSSL and
+BoringSSL all verify either curve.
 """
 
 from __future__ import annotations
@@ -26,9 +33,19 @@ from plugwire.core.errors import ConfigError
 # cryptography's EC primitives are imported where they are used (a plugin without TLS
 # never loads them); cryptography.x509 is not needed at all (see generate_cert).
 
-__all__ = ["Certificate", "TLSConfig", "der_to_pem", "generate_cert", "prepare_certs"]
+__all__ = [
+    "PLUGIN_CURVE",
+    "Certificate",
+    "TLSConfig",
+    "der_to_pem",
+    "generate_cert",
+    "prepare_certs",
+]
 
 SERVER_NAME = "localhost"
+
+PLUGIN_CURVE = "P-256"
+"""The curve of the certificate a plugin's AutoMTLS makes and announces (see above)."""
 
 _prepared: dict[tuple[str, str], list[Certificate]] = {}
 
@@ -58,9 +75,10 @@ class Certificate:
 
 
 def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certificate:
-    """A fresh self-signed ECDSA P-521 certificate valid ~30 years, like go-plugin's
-    (``curve="P-256"`` for the private leg behind the TLS front end, which grpcio's
-    BoringSSL must speak).
+    """A fresh self-signed ECDSA certificate valid ~30 years, like go-plugin's: P-521
+    by default, as go-plugin's host makes; ``curve="P-256"`` for a plugin's own
+    (:data:`PLUGIN_CURVE`) and for the private leg behind the TLS front end, which
+    grpcio's BoringSSL must speak.
 
     The certificate is DER-encoded here with the fields go-plugin's ``generateCert``
     sets; the key pair and the signature come from ``cryptography``'s EC primitives.

@@ -44,7 +44,7 @@ from .._backend import require_asyncio
 from .._generated.plugin import grpc_broker_pb2_grpc, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
 from .._listen import SERVER_OPTIONS
 from .._wire import Listening, start_server
-from ..mtls import TLSConfig, check_pem, generate_cert
+from ..mtls import PLUGIN_CURVE, TLSConfig, check_pem, generate_cert
 from .announce import Announce
 from .broker import BrokerServicer, GrpcBroker
 from .config import PluginEnv
@@ -231,7 +231,7 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
     if tls is None and client_pem:
         _log.debug("configuring server automatic mTLS")
         peer = check_pem(client_pem.encode(), what="PLUGIN_CLIENT_CERT")
-        own = generate_cert()
+        own = generate_cert(curve=PLUGIN_CURVE)
         tls = TLSConfig.mutual(own, peer)
         server_cert = own.cert_der
 

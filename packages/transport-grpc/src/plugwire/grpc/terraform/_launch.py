@@ -104,9 +104,10 @@ def _ignore_interrupts() -> None:
 
 def _prepare_launch() -> None:
     """A forked launch's certificates, made ahead by the fork server: AutoMTLS's own
-    P-521 certificate and the TLS front end's two P-256 ones for its private leg."""
+    and the one of the TLS front end's private leg."""
     if "PLUGIN_CLIENT_CERT" not in os.environ:
         return
-    from ..mtls import SERVER_NAME, prepare_certs
+    from .._tlsproxy import PRIVATE_LEG_CURVE
+    from ..mtls import PLUGIN_CURVE, SERVER_NAME, prepare_certs
 
-    prepare_certs((SERVER_NAME, "P-521"), (SERVER_NAME, "P-256"), (SERVER_NAME, "P-256"))
+    prepare_certs((SERVER_NAME, PLUGIN_CURVE), (SERVER_NAME, PRIVATE_LEG_CURVE))
