@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import grpc
 import pytest
 from goplugin_support import KV_PLUGIN
 
@@ -77,6 +78,38 @@ async def test_a_plugin_shut_down_leaves_nothing(tmp_path: Path, scratch: Path, 
     async with client:
         await client.ping()
     assert client.process is not None and client.process.returncode == 0
+    assert os.listdir(scratch) == []
+
+
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+async def test_a_plugin_shut_down_mid_call_exits_at_once(
+    tmp_path: Path, scratch: Path, mtls: bool
+) -> None:
+    """A served plugin's process ends right after a Shutdown, as a Go plugin's does: a
+    call still running does not hold it up (nor its server's orderly stop), the host's
+    call ends (cancelled with the connection), and the plugin's files are gone."""
+    from goplugin_support import plugin_script
+    from test_goplugin_streaming_errors import StreamsPlugin
+
+    client = PluginClient(
+        ClientConfig(
+            handshake=HANDSHAKE,
+            plugins={"streams": StreamsPlugin()},
+            cmd=plugin_script("streaming.py"),
+            cwd=str(tmp_path),
+            env={"TMPDIR": str(scratch)},
+            auto_mtls=mtls,
+            start_timeout=30,
+        )
+    )
+    async with client:
+        call = client.dispense("streams").count(b"hang", timeout=60)
+        assert await call.read() == b"0"  # the call runs in the plugin, and never ends
+        with anyio.fail_after(10):
+            await client.aclose()  # Shutdown, then the host waits for the exit
+        assert client.process is not None and client.process.returncode == 0
+        with anyio.fail_after(10):  # the host's call ended with the connection
+            assert await call.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
     assert os.listdir(scratch) == []
 
 

@@ -1,7 +1,9 @@
 """A plugin with streaming methods of every kind (raw bytes, no proto), for the
 host's typed errors on streaming calls. Requests: ``fail`` aborts the call with a
-status, ``crash`` kills the process (exit 4) in the middle of the stream."""
+status, ``crash`` kills the process (exit 4) in the middle of the stream, ``hang``
+sends one reply and never ends."""
 
+import asyncio
 import os
 
 import grpc
@@ -19,6 +21,9 @@ async def count(request, context):
     if request == b"crash":
         yield b"0"
         os._exit(4)
+    if request == b"hang":
+        yield b"0"
+        await asyncio.Event().wait()
     for i in range(int(request)):
         yield str(i).encode()
 

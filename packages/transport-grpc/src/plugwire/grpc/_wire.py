@@ -44,6 +44,11 @@ class Listening:
         if self._terminator is not None:
             await self._terminator.aclose()
             self._terminator = None
+        self.remove_files()
+
+    def remove_files(self) -> None:
+        """Remove the socket file and the private directory, and nothing else (a
+        process about to exit leaves its listeners and connections to the exit)."""
         remove_socket(self.address)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

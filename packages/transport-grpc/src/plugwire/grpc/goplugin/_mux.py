@@ -234,6 +234,11 @@ class _MuxListening(Listening):
         await self._inner.aclose()
         await super().aclose()
 
+    def remove_files(self) -> None:
+        shutil.rmtree(self._muxer._private_dir, ignore_errors=True)
+        self._inner.remove_files()
+        super().remove_files()
+
 
 class ServerMuxer(_Muxer):
     """The plugin's side: one yamux server session over the host's connection."""

@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, TextIO
 
 import attrs
@@ -164,7 +164,21 @@ def serve(config: ServeConfig | None = None, /, **kwargs: Any) -> NoReturn:
     0 after a shutdown, 1 when the cookie is wrong or start-up failed.
     """
     cfg = config if config is not None else ServeConfig(**kwargs)
-    _exit_process(asyncio.run(serve_async(cfg)))
+    _exit_process(run_then_exit(serve_async(cfg, exiting=True)))
+
+
+def run_then_exit(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` (a serving coroutine) on a new event loop and return its result,
+    leaving the loop as it is: the caller ends the process next (:func:`_exit_process`).
+
+    ``asyncio.run`` would first cancel and wait for every task still there (grpc's,
+    the TLS front end's), shut down the default executor and close the loop; the
+    process exit ends all of that anyway, as a Go plugin's ``os.Exit`` ends its
+    goroutines (the host waits for that exit: for Terraform, once per provider launch).
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(main)
 
 
 def _exit_process(code: int) -> NoReturn:
@@ -183,11 +197,18 @@ async def serve_async(
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
     stop: asyncio.Event | None = None,
+    exiting: bool = False,
 ) -> int:
     """The body of :func:`serve` on a running asyncio loop; returns the exit status.
 
     ``environ`` defaults to ``os.environ`` and ``stdout`` (where the announce line
     goes) to ``sys.stdout``; setting ``stop`` stops the plugin from the outside.
+
+    ``exiting``: the process ends as soon as this returns (:func:`serve` sets it). Once
+    stopped, the plugin then removes its socket files and returns at once, leaving the
+    gRPC server and its connections to the exit, as go-plugin's ``Shutdown`` stops its
+    server without waiting for running calls; otherwise it stops the server in order
+    (running calls cancelled) and closes every connection before returning.
     """
     require_asyncio("plugwire.grpc.goplugin.serve")
     env = os.environ if environ is None else environ
@@ -208,8 +229,8 @@ async def serve_async(
         # From before the socket exists to after it is gone: a SIGTERM that comes
         # while starting (even just after the announce line) stops the plugin
         # through the same clean-up as a Shutdown; interrupts are ignored throughout.
-        with _signals(stop):
-            return await _serve(config, plugin_env, out, stop)
+        with _signals(stop, restore=not exiting):
+            return await _serve(config, plugin_env, out, stop, exiting=exiting)
     except PlugwireError as exc:
         _log.error("plugin init error: %s", exc)
         return 1
@@ -218,7 +239,9 @@ async def serve_async(
             sys.stdout = saved_stdout
 
 
-async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio.Event) -> int:
+async def _serve(
+    config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio.Event, *, exiting: bool
+) -> int:
     if config.configure_logging:
         configure_plugin_logging(config.log_level)
     if forkserver.forked():
@@ -295,9 +318,13 @@ async def _serve(config: ServeConfig, env: PluginEnv, out: TextIO, stop: asyncio
         return 0
     finally:
         await broker.aclose()
-        await server.stop(STOP_GRACE)
-        if listening is not None:
-            await listening.aclose()
+        if exiting:
+            if listening is not None:
+                listening.remove_files()
+        else:
+            await server.stop(STOP_GRACE)
+            if listening is not None:
+                await listening.aclose()
 
 
 def choose_wire(
@@ -395,7 +422,10 @@ async def _serve_ttrpc(
 
 
 @contextlib.contextmanager
-def _signals(stop: asyncio.Event) -> Any:
+def _signals(stop: asyncio.Event, *, restore: bool = True) -> Any:
+    """SIGTERM sets ``stop``, SIGINT is logged and ignored, until the block ends; then
+    the handlers are removed, unless ``restore`` is false (the process ends next: each
+    removal costs asyncio a pass over every signal's enum, ~0.5 ms)."""
     loop = asyncio.get_running_loop()
     installed = []
     try:
@@ -408,5 +438,5 @@ def _signals(stop: asyncio.Event) -> Any:
             installed.append(signal.SIGINT)
         yield
     finally:
-        for sig in installed:
+        for sig in installed if restore else ():
             loop.remove_signal_handler(sig)

@@ -84,12 +84,15 @@ async def serve_async(
     stdout: TextIO | None = None,
     stop: asyncio.Event | None = None,
     protocol_versions: tuple[int, ...] = (5, 6),
+    exiting: bool = False,
 ) -> int:
-    """Serve ``provider`` on the running loop until Terraform shuts it down; the exit status."""
+    """Serve ``provider`` on the running loop until Terraform shuts it down; the exit
+    status. ``exiting``: the process ends next (see
+    :func:`plugwire.grpc.goplugin.serve_async`; :func:`serve` sets it)."""
     from ..goplugin.server import serve_async as goplugin_serve
 
     config = serve_config(provider, protocol_versions=protocol_versions)
-    return await goplugin_serve(config, environ=environ, stdout=stdout, stop=stop)
+    return await goplugin_serve(config, environ=environ, stdout=stdout, stop=stop, exiting=exiting)
 
 
 def preload(environ: Mapping[str, str] | None = None) -> None:
@@ -119,7 +122,9 @@ def serve(provider: Provider, *, debug: bool | None = None, address: str | None 
     if debug:
         code = asyncio.run(serve_debug(provider, address=address))
     else:
-        code = asyncio.run(serve_async(provider))
+        from ..goplugin.server import run_then_exit
+
+        code = run_then_exit(serve_async(provider, exiting=True))
     from ..goplugin.server import _exit_process
 
     _exit_process(code)  # without the interpreter's final collections: Terraform waits
