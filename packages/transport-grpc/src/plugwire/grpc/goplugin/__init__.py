@@ -39,15 +39,8 @@ if TYPE_CHECKING:
     from .announce import CORE_PROTOCOL_VERSION, Announce, parse_announce
     from .broker import BrokerServer, GrpcBroker
     from .client import PluginClient, cleanup_clients
-    from .config import (
-        BROKER,
-        ClientConfig,
-        EnvValueError,
-        ListenConfig,
-        PluginEnv,
-        ReattachConfig,
-        SecureConfig,
-    )
+    from .config import BROKER, ClientConfig, ListenConfig, ReattachConfig, SecureConfig
+    from .env import EnvValueError, PluginEnv
     from .errors import (
         AnnounceError,
         ChecksumMismatchError,
@@ -74,9 +67,9 @@ _EXPORTS = {
     "cleanup_clients": "client",
     "BROKER": "config",
     "ClientConfig": "config",
-    "EnvValueError": "config",
+    "EnvValueError": "env",
     "ListenConfig": "config",
-    "PluginEnv": "config",
+    "PluginEnv": "env",
     "ReattachConfig": "config",
     "SecureConfig": "config",
     "AnnounceError": "errors",

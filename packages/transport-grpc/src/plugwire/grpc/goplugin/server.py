@@ -47,8 +47,8 @@ from .._wire import Listening, start_server
 from ..mtls import PLUGIN_CURVE, TLSConfig, check_pem, generate_cert
 from .announce import Announce
 from .broker import BrokerServicer, GrpcBroker
-from .config import PluginEnv
 from .controller import ControllerServicer
+from .env import PluginEnv
 from .health import add_health
 from .logs import configure_plugin_logging
 from .plugin import GrpcPlugin
