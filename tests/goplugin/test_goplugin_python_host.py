@@ -178,6 +178,22 @@ async def test_secure_config(go: GoBinaries, tmp_path: Path) -> None:
 # -- Python host <-> Python plugin ------------------------------------------------
 
 
+@pytest.mark.parametrize("mtls", [False, True], ids=["plain", "automtls"])
+async def test_stdout_written_just_before_shutdown_reaches_the_host(
+    tmp_path: Path, mtls: bool
+) -> None:
+    """The plugin exits right after Shutdown, but not before its GRPCStdio stream has
+    sent what the plugin wrote: the host closes at once after a call that printed."""
+    for round_ in range(5):
+        out, err = io.BytesIO(), io.BytesIO()
+        cfg = _config(KV_PLUGIN, tmp_path, auto_mtls=mtls, sync_stdout=out, sync_stderr=err)
+        async with PluginClient(cfg) as client:
+            await client.dispense("kv_grpc").Put(kv_pb2.PutRequest(key=f"k{round_}", value=b"v"))
+        assert client.process is not None and client.process.returncode == 0
+        assert out.getvalue() == f"kv stdout: put k{round_}\n".encode(), round_
+        assert f"put k{round_}".encode() in err.getvalue(), round_
+
+
 async def test_automtls_plugin_announces_a_p256_certificate(tmp_path: Path) -> None:
     """The host makes a P-521 certificate as go-plugin's does; a plugwire plugin answers
     with a P-256 one (plugwire.grpc.mtls.PLUGIN_CURVE: cheaper in every handshake), and

@@ -60,6 +60,22 @@ async def test_stdio_capture_routes_prints_in_order() -> None:
 
 
 @pytest.mark.anyio
+async def test_stdio_capture_waits_until_its_streams_have_sent() -> None:
+    """A plugin about to exit waits for each open StreamStdio call to end after
+    close(), so what it wrote is sent; bounded by a timeout; no stream, no wait."""
+    capture = StdioCapture()
+    assert await capture.wait_sent(0.01)  # nobody streams
+    capture._stream_started()  # a host's StreamStdio call, as the servicer counts it
+    capture.push(STDOUT, b"last words\n")
+    capture.close()
+    assert not await capture.wait_sent(0.05)  # the call has not ended: timed out
+    sent = [item async for item in capture.chunks()]  # the call sends what is queued...
+    assert [item.data for item in sent] == [b"last words\n"]
+    asyncio.get_running_loop().call_later(0.02, capture._stream_ended, None)  # ...and ends
+    assert await capture.wait_sent(1.0)
+
+
+@pytest.mark.anyio
 async def test_stdio_capture_bounds_its_buffer() -> None:
     capture = StdioCapture(limit=10)
     for i in range(5):

@@ -67,6 +67,10 @@ and what it still holds open (the broker stream, its end of the stdio stream) wo
 otherwise hold the process for the whole grace: the host waits for the exit on every
 launch (Terraform: three launches per plan)."""
 
+STDIO_SEND_TIMEOUT = 0.25
+"""Seconds a plugin about to exit (after a Shutdown) waits for its ``StreamStdio`` to
+send what the plugin wrote (the host keeps that stream open; go-plugin's always)."""
+
 COOKIE_MESSAGE = (
     "This binary is a plugin. These are not meant to be executed directly.\n"
     "Please execute the program that consumes these plugins, which will\n"
@@ -315,6 +319,8 @@ async def _serve(
             capture.restore()
             capture.close()  # StreamStdio ends with OK before the server stops
         _log.debug("plugin shutting down")
+        if exiting:  # what the plugin wrote reaches the host before the process ends
+            await capture.wait_sent(STDIO_SEND_TIMEOUT)
         return 0
     finally:
         await broker.aclose()

@@ -72,6 +72,8 @@ class StdioCapture:
         self._ready = asyncio.Event()
         self._saved: tuple[TextIO, TextIO] | None = None
         self._closed = False
+        self._streams = 0  # StreamStdio calls not ended yet
+        self._ended: asyncio.Event | None = None
         self.dropped = 0
 
     def push(self, channel: int, data: bytes) -> None:
@@ -117,6 +119,27 @@ class StdioCapture:
         self._closed = True
         self._ready.set()
 
+    async def wait_sent(self, timeout: float) -> bool:
+        """After :meth:`close`: wait until every ``StreamStdio`` call has ended, its last
+        data and status handed to gRPC (a plugin about to exit calls this, so what it
+        wrote reaches the host); False when ``timeout`` passed first."""
+        if self._streams == 0:
+            return True
+        self._ended = self._ended or asyncio.Event()
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _stream_started(self) -> None:
+        self._streams += 1
+
+    def _stream_ended(self, _call: object = None) -> None:
+        self._streams -= 1
+        if self._streams == 0 and self._ended is not None:
+            self._ended.set()
+
     def _writer(self, channel: int) -> TextIO:
         return io.TextIOWrapper(
             _Sink(self, channel),  # type: ignore[type-var]
@@ -160,7 +183,10 @@ class StdioServicer(grpc_stdio_pb2_grpc.GRPCStdioServicer):
     async def StreamStdio(
         self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext[object, object]
     ) -> AsyncIterator[grpc_stdio_pb2.StdioData]:
-        async for item in self._capture.chunks():
+        capture = self._capture
+        capture._stream_started()
+        context.add_done_callback(capture._stream_ended)  # type: ignore[arg-type]  # grpc-stubs: a class
+        async for item in capture.chunks():
             yield item
 
 
