@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import grpc
 import pytest
 from cryptography import x509
@@ -123,3 +126,29 @@ async def test_terminator_preopens_the_private_leg_for_the_first_connection(
             break
         await anyio.sleep(0.05)
     assert _open_fds() <= before
+
+
+@pytest.mark.parametrize("route", ["memfd", "tempdir"])
+def test_loading_a_certificate_and_key_writes_no_file(
+    route: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A context loads its certificate and key from memory (Linux memfd) or, where
+    that is missing, from a private directory removed at once; a key that does not
+    match its certificate is a ConfigError either way."""
+    import ssl
+    import tempfile
+
+    from plugwire.core.errors import ConfigError
+    from plugwire.grpc import mtls
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if route == "tempdir":
+        monkeypatch.delattr(os, "memfd_create")
+    own, other = generate_cert(curve="P-256"), generate_cert(curve="P-256")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    mtls._load_chain(ctx, own.cert_pem, own.key_pem)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ConfigError, match="cannot load TLS certificate/key") as info:
+        mtls._load_chain(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), own.cert_pem, other.key_pem)
+    assert info.value.step == "tls"
+    assert os.listdir(tmp_path) == []

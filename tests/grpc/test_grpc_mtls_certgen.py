@@ -153,3 +153,29 @@ def test_prepared_certificates_are_handed_out_once_each() -> None:
         assert key.public_key().public_numbers() == parsed.public_key().public_numbers()  # type: ignore[union-attr]
     finally:
         mtls._prepared.clear()
+
+
+def test_a_prepared_private_leg_is_handed_out_once_and_takes_no_launch_certificate() -> None:
+    """A fork server prepares the next launch's certificate and its TLS front end's
+    private leg (certificate and ssl context); the leg never takes the certificate
+    prepared for the launch's own use, and each prepared item goes out once."""
+    import ssl
+
+    from plugwire.grpc import _tlsproxy
+
+    try:
+        mtls.prepare_certs(("localhost", mtls.PLUGIN_CURVE))
+        prepared_own = mtls._prepared[("localhost", mtls.PLUGIN_CURVE)][0]
+        _tlsproxy.prepare_private_leg()
+        assert mtls._prepared[("localhost", mtls.PLUGIN_CURVE)] == [prepared_own]
+        own = mtls.generate_cert(curve=mtls.PLUGIN_CURVE)  # as serve takes it
+        assert own.cert_der == prepared_own.cert_der
+        leg = _tlsproxy.PrivateLeg.generate()
+        assert leg.cert.cert_der != own.cert_der
+        assert isinstance(leg.client_context(), ssl.SSLContext)
+        assert leg.client_context() is leg.context  # made once, ahead
+        again = _tlsproxy.PrivateLeg.generate()  # none prepared left: a fresh one
+        assert again.cert.cert_der not in (leg.cert.cert_der, own.cert_der)
+    finally:
+        mtls._prepared.clear()
+        _tlsproxy._prepared_legs.clear()

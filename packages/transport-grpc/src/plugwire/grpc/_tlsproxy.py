@@ -51,6 +51,7 @@ __all__ = [
     "TLSOriginator",
     "TLSTerminator",
     "peer_pid",
+    "prepare_private_leg",
     "private_socket_path",
 ]
 
@@ -84,13 +85,24 @@ class PrivateLeg:
     """The TLS of the private leg from a terminator to its gRPC server: one
     certificate (:data:`PRIVATE_LEG_CURVE`) that the gRPC server presents and the
     terminator presents as its client certificate, each end trusting exactly it; made
-    per server, never written to disk. Only this process holds its key."""
+    per server, never written to disk. Only this process holds its key.
+
+    ``context`` is the terminator's client ``ssl`` context for it, built once."""
 
     cert: Certificate
+    context: ssl.SSLContext = attrs.field(eq=False, repr=False)
 
     @classmethod
     def generate(cls) -> PrivateLeg:
-        return cls(generate_cert(curve=PRIVATE_LEG_CURVE))
+        """A new leg: the one :func:`prepare_private_leg` made ahead, if any."""
+        if _prepared_legs:
+            return _prepared_legs.pop()
+        return cls._make(generate_cert(curve=PRIVATE_LEG_CURVE))
+
+    @classmethod
+    def _make(cls, cert: Certificate) -> PrivateLeg:
+        tls = TLSConfig(cert_pem=cert.cert_pem, key_pem=cert.key_pem, peer_roots_pem=cert.cert_pem)
+        return cls(cert, tls.client_context())
 
     def server_credentials(self) -> Any:
         import grpc
@@ -102,11 +114,21 @@ class PrivateLeg:
         )
 
     def client_context(self) -> ssl.SSLContext:
-        return TLSConfig(
-            cert_pem=self.cert.cert_pem,
-            key_pem=self.cert.key_pem,
-            peer_roots_pem=self.cert.cert_pem,
-        ).client_context()
+        return self.context
+
+
+_prepared_legs: list[PrivateLeg] = []
+
+
+def prepare_private_leg() -> None:
+    """Make the next server's private leg ahead of time (its certificate and the
+    terminator's ``ssl`` context): a fork server calls this after each fork, so a
+    forked launch finds it made (see :func:`plugwire.grpc.mtls.prepare_certs`, the
+    same for certificates). The leg is handed out once; preparing again drops it."""
+    from . import mtls
+
+    # Never one of the certificates prepare_certs made for the launch's own use.
+    _prepared_legs[:] = [PrivateLeg._make(mtls._generate(SERVER_NAME, PRIVATE_LEG_CURVE))]
 
 
 def peer_pid(sock: socket.socket | None) -> int | None:

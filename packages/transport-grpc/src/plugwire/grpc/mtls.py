@@ -344,7 +344,39 @@ class TLSConfig:
 
 
 def _load_chain(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
-    # ssl loads certificate chains from files only: use a private, short-lived directory.
+    """``ctx.load_cert_chain`` from PEM bytes. ``ssl`` loads chains from paths only:
+    on Linux two anonymous in-memory files (``memfd_create``, read back through
+    ``/proc/self/fd``), so the key never reaches a file system; elsewhere a private
+    short-lived directory."""
+    try:
+        if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+            _load_chain_memfd(ctx, cert_pem, key_pem)
+        else:
+            _load_chain_tempdir(ctx, cert_pem, key_pem)
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            "cannot load TLS certificate/key",
+            step="tls",
+            expected="matching PEM certificate and key",
+            seen=str(exc),
+        ) from None
+
+
+def _load_chain_memfd(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    fds: list[int] = []
+    try:
+        for name, data in (("plugwire-cert", cert_pem), ("plugwire-key", key_pem)):
+            fd = os.memfd_create(name, os.MFD_CLOEXEC)
+            fds.append(fd)
+            os.write(fd, data)
+        cert_fd, key_fd = fds
+        ctx.load_cert_chain(f"/proc/self/fd/{cert_fd}", f"/proc/self/fd/{key_fd}")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _load_chain_tempdir(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
     with tempfile.TemporaryDirectory(prefix="plugwire-cert-") as tmp:
         os.chmod(tmp, 0o700)
         cert_path = os.path.join(tmp, "cert.pem")
@@ -354,12 +386,4 @@ def _load_chain(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
             f.write(key_pem)
         with open(cert_path, "wb") as f:
             f.write(cert_pem)
-        try:
-            ctx.load_cert_chain(cert_path, key_path)
-        except ssl.SSLError as exc:
-            raise ConfigError(
-                "cannot load TLS certificate/key",
-                step="tls",
-                expected="matching PEM certificate and key",
-                seen=str(exc),
-            ) from None
+        ctx.load_cert_chain(cert_path, key_path)

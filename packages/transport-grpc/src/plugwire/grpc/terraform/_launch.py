@@ -103,11 +103,13 @@ def _ignore_interrupts() -> None:
 
 
 def _prepare_launch() -> None:
-    """A forked launch's certificates, made ahead by the fork server: AutoMTLS's own
-    and the one of the TLS front end's private leg."""
+    """A forked launch's TLS material, made ahead by the fork server: AutoMTLS's own
+    certificate, and the TLS front end's private leg (its certificate and ``ssl``
+    context)."""
     if "PLUGIN_CLIENT_CERT" not in os.environ:
         return
-    from .._tlsproxy import PRIVATE_LEG_CURVE
+    from .._tlsproxy import prepare_private_leg
     from ..mtls import PLUGIN_CURVE, SERVER_NAME, prepare_certs
 
-    prepare_certs((SERVER_NAME, PLUGIN_CURVE), (SERVER_NAME, PRIVATE_LEG_CURVE))
+    prepare_certs((SERVER_NAME, PLUGIN_CURVE))
+    prepare_private_leg()
