@@ -282,3 +282,28 @@ def test_key_names_the_user_the_host_and_the_plugin() -> None:
 def test_enabled_follows_the_environment() -> None:
     assert forkserver.enabled({forkserver.ENV: "0"}) is False
     assert forkserver.enabled({}) is True
+
+
+def test_overlapping_launches_never_share_what_was_prepared() -> None:
+    """The server prepares the next launch's share once a child has ended; a launch
+    that comes while another still runs gets a share made for it alone."""
+    launches = [
+        {"env": {"FS_ACT": "echo"}, "stdin": "one\n"},
+        {"env": {"FS_ACT": "hang"}, "background": True},  # still running at the next
+        {"env": {"FS_ACT": "echo"}, "stdin": "three\n"},
+        {"env": {"FS_ACT": "echo"}, "stdin": "four\n"},  # after the third has ended
+    ]
+    out = subprocess.run(
+        [sys.executable, str(HOST), json.dumps(launches)],
+        input="",  # the host goes on at once after the background launch
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    first, second, third, fourth = (json.loads(line) for line in out.splitlines())
+    assert first["plugin"]["prepared"] == []  # the first launch imported: no server yet
+    shares = [r["plugin"]["prepared"] for r in (second, third, fourth)]
+    assert shares == [[1], [2], [3]], shares
+    assert third["code"] == 0 and third["stdout"] == "THREE\n"
+    assert second["plugin"]["ppid"] == third["plugin"]["ppid"] == fourth["plugin"]["ppid"]

@@ -264,11 +264,13 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
     the host is already gone, or when this process runs other threads (a fork would
     copy only this one, and any lock another holds would stay held in every child).
 
-    ``prepare`` runs in the server before its first launch and right after each fork
-    (while the child serves): per-launch work done ahead, such as the next launch's
-    certificates (:func:`plugwire.grpc.mtls.prepare_certs`). It must leave nothing a
-    launch already took: each child gets the server's state as ``prepare`` left it
-    last. Its exceptions are ignored (a launch then does the work itself).
+    ``prepare`` runs in the server before its first launch and after each child ends
+    (while the host starts the next launch's process, not while a child starts up and
+    serves): per-launch work done ahead, such as the next launch's certificates
+    (:func:`plugwire.grpc.mtls.prepare_certs`). A launch that comes before that (launches
+    overlapping) has it run first. Each child gets the server's state as ``prepare``
+    left it last, and no two children the same: ``prepare`` must replace whatever it
+    made before. Its exceptions are ignored (a launch then does the work itself).
     """
     if not enabled():
         return
@@ -328,6 +330,7 @@ class _Server:
         self.by_conn: dict[int, _Child] = {}  # by connection fd
         self.pid = 0
         self.libc: Any = None
+        self.fresh = False  # what prepare() made has gone to no child yet
 
     def run(self) -> None:
         import selectors
@@ -406,6 +409,8 @@ class _Server:
             launch = marshal.loads(_recv_exactly(conn, size))
             if not isinstance(launch, dict):
                 raise ValueError("not a launch")
+            if not self.fresh:  # launches overlap: never give one's share to two
+                self._prepare()
             pid = os.fork()
         except (OSError, ValueError, EOFError, TypeError, struct.error):
             for fd in fds:
@@ -426,7 +431,7 @@ class _Server:
             conn.close()
             return False
         finally:
-            self._prepare()  # the next launch's share, while this one starts
+            self.fresh = False  # this child has it: the next one needs its own
         conn.settimeout(None)
         child = _Child(pid, pidfd, conn)
         self.children[pidfd] = child
@@ -472,6 +477,7 @@ class _Server:
                 self.prepare()
             except Exception:  # the next launch does the work itself
                 pass
+        self.fresh = True
 
     def _reap(self, child: _Child) -> None:
         _, status = os.waitpid(child.pid, 0)
@@ -481,6 +487,8 @@ class _Server:
         except OSError:
             pass
         child.conn.close()
+        if not self.fresh:  # the next launch's share, while its process starts
+            self._prepare()
 
     def _launch_gone(self, child: _Child) -> None:
         """The launch process closed its end (killed, or its host died): so must the child."""
