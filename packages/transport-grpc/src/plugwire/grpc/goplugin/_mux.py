@@ -220,6 +220,10 @@ class _Muxer:
         for held in reversed(self._held):
             await held.aclose()
         self._held.clear()
+        self.remove_files()
+
+    def remove_files(self) -> None:
+        """Remove the private directory (its sockets) and nothing else."""
         shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
@@ -235,7 +239,7 @@ class _MuxListening(Listening):
         await super().aclose()
 
     def remove_files(self) -> None:
-        shutil.rmtree(self._muxer._private_dir, ignore_errors=True)
+        self._muxer.remove_files()
         self._inner.remove_files()
         super().remove_files()
 
