@@ -28,6 +28,7 @@ from plugwire.core.bench._runner import expand
 from plugwire.grpc.terraform import _bench
 from plugwire.grpc.terraform._bench import (
     BASELINE,
+    DEPENDENCIES,
     EXAMPLE,
     HANDSHAKE_FIRST,
     HANDSHAKE_FORKED,
@@ -91,7 +92,12 @@ def test_the_suites_run_together_under_terraform() -> None:
         assert contenders[PLUGWIRE_NOFORK].env == {"PLUGWIRE_FORKSERVER": "0"}  # type: ignore[attr-defined]
         assert contenders[PLUGWIRE].env == {}  # type: ignore[attr-defined]
     assert suites[4].baseline == IMPORT_GRPC
-    assert suites[4].pairs == [(HANDSHAKE_FIRST, IMPORT_GRPC), (HANDSHAKE_FORKED, IMPORT_GRPC)]
+    assert suites[4].pairs == [
+        (HANDSHAKE_FIRST, IMPORT_GRPC),
+        (HANDSHAKE_FORKED, IMPORT_GRPC),
+        (DEPENDENCIES, IMPORT_GRPC),
+        (HANDSHAKE_FIRST, DEPENDENCIES),
+    ]
 
 
 def test_config_of_fifty_is_one_counted_block() -> None:
@@ -162,7 +168,7 @@ def test_launch_suite_measures_the_handshake_and_the_grpc_import(tmp_path: Path)
     launch = expand(SUITE)[-1]
     result = anyio.run(lambda: run_suite(launch, quick=True))
     assert not result.skipped, result.skipped
-    assert set(result.contenders) == {HANDSHAKE_FIRST, HANDSHAKE_FORKED, IMPORT_GRPC}
+    assert set(result.contenders) == {HANDSHAKE_FIRST, HANDSHAKE_FORKED, IMPORT_GRPC, DEPENDENCIES}
     for figures in result.contenders.values():
         assert figures.cold_start_ms is not None and figures.cold_start_ms > 0
     data = result.to_json()
@@ -240,3 +246,29 @@ def test_the_bench_launches_the_example_by_its_console_script() -> None:
     ctx.shared["bytecode:self"] = True  # compiled already (another test checks that)
     provider = anyio.run(plan._provider, ctx)
     assert provider == Path(EXAMPLE[0])  # an executable: Terraform runs it directly
+
+
+def test_the_dependency_floor_imports_nothing_a_launch_does_not() -> None:
+    """The floor row is honest: every module its import loads, a provider launch loads
+    too (before serving), so plugwire's share is the launch minus the floor."""
+    probe = "import json, sys; {code}; print(json.dumps(sorted(sys.modules)))"
+    launch = (
+        "import plugwire.grpc.terraform.examples.thing._provider; "
+        "from plugwire.grpc.terraform.serving import preload; preload(); "
+        "from plugwire.grpc import mtls; mtls.generate_cert(curve=mtls.PLUGIN_CURVE)"
+    )
+
+    def modules(code: str) -> set[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(code=code)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PLUGIN_PROTOCOL_VERSIONS": "5,6"},
+        ).stdout
+        return set(json.loads(out))
+
+    floor = modules(_bench.DEPENDENCY_IMPORTS)
+    assert {"grpc", "attrs", "msgpack", "google.protobuf.descriptor_pool"} <= floor
+    assert "cryptography.hazmat.primitives.asymmetric.ec" in floor
+    assert floor - modules(launch) == set()

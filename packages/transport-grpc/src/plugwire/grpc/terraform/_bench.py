@@ -88,6 +88,18 @@ PYVIDER = "pyvider provider"
 HANDSHAKE_FIRST = "plugwire provider launch -> handshake (AutoMTLS), importing"
 HANDSHAKE_FORKED = "plugwire provider launch -> handshake (AutoMTLS), forked"
 IMPORT_GRPC = "python -c 'import grpc'"
+DEPENDENCIES = "python -c 'import grpc, attrs, protobuf, cryptography, msgpack' (the floor)"
+#: What a provider launch cannot start without, whatever the framework on top: gRPC, the
+#: protobuf runtime its generated modules load, the EC primitives AutoMTLS signs with,
+#: and the libraries plugwire is built on (attrs; msgpack for cty values).
+DEPENDENCY_IMPORTS = (
+    "import grpc, attrs, msgpack; "
+    "from google.protobuf import descriptor, descriptor_pool, runtime_version, "
+    "symbol_database, timestamp_pb2; "
+    "from google.protobuf.internal import builder; "
+    "from cryptography.hazmat.primitives import hashes; "
+    "from cryptography.hazmat.primitives.asymmetric import ec"
+)
 
 HEADER = (
     'terraform {\n  required_providers {\n    example = { source = "plugwire/example" }\n  }\n}\n'
@@ -369,6 +381,20 @@ class ImportGrpc(Contender):
         return time.perf_counter() - t0
 
 
+class ImportDependencies(Contender):
+    """``python -c`` importing what any plugwire provider launch imports before its
+    own code (:data:`DEPENDENCY_IMPORTS`): the floor under the launch rows, so that the
+    run shows which part of a launch is plugwire's."""
+
+    name = DEPENDENCIES
+    levels = ()
+
+    async def cold_start(self, ctx: BenchContext) -> float | None:
+        t0 = time.perf_counter()
+        await run_to_end([sys.executable, "-c", DEPENDENCY_IMPORTS], name="import-dependencies")
+        return time.perf_counter() - t0
+
+
 PYVIDER_PYTHON = "PLUGWIRE_BENCH_PYVIDER_PYTHON"
 
 
@@ -422,7 +448,12 @@ def _providers(
 
 
 def _launch(ctx: BenchContext) -> list[Contender]:
-    return [ImportGrpc(), PlugwireHandshake(forked=False), PlugwireHandshake(forked=True)]
+    return [
+        ImportGrpc(),
+        ImportDependencies(),
+        PlugwireHandshake(forked=False),
+        PlugwireHandshake(forked=True),
+    ]
 
 
 PAIRS = [(PLUGWIRE, BASELINE), (PLUGWIRE, PYVIDER), (PLUGWIRE_NOFORK, BASELINE)]
@@ -459,10 +490,17 @@ LAUNCH = Suite(
     baseline=IMPORT_GRPC,
     contenders=_launch,
     cold_rounds=(9, 1),
-    pairs=[(HANDSHAKE_FIRST, IMPORT_GRPC), (HANDSHAKE_FORKED, IMPORT_GRPC)],
+    pairs=[
+        (HANDSHAKE_FIRST, IMPORT_GRPC),
+        (HANDSHAKE_FORKED, IMPORT_GRPC),
+        (DEPENDENCIES, IMPORT_GRPC),
+        (HANDSHAKE_FIRST, DEPENDENCIES),
+    ],
     notes=[
         "launch -> go-plugin handshake with AutoMTLS by plugwire's client (no terraform), "
         "against a bare `python -c 'import grpc'`",
+        "the floor: a bare import of grpc, attrs, the protobuf runtime, cryptography's EC "
+        "primitives and msgpack, which every launch imports before plugwire's own code",
         "importing: PLUGWIRE_FORKSERVER=0 (as a host's first launch); forked: a later "
         "launch by the same host, served by a fork of the first",
     ],
