@@ -55,6 +55,9 @@ def test_a_contender_runs_at_most_its_cold_rounds() -> None:
     assert [c.rounds for c in made] == [5, 5, 2]
     assert result.contenders["slow"].cold_start_ms == pytest.approx(800)
     data = result.to_json()
+    rounds = {name: c["cold_start_rounds_ms"] for name, c in data["contenders"].items()}
+    assert [len(rounds[name]) for name in ("base", "ours", "slow")] == [5, 5, 2]
+    assert rounds["slow"] == [pytest.approx(800)] * 2
     assert data["ratios"] == {"base": 1.0, "ours": 2.0, "slow": 8.0}
     assert data["pairs"] == {"ours / base": {"cold": 2.0}, "ours / slow": {"cold": 0.25}}
 

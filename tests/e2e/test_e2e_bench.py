@@ -31,12 +31,19 @@ SCHEMA: dict[str, Any] = {
             "minProperties": 2,
             "additionalProperties": {
                 "type": "object",
-                "required": ["p50_us", "p99_us", "calls_per_s", "cold_start_ms"],
+                "required": [
+                    "p50_us",
+                    "p99_us",
+                    "calls_per_s",
+                    "cold_start_ms",
+                    "cold_start_rounds_ms",
+                ],
                 "additionalProperties": False,
                 "properties": {
                     "p50_us": NUMBER_OR_NULL,
                     "p99_us": NUMBER_OR_NULL,
                     "cold_start_ms": NUMBER_OR_NULL,
+                    "cold_start_rounds_ms": {"type": "array", "items": {"type": "number"}},
                     "calls_per_s": {
                         "type": "object",
                         "required": ["1", "16", "64"],

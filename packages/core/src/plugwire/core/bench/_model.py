@@ -44,12 +44,15 @@ def median_level(samples: Sequence[Level]) -> Level:
 
 @dataclass
 class ContenderResult:
-    """The medians of one contender over the rounds of a run."""
+    """The medians of one contender over the rounds of a run, and its cold-start
+    rounds one by one (in the order they ran, interleaved with the other contenders'
+    rounds of the same number)."""
 
     name: str
     levels: dict[int, Level] = field(default_factory=dict)
     cold_start_ms: float | None = None
     rss_mb: float | None = None
+    cold_start_rounds_ms: list[float] = field(default_factory=list)
 
     @property
     def p50_us(self) -> float | None:
@@ -70,6 +73,7 @@ class ContenderResult:
                 for n in LEVELS
             },
             "cold_start_ms": _round(self.cold_start_ms),
+            "cold_start_rounds_ms": [_round(ms) for ms in self.cold_start_rounds_ms],
         }
 
 

@@ -281,6 +281,7 @@ async def run_suite(suite: Suite, *, quick: bool, progress: Progress | None = No
                     tick(f"{suite.name}: cold start {contender.name}", 1)
             for name, values in cold.items():
                 result.contenders[name].cold_start_ms = statistics.median(values) * 1e3
+                result.contenders[name].cold_start_rounds_ms = [v * 1e3 for v in values]
     return result
 
 
