@@ -369,29 +369,23 @@ class PlugwireHandshake(Contender):
         return seconds
 
 
-class ImportGrpc(Contender):
-    """``python -c 'import grpc'``: the floor of any Python gRPC provider's start."""
+class BareImport(Contender):
+    """``python -c CODE``, timed from launch to exit: a floor under a provider's launch.
 
-    name = IMPORT_GRPC
+    :data:`IMPORT_GRPC` (``import grpc``) is the floor of any Python gRPC provider's
+    start; :data:`DEPENDENCIES` (:data:`DEPENDENCY_IMPORTS`) adds what any plugwire
+    provider launch imports before its own code, so that the run shows which part of a
+    launch is plugwire's."""
+
     levels = ()
+
+    def __init__(self, name: str, code: str) -> None:
+        self.name = name
+        self.code = code
 
     async def cold_start(self, ctx: BenchContext) -> float | None:
         t0 = time.perf_counter()
-        await run_to_end([sys.executable, "-c", "import grpc"], name="import-grpc")
-        return time.perf_counter() - t0
-
-
-class ImportDependencies(Contender):
-    """``python -c`` importing what any plugwire provider launch imports before its
-    own code (:data:`DEPENDENCY_IMPORTS`): the floor under the launch rows, so that the
-    run shows which part of a launch is plugwire's."""
-
-    name = DEPENDENCIES
-    levels = ()
-
-    async def cold_start(self, ctx: BenchContext) -> float | None:
-        t0 = time.perf_counter()
-        await run_to_end([sys.executable, "-c", DEPENDENCY_IMPORTS], name="import-dependencies")
+        await run_to_end([sys.executable, "-c", self.code], name=self.name)
         return time.perf_counter() - t0
 
 
@@ -449,8 +443,8 @@ def _providers(
 
 def _launch(ctx: BenchContext) -> list[Contender]:
     return [
-        ImportGrpc(),
-        ImportDependencies(),
+        BareImport(IMPORT_GRPC, "import grpc"),
+        BareImport(DEPENDENCIES, DEPENDENCY_IMPORTS),
         PlugwireHandshake(forked=False),
         PlugwireHandshake(forked=True),
     ]
