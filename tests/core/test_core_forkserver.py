@@ -77,7 +77,7 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
     first, second, third = report
     # the first launch imported and served itself
     assert first["plugin"]["pid"] == first["launch_pid"] == first["plugin"]["imported_in"]
-    assert first["plugin"]["prepared"] == []
+    assert first["plugin"]["prepared"] == first["plugin"]["warmed"] == []
     assert first["code"] == 0 and first["stdout"] == "HELLO\n" and "to stderr" in first["stderr"]
     # later ones: a child of the fork server, forked from the first launch's imports
     for later in (second, third):
@@ -86,8 +86,13 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
         assert plugin["imported_in"] == first["plugin"]["pid"]
         assert plugin["ppid"] not in (first["plugin"]["pid"], later["launch_pid"])
         assert plugin["served"] == 1  # nothing the earlier launches did at run time
+        # a standby: warmed up and prepared by itself, and by nobody else
+        assert plugin["warmed"] == plugin["prepared"] == [plugin["pid"]]
     assert second["plugin"]["ppid"] == third["plugin"]["ppid"]  # one server
-    assert [second["plugin"]["prepared"], third["plugin"]["prepared"]] == [[1], [2]]
+    # forked ahead: the third's standby as the second was handed over, long before the
+    # third launch's process started (the second's may come just after the second
+    # launch's: the server forks it as it starts, and the first launch ends at once)
+    assert third["plugin"]["started"] <= third["launch_started"]
     # each with its own environment, arguments, directory and stdio
     assert [r["plugin"]["x"] for r in report] == ["one", "two", "three"]
     assert second["plugin"]["argv"] == ["2", "--x"] and third["plugin"]["argv"] == []
@@ -167,16 +172,23 @@ def running_host() -> Iterator[tuple[subprocess.Popen[str], list[dict[str, Any]]
         yield host, [json.loads(host.stdout.readline()) for _ in launches]
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
 def test_nothing_outlives_a_sigkilled_host(running_host: Any) -> None:
     host, (_, background) = running_host
     launch_pid = background["launch_pid"]
     child = background["plugin"]["pid"]
     server = background["plugin"]["ppid"]
     assert child != launch_pid and all(_alive(p) for p in (launch_pid, child, server))
+    forked = _children(server)
+    assert child in forked and len(forked) == 2  # the launch's child and the next standby
     host.kill()
     host.wait()
-    # the launch sees its host die, the server too; the child dies with both
-    assert _gone_within([launch_pid, child, server]) == []
+    # the launch sees its host die, the server too; the child and the standby die with it
+    assert _gone_within([launch_pid, server, *forked]) == []
 
 
 def test_a_killed_launch_takes_its_child_and_the_server_stays(running_host: Any) -> None:
@@ -285,8 +297,8 @@ def test_enabled_follows_the_environment() -> None:
 
 
 def test_overlapping_launches_never_share_what_was_prepared() -> None:
-    """The server prepares the next launch's share once a child has ended; a launch
-    that comes while another still runs gets a share made for it alone."""
+    """Every child prepares its own share, in itself: a launch that comes while another
+    still runs gets the next standby, with its own."""
     launches = [
         {"env": {"FS_ACT": "echo"}, "stdin": "one\n"},
         {"env": {"FS_ACT": "hang"}, "background": True},  # still running at the next
@@ -304,6 +316,59 @@ def test_overlapping_launches_never_share_what_was_prepared() -> None:
     first, second, third, fourth = (json.loads(line) for line in out.splitlines())
     assert first["plugin"]["prepared"] == []  # the first launch imported: no server yet
     shares = [r["plugin"]["prepared"] for r in (second, third, fourth)]
-    assert shares == [[1], [2], [3]], shares
+    assert shares == [[r["plugin"]["pid"]] for r in (second, third, fourth)], shares
     assert third["code"] == 0 and third["stdout"] == "THREE\n"
     assert second["plugin"]["ppid"] == third["plugin"]["ppid"] == fourth["plugin"]["ppid"]
+
+
+def test_a_failing_warm_up_leaves_the_launch_served() -> None:
+    """warm() raising (here in every standby: the server has the first launch's
+    environment) costs the launch nothing but the warm-up."""
+    report = _host(
+        [
+            {"env": {"FS_ACT": "exit:0", "FS_WARM_FAIL": "1"}},
+            {"env": {"FS_ACT": "echo"}, "stdin": "warm\n"},
+        ]
+    )
+    first, second = report
+    plugin = second["plugin"]
+    assert plugin["imported_in"] == first["plugin"]["pid"] != plugin["pid"]
+    assert plugin["warmed"] == plugin["prepared"] == [plugin["pid"]]
+    assert second["code"] == 0 and second["stdout"] == "WARM\n"
+
+
+def test_the_standby_dies_with_an_idle_server() -> None:
+    launches = [{"env": {"FS_ACT": "exit:0", "FS_IDLE": "0.5"}}, {"env": {"FS_ACT": "exit:0"}}]
+    with _started_host([*launches, {"env": {"FS_ACT": "hang"}, "background": True}]) as host:
+        assert host.stdout is not None
+        reports = [json.loads(host.stdout.readline()) for _ in range(3)]
+        server = reports[1]["plugin"]["ppid"]
+        os.kill(reports[2]["launch_pid"], signal.SIGKILL)  # its child goes; the server idles
+        standby = [p for p in _children(server) if p != reports[2]["plugin"]["pid"]]
+        assert len(standby) == 1
+        assert _gone_within([server, *standby], 5) == []
+
+
+def test_the_warm_up_has_a_private_scratch_directory_gone_with_the_server() -> None:
+    first, second, third = _host([{"env": {"FS_ACT": "exit:0"}}] * 3)
+    assert first["plugin"]["warm_dir"] == []  # the first launch was not warmed
+    (scratch,) = second["plugin"]["warm_dir"]
+    assert third["plugin"]["warm_dir"] == [scratch]  # one per server
+    assert scratch.startswith(f"{forkserver.WARM_SCRATCH}/plugwire-forkserver-")
+    assert [r["plugin"]["warm_dir_now"] for r in (first, second, third)] == [None] * 3
+    # the host has exited: the server removed it (after its standby)
+    deadline = time.monotonic() + 10
+    while os.path.exists(scratch):
+        assert time.monotonic() < deadline, f"{scratch} is still there"
+        time.sleep(0.05)
+
+
+def test_a_sigtermed_server_takes_its_standby_and_scratch_directory(running_host: Any) -> None:
+    _host_proc, (_, background) = running_host
+    server = background["plugin"]["ppid"]
+    forked = _children(server)
+    (scratch,) = background["plugin"]["warm_dir"]
+    assert os.path.isdir(scratch) and len(forked) == 2
+    os.kill(server, signal.SIGTERM)
+    assert _gone_within([server, *forked]) == []  # the running child dies with it too
+    assert not os.path.exists(scratch)

@@ -4,7 +4,8 @@ A Ctrl-C reaches the whole foreground process group, providers included, and
 Terraform stops its providers itself: a launch ignores SIGINT from its start, while it
 is still importing. SIGTERM stops a provider through the same clean-up as a
 ``Shutdown`` from the moment it starts serving: its socket and private directory go,
-even when the signal comes just as the announce line is out.
+even when the signal comes just as the announce line is out. The fork server's
+standby child warms up without a file in the host's directories.
 """
 
 from __future__ import annotations
@@ -116,3 +117,58 @@ def test_sigterm_as_serving_starts_cleans_up(tmp_path: Path, forkserver: str) ->
         assert code == 0, (when, err[-2000:])
         assert "plugin shutting down" in err, when
         assert list((directory / "sockets").iterdir()) == [], when
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_the_standby_warms_up_outside_the_hosts_directories(tmp_path: Path) -> None:
+    """The first launch starts the fork server, which forks a standby at once; its dry
+    run of serving listens in a directory of its own under /dev/shm, gone at its end,
+    while the host's temp and socket directories hold only the launch's own files. The
+    next launch (this test is its host too) is served by a child of that server."""
+    from plugwire.core import forkserver
+
+    socket_dir = tmp_path / "host-sockets"
+    socket_dir.mkdir()
+    env = _env(tmp_path, "1", PLUGIN_UNIX_SOCKET_DIR=str(socket_dir))
+    watched = (tmp_path / "sockets", socket_dir)
+    # A target no other test launches: the fork server is keyed on it (and on this
+    # host), so this first launch starts its own rather than handing off to another's.
+    target = "plugwire.grpc.terraform.examples.thing:provider"
+    first = _launch(target, env)
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().startswith(b"1|6|unix|")
+        own = {p for d in watched for p in d.iterdir()}
+        (server,) = _children(first.pid)
+        deadline = time.monotonic() + DEADLINE
+        while not (standby := _children(server)):
+            assert time.monotonic() < deadline, "no standby"
+            time.sleep(0.001)
+        assert len(standby) == 1
+        (scratch,) = Path(forkserver.WARM_SCRATCH).glob(f"plugwire-forkserver-{server}-*")
+        assert scratch.stat().st_mode & 0o777 == 0o700
+        seen = gone = False
+        while not gone:  # the dry run's socket comes and goes in the server's scratch
+            assert time.monotonic() < deadline, f"the dry run did not end (seen: {seen})"
+            assert {p for d in watched for p in d.iterdir()} == own
+            present = any(p.name.startswith("plugin") for p in scratch.iterdir())
+            seen = seen or present
+            gone = seen and not present
+            time.sleep(0.001)
+    finally:
+        code, err = _stop(first)
+    assert code == 0, err[-2000:]
+    assert [list(d.iterdir()) for d in watched] == [[], []]
+    second = _launch(target, env)
+    try:
+        assert second.stdout is not None
+        assert second.stdout.readline().startswith(b"1|6|unix|")
+    finally:
+        code, err = _stop(second)
+    assert code == 0, err[-2000:]
+    assert "launch served by a fork server child" in err
+    assert [list(d.iterdir()) for d in watched] == [[], []]

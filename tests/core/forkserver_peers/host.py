@@ -28,10 +28,13 @@ for launch in json.loads(sys.argv[1]):
         text=True,
     )
     assert proc.stdout is not None
+    with open(f"/proc/{proc.pid}/stat") as stat:  # its start time, in clock ticks
+        launch_started = int(stat.read().rsplit(") ", 1)[1].split()[19])
     line = proc.stdout.readline()
     first = json.loads(line) if line else None  # None: the launch printed nothing
     if launch.get("background"):
-        print(json.dumps({"launch_pid": proc.pid, "plugin": first}), flush=True)
+        report = {"launch_pid": proc.pid, "launch_started": launch_started, "plugin": first}
+        print(json.dumps(report), flush=True)
         sys.stdin.read()
         continue
     if launch.get("signal"):
@@ -42,6 +45,7 @@ for launch in json.loads(sys.argv[1]):
         json.dumps(
             {
                 "launch_pid": proc.pid,
+                "launch_started": launch_started,
                 "plugin": first,
                 "code": proc.returncode,
                 "stdout": out,

@@ -26,7 +26,8 @@ forkserver.delegate(NAME)
 # the "imports": done once per fork server, by the first launch
 IMPORTED_IN = os.getpid()
 STATE = {"served": 0}
-PREPARED: list[int] = []
+PREPARED: list[int] = []  # the pid of the process that ran prepare()
+WARMED: list[int] = []  # the pid of the process that ran warm()
 
 
 if os.environ.get("FS_THREAD"):  # a thread started at import: no fork server
@@ -36,10 +37,27 @@ if os.environ.get("FS_THREAD"):  # a thread started at import: no fork server
 
 
 def prepare() -> None:
-    PREPARED[:] = [PREPARED[0] + 1] if PREPARED else [1]
+    PREPARED.append(os.getpid())
 
 
-forkserver.start(NAME, prepare=prepare)
+WARM_DIR: list[str | None] = []  # what warm() got from forkserver.warm_dir()
+
+
+def warm() -> None:
+    WARMED.append(os.getpid())
+    scratch = forkserver.warm_dir()
+    WARM_DIR.append(scratch if scratch and os.path.isdir(scratch) else None)
+    if os.environ.get("FS_WARM_FAIL"):  # the first launch's environment: every warm fails
+        raise RuntimeError("warm-up failed")
+
+
+def started() -> int:
+    """This process's start time, in clock ticks since boot."""
+    with open(f"/proc/{os.getpid()}/stat") as stat:
+        return int(stat.read().rsplit(") ", 1)[1].split()[19])
+
+
+forkserver.start(NAME, prepare=prepare, warm=warm)
 
 STATE["served"] += 1
 print(
@@ -50,6 +68,10 @@ print(
             "imported_in": IMPORTED_IN,
             "served": STATE["served"],
             "prepared": PREPARED,
+            "warmed": WARMED,
+            "warm_dir": WARM_DIR,
+            "warm_dir_now": forkserver.warm_dir(),
+            "started": started(),
             "argv": sys.argv[1:],
             "cwd": os.getcwd(),
             "x": os.environ.get("FS_X"),

@@ -7,8 +7,10 @@ interpreter, asyncio, grpc, protobuf, cryptography, the plugin's own code), and 
 launch repeats it. With a fork server the first launch imports once, forks a small
 server that keeps that imported state, and goes on serving as usual. Each later launch
 of the same binary by the same host process hands its stdin, stdout and stderr, its
-environment, arguments and working directory to that server, which forks a child from
-the imported state; the child serves with exactly what the launch was given, and the
+environment, arguments and working directory to that server, which passes them to a
+child forked from the imported state ahead of time (a standby, warmed up while the host
+started the launch; see :func:`start`); the child serves with exactly what the launch
+was given, and the
 launch (still the process the host started and waits for) relays signals and exits with
 the child's status. A forked child never sees what an earlier launch did at run time:
 every child starts from the state the first launch had right after importing.
@@ -16,7 +18,7 @@ every child starts from the state the first launch had right after importing.
 Lifetime (no orphans): the server lives as long as the host process that launched the
 first plugin (it watches it through a Linux pidfd and exits when it dies, SIGKILL
 included), and at most :data:`IDLE_SECONDS` after its last child ended. Each child
-dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it when its launch
+(the standby too) dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it when its launch
 process goes away; a launch process exits when its host dies. Nothing is written to
 disk: the server listens on a Linux abstract unix socket named (:func:`key`) after the
 user, the host's pid, the interpreter, the executable (with its modification time) and
@@ -56,10 +58,20 @@ TYPE_CHECKING = False  # not typing's (see above)
 if TYPE_CHECKING:
     import selectors
     import socket
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
-__all__ = ["ENV", "IDLE_SECONDS", "delegate", "enabled", "forked", "key", "start"]
+__all__ = [
+    "ENV",
+    "IDLE_SECONDS",
+    "WARM_SCRATCH",
+    "delegate",
+    "enabled",
+    "forked",
+    "key",
+    "start",
+    "warm_dir",
+]
 
 ENV = "PLUGWIRE_FORKSERVER"
 """Environment variable: ``0`` turns the fork server off for a launch."""
@@ -68,6 +80,10 @@ IDLE_SECONDS = 60.0
 """A fork server without children exits after this long without a launch."""
 
 _forked = False
+_warm_dir: str | None = None
+
+WARM_SCRATCH = "/dev/shm"
+"""Where a server keeps :func:`warm_dir`: a scratch place no host watches."""
 _STDIO = (0, 1, 2)
 _HEADER = struct.Struct("!cI")  # b"L" + payload length (launch -> server)
 _REPLY = struct.Struct("!ci")  # b"P" + child pid, b"X" + the child's wait status
@@ -94,6 +110,15 @@ def enabled(environ: dict[str, str] | None = None) -> bool:
 def forked() -> bool:
     """Whether this process is a child a fork server forked for a launch."""
     return _forked
+
+
+def warm_dir() -> str | None:
+    """Inside ``warm`` (see :func:`start`): a private directory (0700) for whatever the
+    dry run must put on disk, such as the sockets it listens on, instead of the host's
+    temp or socket directory (the host may watch those, and a launch must not see files
+    come and go). The server removes it, and everything in it, when it exits; None
+    outside a standby's warm-up, or where it could not be made."""
+    return _warm_dir
 
 
 def key(target: str) -> str:
@@ -150,11 +175,7 @@ def delegate(name: str) -> None:
             raise ValueError("the fork server runs as another user")
         sock.settimeout(_HANDOFF_TIMEOUT)
         payload = marshal.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)})
-        sock.sendmsg(
-            [_HEADER.pack(b"L", len(payload))],
-            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _FDS.pack(*_STDIO))],
-        )
-        sock.sendall(payload)
+        _send_launch(sock, _STDIO, payload)
         kind, child = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
         if kind != b"P":
             raise ValueError(f"fork server answered {kind!r}")
@@ -252,7 +273,12 @@ def _forward(child: int, signum: int) -> None:
 # --- the first launch and its server ----------------------------------------------
 
 
-def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
+def start(
+    name: str,
+    *,
+    prepare: Callable[[], object] | None = None,
+    warm: Callable[[], object] | None = None,
+) -> None:
     """Start the fork server ``name`` from this (imported) process, then return.
 
     Call it once everything a launch needs is imported and before serving: nothing
@@ -264,13 +290,26 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
     the host is already gone, or when this process runs other threads (a fork would
     copy only this one, and any lock another holds would stay held in every child).
 
-    ``prepare`` runs in the server before its first launch and after each child ends
-    (while the host starts the next launch's process, not while a child starts up and
-    serves): per-launch work done ahead, such as the next launch's certificates
-    (:func:`plugwire.grpc.mtls.prepare_certs`). A launch that comes before that (launches
-    overlapping) has it run first. Each child gets the server's state as ``prepare``
-    left it last, and no two children the same: ``prepare`` must replace whatever it
-    made before. Its exceptions are ignored (a launch then does the work itself).
+    The server keeps one child forked ahead, on standby, and hands it the next
+    launch: it forks the first as it starts and the next one as soon as a launch has
+    been handed over (so the standby gets ready while that launch serves and the host
+    starts its next launch's process). The standby runs ``warm``, then ``prepare``, then
+    waits for its launch. Should no standby be there (its fork failed, it died), a
+    launch gets a child forked for it, which runs ``prepare`` only.
+
+    * ``warm``: exercise what serving a launch will run, without serving anyone (a
+      dry run), with the server's environment (this first launch's), putting what it
+      must on disk in :func:`warm_dir`. A forked child's
+      first write to each page it shares with the server costs it a page copy (~1,700
+      of them for a Terraform provider's start on this project's machine, ~15 ms); a
+      warmed standby has made those copies before its launch comes. Nothing it does
+      may outlast it or show: the launch's own environment replaces the server's before
+      the child returns from here, and the host may be watching its directories.
+    * ``prepare``: per-launch material made ahead, such as the launch's certificates
+      (:func:`plugwire.grpc.mtls.prepare_certs`). Each child runs it in itself, so no
+      two children ever hold the same.
+
+    The exceptions of both are ignored (a launch then does the work itself).
     """
     if not enabled():
         return
@@ -301,12 +340,47 @@ def start(name: str, *, prepare: Callable[[], object] | None = None) -> None:
         listener.close()
         return
     try:
-        _Server(listener, host, prepare).run()  # returns only in a forked child
+        _Server(listener, host, prepare, warm).run()  # returns only in a child
     except BaseException as exc:  # the server never runs the launch's code
         if _forked:  # a child that could not take on its launch: say so on its stderr
             with contextlib.suppress(OSError):
                 os.write(2, f"plugwire fork server: cannot serve this launch: {exc!r}\n".encode())
         os._exit(1)
+
+
+def _send_launch(sock: _socket.socket, fds: Sequence[int], payload: bytes) -> None:
+    """One launch hand-off: header, the stdio descriptors, the marshalled payload."""
+    sock.sendmsg(
+        [_HEADER.pack(b"L", len(payload))],
+        [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _FDS.pack(*fds))],
+    )
+    sock.sendall(payload)
+
+
+def _receive_launch(sock: socket.socket) -> tuple[list[int], bytes, dict[str, object]]:
+    """Read one hand-off (see :func:`_send_launch`): the descriptors, the payload and
+    what it holds. Raises OSError, ValueError, EOFError, TypeError or struct.error for
+    anything else (the descriptors that came are closed)."""
+    import socket
+
+    fds: list[int] = []
+    try:
+        msg, ancdata, _flags, _addr = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_FDS.size))
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
+        tag, size = _HEADER.unpack(msg)
+        if tag != b"L" or len(fds) != len(_STDIO):
+            raise ValueError("not a launch")
+        payload = _recv_exactly(sock, size)
+        launch = marshal.loads(payload)
+        if not isinstance(launch, dict):
+            raise ValueError("not a launch")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds, payload, launch
 
 
 class _Child:
@@ -316,21 +390,37 @@ class _Child:
         self.conn = conn
 
 
+class _Standby:
+    """A child forked ahead, warming up or waiting for a launch on ``sock``."""
+
+    def __init__(self, pid: int, pidfd: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.sock = sock
+
+
 class _Server:
-    """The fork server process: accept launches, fork children, report their ends."""
+    """The fork server process: accept launches, hand them to children, report their
+    ends; keep one child on standby."""
 
     def __init__(
-        self, listener: socket.socket, host: int, prepare: Callable[[], object] | None
+        self,
+        listener: socket.socket,
+        host: int,
+        prepare: Callable[[], object] | None,
+        warm: Callable[[], object] | None,
     ) -> None:
         self.listener = listener
         self.host = host
         self.prepare = prepare
+        self.warm = warm
         self.selector: selectors.BaseSelector | None = None  # made after _detach
         self.children: dict[int, _Child] = {}  # by pidfd
         self.by_conn: dict[int, _Child] = {}  # by connection fd
+        self.standby: _Standby | None = None
+        self.scratch: str | None = None  # warm_dir(), made after _detach
         self.pid = 0
         self.libc: Any = None
-        self.fresh = False  # what prepare() made has gone to no child yet
 
     def run(self) -> None:
         import selectors
@@ -340,7 +430,10 @@ class _Server:
         self.selector = selector = selectors.DefaultSelector()
         selector.register(self.listener, selectors.EVENT_READ, "accept")
         selector.register(self.host, selectors.EVENT_READ, "host")
-        self._prepare()
+        if self.warm is not None:
+            self.scratch = _make_scratch()
+        if self._fork_standby():
+            return
         idle_since = time.monotonic()
         while True:
             timeout = None
@@ -348,20 +441,39 @@ class _Server:
                 timeout = max(0.0, idle_since + IDLE_SECONDS - time.monotonic())
             events = selector.select(timeout)
             if not events and not self.children:
-                os._exit(0)  # idle
+                self._exit()  # idle
             for ready, _ in events:
                 what = ready.data
                 if what == "host":
-                    os._exit(0)  # the children die with us (PR_SET_PDEATHSIG)
+                    self._exit()  # the children die with us (PR_SET_PDEATHSIG)
                 if what == "accept":
                     if self._accept():
                         return  # in the forked child: serve the launch
                 elif what == "child" and ready.fd in self.children:
-                    self._reap(self.children[ready.fd])
-                elif what == "conn" and ready.fd in self.by_conn:
-                    self._launch_gone(self.by_conn[ready.fd])
+                    if self._reap(self.children[ready.fd]):
+                        return  # in a new standby: serve its launch
+                elif what == "standby" and self.standby is not None:
+                    self._drop_standby()  # it died before its launch: the next hand-off forks one
+                elif (
+                    what == "conn"
+                    and ready.fd in self.by_conn
+                    and self._launch_gone(self.by_conn[ready.fd])
+                ):
+                    return  # in a new standby: serve its launch
             if not self.children:
                 idle_since = time.monotonic()
+
+    def _exit(self) -> NoReturn:
+        """End the server (its host has gone, it is idle, or it got SIGTERM): its
+        standby first (it may be warming up in the scratch directory), then the scratch
+        directory."""
+        if self.standby is not None:
+            self._drop_standby()
+        if self.scratch is not None:
+            import shutil
+
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        os._exit(0)
 
     def _detach(self) -> None:
         """Leave the first launch's session and stdio; keep only the listener."""
@@ -370,6 +482,7 @@ class _Server:
         os.setsid()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: self._exit())
         null = os.open(os.devnull, os.O_RDWR)
         for fd in _STDIO:
             os.dup2(null, fd)
@@ -386,52 +499,47 @@ class _Server:
         """Take one launch; True in the forked child that serves it."""
         import selectors
         import signal
-        import socket
 
         try:
             conn, _ = self.listener.accept()
         except OSError:
             return False
-        fds: list[int] = []
         try:
             if not _same_user(conn):
                 raise ValueError("another user")
             conn.settimeout(_RECEIVE_TIMEOUT)
-            msg, ancdata, _flags, _addr = conn.recvmsg(
-                _HEADER.size, socket.CMSG_SPACE(len(_STDIO) * 4)
-            )
-            for level, kind, data in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
-            tag, size = _HEADER.unpack(msg)
-            if tag != b"L" or len(fds) != len(_STDIO):
-                raise ValueError("not a launch")
-            launch = marshal.loads(_recv_exactly(conn, size))
-            if not isinstance(launch, dict):
-                raise ValueError("not a launch")
-            if not self.fresh:  # launches overlap: never give one's share to two
-                self._prepare()
-            pid = os.fork()
+            fds, payload, launch = _receive_launch(conn)
         except (OSError, ValueError, EOFError, TypeError, struct.error):
-            for fd in fds:
-                os.close(fd)
             conn.close()
             return False
-        if pid == 0:
-            self._become_child(conn, fds, launch)
-            return True
-        for fd in fds:
+        pid, pidfd = self._hand_to_standby(fds, payload)
+        if not pid:
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+            if pid == 0:
+                self._leave_server()
+                conn.close()
+                self._run(self.prepare)
+                self._become_child(fds, launch)
+                return True
+        for fd in fds:  # the child has its own copies
             os.close(fd)
+        if pid < 0:
+            conn.close()
+            return False
         try:
-            pidfd = os.pidfd_open(pid)
+            if pidfd < 0:
+                pidfd = os.pidfd_open(pid)
             conn.sendall(_REPLY.pack(b"P", pid))
         except OSError:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            if pidfd >= 0:
+                os.close(pidfd)
             conn.close()
             return False
-        finally:
-            self.fresh = False  # this child has it: the next one needs its own
         conn.settimeout(None)
         child = _Child(pid, pidfd, conn)
         self.children[pidfd] = child
@@ -439,14 +547,95 @@ class _Server:
         assert self.selector is not None
         self.selector.register(pidfd, selectors.EVENT_READ, "child")
         self.selector.register(conn, selectors.EVENT_READ, "conn")
+        return self._fork_standby()  # the next launch's, while this one serves
+
+    def _hand_to_standby(self, fds: list[int], payload: bytes) -> tuple[int, int]:
+        """Pass a launch on to the standby: its ``(pid, pidfd)``, or ``(0, -1)`` when
+        there is none or it cannot take it (the launch then gets a child of its own)."""
+        standby = self.standby
+        if standby is None:
+            return 0, -1
+        assert self.selector is not None
+        self.selector.unregister(standby.pidfd)
+        self.standby = None
+        try:
+            standby.sock.settimeout(_RECEIVE_TIMEOUT)
+            _send_launch(standby.sock, fds, payload)
+        except OSError:
+            self._end_standby(standby)
+            return 0, -1
+        standby.sock.close()
+        return standby.pid, standby.pidfd
+
+    def _fork_standby(self) -> bool:
+        """Fork the child that takes the next launch; True in that child, once its
+        launch has come (it warms up and prepares first)."""
+        import selectors
+        import socket
+
+        if self.standby is not None:
+            return False
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return False
+        if pid == 0:
+            global _warm_dir
+            ours.close()
+            self._leave_server()
+            _warm_dir = self.scratch
+            self._run(self.warm)
+            _warm_dir = None
+            self._run(self.prepare)
+            try:
+                fds, _payload, launch = _receive_launch(theirs)
+            except (OSError, ValueError, EOFError, TypeError, struct.error):
+                os._exit(0)  # the server is gone, or its hand-off broke: nothing to serve
+            theirs.close()
+            self._become_child(fds, launch)
+            return True
+        theirs.close()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            ours.close()
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return False
+        self.standby = _Standby(pid, pidfd, ours)
+        assert self.selector is not None
+        self.selector.register(pidfd, selectors.EVENT_READ, "standby")
         return False
 
-    def _become_child(self, conn: socket.socket, fds: list[int], launch: dict[str, object]) -> None:
-        """In the forked child: drop the server's state, take on the launch's."""
+    def _drop_standby(self) -> None:
+        standby = self.standby
+        assert standby is not None and self.selector is not None
+        self.selector.unregister(standby.pidfd)
+        self.standby = None
+        self._end_standby(standby)
+
+    @staticmethod
+    def _end_standby(standby: _Standby) -> None:
+        import signal
+
+        standby.sock.close()
+        try:
+            os.kill(standby.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(standby.pid, 0)
+        os.close(standby.pidfd)
+
+    def _leave_server(self) -> None:
+        """In a forked child: drop the server's state; die with the server."""
         import signal
 
         global _forked
         _forked = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server's is for the server
         _die_with_parent(self.libc, self.pid)
         assert self.selector is not None
         self.selector.close()
@@ -455,7 +644,23 @@ class _Server:
         for other in self.children.values():
             os.close(other.pidfd)
             other.conn.close()
-        conn.close()
+        if self.standby is not None:
+            os.close(self.standby.pidfd)
+            self.standby.sock.close()
+
+    @staticmethod
+    def _run(step: Callable[[], object] | None) -> None:
+        if step is not None:
+            try:
+                step()
+            except Exception:  # the launch does the work itself
+                pass
+
+    def _become_child(self, fds: list[int], launch: dict[str, object]) -> None:
+        """In the forked child: take on the launch's stdio, session, environment,
+        arguments and directory."""
+        import signal
+
         for target, fd in zip(_STDIO, fds, strict=True):
             os.dup2(fd, target)
             os.close(fd)
@@ -465,21 +670,16 @@ class _Server:
         env = launch["env"]
         argv = launch["argv"]
         cwd = launch["cwd"]
-        assert isinstance(env, dict) and isinstance(argv, list) and isinstance(cwd, str)
+        if not (isinstance(env, dict) and isinstance(argv, list) and isinstance(cwd, str)):
+            raise ValueError("not a launch")
         os.environ.clear()
         os.environ.update(env)
         sys.argv[:] = argv
         os.chdir(cwd)
 
-    def _prepare(self) -> None:
-        if self.prepare is not None:
-            try:
-                self.prepare()
-            except Exception:  # the next launch does the work itself
-                pass
-        self.fresh = True
-
-    def _reap(self, child: _Child) -> None:
+    def _reap(self, child: _Child) -> bool:
+        """A child ended: report its status to its launch; fork the next standby (True
+        in that standby, once its launch has come)."""
         _, status = os.waitpid(child.pid, 0)
         self._forget(child)
         try:
@@ -487,16 +687,16 @@ class _Server:
         except OSError:
             pass
         child.conn.close()
-        if not self.fresh:  # the next launch's share, while its process starts
-            self._prepare()
+        return self._fork_standby()  # while the host starts the next launch's process
 
-    def _launch_gone(self, child: _Child) -> None:
-        """The launch process closed its end (killed, or its host died): so must the child."""
+    def _launch_gone(self, child: _Child) -> bool:
+        """The launch process closed its end (killed, or its host died): so must the
+        child. Then as :meth:`_reap`."""
         import signal
 
         try:
             if child.conn.recv(1):
-                return  # a launch sends nothing after the hand-off; ignore
+                return False  # a launch sends nothing after the hand-off; ignore
         except OSError:
             pass
         try:
@@ -506,6 +706,7 @@ class _Server:
         os.waitpid(child.pid, 0)
         self._forget(child)
         child.conn.close()
+        return self._fork_standby()
 
     def _forget(self, child: _Child) -> None:
         assert self.selector is not None
@@ -514,6 +715,17 @@ class _Server:
         del self.children[child.pidfd]
         del self.by_conn[child.conn.fileno()]
         os.close(child.pidfd)
+
+
+def _make_scratch() -> str | None:
+    """The server's :func:`warm_dir`: a fresh private directory under
+    :data:`WARM_SCRATCH`, or None where none can be made."""
+    import tempfile
+
+    try:
+        return tempfile.mkdtemp(prefix=f"plugwire-forkserver-{os.getpid()}-", dir=WARM_SCRATCH)
+    except OSError:
+        return None
 
 
 def _max_fd() -> int:
