@@ -116,7 +116,9 @@ def _warm(provider: Provider) -> None:
     It runs with the server's environment (the first launch's) but listens in the
     server's :func:`~plugwire.core.forkserver.warm_dir` (no dry run without one), not
     in the host's temp or socket directory; the line goes nowhere, the certificates it
-    made are never used again, and the temp dir it set is forgotten.
+    made are never used again, and the temp dir it set is forgotten. grpc reads its
+    ``GRPC_*`` environment variables once per process, here: a launch's own values of
+    them (unlike the rest of its environment) do not reach a standby's grpc.
     """
     from plugwire.core import forkserver
 
