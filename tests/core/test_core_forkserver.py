@@ -45,7 +45,7 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or the read
         return False
 
 
@@ -177,14 +177,24 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in f.read().split()]
 
 
+def _forked_by(server: int, count: int) -> list[int]:
+    """The server's children once there are ``count`` (it forks the next standby just
+    after handing a launch over, which a loaded machine may delay)."""
+    deadline = time.monotonic() + 10
+    while len(children := _children(server)) != count:
+        assert time.monotonic() < deadline, children
+        time.sleep(0.01)
+    return children
+
+
 def test_nothing_outlives_a_sigkilled_host(running_host: Any) -> None:
     host, (_, background) = running_host
     launch_pid = background["launch_pid"]
     child = background["plugin"]["pid"]
     server = background["plugin"]["ppid"]
     assert child != launch_pid and all(_alive(p) for p in (launch_pid, child, server))
-    forked = _children(server)
-    assert child in forked and len(forked) == 2  # the launch's child and the next standby
+    forked = _forked_by(server, 2)  # the launch's child and the next standby
+    assert child in forked
     host.kill()
     host.wait()
     # the launch sees its host die, the server too; the child and the standby die with it
@@ -343,8 +353,9 @@ def test_the_standby_dies_with_an_idle_server() -> None:
         assert host.stdout is not None
         reports = [json.loads(host.stdout.readline()) for _ in range(3)]
         server = reports[1]["plugin"]["ppid"]
+        forked = _forked_by(server, 2)  # the last launch's child and the next standby
         os.kill(reports[2]["launch_pid"], signal.SIGKILL)  # its child goes; the server idles
-        standby = [p for p in _children(server) if p != reports[2]["plugin"]["pid"]]
+        standby = [p for p in forked if p != reports[2]["plugin"]["pid"]]
         assert len(standby) == 1
         assert _gone_within([server, *standby], 5) == []
 
@@ -366,9 +377,9 @@ def test_the_warm_up_has_a_private_scratch_directory_gone_with_the_server() -> N
 def test_a_sigtermed_server_takes_its_standby_and_scratch_directory(running_host: Any) -> None:
     _host_proc, (_, background) = running_host
     server = background["plugin"]["ppid"]
-    forked = _children(server)
+    forked = _forked_by(server, 2)
     (scratch,) = background["plugin"]["warm_dir"]
-    assert os.path.isdir(scratch) and len(forked) == 2
+    assert os.path.isdir(scratch)
     os.kill(server, signal.SIGTERM)
     assert _gone_within([server, *forked]) == []  # the running child dies with it too
     assert not os.path.exists(scratch)

@@ -449,10 +449,15 @@ class _Server:
                 if what == "accept":
                     if self._accept():
                         return  # in the forked child: serve the launch
-                elif what == "child" and ready.fd in self.children:
+                elif what == "child" and ready.fd in self.children and _ended(ready.fd):
                     if self._reap(self.children[ready.fd]):
                         return  # in a new standby: serve its launch
-                elif what == "standby" and self.standby is not None:
+                elif (
+                    what == "standby"
+                    and self.standby is not None
+                    and ready.fd == self.standby.pidfd
+                    and _ended(ready.fd)
+                ):
                     self._drop_standby()  # it died before its launch: the next hand-off forks one
                 elif (
                     what == "conn"
@@ -715,6 +720,16 @@ class _Server:
         del self.children[child.pidfd]
         del self.by_conn[child.conn.fileno()]
         os.close(child.pidfd)
+
+
+def _ended(pidfd: int) -> bool:
+    """Whether the process behind ``pidfd`` has ended, now. An event of one
+    :meth:`selectors.BaseSelector.select` may be stale by the time it is handled: a
+    descriptor closed while handling an earlier one can come back, with the same
+    number, for another process in the same round."""
+    poll = select.poll()
+    poll.register(pidfd, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def _make_scratch() -> str | None:
