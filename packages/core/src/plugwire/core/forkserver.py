@@ -10,20 +10,21 @@ of the same binary by the same host process hands its stdin, stdout and stderr, 
 environment, arguments and working directory to that server, which passes them to a
 child forked from the imported state ahead of time (a standby, warmed up while the host
 started the launch; see :func:`start`); the child serves with exactly what the launch
-was given, and the
-launch (still the process the host started and waits for) relays signals and exits with
-the child's status. A forked child never sees what an earlier launch did at run time:
-every child starts from the state the first launch had right after importing.
+was given, and the launch (still the process the host started and waits for) relays
+signals and exits with the child's status. A forked child never sees what an earlier
+launch did at run time: every child starts from the state the first launch had right
+after importing.
 
 Lifetime (no orphans): the server lives as long as the host process that launched the
 first plugin (it watches it through a Linux pidfd and exits when it dies, SIGKILL
 included), and at most :data:`IDLE_SECONDS` after its last child ended. Each child
-(the standby too) dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it when its launch
-process goes away; a launch process exits when its host dies. Nothing is written to
-disk: the server listens on a Linux abstract unix socket named (:func:`key`) after the
+(the standby too) dies with the server (``PR_SET_PDEATHSIG``) and is SIGKILLed by it
+when its launch process goes away; a launch process exits when its host dies. The
+server listens on a Linux abstract unix socket (no file) named (:func:`key`) after the
 user, the host's pid, the interpreter, the executable (with its modification time) and
 the plugin's target; both ends check that the peer runs as the same user
-(``SO_PEERCRED``).
+(``SO_PEERCRED``). The only thing it puts on a file system is the standby's warm-up
+scratch directory (:func:`warm_dir`, on ``/dev/shm``), removed when it exits.
 
 :func:`delegate` is a launch's first step (nothing heavy imported yet), :func:`start`
 the first launch's step once it has imported everything. Set ``PLUGWIRE_FORKSERVER=0``
@@ -299,10 +300,10 @@ def start(
 
     * ``warm``: exercise what serving a launch will run, without serving anyone (a
       dry run), with the server's environment (this first launch's), putting what it
-      must on disk in :func:`warm_dir`. A forked child's
-      first write to each page it shares with the server costs it a page copy (~1,700
-      of them for a Terraform provider's start on this project's machine, ~15 ms); a
-      warmed standby has made those copies before its launch comes. Nothing it does
+      must on disk in :func:`warm_dir`. A forked child's first write to each page it
+      shares with the server costs it a page copy (~1,700 of them for a Terraform
+      provider's start on this project's machine, ~15 ms); a warmed standby has made
+      those copies before its launch comes. Nothing it does
       may outlast it or show: the launch's own environment replaces the server's before
       the child returns from here, and the host may be watching its directories.
     * ``prepare``: per-launch material made ahead, such as the launch's certificates
@@ -503,7 +504,6 @@ class _Server:
     def _accept(self) -> bool:
         """Take one launch; True in the forked child that serves it."""
         import selectors
-        import signal
 
         try:
             conn, _ = self.listener.accept()
@@ -539,8 +539,7 @@ class _Server:
                 pidfd = os.pidfd_open(pid)
             conn.sendall(_REPLY.pack(b"P", pid))
         except OSError:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _kill(pid)
             if pidfd >= 0:
                 os.close(pidfd)
             conn.close()
@@ -607,8 +606,7 @@ class _Server:
             pidfd = os.pidfd_open(pid)
         except OSError:
             ours.close()
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+            _kill(pid)
             return False
         self.standby = _Standby(pid, pidfd, ours)
         assert self.selector is not None
@@ -624,14 +622,8 @@ class _Server:
 
     @staticmethod
     def _end_standby(standby: _Standby) -> None:
-        import signal
-
         standby.sock.close()
-        try:
-            os.kill(standby.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        os.waitpid(standby.pid, 0)
+        _kill(standby.pid)
         os.close(standby.pidfd)
 
     def _leave_server(self) -> None:
@@ -697,18 +689,12 @@ class _Server:
     def _launch_gone(self, child: _Child) -> bool:
         """The launch process closed its end (killed, or its host died): so must the
         child. Then as :meth:`_reap`."""
-        import signal
-
         try:
             if child.conn.recv(1):
                 return False  # a launch sends nothing after the hand-off; ignore
         except OSError:
             pass
-        try:
-            os.kill(child.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        os.waitpid(child.pid, 0)
+        _kill(child.pid)
         self._forget(child)
         child.conn.close()
         return self._fork_standby()
@@ -720,6 +706,17 @@ class _Server:
         del self.children[child.pidfd]
         del self.by_conn[child.conn.fileno()]
         os.close(child.pidfd)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL this server's child ``pid`` (if it still runs) and reap it."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    os.waitpid(pid, 0)
 
 
 def _ended(pidfd: int) -> bool:

@@ -15,8 +15,8 @@ and each later launch hands its stdio, environment and arguments to it and is se
 a child forked from the imported state (a fresh process every time: nothing a launch
 did at run time reaches the next). That child is forked ahead and warmed up by a dry
 run of serving (:func:`_warm`) while the previous launch serves, and makes its own
-certificates (:func:`_prepare_launch`). The server dies with that Terraform process. Off in
-debug mode, without Terraform's cookie in the environment, or with
+certificates (:func:`_prepare_launch`). The server dies with that Terraform process.
+Off in debug mode, without Terraform's cookie in the environment, or with
 ``PLUGWIRE_FORKSERVER=0``.
 
 This module imports nothing heavy itself: a console script pointing at a function
@@ -149,9 +149,9 @@ def _warm(provider: Provider) -> None:
 
 
 def _prepare_launch() -> None:
-    """A forked launch's TLS material, made ahead by the fork server: AutoMTLS's own
-    certificate, and the TLS front end's private leg (its certificate and ``ssl``
-    context)."""
+    """A forked launch's TLS material, made ahead in the child that will serve it (a
+    standby makes it before its launch comes): AutoMTLS's own certificate, and the TLS
+    front end's private leg (its certificate and ``ssl`` context)."""
     if "PLUGIN_CLIENT_CERT" not in os.environ:
         return
     from .._tlsproxy import prepare_private_leg
