@@ -103,6 +103,19 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
     assert second["code"] == 0 and third["code"] == 3
 
 
+def test_a_child_ending_tells_its_launch_before_it_is_gone() -> None:
+    # The child lingers in its last step, after telling its launch (it never ends by
+    # itself): the launch must still end with the child's status, its stdout and stderr
+    # closed, without waiting for the child's end; the server then kills the child.
+    report = _host([{"env": {"FS_ACT": "exit:0"}}, {"env": {"FS_ACT": "fastexit:4"}}])
+    first, later = report
+    assert later["plugin"]["pid"] != later["launch_pid"]
+    assert later["code"] == 4 and "to stderr" in later["stderr"]
+    assert _gone_within([later["plugin"]["pid"]]) == []  # its launch gone: killed
+    # a process that serves its own launch has nobody to tell: it ends as before
+    assert first["code"] == 0 and first["plugin"]["pid"] == first["launch_pid"]
+
+
 def test_a_launch_the_child_cannot_take_on_fails_with_a_message(tmp_path: Path) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
@@ -287,6 +300,28 @@ def test_delegate_returns_when_the_server_does_not_fork(reply: bytes) -> None:
     thread.join(5)
     assert not thread.is_alive()
     assert len(seen) == 1 and seen[0][0][:1] == b"L" and seen[0][1] == 3  # stdio offered
+
+
+@pytest.mark.parametrize(("status", "code"), [(5 << 8, 5), (int(signal.SIGTERM), -signal.SIGTERM)])
+def test_delegate_ends_as_a_child_that_ended_before_the_server_named_it(
+    status: int, code: int
+) -> None:
+    # The child's own report of its end (it served and ended at once) may reach the
+    # launch before the server's b"P": the launch ends with that status, it does not
+    # serve the launch again by itself.
+    name = f"plugwire-forkserver-test/{os.getpid()}/early-{status}"
+    seen: list[tuple[bytes, int]] = []
+    thread = _fake_server(name, struct.pack("!ci", b"X", status), seen)
+    script = (
+        "from plugwire.core import forkserver; "
+        f"forkserver.delegate({name!r}); print('served by itself')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    thread.join(5)
+    assert done.returncode == code and "served by itself" not in done.stdout
+    assert len(seen) == 1 and seen[0][1] == 3
 
 
 def test_delegate_returns_when_nobody_listens() -> None:

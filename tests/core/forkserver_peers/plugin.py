@@ -1,8 +1,10 @@
 """A plugin launched through plugwire.core.forkserver, for tests/core/test_core_forkserver.py.
 
 Prints one JSON line (what the launch sees), then acts on ``FS_ACT``: ``echo`` (read a
-stdin line, print it upper-cased), ``exit:N``, ``sigkill`` (kill itself), ``term``
-(wait for SIGTERM, then exit 7), ``hang`` (sleep until killed).
+stdin line, print it upper-cased), ``exit:N``, ``fastexit:N`` (end through
+plugwire.core._fastexit with status N, then linger in its last step until killed),
+``sigkill`` (kill itself), ``term`` (wait for SIGTERM, then exit 7), ``hang`` (sleep
+until killed).
 """
 
 import json
@@ -86,6 +88,20 @@ if act == "echo":
     print("to stderr", file=sys.stderr, flush=True)
 elif act.startswith("exit:"):
     sys.exit(int(act[5:]))
+elif act.startswith("fastexit:"):
+    from plugwire.core import _fastexit
+
+    report = _fastexit.before_exit  # a forked child's: tells the launch its status
+
+    def report_then_linger(code: int) -> None:
+        if report is not None:
+            report(code)
+        while True:  # the process never gets to its end by itself
+            time.sleep(1)
+
+    _fastexit.before_exit = report_then_linger
+    print("to stderr", file=sys.stderr, flush=True)
+    _fastexit.exit_process(int(act[9:]))
 elif act == "sigkill":
     os.kill(os.getpid(), signal.SIGKILL)
 elif act == "term":

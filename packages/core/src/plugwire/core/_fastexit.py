@@ -5,9 +5,15 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 __all__ = ["exit_process"]
+
+before_exit: Callable[[int], None] | None = None
+"""Called with the exit code as the very last step before the process ends; set in a
+child of :mod:`plugwire.core.forkserver` (which tells its launch the status at once).
+Its errors are ignored."""
 
 
 def exit_process(code: int) -> NoReturn:
@@ -27,6 +33,11 @@ def exit_process(code: int) -> NoReturn:
         atexit._run_exitfuncs()
     finally:
         _flush()
+        if before_exit is not None:
+            try:
+                before_exit(code)
+            except BaseException:  # the process ends with ``code`` regardless
+                pass
         os._exit(code)
 
 

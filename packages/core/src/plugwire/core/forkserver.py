@@ -82,6 +82,7 @@ IDLE_SECONDS = 60.0
 
 _forked = False
 _warm_dir: str | None = None
+_report_fd = -1  # in a child: the server's end of its launch's connection
 
 WARM_SCRATCH = "/dev/shm"
 """Where a server keeps :func:`warm_dir`: a scratch place no host watches."""
@@ -89,7 +90,7 @@ _STDIO = (0, 1, 2)
 _HEADER = struct.Struct("!cI")  # b"L" + payload length (launch -> server)
 _REPLY = struct.Struct("!ci")  # b"P" + child pid, b"X" + the child's wait status
 _CREDS = struct.Struct("3i")  # struct ucred
-_FDS = struct.Struct("3i")  # the launch's stdin, stdout, stderr (SCM_RIGHTS)
+_FD = struct.Struct("i")  # one descriptor of a hand-off (SCM_RIGHTS)
 _PR_SET_PDEATHSIG = 1
 _HANDOFF_TIMEOUT = 10.0  # a launch waiting for its child's pid
 _RECEIVE_TIMEOUT = 2.0  # the server reading a hand-off (a launch sends it at once)
@@ -178,6 +179,8 @@ def delegate(name: str) -> None:
         payload = marshal.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)})
         _send_launch(sock, _STDIO, payload)
         kind, child = _REPLY.unpack(_recv_exactly(sock, _REPLY.size))
+        if kind == b"X":  # the child served and ended before the server named it
+            relay.exit_with(child)
         if kind != b"P":
             raise ValueError(f"fork server answered {kind!r}")
     except (OSError, ValueError, struct.error):
@@ -217,8 +220,9 @@ class _Relay:
             os.kill(os.getpid(), signum)
 
     def run(self, sock: _socket.socket, child: int) -> NoReturn:
-        """Forward signals to ``child`` until the server reports its status; exit with it."""
-        signal = self.signal
+        """Forward signals to ``child`` until its status comes (from the child as it
+        ends, see :func:`_report_exit`, or from the server once it has reaped it); exit
+        with it."""
         self.child = child
         for signum in self.pending:
             _forward(child, signum)
@@ -243,6 +247,11 @@ class _Relay:
                     os._exit(1)
                 data += chunk
         _kind, status = _REPLY.unpack(data)
+        self.exit_with(status)
+
+    def exit_with(self, status: int) -> NoReturn:
+        """End this launch as its child ended (``status`` as from :func:`os.waitpid`)."""
+        signal = self.signal
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             try:
@@ -252,6 +261,23 @@ class _Relay:
             os.kill(os.getpid(), sig)
             os._exit(128 + sig)
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def _report_exit(code: int) -> None:
+    """In a child, as it ends with ``code`` (:func:`plugwire.core._fastexit.exit_process`):
+    let go of the launch's stdio and tell the launch its status right away, on the
+    launch's connection. The launch exits at once instead of when the server has seen
+    this process torn down and reaped it (4-6 ms later: a served child holds a large
+    address space and grpc's threads). A host such as go-plugin's waits for its plugin's
+    stderr to close, then for the process it started to exit. The server still reports
+    the status once it reaps the child; the launch has gone by then."""
+    fd = _report_fd
+    if fd < 0:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in _STDIO:
+        os.dup2(null, target)
+    os.write(fd, _REPLY.pack(b"X", (code & 0xFF) << 8))
 
 
 def _recv_exactly(sock: _socket.socket, size: int) -> bytes:
@@ -353,25 +379,30 @@ def _send_launch(sock: _socket.socket, fds: Sequence[int], payload: bytes) -> No
     """One launch hand-off: header, the stdio descriptors, the marshalled payload."""
     sock.sendmsg(
         [_HEADER.pack(b"L", len(payload))],
-        [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _FDS.pack(*fds))],
+        [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))],
     )
     sock.sendall(payload)
 
 
-def _receive_launch(sock: socket.socket) -> tuple[list[int], bytes, dict[str, object]]:
-    """Read one hand-off (see :func:`_send_launch`): the descriptors, the payload and
-    what it holds. Raises OSError, ValueError, EOFError, TypeError or struct.error for
-    anything else (the descriptors that came are closed)."""
+def _receive_launch(
+    sock: socket.socket, count: int = len(_STDIO)
+) -> tuple[list[int], bytes, dict[str, object]]:
+    """Read one hand-off of ``count`` descriptors (see :func:`_send_launch`): the
+    descriptors, the payload and what it holds. Raises OSError, ValueError, EOFError,
+    TypeError or struct.error for anything else (the descriptors that came are
+    closed)."""
     import socket
 
     fds: list[int] = []
     try:
-        msg, ancdata, _flags, _addr = sock.recvmsg(_HEADER.size, socket.CMSG_SPACE(_FDS.size))
+        msg, ancdata, _flags, _addr = sock.recvmsg(
+            _HEADER.size, socket.CMSG_SPACE(count * _FD.size)
+        )
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) // 4 * 4])
         tag, size = _HEADER.unpack(msg)
-        if tag != b"L" or len(fds) != len(_STDIO):
+        if tag != b"L" or len(fds) != count:
             raise ValueError("not a launch")
         payload = _recv_exactly(sock, size)
         launch = marshal.loads(payload)
@@ -517,7 +548,7 @@ class _Server:
         except (OSError, ValueError, EOFError, TypeError, struct.error):
             conn.close()
             return False
-        pid, pidfd = self._hand_to_standby(fds, payload)
+        pid, pidfd = self._hand_to_standby(fds, payload, conn)
         if not pid:
             try:
                 pid = os.fork()
@@ -525,9 +556,8 @@ class _Server:
                 pid = -1
             if pid == 0:
                 self._leave_server()
-                conn.close()
                 self._run(self.prepare)
-                self._become_child(fds, launch)
+                self._become_child(fds, launch, conn.detach())
                 return True
         for fd in fds:  # the child has its own copies
             os.close(fd)
@@ -553,9 +583,12 @@ class _Server:
         self.selector.register(conn, selectors.EVENT_READ, "conn")
         return self._fork_standby()  # the next launch's, while this one serves
 
-    def _hand_to_standby(self, fds: list[int], payload: bytes) -> tuple[int, int]:
-        """Pass a launch on to the standby: its ``(pid, pidfd)``, or ``(0, -1)`` when
-        there is none or it cannot take it (the launch then gets a child of its own)."""
+    def _hand_to_standby(
+        self, fds: list[int], payload: bytes, conn: socket.socket
+    ) -> tuple[int, int]:
+        """Pass a launch on to the standby, with the launch's connection (see
+        :func:`_report_exit`): its ``(pid, pidfd)``, or ``(0, -1)`` when there is none
+        or it cannot take it (the launch then gets a child of its own)."""
         standby = self.standby
         if standby is None:
             return 0, -1
@@ -564,7 +597,7 @@ class _Server:
         self.standby = None
         try:
             standby.sock.settimeout(_RECEIVE_TIMEOUT)
-            _send_launch(standby.sock, fds, payload)
+            _send_launch(standby.sock, [*fds, conn.fileno()], payload)
         except OSError:
             self._end_standby(standby)
             return 0, -1
@@ -595,11 +628,12 @@ class _Server:
             _warm_dir = None
             self._run(self.prepare)
             try:
-                fds, _payload, launch = _receive_launch(theirs)
+                fds, _payload, launch = _receive_launch(theirs, len(_STDIO) + 1)
             except (OSError, ValueError, EOFError, TypeError, struct.error):
                 os._exit(0)  # the server is gone, or its hand-off broke: nothing to serve
             theirs.close()
-            self._become_child(fds, launch)
+            *stdio, report = fds
+            self._become_child(stdio, launch, report)
             return True
         theirs.close()
         try:
@@ -653,10 +687,17 @@ class _Server:
             except Exception:  # the launch does the work itself
                 pass
 
-    def _become_child(self, fds: list[int], launch: dict[str, object]) -> None:
+    def _become_child(self, fds: list[int], launch: dict[str, object], report: int) -> None:
         """In the forked child: take on the launch's stdio, session, environment,
-        arguments and directory."""
+        arguments and directory; ``report`` is the server's end of the launch's
+        connection (see :func:`_report_exit`)."""
         import signal
+
+        from . import _fastexit
+
+        global _report_fd
+        _report_fd = report
+        _fastexit.before_exit = _report_exit
 
         for target, fd in zip(_STDIO, fds, strict=True):
             os.dup2(fd, target)
