@@ -268,7 +268,9 @@ def test_the_server_exits_when_idle() -> None:
 
 def _fake_server(name: str, reply: bytes, seen: list[tuple[bytes, int]]) -> threading.Thread:
     """A server under ``name`` that takes one hand-off (header and descriptors into
-    ``seen``), answers ``reply`` and hangs up."""
+    ``seen``; the payload read to its end, as the real server does before it answers:
+    hanging up on a launch still sending fails its send), answers ``reply`` and hangs
+    up."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind("\0" + name)
     listener.listen(1)
@@ -283,6 +285,9 @@ def _fake_server(name: str, reply: bytes, seen: list[tuple[bytes, int]]) -> thre
             for fd in fds:
                 os.close(fd)
             seen.append((header, len(fds)))
+            left = struct.unpack("!cI", header)[1]
+            while left > 0 and (chunk := conn.recv(min(left, 65536))):
+                left -= len(chunk)
             conn.sendall(reply)
         listener.close()
 
