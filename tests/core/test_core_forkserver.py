@@ -99,6 +99,8 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
     assert second["plugin"]["cwd"] == str(tmp_path / "a")
     assert third["plugin"]["cwd"] == str(tmp_path / "b")
     assert second["stdout"] == "SECOND\n" and "to stderr" in second["stderr"]
+    # nothing of the server's (such as the launch's connection) reaches what a child starts
+    assert [r["plugin"]["inheritable"] for r in report] == [[], [], []]
     # the launch exits with the child's status
     assert second["code"] == 0 and third["code"] == 3
 

@@ -59,6 +59,19 @@ def started() -> int:
         return int(stat.read().rsplit(") ", 1)[1].split()[19])
 
 
+def inheritable() -> list[int]:
+    """Descriptors above stdio that a process this one starts would inherit."""
+    fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    return sorted(fd for fd in fds if fd > 2 and _inheritable(fd))
+
+
+def _inheritable(fd: int) -> bool:
+    try:
+        return os.get_inheritable(fd)
+    except OSError:  # the listing's own descriptor, closed by now
+        return False
+
+
 forkserver.start(NAME, prepare=prepare, warm=warm)
 
 STATE["served"] += 1
@@ -78,6 +91,7 @@ print(
             "cwd": os.getcwd(),
             "x": os.environ.get("FS_X"),
             "name": NAME,
+            "inheritable": inheritable(),
         }
     ),
     flush=True,

@@ -696,6 +696,7 @@ class _Server:
         from . import _fastexit
 
         global _report_fd
+        os.set_inheritable(report, False)  # not for the processes the plugin starts
         _report_fd = report
         _fastexit.before_exit = _report_exit
 
