@@ -102,6 +102,10 @@ __all__ = ["ClientConfig", "PluginClient", "ReattachConfig", "SecureConfig", "cl
 
 _log = logging.getLogger("plugwire.grpc.goplugin.client")
 
+STDIO_DRAIN_TIMEOUT = 1.0
+"""After a ``Shutdown`` the plugin took, how long the host lets the plugin's stdio stream
+end by itself before it closes the connection (see :meth:`PluginClient._graceful_stop`)."""
+
 
 class PluginClient(BasePluginHandle):
     """One plugin, launched or reattached (see the module docstring).
@@ -132,6 +136,7 @@ class PluginClient(BasePluginHandle):
         self._muxer: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._call_readers: set[asyncio.Task[Any]] = set()
+        self._stdio_task: asyncio.Task[None] | None = None
         self._announce: Announce | None = None
         self._plugins: dict[str, GrpcPlugin] = {}
         self._negotiated: int | None = None
@@ -373,7 +378,7 @@ class PluginClient(BasePluginHandle):
         )
         self._broker = broker
         self._spawn(broker.run_stream(open_client_stream(raw)), reads_calls=True)
-        self._spawn(
+        self._stdio_task = self._spawn(
             pump_stdio(
                 raw,
                 self.config.sync_stdout,
@@ -414,7 +419,7 @@ class PluginClient(BasePluginHandle):
         )
         self._broker = broker
         self._spawn(conn.run_broker(broker))
-        self._spawn(
+        self._stdio_task = self._spawn(
             conn.pump_stdio(
                 self.config.sync_stdout,
                 self.config.sync_stderr,
@@ -461,14 +466,15 @@ class PluginClient(BasePluginHandle):
             return self._exited_error(exc.step or "call", "the plugin exited during the call")
         return exc
 
-    def _spawn(self, coro: Any, *, reads_calls: bool = False) -> None:
+    def _spawn(self, coro: Any, *, reads_calls: bool = False) -> asyncio.Task[Any]:
         """Run ``coro`` until the client is released. ``reads_calls``: it reads gRPC
         calls on the channel, and is let end by itself when the close cancels them
         (see :mod:`plugwire.grpc._drain`)."""
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         tasks = self._call_readers if reads_calls else self._tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        return task
 
     # -- errors ----------------------------------------------------------------
 
@@ -546,18 +552,26 @@ class PluginClient(BasePluginHandle):
     # -- stop ------------------------------------------------------------------
 
     async def _graceful_stop(self) -> None:
-        """Broker closed, ``GRPCController.Shutdown``, connection closed.
+        """Broker closed, ``GRPCController.Shutdown``, the plugin's stdio stream let end,
+        connection closed.
 
         Like go-plugin, the reply does not matter: a Go plugin stops its server
-        inside the handler, which often cuts the reply off. A reattached plugin
-        (no process of ours) is then waited for here.
+        inside the handler, which often cuts the reply off. Unless the call timed out,
+        the plugin is ending: its stdio stream may still carry what it printed last
+        (a plugwire plugin ends the stream once all of it is sent, a Go plugin's ends
+        as its server stops), so the host waits for the stream's end, at most
+        :data:`STDIO_DRAIN_TIMEOUT`, before closing the connection cuts it off. A
+        reattached plugin (no process of ours) is then waited for here.
         """
         if self._broker is not None:
             await self._broker.aclose()
+        ending = False
         if self._ttrpc is not None and not self.exited:
             try:
                 await self._ttrpc.shutdown(timeout=max(0.05, self.shutdown.grace * 0.8))
-            except PlugwireError as exc:
+                ending = True
+            except (PlugwireError, TimeoutError) as exc:
+                ending = not isinstance(exc, TimeoutError)  # a deadline error is one too
                 _log.debug("shutdown RPC to %s: %s", self.name, exc)
         if self._raw_channel is not None and not self.exited:
             # The gRPC deadline must fire before the shutdown sequence's cancel scope:
@@ -569,8 +583,17 @@ class PluginClient(BasePluginHandle):
                 if math.isfinite(deadline):
                     timeout = min(timeout, deadline - anyio.current_time() - 0.1)
                 await controller_shutdown(self._raw_channel, timeout=max(0.05, timeout))
+                ending = True
             except grpc.aio.AioRpcError as exc:
+                ending = exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED
                 _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
+        if ending and self._stdio_task is not None:
+            wait = STDIO_DRAIN_TIMEOUT
+            deadline = anyio.current_effective_deadline()
+            if math.isfinite(deadline):  # the connection's close still fits in the scope
+                wait = min(wait, deadline - anyio.current_time() - 0.1)
+            if wait > 0:
+                await asyncio.wait({self._stdio_task}, timeout=wait)
         await self._close_connection()
         if self._process is None and self._reattached_pid is not None:
             await self.wait_exited()
