@@ -1,6 +1,7 @@
 """The documented packaging route (docs/terraform.md, "Packaging for terraform init"),
 followed step by step with the example provider: the distributions built from this
-checkout, installed with their dependencies into ``lib/`` by ``pip install --target``,
+checkout by ``scripts/wheelhouse.sh``, installed with their dependencies into ``lib/``
+by ``pip install --target --find-links``,
 a one-line launcher beside it, both zipped as
 ``terraform-provider-example_<version>_<os>_<arch>.zip`` into a packed filesystem
 mirror. ``terraform init`` installs the zip from the mirror like a release (and locks its
@@ -56,16 +57,9 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A packed filesystem mirror holding the example provider's zip, made as
     docs/terraform.md says."""
     base = tmp_path_factory.mktemp("packaging")
-    wheels = base / "wheels"
-    uv = shutil.which("uv")
+    wheels = base / "wheelhouse"  # the README's route for the distributions
     subprocess.run(
-        [
-            *([uv] if uv else [sys.executable, "-m", "uv"]),
-            *("build", "--all-packages", "--wheel", "--quiet", "--out-dir", str(wheels)),
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=900,
+        ["bash", str(ROOT / "scripts" / "wheelhouse.sh"), str(wheels)], check=True, timeout=900
     )
     build = base / "build"
     _pip_target(build / "lib", wheels)
