@@ -274,10 +274,17 @@ def _report_exit(code: int) -> None:
     fd = _report_fd
     if fd < 0:
         return
+    _null_stdio()
+    os.write(fd, _REPLY.pack(b"X", (code & 0xFF) << 8))
+
+
+def _null_stdio() -> None:
+    """Point this process's stdin, stdout and stderr at ``/dev/null``."""
     null = os.open(os.devnull, os.O_RDWR)
     for target in _STDIO:
         os.dup2(null, target)
-    os.write(fd, _REPLY.pack(b"X", (code & 0xFF) << 8))
+    if null not in _STDIO:
+        os.close(null)
 
 
 def _recv_exactly(sock: _socket.socket, size: int) -> bytes:
@@ -376,7 +383,8 @@ def start(
 
 
 def _send_launch(sock: _socket.socket, fds: Sequence[int], payload: bytes) -> None:
-    """One launch hand-off: header, the stdio descriptors, the marshalled payload."""
+    """One launch hand-off: header, the descriptors (the launch's stdio; to a standby,
+    also the launch's connection), the marshalled payload."""
     sock.sendmsg(
         [_HEADER.pack(b"L", len(payload))],
         [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))],
@@ -520,9 +528,7 @@ class _Server:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda _signum, _frame: self._exit())
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in _STDIO:
-            os.dup2(null, fd)
+        _null_stdio()
         keep = sorted({self.listener.fileno(), self.host})
         low = 3
         for fd in keep:

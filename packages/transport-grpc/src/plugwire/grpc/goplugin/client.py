@@ -107,6 +107,15 @@ STDIO_DRAIN_TIMEOUT = 1.0
 end by itself before it closes the connection (see :meth:`PluginClient._graceful_stop`)."""
 
 
+def _within_scope(seconds: float, margin: float = 0.1) -> float:
+    """``seconds``, cut so that it ends ``margin`` before the current cancel scope's
+    deadline (if it has one); may come out zero or negative."""
+    deadline = anyio.current_effective_deadline()
+    if math.isfinite(deadline):
+        return min(seconds, deadline - anyio.current_time() - margin)
+    return seconds
+
+
 class PluginClient(BasePluginHandle):
     """One plugin, launched or reattached (see the module docstring).
 
@@ -578,20 +587,14 @@ class PluginClient(BasePluginHandle):
             # grpc.aio can leak a CancelledError out of a call an anyio scope cancels
             # (grpc/grpc#43502, seen with a plugin that never answers).
             try:
-                timeout = self.shutdown.grace * 0.8
-                deadline = anyio.current_effective_deadline()
-                if math.isfinite(deadline):
-                    timeout = min(timeout, deadline - anyio.current_time() - 0.1)
+                timeout = _within_scope(self.shutdown.grace * 0.8)
                 await controller_shutdown(self._raw_channel, timeout=max(0.05, timeout))
                 ending = True
             except grpc.aio.AioRpcError as exc:
                 ending = exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED
                 _log.debug("shutdown RPC to %s: %s", self.name, exc.code())
         if ending and self._stdio_task is not None:
-            wait = STDIO_DRAIN_TIMEOUT
-            deadline = anyio.current_effective_deadline()
-            if math.isfinite(deadline):  # the connection's close still fits in the scope
-                wait = min(wait, deadline - anyio.current_time() - 0.1)
+            wait = _within_scope(STDIO_DRAIN_TIMEOUT)  # the connection's close still fits
             if wait > 0:
                 await asyncio.wait({self._stdio_task}, timeout=wait)
         await self._close_connection()
