@@ -40,6 +40,23 @@ async def test_launch_serves_with_the_collector_paused_while_importing(version: 
     assert got["frozen"] > 10_000  # start-up's objects frozen out of its reach
 
 
+@pytest.mark.parametrize("version", [5, 6])
+async def test_a_launch_s_certificates_come_from_a_helper_it_forked_and_reaped(
+    version: int,
+) -> None:
+    # The launch forks a helper before importing; the helper makes the AutoMTLS
+    # certificates (the handshake's and the TLS front end's private leg) on another
+    # core. The launch serves with them (this client's TLS handshake checks the
+    # announced one) without ever loading cryptography, and leaves no zombie.
+    probe = cty.Object({"cryptography_loaded": cty.Bool, "children": cty.List(cty.String)})
+    env = {"PLUGWIRE_FORKSERVER": "0"}  # a fork server would be a child of its own
+    async with launch_provider(version, _cmd("launch_probe:provider"), env) as tf:
+        reply = await tf.call("ReadDataSource", type_name="probe_process", config=tf.dv({}, probe))
+        assert list(reply.diagnostics) == []
+        got = tf.value(reply.state, probe)
+    assert got == {"cryptography_loaded": False, "children": []}
+
+
 async def test_launch_takes_a_provider_object_too() -> None:
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r}); import launch_probe; "
@@ -48,7 +65,7 @@ async def test_launch_takes_a_provider_object_too() -> None:
     )
     async with launch_provider(6, [sys.executable, "-c", code]) as tf:
         schema = await tf.call("GetProviderSchema")
-        assert list(schema.data_source_schemas) == ["probe_gc"]
+        assert sorted(schema.data_source_schemas) == ["probe_gc", "probe_process"]
 
 
 @pytest.mark.parametrize("target", ["launch_probe", "launch_probe:", ":provider", ""])

@@ -43,7 +43,7 @@ from plugwire.core.address import Address
 from plugwire.core.errors import ConfigError
 
 from ._listen import ListenConfig, new_socket_path
-from .mtls import SERVER_NAME, Certificate, TLSConfig, generate_cert
+from .mtls import PRIVATE_LEG_CURVE, SERVER_NAME, Certificate, TLSConfig, generate_cert
 
 __all__ = [
     "PRIVATE_LEG_CURVE",
@@ -74,10 +74,6 @@ def private_socket_path(prefix: str = "plugwire", within: str | None = None) -> 
     directory = tempfile.mkdtemp(prefix=f"{prefix}-", dir=within)
     os.chmod(directory, 0o700)
     return directory, os.path.join(directory, "s")
-
-
-PRIVATE_LEG_CURVE = "P-256"
-"""The private leg's curve: one grpcio's BoringSSL speaks (it has no P-521)."""
 
 
 @attrs.frozen

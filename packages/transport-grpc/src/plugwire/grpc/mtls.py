@@ -23,7 +23,7 @@ import os
 import secrets
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -35,8 +35,10 @@ from plugwire.core.errors import ConfigError
 
 __all__ = [
     "PLUGIN_CURVE",
+    "PRIVATE_LEG_CURVE",
     "Certificate",
     "TLSConfig",
+    "adopt_certs",
     "der_to_pem",
     "generate_cert",
     "prepare_certs",
@@ -46,6 +48,10 @@ SERVER_NAME = "localhost"
 
 PLUGIN_CURVE = "P-256"
 """The curve of the certificate a plugin's AutoMTLS makes and announces (see above)."""
+
+PRIVATE_LEG_CURVE = "P-256"
+"""The curve of the private leg behind the TLS front end (:mod:`plugwire.grpc._tlsproxy`):
+one grpcio's BoringSSL speaks (it has no P-521)."""
 
 _prepared: dict[tuple[str, str], list[Certificate]] = {}
 
@@ -63,6 +69,17 @@ def prepare_certs(*wanted: tuple[str, str]) -> None:
     _prepared.clear()
     for host, curve in wanted:
         _prepared.setdefault((host, curve), []).append(_generate(host, curve))
+
+
+def adopt_certs(host: str, curve: str, certs: Sequence[Certificate]) -> None:
+    """Hand out ``certs``, made elsewhere for ``(host, curve)``, the way
+    :func:`prepare_certs` hands out its own: the next matching :func:`generate_cert`
+    calls take them, once each. Drops whatever was prepared before, first.
+
+    A provider launch that imports has them made by a helper process it forked before
+    importing, on another core (see :mod:`plugwire.grpc.terraform._launch`)."""
+    _prepared.clear()
+    _prepared[(host, curve)] = list(certs)
 
 
 @attrs.frozen

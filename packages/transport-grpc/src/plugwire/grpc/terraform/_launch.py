@@ -37,6 +37,8 @@ TYPE_CHECKING = False  # not typing's: a launch never imports typing (~10 ms)
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
+    from plugwire.core._ahead import Ahead
+
     from .provider import Provider
 
 __all__ = ["launch"]
@@ -61,6 +63,7 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
     if debug is None:
         debug = "--debug" in sys.argv[1:]
     server: str | None = None
+    certs: Ahead | None = None
     launched = not debug and _COOKIE_KEY in os.environ
     if launched:
         _ignore_interrupts()
@@ -68,6 +71,7 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
 
         server = forkserver.key(target)
         forkserver.delegate(server)  # a later launch: served by a fork, never returns
+        certs = _certs_ahead()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -88,6 +92,8 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
             server, prepare=_prepare_launch, warm=lambda: _warm(provider)
         )
         _ignore_interrupts()  # a forked child starts with Python's default handler
+    if certs is not None and not _forked():
+        _take_certs(certs)
     serve(provider, address=address, debug=debug)
 
 
@@ -146,6 +152,64 @@ def _warm(provider: Provider) -> None:
         asyncio.run(dry_run())
     finally:
         tempfile.tempdir = None
+
+
+CERTS_AHEAD_TIMEOUT = 5.0
+"""How long a launch waits, once imported, for the certificates its helper makes
+(:func:`_certs_ahead`) before it kills the helper and makes them itself."""
+
+
+def _certs_ahead() -> Ahead | None:
+    """Start making this launch's AutoMTLS certificates (its own and the TLS front end's
+    private leg) in a helper process (:mod:`plugwire.core._ahead`), when Terraform asks
+    for AutoMTLS; :func:`_take_certs` takes them.
+
+    The helper imports cryptography and makes the two keys (~14 ms here) on another
+    core while this launch imports (~200 ms), so the launch itself never loads
+    cryptography. A fork server forked later does not hold these certificates: the
+    launch takes them after :func:`~plugwire.core.forkserver.start` (whose server
+    closes the helper's pipe) and each forked child makes its own (:func:`_prepare_launch`).
+    """
+    if "PLUGIN_CLIENT_CERT" not in os.environ:
+        return None
+    from plugwire.core import _ahead
+
+    return _ahead.start(_make_certs)
+
+
+def _make_certs() -> bytes:
+    """In the helper: the certificates, as ``marshal`` data (``cert_pem``, ``key_pem``,
+    ``cert_der`` of each)."""
+    import marshal
+
+    from ..mtls import PLUGIN_CURVE, PRIVATE_LEG_CURVE, SERVER_NAME, _generate
+
+    assert PLUGIN_CURVE == PRIVATE_LEG_CURVE  # one (host, curve) key hands out both
+    made = [_generate(SERVER_NAME, PLUGIN_CURVE) for _ in range(2)]
+    return marshal.dumps([(c.cert_pem, c.key_pem, c.cert_der) for c in made])
+
+
+def _take_certs(certs: Ahead) -> None:
+    """Hand the helper's certificates to :func:`~plugwire.grpc.mtls.generate_cert`;
+    without them (the helper failed or was too slow) serving makes its own."""
+    import marshal
+
+    from ..mtls import PLUGIN_CURVE, SERVER_NAME, Certificate, adopt_certs
+
+    data = certs.result(CERTS_AHEAD_TIMEOUT)
+    if data is None:
+        return
+    try:
+        made = [Certificate(*fields) for fields in marshal.loads(data)]
+    except (EOFError, ValueError, TypeError):
+        return
+    adopt_certs(SERVER_NAME, PLUGIN_CURVE, made)
+
+
+def _forked() -> bool:
+    from plugwire.core import forkserver
+
+    return forkserver.forked()
 
 
 def _prepare_launch() -> None:
