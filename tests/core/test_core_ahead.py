@@ -71,8 +71,13 @@ def test_a_helper_that_dies_midway_gives_none() -> None:
     assert ahead.result(10) is None
 
 
+def _sleep_then(data: bytes) -> bytes:
+    time.sleep(60)
+    return data
+
+
 def test_a_slow_helper_is_killed_at_the_timeout() -> None:
-    ahead = _ahead.start(lambda: time.sleep(60) or b"late")
+    ahead = _ahead.start(lambda: _sleep_then(b"late"))
     assert ahead is not None
     started = time.monotonic()
     assert ahead.result(0.3) is None
@@ -94,7 +99,7 @@ def test_the_helper_holds_none_of_the_host_s_pipes() -> None:
 @pytest.mark.fault
 def test_the_helper_dies_with_the_process_that_forked_it() -> None:
     code = (
-        "import os, sys, time; from plugwire.core import _ahead; "
+        "import time; from plugwire.core import _ahead; "
         "a = _ahead.start(lambda: time.sleep(60) or b''); "
         "print(a.pid, flush=True); time.sleep(60)"
     )
