@@ -78,6 +78,7 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
     # the first launch imported and served itself
     assert first["plugin"]["pid"] == first["launch_pid"] == first["plugin"]["imported_in"]
     assert first["plugin"]["prepared"] == first["plugin"]["warmed"] == []
+    assert first["plugin"]["preloaded"] == []  # preload runs in the server, not here
     assert first["code"] == 0 and first["stdout"] == "HELLO\n" and "to stderr" in first["stderr"]
     # later ones: a child of the fork server, forked from the first launch's imports
     for later in (second, third):
@@ -88,6 +89,8 @@ def test_later_launches_fork_from_the_first_and_get_their_own_launch(tmp_path: P
         assert plugin["served"] == 1  # nothing the earlier launches did at run time
         # a standby: warmed up and prepared by itself, and by nobody else
         assert plugin["warmed"] == plugin["prepared"] == [plugin["pid"]]
+        # preloaded once, by the server (its parent) before it forked any child
+        assert plugin["preloaded"] == [plugin["ppid"]]
     assert second["plugin"]["ppid"] == third["plugin"]["ppid"]  # one server
     # forked ahead: the third's standby as the second was handed over, long before the
     # third launch's process started (the second's may come just after the second

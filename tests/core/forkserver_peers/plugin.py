@@ -30,6 +30,7 @@ IMPORTED_IN = os.getpid()
 STATE = {"served": 0}
 PREPARED: list[int] = []  # the pid of the process that ran prepare()
 WARMED: list[int] = []  # the pid of the process that ran warm()
+PRELOADED: list[int] = []  # the pid of the process that ran preload()
 
 
 if os.environ.get("FS_THREAD"):  # a thread started at import: no fork server
@@ -40,6 +41,10 @@ if os.environ.get("FS_THREAD"):  # a thread started at import: no fork server
 
 def prepare() -> None:
     PREPARED.append(os.getpid())
+
+
+def preload() -> None:
+    PRELOADED.append(os.getpid())
 
 
 WARM_DIR: list[str | None] = []  # what warm() got from forkserver.warm_dir()
@@ -72,7 +77,7 @@ def _inheritable(fd: int) -> bool:
         return False
 
 
-forkserver.start(NAME, prepare=prepare, warm=warm)
+forkserver.start(NAME, prepare=prepare, warm=warm, preload=preload)
 
 STATE["served"] += 1
 print(
@@ -84,6 +89,7 @@ print(
             "served": STATE["served"],
             "prepared": PREPARED,
             "warmed": WARMED,
+            "preloaded": PRELOADED,
             "warm_dir": WARM_DIR,
             "warm_dir_now": forkserver.warm_dir(),
             "started": started(),

@@ -312,6 +312,7 @@ def start(
     *,
     prepare: Callable[[], object] | None = None,
     warm: Callable[[], object] | None = None,
+    preload: Callable[[], object] | None = None,
 ) -> None:
     """Start the fork server ``name`` from this (imported) process, then return.
 
@@ -342,8 +343,11 @@ def start(
     * ``prepare``: per-launch material made ahead, such as the launch's certificates
       (:func:`plugwire.grpc.mtls.prepare_certs`). Each child runs it in itself, so no
       two children ever hold the same.
+    * ``preload``: run once in the server, before it forks its first child: imports
+      that ``warm`` or ``prepare`` would otherwise make in every child (a launch that
+      had its certificates made elsewhere never loaded their crypto library).
 
-    The exceptions of both are ignored (a launch then does the work itself).
+    The exceptions of all three are ignored (a launch then does the work itself).
     """
     if not enabled():
         return
@@ -374,7 +378,7 @@ def start(
         listener.close()
         return
     try:
-        _Server(listener, host, prepare, warm).run()  # returns only in a child
+        _Server(listener, host, prepare, warm, preload).run()  # returns only in a child
     except BaseException as exc:  # the server never runs the launch's code
         if _forked:  # a child that could not take on its launch: say so on its stderr
             with contextlib.suppress(OSError):
@@ -449,11 +453,13 @@ class _Server:
         host: int,
         prepare: Callable[[], object] | None,
         warm: Callable[[], object] | None,
+        preload: Callable[[], object] | None = None,
     ) -> None:
         self.listener = listener
         self.host = host
         self.prepare = prepare
         self.warm = warm
+        self.preload = preload
         self.selector: selectors.BaseSelector | None = None  # made after _detach
         self.children: dict[int, _Child] = {}  # by pidfd
         self.by_conn: dict[int, _Child] = {}  # by connection fd
@@ -472,6 +478,7 @@ class _Server:
         selector.register(self.host, selectors.EVENT_READ, "host")
         if self.warm is not None:
             self.scratch = _make_scratch()
+        self._run(self.preload)
         if self._fork_standby():
             return
         idle_since = time.monotonic()

@@ -41,6 +41,7 @@ __all__ = [
     "adopt_certs",
     "der_to_pem",
     "generate_cert",
+    "load_crypto",
     "prepare_certs",
 ]
 
@@ -108,6 +109,16 @@ def generate_cert(host: str = SERVER_NAME, *, curve: str = "P-521") -> Certifica
     if ready:
         return ready.pop()
     return _generate(host, curve)
+
+
+def load_crypto() -> None:
+    """Import what :func:`generate_cert` needs from ``cryptography`` (its EC
+    primitives, ~13 ms here; imported on first use, so a plugin without TLS never
+    loads them). A fork server calls it once, so that its children do not each import
+    them (see :mod:`plugwire.grpc.terraform._launch`)."""
+    import cryptography.exceptions
+    import cryptography.hazmat.primitives.asymmetric.ec
+    import cryptography.hazmat.primitives.hashes  # noqa: F401
 
 
 def _generate(host: str, curve: str) -> Certificate:

@@ -89,7 +89,7 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
         from plugwire.core import forkserver
 
         forkserver.start(  # returns here and in children
-            server, prepare=_prepare_launch, warm=lambda: _warm(provider)
+            server, prepare=_prepare_launch, warm=lambda: _warm(provider), preload=_load_crypto
         )
         _ignore_interrupts()  # a forked child starts with Python's default handler
     if certs is not None and not _forked():
@@ -210,6 +210,17 @@ def _forked() -> bool:
     from plugwire.core import forkserver
 
     return forkserver.forked()
+
+
+def _load_crypto() -> None:
+    """In the fork server, before its first fork: what :func:`_warm` and
+    :func:`_prepare_launch` will need to make certificates (this launch had its own
+    made by a helper, :func:`_certs_ahead`, and never imported it)."""
+    if "PLUGIN_CLIENT_CERT" not in os.environ:
+        return
+    from ..mtls import load_crypto
+
+    load_crypto()
 
 
 def _prepare_launch() -> None:
