@@ -19,6 +19,11 @@ certificates (:func:`_prepare_launch`). The server dies with that Terraform proc
 Off in debug mode, without Terraform's cookie in the environment, or with
 ``PLUGWIRE_FORKSERVER=0``.
 
+A launch that imports has its AutoMTLS certificates made meanwhile by a helper process
+it forks before importing (:func:`_certs_ahead`, :mod:`plugwire.core._ahead`): the
+helper pays cryptography's import and the key generation on another core, and the
+launch never loads cryptography.
+
 This module imports nothing heavy itself: a console script pointing at a function
 that calls :func:`launch` starts with the collector paused before plugwire, grpc or
 the provider load. ``import plugwire.grpc.terraform`` is cheap too (its names load
