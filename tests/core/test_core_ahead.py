@@ -43,6 +43,11 @@ def test_the_helper_s_bytes_come_back_and_it_is_reaped() -> None:
     assert ahead.result(10) is None  # taken once
 
 
+def test_no_helper_where_the_platform_cannot_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "fork")
+    assert _ahead.start(lambda: b"unreachable") is None
+
+
 def test_large_results_are_read_whole() -> None:
     payload = os.urandom(1 << 20)  # beyond a pipe's buffer: the helper blocks in write
     ahead = _ahead.start(lambda: payload)

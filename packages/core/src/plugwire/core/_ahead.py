@@ -75,7 +75,10 @@ class Ahead:
 
 def start(work: Callable[[], bytes]) -> Ahead | None:
     """Fork a helper that runs ``work`` and sends back what it returns; None when no
-    helper could be forked (the caller then does the work itself)."""
+    helper could be forked (no ``fork`` on this platform, or it failed: the caller then
+    does the work itself)."""
+    if not hasattr(os, "fork"):
+        return None
     try:
         read_end, write_end = os.pipe()
     except OSError:
