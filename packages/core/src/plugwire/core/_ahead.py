@@ -60,7 +60,7 @@ class Ahead:
                     break
                 data += chunk
         except OSError:
-            complete = False
+            pass  # not complete: killed below
         finally:
             os.close(fd)
         if not complete:

@@ -453,7 +453,7 @@ class _Server:
         host: int,
         prepare: Callable[[], object] | None,
         warm: Callable[[], object] | None,
-        preload: Callable[[], object] | None = None,
+        preload: Callable[[], object] | None,
     ) -> None:
         self.listener = listener
         self.host = host

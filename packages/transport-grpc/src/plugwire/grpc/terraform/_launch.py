@@ -97,8 +97,8 @@ def launch(target: str, *, address: str | None = None, debug: bool | None = None
             server, prepare=_prepare_launch, warm=lambda: _warm(provider), preload=_load_crypto
         )
         _ignore_interrupts()  # a forked child starts with Python's default handler
-    if certs is not None and not _forked():
-        _take_certs(certs)
+        if certs is not None and not forkserver.forked():
+            _take_certs(certs)
     serve(provider, address=address, debug=debug)
 
 
@@ -209,12 +209,6 @@ def _take_certs(certs: Ahead) -> None:
     except (EOFError, ValueError, TypeError):
         return
     adopt_certs(SERVER_NAME, PLUGIN_CURVE, made)
-
-
-def _forked() -> bool:
-    from plugwire.core import forkserver
-
-    return forkserver.forked()
 
 
 def _load_crypto() -> None:
